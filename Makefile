@@ -1,0 +1,33 @@
+# The two commands of README.md: `make demo` (the main job) and `make test`.
+# Both set up what they need on a fresh Debian machine as root (see scripts/setup.sh).
+
+PY := .venv/bin/python
+export IVR_AMI_SECRET ?= sandbox-$(shell cat /proc/sys/kernel/random/uuid 2>/dev/null | cut -c1-12)
+
+.PHONY: setup demo test unit integration bench clean
+
+setup: .venv/.installed
+	$(PY) -m ivr sandbox build
+
+.venv/.installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+demo: setup
+	$(PY) -m ivr demo
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+unit: .venv/.installed
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+integration: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+bench: setup
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	$(PY) -m ivr sandbox down || true
+	rm -rf .venv var

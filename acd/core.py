@@ -1,0 +1,716 @@
+"""Pure ACD core: ``Acd.handle(event, now) -> list[Action]``; no I/O, no asyncio, time passed in.
+
+Data structures (so a decision costs O(log n) in the waiting callers and in the agents of the
+few queues concerned, never a scan of queues x agents):
+* a *bucket* is (queue, requirement, extra requirement); it holds the set of agents whose skills
+  match (found through a skill -> agents index), a heap of ready agents keyed by the queue
+  strategy and a heap of waiting calls keyed by (virtual arrival, seq);
+* every agent lists the buckets it is eligible for: an agent freeing up peeks one head per bucket;
+* heaps use lazy deletion via version numbers; one timer heap drives wrap-up, escalation and
+  announcements, and ``next_deadline()`` is its valid top.
+Invariant after every ``handle``: no available agent is eligible for a waiting call.
+"""
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, insort
+from collections import OrderedDict
+from enum import Enum
+from typing import Any, Callable
+
+from . import actions as A
+from . import events as E
+from .config import AcdConfig, AgentSpec, EscalationStep, QueueSpec
+from .skills import Requirement, SkillExpressionError, combine, compile_requirement
+
+
+class AgentState(str, Enum):
+    LOGGED_OUT = "logged-out"
+    READY = "ready"
+    OFFERED = "offered"
+    ON_CALL = "on-call"
+    WRAPUP = "wrap-up"
+    PAUSED = "paused"
+
+
+_UNSTAFFED = (AgentState.LOGGED_OUT, AgentState.PAUSED)
+WAITING, OFFERED, CONNECTED, DONE = range(4)
+_T_WRAP, _T_ESC, _T_ANN = range(3)
+
+
+class _Agent:
+    __slots__ = ("idx", "spec", "name", "state", "reason", "since", "busy", "version",
+                 "calls_taken", "idle_since", "buckets", "call_id", "pending_pause",
+                 "pending_logout")
+
+    def __init__(self, idx: int, spec: AgentSpec) -> None:
+        self.idx, self.spec, self.name = idx, spec, spec.name
+        self.state = AgentState.LOGGED_OUT
+        self.reason = ""
+        self.since = 0.0
+        self.busy = False
+        self.version = 0
+        self.calls_taken = 0
+        self.idle_since = 0.0
+        self.buckets: list[_Bucket] = []
+        self.call_id: str | None = None  # offered or connected call
+        self.pending_pause: str | None = None
+        self.pending_logout = False
+
+
+class _Queue:
+    __slots__ = ("spec", "name", "order", "aht", "steps")
+
+    def __init__(self, spec: QueueSpec) -> None:
+        self.spec, self.name = spec, spec.name
+        self.order: list[tuple[float, int]] = []  # sorted keys of waiting calls -> positions
+        self.aht = spec.aht_seconds               # moving average of talk + wrap-up
+        self.steps: list[EscalationStep] = list(spec.escalation)
+
+
+class _Bucket:
+    __slots__ = ("queue", "req", "agents", "score", "ready", "calls", "n_calls", "staffed",
+                 "rr", "rr_seq", "keyfn")
+
+    def __init__(self, queue: _Queue, req: Requirement) -> None:
+        self.queue, self.req = queue, req
+        self.agents: list[_Agent] = []
+        self.score: dict[int, int] = {}      # static skill score per agent idx
+        self.ready: list[tuple] = []         # (k1, k2, idx, version)
+        self.calls: list[tuple] = []         # (vscore, seq, call, version)
+        self.n_calls = 0
+        self.staffed = 0                     # eligible agents logged in and not paused
+        self.rr: dict[int, int] = {}
+        self.rr_seq = 0
+        self.keyfn: Callable[[_Agent], tuple[float, float]] = _KEYS[queue.spec.strategy](self)
+
+
+def _key_longest_idle(b: _Bucket) -> Callable[[_Agent], tuple[float, float]]:
+    return lambda a: (a.idle_since, 0)
+
+
+def _key_most(b: _Bucket) -> Callable[[_Agent], tuple[float, float]]:
+    return lambda a: (-b.score[a.idx], a.idle_since)
+
+
+def _key_least(b: _Bucket) -> Callable[[_Agent], tuple[float, float]]:
+    return lambda a: (b.score[a.idx], a.idle_since)
+
+
+def _key_rr(b: _Bucket) -> Callable[[_Agent], tuple[float, float]]:
+    # least recently served by this queue, then config order: a rotating ring
+    return lambda a: (b.rr.get(a.idx, 0), 0)
+
+
+def _key_fewest(b: _Bucket) -> Callable[[_Agent], tuple[float, float]]:
+    return lambda a: (a.calls_taken, a.idle_since)
+
+
+_KEYS = {"longest-idle": _key_longest_idle, "most-skilled": _key_most, "least-skilled": _key_least,
+         "round-robin": _key_rr, "fewest-calls": _key_fewest, "ring-all": _key_longest_idle}
+
+
+class _Call:
+    __slots__ = ("call_id", "queue", "origin", "priority", "caller", "required", "arrival",
+                 "vscore", "seq", "bucket", "state", "version", "esc_index", "esc_token",
+                 "ann_token", "callback", "offers", "agent", "answered_at", "trace")
+
+    def __init__(self, ev: E.CallArrived, queue: _Queue, arrival: float, seq: int) -> None:
+        self.call_id, self.queue, self.origin = ev.call_id, queue, queue
+        self.priority, self.caller, self.required = ev.priority, ev.caller, ev.required
+        self.arrival, self.seq = arrival, seq
+        self.vscore = 0.0
+        self.bucket: _Bucket | None = None
+        self.state = WAITING
+        self.version = 0
+        self.esc_index = 0
+        self.esc_token = 0
+        self.ann_token = 0
+        self.callback: str | None = None
+        self.offers: list[_Agent] = []
+        self.agent: _Agent | None = None
+        self.answered_at = 0.0
+        self.trace: list[tuple[float, str]] | None = None
+
+
+class Acd:
+    def __init__(self, config: AcdConfig, *, trace: bool = True, trace_limit: int = 10_000) -> None:
+        self.config = config
+        self._step = config.priority_step_seconds
+        self._agents: dict[str, _Agent] = {}
+        self._agent_list: list[_Agent] = []
+        self._by_skill: dict[str, list[_Agent]] = {}
+        for i, spec in enumerate(config.agents):
+            a = _Agent(i, spec)
+            self._agents[spec.name] = a
+            self._agent_list.append(a)
+            for s in spec.skills:
+                self._by_skill.setdefault(s, []).append(a)
+        self._queues = {q.name: _Queue(q) for q in config.queues}
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        for q in self._queues.values():  # build config buckets up front (cheap later)
+            self._bucket(q, q.spec.requirement, None)
+            for s in q.steps:
+                if s.widen is not None:
+                    self._bucket(q, s.widen, None)
+        self._calls: dict[str, _Call] = {}
+        self._timers: list[tuple[float, int, int, Any, int]] = []
+        self._seq = 0
+        self._tracing = trace
+        self._trace_limit = trace_limit
+        self._traces: OrderedDict[str, list[tuple[float, str]]] = OrderedDict()
+        self._handlers: dict[type, Callable[[Any, float, list], None]] = {
+            E.CallArrived: self._on_arrived, E.AgentLoggedIn: self._on_login,
+            E.AgentLoggedOut: self._on_logout, E.AgentPaused: self._on_paused,
+            E.AgentReady: self._on_ready, E.DeviceBusy: self._on_device,
+            E.OfferAnswered: self._on_answered, E.OfferFailed: self._on_failed,
+            E.CallEnded: self._on_ended, E.CallAbandoned: self._on_abandoned,
+            E.CallbackRequested: self._on_callback, E.Tick: lambda ev, now, out: None,
+        }
+
+    # ------------------------------------------------------------------ public API
+    def handle(self, event: E.Event, now: float) -> list[A.Action]:
+        out: list[A.Action] = []
+        if self._timers and self._timers[0][0] <= now:
+            self._run_timers(now, out)
+        self._handlers[type(event)](event, now, out)
+        return out
+
+    def next_deadline(self) -> float | None:
+        t = self._timers
+        while t and not self._timer_valid(t[0]):
+            heapq.heappop(t)
+        return t[0][0] if t else None
+
+    def position(self, call_id: str) -> int | None:
+        """1-based place among the callers waiting in the call's current queue."""
+        c = self._calls.get(call_id)
+        if c is None or c.state != WAITING:
+            return None
+        return bisect_left(c.queue.order, (c.vscore, c.seq)) + 1
+
+    def estimated_wait(self, call_id: str) -> float | None:
+        c = self._calls.get(call_id)
+        if c is None:
+            return None
+        if c.state != WAITING:
+            return 0.0
+        return self._ewt(c.queue, c.bucket, self.position(call_id) or 1)  # type: ignore[arg-type]
+
+    def trace(self, call_id: str) -> list[str]:
+        return [f"t={t:.1f}s {msg}" for t, msg in self._traces.get(call_id, [])]
+
+    def agent_state(self, name: str) -> AgentState:
+        return self._agents[name].state
+
+    def state_snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """For `ivr queues` / `ivr agents`. O(queues x agents): display only, not per event."""
+        queues = []
+        for q in self._queues.values():
+            waiting = [c for c in self._calls.values() if c.queue is q and c.state == WAITING]
+            oldest = min((c.arrival for c in waiting), default=None)
+            base = self._buckets[(q.name, combine(q.spec.requirement, None))]
+            ready = sum(1 for a in base.agents if a.state is AgentState.READY and not a.busy)
+            busy = sum(1 for a in base.agents
+                       if a.state in (AgentState.OFFERED, AgentState.ON_CALL, AgentState.WRAPUP)
+                       or (a.busy and a.state is AgentState.READY))
+            queues.append({
+                "queue": q.name, "waiting": len(waiting),
+                "longest_wait": 0.0 if oldest is None or now is None else max(0.0, now - oldest),
+                "oldest_arrival": oldest, "agents_ready": ready, "agents_busy": busy,
+                "agents_staffed": base.staffed, "aht_seconds": round(q.aht, 1),
+            })
+        agents = [{"agent": a.name, "state": a.state.value, "reason": a.reason, "since": a.since,
+                   "device_busy": a.busy, "calls_taken": a.calls_taken, "call_id": a.call_id}
+                  for a in self._agent_list]
+        return {"queues": queues, "agents": agents}
+
+    # ------------------------------------------------------------------ buckets
+    def _bucket(self, q: _Queue, requirement: str, extra: str | None) -> _Bucket:
+        text = combine(requirement, extra)
+        key = (q.name, text)
+        b = self._buckets.get(key)
+        if b is not None:
+            return b
+        req = compile_requirement(text)
+        b = _Bucket(q, req)
+        if req.necessary is None:
+            cands = self._agent_list
+        else:  # skill index: only agents holding one of the necessary skills
+            seen: dict[int, _Agent] = {}
+            for s in req.necessary:
+                for a in self._by_skill.get(s, ()):
+                    seen[a.idx] = a
+            cands = sorted(seen.values(), key=lambda a: a.idx)
+        for a in cands:
+            if req.match(a.spec.skills):
+                b.agents.append(a)
+                b.score[a.idx] = req.score(a.spec.skills)
+                a.buckets.append(b)
+                if a.state not in _UNSTAFFED:
+                    b.staffed += 1
+                if a.state is AgentState.READY and not a.busy:
+                    heapq.heappush(b.ready, (*b.keyfn(a), a.idx, a.version))
+        self._buckets[key] = b
+        return b
+
+    # ------------------------------------------------------------------ tracing / timers
+    def _log(self, c: _Call, now: float, msg: str) -> None:
+        if c.trace is not None:
+            c.trace.append((now, msg))
+
+    def _push_timer(self, when: float, kind: int, ident: Any, token: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (when, self._seq, kind, ident, token))
+
+    def _timer_valid(self, t: tuple) -> bool:
+        kind, ident, token = t[2], t[3], t[4]
+        if kind == _T_WRAP:
+            return ident.version == token and ident.state is AgentState.WRAPUP
+        c = ident  # escalation/announcement only matter while waiting; _requeue re-arms them
+        if c.state != WAITING:
+            return False
+        return (c.esc_token if kind == _T_ESC else c.ann_token) == token
+
+    def _run_timers(self, now: float, out: list) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            t = heapq.heappop(timers)
+            if not self._timer_valid(t):
+                continue
+            when, _, kind, ident, _ = t
+            if kind == _T_WRAP:
+                self._after_work(ident, when, out)
+            elif kind == _T_ESC:
+                self._escalate(ident, when, out)
+            else:
+                self._announce(ident, when, out)
+
+    # ------------------------------------------------------------------ agents
+    def _set_state(self, a: _Agent, state: AgentState, now: float, reason: str = "") -> None:
+        was = a.state not in _UNSTAFFED
+        a.state, a.reason, a.since = state, reason, now
+        a.version += 1
+        is_ = state not in _UNSTAFFED
+        if was != is_:
+            d = 1 if is_ else -1
+            for b in a.buckets:
+                b.staffed += d
+        if state is AgentState.READY:
+            a.idle_since = now
+            if not a.busy:
+                self._push_ready(a)
+
+    def _push_ready(self, a: _Agent) -> None:
+        for b in a.buckets:
+            r = b.ready
+            if len(r) > 2 * len(b.agents) + 32:  # drop stale entries now and then
+                b.ready = r = [e for e in r if self._agent_ok(e)]
+                heapq.heapify(r)
+            k1, k2 = b.keyfn(a)
+            heapq.heappush(r, (k1, k2, a.idx, a.version))
+
+    def _agent_ok(self, e: tuple) -> bool:
+        a = self._agent_list[e[2]]
+        return a.version == e[3] and a.state is AgentState.READY and not a.busy
+
+    def _after_work(self, a: _Agent, now: float, out: list) -> None:
+        """End of a call / wrap-up / cancelled offer: honour pending logout or pause, else ready."""
+        a.call_id = None
+        if a.pending_logout:
+            a.pending_logout, a.pending_pause = False, None
+            self._set_state(a, AgentState.LOGGED_OUT, now)
+        elif a.pending_pause is not None:
+            reason, a.pending_pause = a.pending_pause, None
+            self._set_state(a, AgentState.PAUSED, now, reason)
+        else:
+            self._set_state(a, AgentState.READY, now)
+            self._dispatch_agent(a, now, out)
+
+    def _dispatch_agent(self, a: _Agent, now: float, out: list) -> None:
+        """An agent became available: take the best head across its buckets (cross-queue fairness)."""
+        if a.busy or a.state is not AgentState.READY:
+            return
+        best = None
+        for b in a.buckets:
+            h = b.calls
+            while h:
+                e = h[0]
+                c = e[2]
+                if c.version == e[3] and c.state == WAITING and c.bucket is b:
+                    if best is None or e < best:
+                        best = e
+                    break
+                heapq.heappop(h)
+        if best is not None:
+            c = best[2]
+            self._offer(c, [a], now, out, "agent freed; oldest priority-adjusted head across "
+                        f"{len(a.buckets)} eligible queue(s)")
+
+    # ------------------------------------------------------------------ calls
+    def _wait(self, c: _Call, b: _Bucket) -> None:
+        c.state = WAITING
+        c.bucket = b
+        c.version += 1
+        b.n_calls += 1
+        h = b.calls
+        if len(h) > 2 * b.n_calls + 64:
+            b.calls = h = [e for e in h if e[2].version == e[3] and e[2].state == WAITING
+                           and e[2].bucket is b]
+            heapq.heapify(h)
+        heapq.heappush(h, (c.vscore, c.seq, c, c.version))
+        insort(c.queue.order, (c.vscore, c.seq))
+
+    def _unwait(self, c: _Call) -> None:
+        c.version += 1
+        b = c.bucket
+        if b is not None:
+            b.n_calls -= 1
+        order = c.queue.order
+        i = bisect_left(order, (c.vscore, c.seq))
+        if i < len(order) and order[i][1] == c.seq:
+            del order[i]
+
+    def _finish(self, c: _Call) -> None:
+        c.state = DONE
+        self._calls.pop(c.call_id, None)
+
+    def _dispatch_call(self, c: _Call, now: float, out: list) -> None:
+        """A call became waiting in its bucket: pick agent(s) by the queue strategy."""
+        b = c.bucket
+        assert b is not None
+        r = b.ready
+        if b.queue.spec.strategy == "ring-all":
+            agents = [self._agent_list[e[2]] for e in r if self._agent_ok(e)]
+            if agents:
+                b.ready = []
+                self._offer(c, agents, now, out, f"ring-all: {len(agents)} ready agent(s)")
+            return
+        while r:
+            e = heapq.heappop(r)
+            if self._agent_ok(e):
+                a = self._agent_list[e[2]]
+                self._offer(c, [a], now, out, self._why(b, a, now))
+                return
+
+    def _why(self, b: _Bucket, a: _Agent, now: float) -> str:
+        s = b.queue.spec.strategy
+        if s == "most-skilled" or s == "least-skilled":
+            return f"{s}: skill score {b.score[a.idx]} on '{b.req.text}'"
+        if s == "fewest-calls":
+            return f"fewest-calls: {a.calls_taken} call(s) taken"
+        if s == "round-robin":
+            return "round-robin: next in rotation"
+        return f"longest-idle: idle {now - a.idle_since:.1f}s"
+
+    def _offer(self, c: _Call, agents: list[_Agent], now: float, out: list, why: str) -> None:
+        self._unwait(c)
+        c.state = OFFERED
+        c.offers = agents
+        b = c.bucket
+        assert b is not None
+        spec = b.queue.spec
+        for a in agents:
+            self._set_state(a, AgentState.OFFERED, now)
+            a.call_id = c.call_id
+            if spec.strategy == "round-robin":
+                b.rr_seq += 1
+                b.rr[a.idx] = b.rr_seq
+            if c.callback is not None:
+                out.append(A.StartCallback(c.call_id, a.name, c.callback))
+            else:
+                out.append(A.OfferCall(c.call_id, a.name, spec.ring_timeout))
+        if c.trace is not None:
+            names = ",".join(a.name for a in agents)
+            kind = "callback" if c.callback is not None else "offer"
+            c.trace.append((now, f"{kind} to {names} in queue {b.queue.name} "
+                                 f"[requirement '{b.req.text}'] after {now - c.arrival:.1f}s wait — {why}"))
+
+    def _ewt(self, q: _Queue, b: _Bucket | None, position: int) -> float:
+        n = b.staffed if b is not None else 0
+        if n <= 0:
+            return float("inf")
+        return position * q.aht / n
+
+    def _schedule_esc(self, c: _Call, now: float) -> None:
+        steps = c.origin.steps
+        if c.esc_index < len(steps):
+            c.esc_token += 1
+            self._push_timer(max(now, c.arrival + steps[c.esc_index].after_seconds), _T_ESC, c,
+                             c.esc_token)
+
+    def _divert(self, c: _Call, dest: str, reason: str, now: float, out: list) -> None:
+        if c.state == WAITING:
+            self._unwait(c)
+        self._log(c, now, f"diverted to {dest!r}: {reason}")
+        self._finish(c)
+        out.append(A.Diverted(c.call_id, dest, reason))
+
+    def _escalate(self, c: _Call, now: float, out: list) -> None:
+        if c.state != WAITING:
+            return  # ringing: re-armed when the offer fails (_requeue)
+        step = c.origin.steps[c.esc_index]
+        c.esc_index += 1
+        q = c.queue
+        waited = now - c.arrival
+        rule = step.rule
+        label = f"step {c.esc_index} ({rule} after {step.after_seconds:g}s)"
+        if rule == "widen":
+            old = c.bucket.req.text if c.bucket else ""
+            detail = f"{label}: requirement '{old}' -> '{step.widen}' (waited {waited:.1f}s)"
+            self._log(c, now, f"escalated {detail}")
+            out.append(A.Escalated(c.call_id, q.name, rule, detail))
+            self._unwait(c)
+            self._wait(c, self._bucket(q, step.widen or "", c.required))
+            self._schedule_esc(c, now)
+            self._dispatch_call(c, now, out)
+        elif rule == "overflow":
+            target = self._queues[step.overflow or ""]
+            detail = f"{label}: {q.name} -> {target.name} (waited {waited:.1f}s, arrival kept)"
+            self._log(c, now, f"escalated {detail}")
+            out.append(A.Escalated(c.call_id, q.name, rule, detail))
+            out.append(A.Overflowed(c.call_id, q.name, target.name))
+            self._unwait(c)
+            c.queue = target
+            c.vscore = c.arrival - (c.priority + target.spec.priority) * self._step
+            self._wait(c, self._bucket(target, target.spec.requirement, c.required))
+            self._schedule_esc(c, now)
+            self._dispatch_call(c, now, out)
+        elif rule == "offer_callback":
+            if c.callback is None:
+                detail = f"{label}: callback offered (waited {waited:.1f}s)"
+                self._log(c, now, f"escalated {detail}")
+                out.append(A.Escalated(c.call_id, q.name, rule, detail))
+                out.append(A.OfferCallbackChoice(c.call_id))
+            self._schedule_esc(c, now)
+        else:
+            if c.callback is not None:  # caller already hung up for a callback: keep it
+                self._log(c, now, f"{label} skipped: callback pending")
+                self._schedule_esc(c, now)
+                return
+            detail = f"{label}: to {step.divert!r} (waited {waited:.1f}s)"
+            out.append(A.Escalated(c.call_id, q.name, rule, detail))
+            self._divert(c, step.divert or "", f"max wait: {detail}", now, out)
+
+    def _announce(self, c: _Call, when: float, out: list) -> None:
+        if c.state == WAITING and c.callback is None:
+            pos = bisect_left(c.queue.order, (c.vscore, c.seq)) + 1
+            out.append(A.Announce(c.call_id, pos, self._ewt(c.queue, c.bucket, pos)))
+        self._arm_announce(c, when)
+
+    def _requeue(self, c: _Call, now: float, out: list) -> None:
+        """No offer left ringing: caller keeps its place (same key) and goes to the next agent."""
+        c.offers = []
+        self._wait(c, c.bucket)  # type: ignore[arg-type]
+        self._schedule_esc(c, now)  # steps that came due while ringing fire now
+        self._arm_announce(c, now)
+        self._run_timers(now, out)
+        if c.state == WAITING:
+            self._dispatch_call(c, now, out)
+
+    def _arm_announce(self, c: _Call, now: float) -> None:
+        interval = c.queue.spec.announce_every_seconds
+        if interval > 0 and c.callback is None:
+            c.ann_token += 1
+            self._push_timer(now + interval, _T_ANN, c, c.ann_token)
+
+    # ------------------------------------------------------------------ event handlers
+    def _on_arrived(self, ev: E.CallArrived, now: float, out: list) -> None:
+        if ev.call_id in self._calls:
+            return
+        q = self._queues.get(ev.queue)
+        if q is None:
+            out.append(A.Diverted(ev.call_id, "hangup", f"unknown queue {ev.queue!r}"))
+            return
+        self._seq += 1
+        c = _Call(ev, q, now, self._seq)
+        c.vscore = now - (ev.priority + q.spec.priority) * self._step
+        if self._tracing:
+            c.trace = []
+            self._traces[c.call_id] = c.trace
+            if len(self._traces) > self._trace_limit:
+                self._traces.popitem(last=False)
+        spec = q.spec
+        try:
+            b = self._bucket(q, spec.requirement, ev.required)
+        except SkillExpressionError as err:
+            c.state = DONE
+            self._log(c, now, f"diverted: bad required expression: {err}")
+            out.append(A.Diverted(c.call_id, spec.congestion_destination, f"bad required expression: {err}"))
+            return
+        self._log(c, now, f"arrived in queue {q.name} priority {ev.priority} (queue +{spec.priority}), "
+                          f"requirement '{b.req.text}'")
+        self._calls[c.call_id] = c
+        c.bucket = b
+        if b.staffed == 0 and spec.join_when_no_agents != "join":
+            if spec.join_when_no_agents == "refuse":
+                self._divert(c, spec.congestion_destination, "join refused: no agents logged in", now, out)
+            else:
+                self._divert(c, spec.no_agents_destination or spec.congestion_destination,
+                             "no agents logged in", now, out)
+            return
+        if spec.max_length and len(q.order) >= spec.max_length:
+            self._divert(c, spec.congestion_destination,
+                         f"queue full ({len(q.order)} >= max_length {spec.max_length})", now, out)
+            return
+        self._wait(c, b)
+        self._dispatch_call(c, now, out)
+        if c.state != WAITING:
+            return  # offered at once; _requeue arms timers if the offer fails
+        if spec.max_ewt_seconds:
+            ewt = self._ewt(q, b, bisect_left(q.order, (c.vscore, c.seq)) + 1)
+            if ewt > spec.max_ewt_seconds:
+                self._divert(c, spec.max_ewt_destination,
+                             f"EWT {ewt:.0f}s > max_ewt_seconds {spec.max_ewt_seconds:g}", now, out)
+                return
+        self._schedule_esc(c, now)
+        self._arm_announce(c, now)
+
+    def _agent(self, name: str) -> _Agent | None:
+        return self._agents.get(name)
+
+    def _on_login(self, ev: E.AgentLoggedIn, now: float, out: list) -> None:
+        a = self._agent(ev.agent)
+        if a is None:
+            return
+        a.pending_logout = False
+        if a.state is AgentState.LOGGED_OUT:
+            self._set_state(a, AgentState.READY, now)
+            self._dispatch_agent(a, now, out)
+
+    def _cancel_offer(self, a: _Agent, now: float, out: list) -> None:
+        """Withdraw a ringing offer from one agent (logout); requeue when nobody else rings."""
+        c = self._calls.get(a.call_id or "")
+        if c is None or c.state != OFFERED or a not in c.offers:
+            return
+        c.offers = [x for x in c.offers if x is not a]
+        out.append(A.CancelOffer(c.call_id, a.name))
+        self._log(c, now, f"offer to {a.name} cancelled (agent left)")
+        if not c.offers:
+            self._requeue(c, now, out)
+
+    def _on_logout(self, ev: E.AgentLoggedOut, now: float, out: list) -> None:
+        a = self._agent(ev.agent)
+        if a is None or a.state is AgentState.LOGGED_OUT:
+            return
+        if a.state is AgentState.ON_CALL:
+            a.pending_logout = True
+            return
+        if a.state is AgentState.OFFERED:
+            self._set_state(a, AgentState.LOGGED_OUT, now)
+            self._cancel_offer(a, now, out)
+            a.call_id = None
+            return
+        a.pending_pause = None
+        self._set_state(a, AgentState.LOGGED_OUT, now)
+
+    def _on_paused(self, ev: E.AgentPaused, now: float, out: list) -> None:
+        a = self._agent(ev.agent)
+        if a is None or a.state is AgentState.LOGGED_OUT:
+            return
+        if a.state in (AgentState.OFFERED, AgentState.ON_CALL):
+            a.pending_pause = ev.reason  # takes effect when the call is over
+        else:  # ready, wrap-up (ends it) or already paused (new reason)
+            self._set_state(a, AgentState.PAUSED, now, ev.reason)
+
+    def _on_ready(self, ev: E.AgentReady, now: float, out: list) -> None:
+        a = self._agent(ev.agent)
+        if a is None:
+            return
+        a.pending_pause = None
+        a.pending_logout = False
+        if a.state in (AgentState.PAUSED, AgentState.WRAPUP, AgentState.LOGGED_OUT):
+            self._after_work(a, now, out)
+
+    def _on_device(self, ev: E.DeviceBusy, now: float, out: list) -> None:
+        a = self._agent(ev.agent)
+        if a is None or a.busy == ev.busy:
+            return
+        a.busy = ev.busy
+        if a.state is AgentState.READY:
+            a.version += 1  # invalidates ready-heap entries either way
+            if not ev.busy:
+                self._push_ready(a)
+                self._dispatch_agent(a, now, out)
+
+    def _on_answered(self, ev: E.OfferAnswered, now: float, out: list) -> None:
+        c = self._calls.get(ev.call_id)
+        a = self._agent(ev.agent)
+        if c is None or a is None or c.state != OFFERED or a not in c.offers:
+            return  # stale (already cancelled / answered elsewhere)
+        others = [x for x in c.offers if x is not a]
+        c.offers = []
+        c.state = CONNECTED
+        c.agent = a
+        c.answered_at = now
+        a.calls_taken += 1
+        self._set_state(a, AgentState.ON_CALL, now)
+        self._log(c, now, f"answered by {a.name} after {now - c.arrival:.1f}s")
+        for o in others:
+            out.append(A.CancelOffer(c.call_id, o.name))
+        for o in others:
+            self._after_work(o, now, out)
+
+    def _on_failed(self, ev: E.OfferFailed, now: float, out: list) -> None:
+        c = self._calls.get(ev.call_id)
+        a = self._agent(ev.agent)
+        if c is None or a is None or c.state != OFFERED or a not in c.offers:
+            return
+        c.offers = [x for x in c.offers if x is not a]
+        a.call_id = None
+        a.pending_pause = None
+        if a.pending_logout:
+            a.pending_logout = False
+            self._set_state(a, AgentState.LOGGED_OUT, now)
+        else:
+            self._set_state(a, AgentState.PAUSED, now, "RONA")
+        self._log(c, now, f"RONA: {a.name} failed ({ev.reason}); agent paused, caller keeps its place")
+        if not c.offers:
+            self._requeue(c, now, out)
+
+    def _on_ended(self, ev: E.CallEnded, now: float, out: list) -> None:
+        c = self._calls.get(ev.call_id)
+        if c is None:
+            return
+        if c.state != CONNECTED:
+            self._on_abandoned(E.CallAbandoned(ev.call_id), now, out)
+            return
+        a = c.agent
+        assert a is not None
+        q = c.queue
+        wrap = q.spec.wrapup_seconds
+        q.aht += 0.05 * ((now - c.answered_at) + wrap - q.aht)  # EWMA for EWT
+        self._log(c, now, f"ended after {now - c.answered_at:.1f}s talk; {a.name} wrap-up {wrap:g}s")
+        self._finish(c)
+        if a.pending_logout or not wrap:
+            self._after_work(a, now, out)
+        else:
+            self._set_state(a, AgentState.WRAPUP, now, q.name)
+            self._push_timer(now + wrap, _T_WRAP, a, a.version)
+
+    def _on_abandoned(self, ev: E.CallAbandoned, now: float, out: list) -> None:
+        c = self._calls.get(ev.call_id)
+        if c is None:
+            return
+        if c.state == CONNECTED:
+            self._on_ended(E.CallEnded(ev.call_id), now, out)
+            return
+        self._log(c, now, f"abandoned after {now - c.arrival:.1f}s")
+        if c.state == WAITING:
+            self._unwait(c)
+            self._finish(c)
+            return
+        offers, c.offers = c.offers, []
+        self._finish(c)
+        for a in offers:
+            out.append(A.CancelOffer(c.call_id, a.name))
+        for a in offers:
+            self._after_work(a, now, out)
+
+    def _on_callback(self, ev: E.CallbackRequested, now: float, out: list) -> None:
+        c = self._calls.get(ev.call_id)
+        if c is None or c.state == CONNECTED:
+            return
+        c.callback = ev.number
+        c.ann_token += 1  # no more announcements: the caller has hung up
+        self._log(c, now, f"callback requested to {ev.number}; keeps position")

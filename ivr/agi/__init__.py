@@ -1,0 +1,1 @@
+"""FastAGI: a sans-IO protocol core (protocol.py) and a thin asyncio server (server.py)."""

@@ -1,0 +1,92 @@
+"""What the engine can do to a caller, over one FastAGI session.
+
+The dialplan walker and the queue only speak through this small interface; the AGI commands
+(STREAM FILE, WAIT FOR DIGIT, EXEC …) stay here.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ivr.agi.server import AgiChannel, CallerHungUp
+
+log = logging.getLogger(__name__)
+ALL_KEYS = "0123456789*#"
+
+
+class AgiCaller:
+    def __init__(self, agi: AgiChannel, sounds_prefix: str):
+        self.agi = agi
+        self.sounds_prefix = sounds_prefix
+
+    @property
+    def hung_up(self) -> bool:
+        return self.agi.hung_up
+
+    def sound(self, prompt_id: str) -> str:
+        """Walker prompts are '<lang>/<id>'; Asterisk finds them under sounds/<prefix>/."""
+        return prompt_id if prompt_id.startswith("/") else f"{self.sounds_prefix}/{prompt_id}"
+
+    async def play(self, prompts: tuple[str, ...], keys: str = "") -> str | None:
+        """Play prompts in order; a key in `keys` interrupts and is returned."""
+        for prompt in prompts:
+            reply = await self.agi.command(f'STREAM FILE {self.sound(prompt)} "{keys}"')
+            if reply.result is not None and reply.result > 0:
+                return chr(reply.result)
+            if reply.result == -1:
+                self.agi.hung_up = True
+                raise_hangup("STREAM FILE")
+        return None
+
+    async def wait_digit(self, timeout_s: float, wake: asyncio.Event | None = None) -> str | None:
+        """One key within the timeout, or None. With `wake`, returns None early when woken."""
+        reply = await self.agi.command(f"WAIT FOR DIGIT {int(timeout_s * 1000)}", wake=wake)
+        if reply.result == -1:
+            self.agi.hung_up = True
+            raise_hangup("WAIT FOR DIGIT")
+        if reply.result and reply.result > 1:
+            return chr(reply.result)
+        return None
+
+    async def ask_digit(self, prompts: tuple[str, ...], timeout_s: float) -> str | None:
+        key = await self.play(prompts, ALL_KEYS)
+        return key if key is not None else await self.wait_digit(timeout_s)
+
+    async def ask_digits(self, prompts: tuple[str, ...], timeout_s: float, min_length: int,
+                         max_length: int, terminator: str = "#") -> str | None:
+        digits = ""
+        key = await self.play(prompts, ALL_KEYS)
+        while True:
+            if key is None:
+                key = await self.wait_digit(timeout_s)
+            if key is None:
+                return digits if len(digits) >= min_length else None
+            if key == terminator:
+                return digits
+            digits += key
+            if len(digits) >= max_length:
+                return digits
+            key = None
+
+    async def start_music(self) -> None:
+        await self.agi.exec("StartMusicOnHold", "default")
+
+    async def stop_music(self) -> None:
+        await self.agi.exec("StopMusicOnHold")
+
+    async def dial(self, target: str, ring_timeout_s: float) -> str:
+        """Ring `target` (e.g. PJSIP/alice) and bridge; returns Dial's DIALSTATUS (ANSWER,
+        NOANSWER, BUSY, CHANUNAVAIL, CONGESTION, CANCEL) when the call ends. Answer and talk
+        times come from AMI events: Dial's ANSWEREDTIME did not match the call on Asterisk 22."""
+        await self.agi.exec("Dial", f"{target},{int(ring_timeout_s)}")
+        return await self.agi.get_variable("DIALSTATUS") or "FAILED"
+
+    async def finish(self, done: bool = True) -> None:
+        """Tell the Asterisk dialplan whether the engine finished the call (IVR_DONE=1) or
+        hands it back to the operator fallback (IVR_DONE stays 0)."""
+        if done:
+            await self.agi.set_variable("IVR_DONE", "1")
+
+
+def raise_hangup(what: str) -> None:
+    raise CallerHungUp(f"caller hung up during {what}")

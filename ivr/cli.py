@@ -1,0 +1,189 @@
+"""`ivr`: the hotline engine's command line. Exit 0 ok, 1 user error, 2 internal error."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from ivr.config import ConfigError, load_settings
+
+
+class UserError(click.ClickException):
+    exit_code = 1
+
+
+def settings_or_exit(ctx: click.Context):
+    try:
+        return load_settings(ctx.obj.get("config"))
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+@click.group()
+@click.option("--config", envvar="IVR_CONFIG", type=click.Path(),
+              help="engine settings (default config/engine.yaml)")
+@click.option("-v", "--verbose", count=True, help="more logging (-vv for debug)")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, verbose: int) -> None:
+    """The hotline engine: voice menus, ACD and CRM on Asterisk 22."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("panoramisk").setLevel(max(level, logging.INFO))
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    try:     # the CRM commands take their store from the settings
+        ctx.obj["crm_url"] = load_settings(config).crm_url()
+    except ConfigError:
+        pass
+
+
+@main.command()
+@click.option("--no-agents-ready", is_flag=True,
+              help="start with every agent logged out (they log in by CLI or phone)")
+@click.option("--grace", type=float, default=30.0, show_default=True,
+              help="on SIGTERM, seconds live calls may go on before Asterisk's fallback takes them")
+@click.option("--clock", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z"]), default=None,
+              help="pretend the dialplan's clock starts at this instant (tests, demo)")
+@click.pass_context
+def serve(ctx: click.Context, no_agents_ready: bool, grace: float, clock) -> None:
+    """Run the engine: FastAGI for Asterisk, AMI link, ACD, CRM."""
+    from ivr.dialplan import PlanInvalid
+    from ivr.engine import Engine
+
+    settings = settings_or_exit(ctx)
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+    try:
+        asyncio.run(Engine(settings, agents_ready=not no_agents_ready, clock=clock).serve_forever(grace))
+    except PlanInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise UserError("the dialplan is invalid; fix the lines above (`ivr check`)") from None
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot start: {exc}") from None
+
+
+@main.group()
+def sandbox() -> None:
+    """A local Asterisk 22 + SIPp sandbox on loopback (Debian-sid chroot, built once)."""
+
+
+@sandbox.command("up")
+@click.pass_context
+def sandbox_up(ctx: click.Context) -> None:
+    """Build (once) and start Asterisk with the project's configs."""
+    from ivr.sandbox import Sandbox, SandboxError
+    try:
+        Sandbox(settings_or_exit(ctx)).up(log=click.echo)
+    except (SandboxError, ConfigError) as exc:
+        raise UserError(str(exc)) from None
+
+
+@sandbox.command("build")
+@click.pass_context
+def sandbox_build(ctx: click.Context) -> None:
+    """Build the chroot once (cached under sandbox.dir); later calls do nothing."""
+    from ivr.sandbox import Sandbox, SandboxError
+    try:
+        box = Sandbox(settings_or_exit(ctx))
+        if box.is_built():
+            click.echo(f"sandbox already built in {box.root}")
+        else:
+            box.build(log=click.echo)
+            click.echo(f"sandbox built in {box.root}")
+    except SandboxError as exc:
+        raise UserError(str(exc)) from None
+
+
+@sandbox.command("down")
+@click.pass_context
+def sandbox_down(ctx: click.Context) -> None:
+    """Stop the Asterisk this sandbox started."""
+    from ivr.sandbox import Sandbox
+    if not Sandbox(settings_or_exit(ctx)).down(log=click.echo):
+        click.echo("the sandbox was not running")
+
+
+@sandbox.command("status")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def sandbox_status(ctx: click.Context, fmt: str) -> None:
+    """Is the sandbox built and running?"""
+    from ivr.sandbox import Sandbox
+    status = Sandbox(settings_or_exit(ctx)).status()
+    if fmt == "json":
+        click.echo(json.dumps(status))
+    else:
+        for key, value in status.items():
+            click.echo(f"{key:>10}: {value}")
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """A demo hotline: sandbox, engine, agent phones and a handful of calls, then the CRM."""
+    from ivr.demo import run_demo
+    sys.exit(run_demo(settings_or_exit(ctx)))
+
+
+@main.group()
+def sounds() -> None:
+    """Prompt sound files (sounds/<lang>/<id>.wav)."""
+
+
+@sounds.command("build")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--force", is_flag=True, help="also regenerate existing (even recorded) files")
+@click.option("--no-progress", is_flag=True)
+@click.pass_context
+def sounds_build(ctx: click.Context, paths: tuple[Path, ...], force: bool, no_progress: bool) -> None:
+    """Synthesize every missing prompt of the dialplan(s) (default: the configured one) with
+    espeak-ng, low-passed, 8 kHz mono. Recorded files already there are kept."""
+    from ivr.dialplan import PlanInvalid
+    from ivr.sounds import build_sounds
+    settings = settings_or_exit(ctx)
+    try:
+        report = build_sounds(paths or [settings.path(settings.dialplan)],
+                              settings.path(settings.sounds.dir), force=force,
+                              progress=not no_progress and sys.stderr.isatty())
+    except PlanInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise UserError("fix the dialplan first") from None
+    for conflict in report.conflicts:
+        click.echo(f"warning: {conflict}", err=True)
+    for path, why in report.failed:
+        click.echo(f"{path}: {why}", err=True)
+    click.echo(f"{len(report.created)} created, {len(report.kept)} kept, {len(report.failed)} failed")
+    if report.failed:
+        raise UserError("some prompts could not be built (see above)")
+
+
+def catalog_from_settings(settings) -> "Catalog":
+    """What dialplans may name: queues, skills and agents from config."""
+    from ivr.dialplan import Catalog
+    from ivr.engine import build_acd_config
+    acd = build_acd_config(settings)
+    skills = {skill for agent in acd.agents for skill in agent.skills}
+    return Catalog(queues={q.name for q in acd.queues}, skills=skills,
+                   agents={a.name for a in acd.agents})
+
+
+def _register_modules() -> None:
+    """Command groups owned by other modules."""
+    from ivr.crm import cli as crm_cli
+    from ivr.dialplan import cli as dialplan_cli
+    crm_cli.register(main)
+    main.add_command(dialplan_cli.check)
+    main.add_command(dialplan_cli.schema)
+    dialplan_cli.set_catalog_factory(lambda: catalog_from_settings(load_settings()))
+
+
+_register_modules()

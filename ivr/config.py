@@ -1,0 +1,149 @@
+"""Engine settings: config/engine.yaml (+ agents.yaml, queues.yaml), secrets from the environment.
+
+Paths in the settings are relative to the project root (the folder holding config/), so the
+same file works wherever the engine is started from.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONFIG = Path("config/engine.yaml")
+
+
+class ConfigError(Exception):
+    """A settings file is missing or wrong; the message says which file and what to fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgiSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 4573
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+
+
+class AmiSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "ivr-engine"
+    secret_file: str | None = None
+    action_timeout: float = 5.0
+
+    def secret(self) -> str:
+        """The AMI secret: IVR_AMI_SECRET, else a 0600 file; never from tracked YAML."""
+        if value := os.environ.get("IVR_AMI_SECRET"):
+            return value
+        if self.secret_file:
+            path = Path(self.secret_file).expanduser()
+            mode = path.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(f"{path}: AMI secret file must be private (chmod 600 {path})")
+            return path.read_text().strip()
+        raise ConfigError(
+            "no AMI secret: set IVR_AMI_SECRET (or ami.secret_file pointing at a 0600 file)"
+        )
+
+
+class AudioSocketSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 9092
+
+
+class CrmSettings(_Strict):
+    url: str = "sqlite:///var/crm.db"
+
+
+class MqttSettings(_Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1883
+
+
+class SoundSettings(_Strict):
+    dir: str = "sounds"
+    asterisk_prefix: str = "hotline"
+
+
+class SandboxSettings(_Strict):
+    dir: str = ".cache/sandbox"
+    sip_port: int = 5060
+    rtp_start: int = 10000
+    rtp_end: int = 14999
+    agent_phone_base_port: int = 5071
+    operator_ring_seconds: int = 30
+
+
+class AgentEntry(_Strict):
+    skills: dict[str, int] = Field(default_factory=dict)
+    endpoint: str | None = None
+    operator: bool = False
+
+
+class Settings(_Strict):
+    agi: AgiSettings = AgiSettings()
+    ami: AmiSettings = AmiSettings()
+    audiosocket: AudioSocketSettings = AudioSocketSettings()
+    crm: CrmSettings = CrmSettings()
+    mqtt: MqttSettings = MqttSettings()
+    dialplan: str = "dialplans/hotline.yaml"
+    sounds: SoundSettings = SoundSettings()
+    agents_file: str = "config/agents.yaml"
+    queues_file: str = "config/queues.yaml"
+    sandbox: SandboxSettings = SandboxSettings()
+    # Filled by load_settings: where relative paths start.
+    root: Path = Path(".")
+
+    def path(self, relative: str) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    def crm_url(self) -> str:
+        """The CRM URL with a relative sqlite path made absolute from the project root."""
+        url = self.crm.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            return prefix + str(self.path(url[len(prefix):]).resolve())
+        return url
+
+    def agents(self) -> dict[str, AgentEntry]:
+        data = read_yaml(self.path(self.agents_file)) or {}
+        try:
+            agents = {n: AgentEntry.model_validate(a or {}) for n, a in data.get("agents", {}).items()}
+        except ValidationError as exc:
+            raise ConfigError(f"{self.agents_file}: {exc}") from exc
+        for name, agent in agents.items():
+            agent.endpoint = agent.endpoint or name
+        return agents
+
+    def queues(self) -> dict:
+        return read_yaml(self.path(self.queues_file)) or {}
+
+
+def read_yaml(path: Path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load engine settings; IVR_CONFIG names another file (tests use their own ports)."""
+    path = Path(path or os.environ.get("IVR_CONFIG") or DEFAULT_CONFIG)
+    data = read_yaml(path) or {}
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    # config/engine.yaml lives one level below the project root.
+    settings.root = path.resolve().parent.parent
+    return settings

@@ -1,0 +1,179 @@
+"""Database adapters: the only place that knows SQLite from PostgreSQL.
+
+Each backend has two connections: a writer (used only by the store's writer task,
+inside explicit transactions) and a reader (autocommit, sees committed data), so
+reports never read half of an in-flight batch."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Protocol, Sequence
+from urllib.parse import unquote, urlsplit
+
+import aiosqlite
+
+from .errors import CrmError
+
+Params = Sequence[Any]
+
+
+class Tx(Protocol):
+    async def execute(self, sql: str, params: Params = ()) -> int: ...
+    async def executemany(self, sql: str, rows: list[Params]) -> None: ...
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+
+
+class Backend(Protocol):
+    dialect: str
+    where: str
+
+    def transaction(self) -> Any: ...
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+    async def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- SQLite
+class _SqliteTx:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._c = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cur = await self._c.execute(sql, tuple(params))
+        n = cur.rowcount
+        await cur.close()
+        return n
+
+    async def executemany(self, sql: str, rows: list[Params]) -> None:
+        await self._c.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        async with self._c.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+
+class SqliteBackend:
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path, self._w, self._r = path, writer, reader
+        self.where = f"SQLite database {path}"
+
+    @classmethod
+    async def open(cls, path: Path) -> "SqliteBackend":
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # call records hold patients' numbers and adverse events: owner-only
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(path, 0o600)
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            # FULL: an adverse-event record must survive power loss; batching pays for the fsync
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+                await writer.execute(f"PRAGMA {pragma}")
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout=10000")
+        except (OSError, sqlite3.Error) as exc:
+            raise CrmError(f"cannot open the CRM database {path}: {exc}. "
+                           "Check the path, its permissions and free disk space.") from exc
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+        return cls(path, writer, reader)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SqliteTx]:
+        await self._w.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SqliteTx(self._w)
+        except BaseException:
+            await self._w.execute("ROLLBACK")
+            raise
+        await self._w.execute("COMMIT")
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        async with self._r.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def close(self) -> None:
+        await self._r.close()
+        await self._w.close()
+
+
+# ---------------------------------------------------------------- PostgreSQL
+def _pg(sql: str) -> str:
+    # our SQL is written with '?' placeholders and contains no literal '?' or '%'
+    return sql.replace("?", "%s")
+
+
+class _PgTx:
+    def __init__(self, conn: Any) -> None:
+        self._c = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cur = await self._c.execute(_pg(sql), tuple(params))
+        return cur.rowcount
+
+    async def executemany(self, sql: str, rows: list[Params]) -> None:
+        async with self._c.cursor() as cur:
+            await cur.executemany(_pg(sql), rows)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        cur = await self._c.execute(_pg(sql), tuple(params))
+        return list(await cur.fetchall())
+
+
+class PgBackend:
+    dialect = "postgresql"
+
+    def __init__(self, where: str, writer: Any, reader: Any) -> None:
+        self.where, self._w, self._r = where, writer, reader
+
+    @classmethod
+    async def open(cls, url: str) -> "PgBackend":
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            info = conninfo_to_dict(url)
+        except psycopg.Error as exc:
+            raise CrmError(f"bad PostgreSQL URL: {exc}. Expected postgresql://user@host:port/db") from exc
+        extra: dict[str, Any] = {}
+        if not info.get("password") and os.environ.get("IVR_DB_PASSWORD"):
+            extra["password"] = os.environ["IVR_DB_PASSWORD"]
+        where = f"PostgreSQL {info.get('user', '?')}@{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '?')}"
+        try:
+            writer = await psycopg.AsyncConnection.connect(url, autocommit=True, **extra)
+            reader = await psycopg.AsyncConnection.connect(url, autocommit=True, **extra)
+        except psycopg.Error as exc:
+            raise CrmError(f"cannot connect to {where}: {str(exc).strip()}. Check that the server is "
+                           "running, the URL, and IVR_DB_PASSWORD.") from exc
+        return cls(where, writer, reader)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_PgTx]:
+        async with self._w.transaction():
+            yield _PgTx(self._w)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        cur = await self._r.execute(_pg(sql), tuple(params))
+        return list(await cur.fetchall())
+
+    async def close(self) -> None:
+        await self._r.close()
+        await self._w.close()
+
+
+async def open_backend(url: str) -> Backend:
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        parts = urlsplit(url)
+        if parts.netloc or not parts.path.startswith("/") or parts.path in ("/", "/:memory:"):
+            raise CrmError(f"bad SQLite URL {url!r}: use sqlite:///relative/crm.db or "
+                           "sqlite:////absolute/crm.db (a file; :memory: is not supported)")
+        return await SqliteBackend.open(Path(unquote(parts.path[1:])))
+    if scheme in ("postgresql", "postgres"):
+        return await PgBackend.open(url)
+    raise CrmError(f"unsupported CRM URL {url!r}: use sqlite:///path/crm.db or "
+                   "postgresql://user@host:port/db")

@@ -1,0 +1,213 @@
+"""Click commands for the CRM; the lead registers them on the `ivr` group with
+`register(group)`. Each takes the store URL from ctx.obj["crm_url"] or --crm
+(or env IVR_CRM_URL). Exit 0 ok, 1 user error (message says what to fix)."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import click
+from rich.console import Console
+
+from . import render
+from .errors import CrmError
+from .render_html import report_html
+from .reports import GROUPINGS, build_report, export_queue_log
+from .store import CrmStore, open_store
+
+crm_option = click.option("--crm", "crm_url", envvar="IVR_CRM_URL", metavar="URL",
+                          help="CRM store, e.g. sqlite:///var/crm.db or postgresql://ivr@db:5432/ivr")
+
+
+class IsoTime(click.ParamType):
+    name = "ISO-TIME"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            t = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO date/time; use e.g. 2026-11-24 or 2026-11-24T08:00 (UTC)", param, ctx)
+        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+ISO = IsoTime()
+
+
+class CrmCommand(click.Command):
+    """Bad options are user errors too: show click's message and exit 1 (not click's 2)."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            exc.show()
+            raise click.exceptions.Exit(1) from exc
+
+
+def _url(ctx: click.Context, crm_url: str | None) -> str:
+    url = crm_url or (ctx.obj.get("crm_url") if isinstance(ctx.obj, dict) else None)
+    if not url:
+        click.echo("error: no CRM store given: pass --crm URL (e.g. sqlite:///var/crm.db) or set IVR_CRM_URL",
+                   err=True)
+        sys.exit(1)
+    return url
+
+
+def _run(ctx: click.Context, crm_url: str | None, work: Callable[[CrmStore], Awaitable[Any]]) -> Any:
+    url = _url(ctx, crm_url)
+
+    async def main() -> Any:
+        store = await open_store(url)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except CrmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _out(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            click.echo(f"error: cannot write {out}: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.command("calls", cls=CrmCommand)
+@crm_option
+@click.option("--since", type=ISO, help="first start time (UTC ISO)")
+@click.option("--until", type=ISO, help="start time limit, exclusive (UTC ISO)")
+@click.option("--limit", type=int, default=200, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def calls_cmd(ctx: click.Context, crm_url: str | None, since: datetime | None, until: datetime | None,
+              limit: int, fmt: str) -> None:
+    """List call records."""
+    recs = _run(ctx, crm_url, lambda s: s.list_calls(since, until, limit))
+    if fmt == "json":
+        click.echo(render.to_json([render.call_dict(r) for r in recs]))
+    else:
+        Console().print(render.calls_table(recs))
+
+
+@click.group("contacts")
+def contacts_group() -> None:
+    """Caller contacts (pharmacists, doctors, patients...)."""
+
+
+@contacts_group.command("import", cls=CrmCommand)
+@crm_option
+@click.argument("file", type=click.Path(path_type=Path))
+@click.pass_context
+def contacts_import(ctx: click.Context, crm_url: str | None, file: Path) -> None:
+    """Import or update contacts from CSV (name,type,numbers,organisation,language,notes,preferred_agent)."""
+    n = _run(ctx, crm_url, lambda s: s.import_contacts_csv(file))
+    click.echo(f"imported {n} contact(s) from {file}")
+
+
+@contacts_group.command("show", cls=CrmCommand)
+@crm_option
+@click.argument("number")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def contacts_show(ctx: click.Context, crm_url: str | None, number: str, fmt: str) -> None:
+    """Show the contact owning NUMBER and its recent calls."""
+    async def work(store: CrmStore) -> tuple[Any, Any]:
+        return await store.find_contact(number), await store.contact_history(number, limit=20)
+
+    contact, history = _run(ctx, crm_url, work)
+    if fmt == "json":
+        click.echo(render.to_json({"number": number, "contact": contact,
+                                   "calls": [render.call_dict(r) for r in history]}))
+        return
+    console = Console()
+    if contact is None:
+        console.print(f"no contact with number {number}")
+    else:
+        for k, v in contact.items():
+            console.print(f"[bold]{k}[/]: {', '.join(v) if isinstance(v, list) else v if v is not None else '-'}")
+    console.print(render.calls_table(history))
+
+
+@click.command("report", cls=CrmCommand)
+@crm_option
+@click.option("--by", type=click.Choice(GROUPINGS), help="group rows by this")
+@click.option("--since", type=ISO, help="first call start (UTC ISO)")
+@click.option("--until", type=ISO, help="call start limit, exclusive (UTC ISO)")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--html", "html_file", type=click.Path(path_type=Path), help="also write an HTML page with charts")
+@click.option("--sl-seconds", type=click.FloatRange(min=0), default=20, show_default=True,
+              help="service level threshold")
+@click.option("--short-abandon", type=click.FloatRange(min=0), default=5, show_default=True,
+              help="abandons shorter than this are left out (0 keeps all)")
+@click.pass_context
+def report_cmd(ctx: click.Context, crm_url: str | None, by: str | None, since: datetime | None,
+               until: datetime | None, fmt: str, html_file: Path | None, sl_seconds: float,
+               short_abandon: float) -> None:
+    """Service level, ASA, AHT, abandons, occupancy, containment, speech and adverse events."""
+    async def work(store: CrmStore) -> dict[str, Any]:
+        recs = await store.list_calls(since, until)
+        evs = await store.agent_events(since, until)
+        return build_report(recs, evs, by=by, sl_seconds=sl_seconds, short_abandon=short_abandon,
+                            since=since, until=until)
+
+    rep = _run(ctx, crm_url, work)
+    if html_file:
+        _out(report_html(rep), html_file)
+    if fmt == "json":
+        click.echo(render.to_json(rep))
+    elif fmt == "csv":
+        click.echo(render.report_csv(rep), nl=False)
+    else:
+        render.print_report(rep, Console())
+
+
+@click.group("export")
+def export_group() -> None:
+    """Export CRM data to other tools."""
+
+
+@export_group.command("queue-log", cls=CrmCommand)
+@crm_option
+@click.option("--since", type=ISO)
+@click.option("--until", type=ISO)
+@click.option("--out", type=click.Path(path_type=Path), help="file to write (default: stdout)")
+@click.pass_context
+def export_queue_log_cmd(ctx: click.Context, crm_url: str | None, since: datetime | None,
+                         until: datetime | None, out: Path | None) -> None:
+    """Calls as Asterisk queue_log lines (for queue-stats tools)."""
+    recs = _run(ctx, crm_url, lambda s: s.list_calls(since, until))
+    _out(export_queue_log(recs), out)
+
+
+COMMANDS = (calls_cmd, contacts_group, report_cmd, export_group)
+
+
+def register(group: click.Group) -> None:
+    """Add the CRM commands to the `ivr` click group."""
+    for cmd in COMMANDS:
+        group.add_command(cmd)
+
+
+@click.group("crm")
+@click.pass_context
+def crm_group(ctx: click.Context) -> None:
+    """CRM commands (standalone entry for development)."""
+    ctx.ensure_object(dict)
+
+
+register(crm_group)

@@ -1,0 +1,77 @@
+"""Row <-> dataclass conversion. Timestamps are fixed-width UTC text so that
+string comparison equals time order on both SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from .records import AgentEvent, CallEvent, CallRecord, utc
+
+_FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+CALL_COLUMNS = (
+    "call_id", "caller", "caller_norm", "dialed", "started_at", "ended_at", "language",
+    "path", "plan_version", "route", "intent", "speech_text", "speech_confidence",
+    "speech_outcome", "queue", "priority", "wait_seconds", "agent", "talk_seconds",
+    "disposition", "adverse_event", "decision_trace", "hangup_cause", "recovered",
+)
+
+
+def ts(value: datetime | None) -> str | None:
+    value = utc(value)
+    return None if value is None else value.strftime(_FMT)
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, _FMT).replace(tzinfo=timezone.utc)
+
+
+def _json(value: Any) -> str:
+    # default=str keeps a stray datetime/Decimal in `path` from killing the write
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def call_to_row(rec: CallRecord, caller_norm: str) -> tuple[Any, ...]:
+    return (
+        str(rec.call_id), rec.caller or "", caller_norm, rec.dialed or "",
+        ts(rec.started_at), ts(rec.ended_at), rec.language, _json(list(rec.path)),
+        rec.plan_version, rec.route, rec.intent, rec.speech_text,
+        None if rec.speech_confidence is None else float(rec.speech_confidence),
+        rec.speech_outcome, rec.queue,
+        None if rec.priority is None else int(rec.priority),
+        None if rec.wait_seconds is None else float(rec.wait_seconds),
+        rec.agent, None if rec.talk_seconds is None else float(rec.talk_seconds),
+        rec.disposition, int(bool(rec.adverse_event)), _json(list(rec.decision_trace)),
+        rec.hangup_cause, int(bool(rec.recovered)),
+    )
+
+
+def row_to_call(row: tuple[Any, ...]) -> CallRecord:
+    d = dict(zip(CALL_COLUMNS, row))
+    d.pop("caller_norm")
+    d["started_at"] = parse_ts(d["started_at"])
+    d["ended_at"] = parse_ts(d["ended_at"])
+    d["path"] = json.loads(d["path"] or "[]")
+    d["decision_trace"] = json.loads(d["decision_trace"] or "[]")
+    d["adverse_event"] = bool(d["adverse_event"])
+    d["recovered"] = bool(d["recovered"])
+    return CallRecord(**d)
+
+
+def event_to_row(ev: CallEvent) -> tuple[Any, ...]:
+    return (str(ev.call_id), ts(ev.at), ev.kind, _json(dict(ev.data)))
+
+
+def row_to_event(row: tuple[Any, ...]) -> CallEvent:
+    return CallEvent(call_id=row[0], at=parse_ts(row[1]), kind=row[2], data=json.loads(row[3] or "{}"))
+
+
+def agent_to_row(ev: AgentEvent) -> tuple[Any, ...]:
+    return (ev.agent, ts(ev.at), ev.state, ev.reason)
+
+
+def row_to_agent(row: tuple[Any, ...]) -> AgentEvent:
+    return AgentEvent(agent=row[0], at=parse_ts(row[1]), state=row[2], reason=row[3])

@@ -1,0 +1,66 @@
+"""Plain data carried between the IVR/ACD and the CRM store (no I/O here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+ROUTES = ("dtmf", "speech", "fallback", "default")
+DISPOSITIONS = (
+    "self_service", "answered", "abandoned", "callback", "voicemail",
+    "overflowed", "failed", "transferred", "recovered",
+)
+CONTACT_TYPES = ("pharmacist", "doctor", "patient", "student", "other")
+AGENT_STATES = ("login", "logout", "pause", "ready", "wrapup")
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Normalise to an aware UTC datetime; naive values are taken as UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+@dataclass
+class CallRecord:
+    call_id: str                      # Asterisk uniqueid
+    caller: str = ""
+    dialed: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    language: str | None = None
+    path: list[dict[str, Any]] = field(default_factory=list)
+    plan_version: str | None = None
+    route: str | None = None          # dtmf|speech|fallback|default
+    intent: str | None = None
+    speech_text: str | None = None
+    speech_confidence: float | None = None
+    speech_outcome: str | None = None
+    queue: str | None = None
+    priority: int | None = None
+    wait_seconds: float | None = None
+    agent: str | None = None
+    talk_seconds: float | None = None
+    disposition: str | None = None
+    adverse_event: bool = False
+    decision_trace: list[str] = field(default_factory=list)
+    hangup_cause: str | None = None
+    recovered: bool = False
+
+
+@dataclass
+class CallEvent:
+    call_id: str
+    at: datetime
+    kind: str                         # menu, input, queue_enter, offer, escalate, connect, hangup...
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AgentEvent:
+    agent: str
+    at: datetime
+    state: str                        # login|logout|pause|ready|wrapup
+    reason: str | None = None

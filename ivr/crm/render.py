@@ -1,0 +1,84 @@
+"""Report rendering: rich tables, CSV and JSON (HTML lives in render_html.py)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .records import CallRecord
+
+GROUP_COLUMNS = ("group", "calls", "offered", "answered", "answered_in_sl", "service_level", "asa", "aht",
+                 "abandoned", "short_abandons", "abandon_rate", "callbacks", "voicemail", "overflowed",
+                 "self_service", "containment", "adverse_events")
+RATES = {"service_level", "abandon_rate", "containment", "occupancy", "automation_rate", "fallback_rate"}
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key in RATES:
+        return f"{value * 100:.1f}%"
+    return str(value)
+
+
+def _table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...] | list[str]) -> Table:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c.replace("_", " "), justify="left" if c in ("group", "agent", "intent") else "right")
+    for row in rows:
+        t.add_row(*(_fmt(c, row.get(c)) for c in columns))
+    return t
+
+
+def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return report["groups"] + [{"group": "TOTAL", **report["total"]}]
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    by = report["settings"]["by"] or "all"
+    console.print(_table(f"Service by {by} (SL {report['settings']['sl_seconds']} s)", report_rows(report), GROUP_COLUMNS))
+    if report["agents"]:
+        cols = list(report["agents"][0])
+        console.print(_table("Agents", report["agents"], cols))
+    if report["speech"]:
+        console.print(_table("Speech per intent", report["speech"], list(report["speech"][0])))
+    ae = report["adverse_events"]
+    console.print(f"Adverse events: {ae['count']} (answered {ae['answered']}), time to agent "
+                  f"avg {_fmt('', ae['time_to_agent_avg'])} s, max {_fmt('', ae['time_to_agent_max'])} s")
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=GROUP_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in report_rows(report):
+        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str)
+
+
+def call_dict(rec: CallRecord) -> dict[str, Any]:
+    from dataclasses import asdict
+    d = asdict(rec)
+    for k in ("started_at", "ended_at"):
+        d[k] = d[k].isoformat() if d[k] else None
+    return d
+
+
+def calls_table(records: list[CallRecord]) -> Table:
+    t = Table(title=f"{len(records)} call(s)")
+    for c in ("call id", "started (UTC)", "caller", "route", "intent", "queue", "wait", "agent", "talk",
+              "disposition", "AE"):
+        t.add_column(c)
+    for r in records:
+        t.add_row(r.call_id, r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "-", r.caller,
+                  r.route or "-", r.intent or "-", r.queue or "-", _fmt("", r.wait_seconds), r.agent or "-",
+                  _fmt("", r.talk_seconds), r.disposition or "-", "yes" if r.adverse_event else "")
+    return t

@@ -1,0 +1,52 @@
+"""Versioned migrations. Portable SQL; `{serial_pk}` is the only per-dialect token.
+Append new migrations at the end; never edit one that has shipped."""
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "calls, call events, agent events, adverse-event cases", [
+        """CREATE TABLE calls (
+            call_id TEXT PRIMARY KEY, caller TEXT NOT NULL, caller_norm TEXT NOT NULL,
+            dialed TEXT NOT NULL, started_at TEXT, ended_at TEXT, language TEXT,
+            path TEXT NOT NULL, plan_version TEXT, route TEXT, intent TEXT,
+            speech_text TEXT, speech_confidence DOUBLE PRECISION, speech_outcome TEXT,
+            queue TEXT, priority INTEGER, wait_seconds DOUBLE PRECISION, agent TEXT,
+            talk_seconds DOUBLE PRECISION, disposition TEXT,
+            adverse_event INTEGER NOT NULL, decision_trace TEXT NOT NULL,
+            hangup_cause TEXT, recovered INTEGER NOT NULL, updated_at TEXT NOT NULL)""",
+        "CREATE INDEX calls_started ON calls (started_at)",
+        "CREATE INDEX calls_caller ON calls (caller_norm)",
+        """CREATE TABLE call_events (
+            id {serial_pk}, call_id TEXT NOT NULL, at TEXT NOT NULL,
+            kind TEXT NOT NULL, data TEXT NOT NULL)""",
+        "CREATE INDEX call_events_call ON call_events (call_id, at)",
+        """CREATE TABLE agent_events (
+            id {serial_pk}, agent TEXT NOT NULL, at TEXT NOT NULL,
+            state TEXT NOT NULL, reason TEXT)""",
+        "CREATE INDEX agent_events_agent ON agent_events (agent, at)",
+        """CREATE TABLE ae_cases (
+            case_id TEXT PRIMARY KEY, call_id TEXT NOT NULL UNIQUE, opened_at TEXT,
+            status TEXT NOT NULL, closed_at TEXT, closed_by TEXT, note TEXT)""",
+        "CREATE INDEX ae_cases_status ON ae_cases (status, opened_at)",
+    ]),
+    (2, "contacts and their phone numbers", [
+        """CREATE TABLE contacts (
+            id {serial_pk}, name TEXT NOT NULL, type TEXT NOT NULL,
+            organisation TEXT, language TEXT, notes TEXT, preferred_agent TEXT,
+            updated_at TEXT NOT NULL)""",
+        """CREATE TABLE contact_numbers (
+            number TEXT PRIMARY KEY, contact_id INTEGER NOT NULL, raw TEXT NOT NULL)""",
+        "CREATE INDEX contact_numbers_contact ON contact_numbers (contact_id)",
+    ]),
+]
+
+SERIAL_PK = {
+    "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "postgresql": "BIGSERIAL PRIMARY KEY",
+}
+
+VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"""
+
+
+def render(statement: str, dialect: str) -> str:
+    return statement.replace("{serial_pk}", SERIAL_PK[dialect])

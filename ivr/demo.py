@@ -1,0 +1,84 @@
+"""`ivr demo`: a real hotline in one command — sandbox Asterisk, the engine on the demo plan,
+SIPp agent phones and a handful of callers, then the CRM records they left.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from rich.console import Console
+from rich.table import Table
+
+from ivr.config import Settings
+from ivr.lab import Lab
+from ivr.sipp import AwaitHangup, HangUp, Pause, Press
+
+# Calls placed one after another; each says what the caller does (keys from hotline.yaml).
+DEMO_CALLS = [
+    ("0612340001", "French caller, orders: 1 (fr) → 2 (orders) → 1 (place an order)",
+     [Pause(3), Press("1"), Pause(4), Press("2"), Pause(2), Press("1"), AwaitHangup(90)]),
+    ("0612340002", "English caller, medical question: 2 (en) → 1 → 1",
+     [Pause(3), Press("2"), Pause(4), Press("1"), Pause(2), Press("1"), AwaitHangup(90)]),
+    ("0612340003", "Caller hangs up in the main menu",
+     [Pause(3), Press("1"), Pause(3), HangUp()]),
+    ("0612340004", "Adverse-effect report with the safety key 9 (first agent does not answer)",
+     [Pause(3), Press("1"), Pause(4), Press("9"), AwaitHangup(120)]),
+]
+# The demo runs at a fixed office-hours instant, so it looks the same at any time of day.
+DEMO_CLOCK = "2026-11-24T10:00:00+01:00"
+
+
+def run_demo(settings: Settings) -> int:
+    console = Console()
+    config_path = settings.root / "config/engine.yaml"
+    lab = Lab(config_path)
+    console.rule("[bold]Hotline demo")
+    try:
+        console.print("• building prompts (espeak-ng) and starting Asterisk 22 …")
+        lab.ivr("sounds", "build", timeout=600)
+        lab.up(log=console.print)
+        lab.start_engine("--clock", DEMO_CLOCK)
+        # alice never picks up (ring-no-answer → paused RONA); the others answer after 1 s.
+        lab.start_phones(only={n: (None if n == "alice" else 1.0) for n in lab.agent_names},
+                         talk_seconds=4.0)
+        console.print(f"• engine up; agent phones: {', '.join(lab.agent_names)} "
+                      "(alice will not answer)")
+        started = datetime.now(timezone.utc)
+        for caller, what, steps in DEMO_CALLS:
+            console.print(f"• call from {caller}: {what}")
+            t0 = time.monotonic()
+            proc = lab.call(caller, steps)
+            code = proc.wait(180)
+            console.print(f"  … ended after {time.monotonic() - t0:.0f} s "
+                          f"({'as scripted' if code == 0 else f'SIPp exit {code}'})")
+        time.sleep(1)
+        records = [r for r in lab.calls() if r["started_at"] >= started.isoformat()[:19]]
+        _print_records(console, records)
+        return 0 if len(records) >= len(DEMO_CALLS) else 1
+    except Exception as exc:
+        console.print(f"[red]demo failed: {exc}")
+        if lab.engine_log:
+            console.print(lab.log_text()[-2000:])
+        return 2
+    finally:
+        lab.down()
+        console.print("• stopped the engine, the phones and Asterisk")
+
+
+def _print_records(console: Console, records: list[dict]) -> None:
+    table = Table(title="CRM: the calls just made")
+    for col in ("caller", "path", "queue", "agent", "wait s", "talk s", "disposition"):
+        table.add_column(col)
+    for r in records:
+        path = " ".join(p.get("key", "∅") if p.get("input") else p.get("node", "")
+                        for p in r["path"] if p.get("input") or p.get("type") in ("menu", "route"))
+        table.add_row(r["caller"], path, r.get("queue") or "", r.get("agent") or "",
+                      _num(r.get("wait_seconds")), _num(r.get("talk_seconds")),
+                      r.get("disposition") or "")
+    console.print(table)
+
+
+def _num(value) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+

@@ -1,0 +1,303 @@
+"""Static checks of a plan: integrity (run by the loader) and policy rules.
+
+Rules enforced by `check_plan` (errors unless said otherwise):
+* every menu offers `policy.human_key` leading straight to a person, unless it
+  carries `human_exit_waiver: "<reason>"`;
+* no path from `start` crosses more than `max_menu_depth` menus;
+* menu retries <= `max_retries` (then the walker goes to `policy.human_route`);
+* no cycle without a human exit, no dead end (a node with nowhere to go);
+* unreachable nodes (warning); queues / skills / agents exist;
+* every prompt has a text (or, with `prompt_files`, a recording) in every language;
+* the safety key is only defined in the policy, never reused as an option.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+
+from . import expr
+from .model import (HUMAN_TYPES, LanguageNode, MenuNode, Plan, all_prompts, field_alias)
+from .problems import PlanInvalid, Problem
+from .source import Source
+
+PromptFiles = Callable[[str, str], bool] | set[str]
+
+
+@dataclass
+class Catalog:
+    """What the plan may refer to. `None` means "not known, don't check"."""
+
+    queues: set[str] | None = None
+    skills: set[str] | None = None
+    agents: set[str] | None = None
+    # (lang, prompt id) -> exists, or a set of "lang/id" strings
+    prompt_files: PromptFiles | None = None
+    # organisation-wide ceilings the plan's policy may not exceed
+    max_menu_depth: int | None = None
+    max_retries: int | None = None
+
+    def has_prompt(self, lang: str, pid: str) -> bool | None:
+        pf = self.prompt_files
+        if pf is None:
+            return None
+        return f"{lang}/{pid}" in pf if isinstance(pf, set) else pf(lang, pid)
+
+
+def _src(plan: Plan) -> Source:
+    return plan.source or Source("<plan>")
+
+
+def _node_problem(src: Source, nid: str, msg: str, *fieldpath: str | int,
+                  severity: str = "error", key: bool = False) -> Problem:
+    if not fieldpath:
+        return src.problem(("nodes", nid), msg, key=True, severity=severity)
+    return src.problem(("nodes", nid, *fieldpath), msg, key=key, severity=severity)
+
+
+def edges(plan: Plan, nid: str) -> list[str]:
+    node = plan.nodes.get(nid)
+    return [] if node is None else [t for _, t in node.targets() if t in plan.nodes]
+
+
+def leads_to_person(plan: Plan, nid: str, seen: frozenset[str] = frozenset()) -> bool:
+    """True if every non-interactive path from `nid` reaches a route/transfer
+    (say/hours/lookup/condition are followed; menus, collects, hangups fail)."""
+    node = plan.nodes.get(nid)
+    if node is None or nid in seen:
+        return False
+    if node.type in HUMAN_TYPES:
+        return True
+    if node.type not in ("say", "hours", "lookup", "condition"):
+        return False
+    nxt = [t for _, t in node.targets()]
+    return bool(nxt) and all(leads_to_person(plan, t, seen | {nid}) for t in nxt)
+
+
+def _offers_human(plan: Plan, node: MenuNode) -> bool:
+    t = node.options.get(plan.policy.human_key)
+    return t is not None and leads_to_person(plan, t)
+
+
+# ---- integrity: what the walker needs -----------------------------------------
+
+def integrity(plan: Plan) -> list[Problem]:
+    src, pol, out = _src(plan), plan.policy, []
+    ref = lambda path, t: out.append(src.problem(path, f"unknown node {t!r}"))  # noqa: E731
+    if plan.start not in plan.nodes:
+        ref(("start",), plan.start)
+    for f in ("human_route", "safety_route"):
+        t = getattr(pol, f)
+        if t not in plan.nodes:
+            ref(("policy", f), t)
+        elif not leads_to_person(plan, t):
+            out.append(src.problem(("policy", f), f"{f} {t!r} must lead to a person "
+                                   "(route/transfer) without asking the caller anything"))
+    if pol.human_key == pol.safety_key:
+        out.append(src.problem(("policy", "safety_key"), "safety_key equals human_key"))
+    for nid, node in plan.nodes.items():
+        for path, t in node.targets():
+            if t not in plan.nodes:
+                path = (field_alias(node, path[0]), *path[1:])
+                ref(("nodes", nid, *path), t)
+        if isinstance(node, (MenuNode, LanguageNode)) and pol.safety_key in node.options:
+            out.append(_node_problem(
+                src, nid, f"key {pol.safety_key!r} is the safety key (policy.safety_key); "
+                "it works from every menu and cannot be reused as an option",
+                "options", pol.safety_key, key=True))
+        if isinstance(node, LanguageNode):
+            for k, lang in node.options.items():
+                if lang not in plan.languages:
+                    out.append(_node_problem(src, nid, f"language {lang!r} is not declared "
+                                             f"in languages {plan.languages}", "options", k))
+    seen: dict[str, tuple] = {}
+    for pid, texts, path in all_prompts(plan):
+        for lang in texts:
+            if lang not in plan.languages:
+                out.append(src.problem(path + (lang,), f"prompt {pid!r}: language {lang!r} "
+                                       "is not declared", key=True, severity="warning"))
+        if pid in seen:
+            out.append(src.problem(path, f"prompt id {pid!r} also used by "
+                                   f"{'.'.join(map(str, seen[pid]))}"))
+        seen[pid] = path
+    return out
+
+
+# ---- policy rules -------------------------------------------------------------
+
+def _sccs(plan: Plan) -> list[list[str]]:
+    """Tarjan's strongly connected components (iterative-free: plans are small)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges(plan, v):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            out.append(comp)
+
+    for v in plan.nodes:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def _depth(plan: Plan, src: Source, limit: int) -> list[Problem]:
+    out: list[Problem] = []
+    reported: set[str] = set()
+    seen: set[tuple[str, int]] = set()
+
+    def walk(nid: str, depth: int, trail: tuple[str, ...]) -> None:
+        node = plan.nodes.get(nid)
+        if node is None or (nid, depth) in seen or nid in trail or node.type in HUMAN_TYPES:
+            return
+        seen.add((nid, depth))
+        if node.type == "menu":
+            depth += 1
+            if depth > limit:
+                if nid not in reported:
+                    reported.add(nid)
+                    menus = [n for n in (*trail, nid) if plan.nodes[n].type == "menu"]
+                    out.append(_node_problem(src, nid, f"menu depth {depth} exceeds "
+                                             f"max_menu_depth {limit}: {' > '.join(menus)}"))
+                return
+        for t in edges(plan, nid):
+            walk(t, depth, trail + (nid,))
+
+    walk(plan.start, 0, ())
+    return out
+
+
+def _reachable(plan: Plan) -> set[str]:
+    todo = [plan.start, plan.policy.human_route, plan.policy.safety_route]
+    seen: set[str] = set()
+    while todo:
+        n = todo.pop()
+        if n in plan.nodes and n not in seen:
+            seen.add(n)
+            todo.extend(edges(plan, n))
+    return seen
+
+
+def rules(plan: Plan, catalog: Catalog) -> list[Problem]:
+    src, pol, out = _src(plan), plan.policy, []
+    hk = pol.human_key
+    for f, ceiling in (("max_menu_depth", catalog.max_menu_depth),
+                       ("max_retries", catalog.max_retries)):
+        if ceiling is not None and getattr(pol, f) > ceiling:
+            out.append(src.problem(("policy", f), f"{f} {getattr(pol, f)} exceeds the "
+                                   f"organisation limit {ceiling}"))
+    for nid, node in plan.nodes.items():
+        if isinstance(node, MenuNode):
+            if node.human_exit_waiver is None:
+                if hk not in node.options:
+                    out.append(_node_problem(src, nid, f"menu {nid!r} offers no way to a "
+                                             f"person: add key {hk!r} or a human_exit_waiver",
+                                             "options"))
+                elif not _offers_human(plan, node):
+                    out.append(_node_problem(src, nid, f"key {hk!r} of menu {nid!r} does not "
+                                             "lead to a person (route/transfer)", "options", hk))
+            if node.on_fail and node.on_fail in plan.nodes and not leads_to_person(plan, node.on_fail):
+                out.append(_node_problem(src, nid, f"on_fail {node.on_fail!r} must lead to a "
+                                         "person (route/transfer)", "on_fail"))
+            if node.retries is not None and node.retries > pol.max_retries:
+                out.append(_node_problem(src, nid, f"retries {node.retries} exceeds "
+                                         f"max_retries {pol.max_retries}", "retries"))
+        elif node.type in ("collect", "language") and node.retries > pol.max_retries:  # type: ignore[union-attr]
+            out.append(_node_problem(src, nid, f"retries {node.retries} exceeds "  # type: ignore[union-attr]
+                                     f"max_retries {pol.max_retries}", "retries"))
+        if node.type in ("say", "collect", "language") and node.next is None:  # type: ignore[union-attr]
+            out.append(_node_problem(src, nid, f"dead end: {node.type} node {nid!r} has no "
+                                     "'next' (end with a route, transfer or hangup)"))
+        if node.type == "route":
+            if catalog.queues is not None and node.queue not in catalog.queues:
+                out.append(_node_problem(src, nid, f"unknown queue {node.queue!r}", "queue"))
+            if catalog.agents is not None and node.agent and node.agent not in catalog.agents:
+                out.append(_node_problem(src, nid, f"unknown agent {node.agent!r}", "agent"))
+            if catalog.skills is not None and node.required:
+                names: set[str] = set()
+                for lang in plan.languages:
+                    names |= expr.skill_names(node.required, lang)
+                for s in sorted(names - catalog.skills):
+                    out.append(_node_problem(src, nid, f"unknown skill {s!r}", "required"))
+    for comp in _sccs(plan):
+        if len(comp) == 1 and comp[0] not in edges(plan, comp[0]):
+            continue
+        exits = [n for n in comp if isinstance(plan.nodes[n], MenuNode)
+                 and _offers_human(plan, plan.nodes[n])]  # type: ignore[arg-type]
+        if not exits:
+            order = [n for n in plan.nodes if n in comp]
+            out.append(_node_problem(src, order[0], "cycle without a way to a person: "
+                                     + " > ".join(order + [order[0]])))
+    out += _depth(plan, src, pol.max_menu_depth)
+    reach = _reachable(plan)
+    for nid in plan.nodes:
+        if nid not in reach:
+            out.append(_node_problem(src, nid, f"node {nid!r} is unreachable",
+                                     severity="warning"))
+    for pid, texts, path in all_prompts(plan):
+        for lang in plan.languages:
+            # a studio recording may stand in for the text; else we need text to synthesize
+            if lang not in texts and not catalog.has_prompt(lang, pid):
+                out.append(src.problem(path, f"prompt {pid!r} has no {lang!r} text"
+                                       + ("" if catalog.prompt_files is None else
+                                          f" and no recording {lang}/{pid}.wav")))
+    return out
+
+
+def check_plan(plan: Plan, catalog: Catalog | None = None) -> list[Problem]:
+    """All problems (errors and warnings), sorted by position."""
+    return sorted(set(integrity(plan) + rules(plan, catalog or Catalog())))
+
+
+def plan_files(paths: Iterable[str | FsPath]) -> list[FsPath]:
+    files: list[FsPath] = []
+    for p in map(FsPath, paths):
+        files += sorted([*p.glob("*.yaml"), *p.glob("*.yml")]) if p.is_dir() else [p]
+    return files
+
+
+def check_paths(paths: Iterable[str | FsPath], catalog: Catalog | None = None) -> list[Problem]:
+    """Check every plan file (directories: their *.yaml / *.yml)."""
+    from .loader import parse_plan
+
+    out: list[Problem] = []
+    for f in plan_files(paths):
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            out.append(Problem(str(f), 1, 1, f"cannot read: {exc}"))
+            continue
+        plan, _, problems = parse_plan(text, str(f))
+        out += problems
+        if plan is not None:
+            out += rules(plan, catalog or Catalog())
+    return sorted(set(out))
+
+
+def load_checked(path: str | FsPath, catalog: Catalog | None = None) -> Plan:
+    """Load + run every rule; raise PlanInvalid on any error (engine start-up)."""
+    from .loader import load_plan
+
+    plan = load_plan(path)
+    errs = [p for p in rules(plan, catalog or Catalog()) if p.is_error]
+    if errs:
+        raise PlanInvalid(errs)
+    return plan

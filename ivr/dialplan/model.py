@@ -1,0 +1,323 @@
+"""Typed model of a YAML dialplan.
+
+Shape (all node ids match ``[a-z][a-z0-9_-]*``; they also name sound files)::
+
+    name: hotline
+    languages: [fr, en]
+    default_language: fr
+    start: welcome                 # node id
+    policy:
+      human_key: "0"               # every menu must offer it (or give a waiver)
+      human_route: operator        # route/transfer node used after max retries
+      max_menu_depth: 3
+      max_retries: 3
+      safety_key: "9"              # works from EVERY menu, day and night
+      safety_route: adverse-event  # route node (pharmacovigilance)
+      invalid_prompt: {fr: ..., en: ...}    # optional defaults, ids "invalid" / "no-input"
+      no_input_prompt: {fr: ..., en: ...}
+    nodes:
+      main:
+        type: menu
+        prompt: {fr: "Pour ...", en: "For ..."}      # id "main" -> sounds/<lang>/main.wav
+        options: {"1": medinfo, "2": orders, "0": operator}
+        timeout: 5                 # seconds
+        retries: 2                 # re-asks after the first one (<= policy.max_retries)
+        invalid_prompt: {...}      # id "main-invalid"
+        no_input_prompt: {...}     # id "main-noinput"
+        human_exit_waiver: "why this menu has no operator key"   # optional
+        on_fail: callback          # optional, must reach a person; default policy.human_route
+      info:      {type: say, prompt: {...}, next: main}
+      account:   {type: collect, prompt: {...}, variable: account, min_length: 6,
+                  max_length: 8, terminator: "#", pattern: "^[0-9]+$", next: x,
+                  on_invalid: operator, retries: 1, invalid_prompt: {...}}
+      orders:    {type: route, queue: orders, intent: order, required: "orders & {language}",
+                  priority: 5, agent: null, prompt: {...}}  # prompt played before routing
+      pharmacy:  {type: transfer, destination: "+33123456789"}
+      open:      {type: hours, tz: Europe/Paris, weekly: {mon: ["08:30-18:00"], ...},
+                  holidays: ["2026-12-25"], open: main, closed: closed-msg}
+      who:       {type: lookup, variable: caller, preferred_agent: true,
+                  branches: {pharmacist: orders, unknown: main}, default: main}
+      lang:      {type: language, prompt: {...}, options: {"1": fr, "2": en}, next: hours}
+      bye:       {type: hangup, prompt: {...}}
+      vip:       {type: condition, if: 'contact_type == "doctor"', then: a, else: b}
+
+Adding a node kind (e.g. ``speech``): define a model with ``type: Literal["speech"]``,
+add it to ``Node`` below, give it ``prompt_fields``/``targets`` and a walker
+``_node_speech`` handler.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from typing import Annotated, Any, ClassVar, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from . import expr
+
+NodeId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+Key = Annotated[str, Field(pattern=r"^[0-9*#]$")]
+Lang = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
+Prompt = dict[Lang, Annotated[str, Field(min_length=1)]]
+CONTACT_TYPES = ("pharmacist", "doctor", "patient", "student", "other", "unknown")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _Node(_Model):
+    # field name -> suffix of the prompt id ("" = the node id itself)
+    prompt_fields: ClassVar[dict[str, str]] = {}
+    # fields holding node ids (str, or dict of str)
+    target_fields: ClassVar[tuple[str, ...]] = ()
+
+    def prompts(self) -> dict[str, Prompt]:
+        """{field: prompt} for the prompts this node actually defines."""
+        return {f: getattr(self, f) for f in self.prompt_fields if getattr(self, f)}
+
+    def targets(self) -> list[tuple[tuple[str, ...], str]]:
+        """[(path inside node, node id)] for every outgoing edge."""
+        out: list[tuple[tuple[str, ...], str]] = []
+        for f in self.target_fields:
+            v = getattr(self, f)
+            if isinstance(v, str):
+                out.append(((f,), v))
+            elif isinstance(v, dict):
+                out.extend(((f, k), t) for k, t in v.items())
+        return out
+
+
+class MenuNode(_Node):
+    type: Literal["menu"]
+    prompt: Prompt
+    options: dict[Key, NodeId] = Field(min_length=1)
+    timeout: float = Field(5.0, gt=0, le=60)
+    retries: int | None = Field(None, ge=0, description="re-asks; default policy.max_retries")
+    invalid_prompt: Prompt | None = None
+    no_input_prompt: Prompt | None = None
+    human_exit_waiver: str | None = Field(None, min_length=3)
+    on_fail: NodeId | None = Field(None, description="after retries; default policy.human_route")
+    prompt_fields = {"prompt": "", "invalid_prompt": "-invalid", "no_input_prompt": "-noinput"}
+    target_fields = ("options", "on_fail")
+
+
+class SayNode(_Node):
+    type: Literal["say"]
+    prompt: Prompt
+    next: NodeId | None = None
+    prompt_fields = {"prompt": ""}
+    target_fields = ("next",)
+
+
+class CollectNode(_Node):
+    type: Literal["collect"]
+    prompt: Prompt
+    variable: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+    min_length: int = Field(1, ge=1, le=32)
+    max_length: int = Field(16, ge=1, le=32)
+    terminator: Literal["#", "*", ""] = "#"
+    pattern: str | None = Field(None, description="regex searched in the digits; anchor it")
+    timeout: float = Field(10.0, gt=0, le=120)
+    retries: int = Field(1, ge=0)
+    invalid_prompt: Prompt | None = None
+    next: NodeId | None = None
+    on_invalid: NodeId | None = Field(None, description="default: policy.human_route")
+    prompt_fields = {"prompt": "", "invalid_prompt": "-invalid"}
+    target_fields = ("next", "on_invalid")
+
+    @model_validator(mode="after")
+    def _lengths(self) -> "CollectNode":
+        if self.min_length > self.max_length:
+            raise ValueError("min_length is greater than max_length")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"bad pattern: {exc}") from None
+        return self
+
+
+class RouteNode(_Node):
+    type: Literal["route"]
+    queue: str
+    intent: str
+    required: str | None = Field(None, description="skills expression, e.g. 'pv & {language}'")
+    priority: int = Field(0, ge=0, le=100)
+    agent: str | None = None
+    prompt: Prompt | None = None
+    prompt_fields = {"prompt": ""}
+
+    @field_validator("required")
+    @classmethod
+    def _skills(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                expr.skill_names(v)
+            except expr.ExprError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+
+class TransferNode(_Node):
+    type: Literal["transfer"]
+    destination: Annotated[str, Field(pattern=r"^\+?[0-9*#]{2,20}$")]
+    prompt: Prompt | None = None
+    prompt_fields = {"prompt": ""}
+
+
+class HoursNode(_Node):
+    type: Literal["hours"]
+    tz: str
+    weekly: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[str]]
+    holidays: list[date] = []
+    open: NodeId
+    closed: NodeId
+    target_fields = ("open", "closed")
+
+    @field_validator("tz")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("weekly")
+    @classmethod
+    def _ranges(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, ranges in v.items():
+            for r in ranges:
+                m = _RANGE.match(str(r))
+                if not m or (m[1], m[2]) >= (m[3], m[4]):
+                    raise ValueError(f"{day}: bad range {r!r}, expected 'HH:MM-HH:MM' (quoted)")
+        return v
+
+    def is_open(self, local_day: date, local_time: time) -> bool:
+        if local_day in self.holidays:
+            return False
+        hm = local_time.strftime("%H:%M")
+        return any(r[:5] <= hm < r[6:] for r in self.weekly.get(DAYS[local_day.weekday()], []))
+
+
+class LookupNode(_Node):
+    type: Literal["lookup"]
+    variable: str = Field("caller", description="call variable holding the caller's number")
+    preferred_agent: bool = False
+    branches: dict[Literal["pharmacist", "doctor", "patient", "student", "other", "unknown"],
+                   NodeId] = {}
+    default: NodeId
+    target_fields = ("branches", "default")
+
+
+class LanguageNode(_Node):
+    type: Literal["language"]
+    prompt: Prompt  # played in every declared language, in order
+    options: dict[Key, Lang] = Field(min_length=1)
+    timeout: float = Field(5.0, gt=0, le=60)
+    retries: int = Field(1, ge=0)
+    next: NodeId | None = None
+    prompt_fields = {"prompt": ""}
+    target_fields = ("next",)
+
+
+class HangupNode(_Node):
+    type: Literal["hangup"]
+    prompt: Prompt | None = None
+    prompt_fields = {"prompt": ""}
+
+
+class ConditionNode(_Node):
+    type: Literal["condition"]
+    if_: str = Field(alias="if")
+    then: NodeId
+    else_: NodeId = Field(alias="else")
+    target_fields = ("then", "else_")
+
+    @field_validator("if_")
+    @classmethod
+    def _expr(cls, v: str) -> str:
+        try:
+            expr.condition_names(v)
+        except expr.ExprError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+
+Node = Annotated[
+    Union[MenuNode, SayNode, CollectNode, RouteNode, TransferNode, HoursNode,
+          LookupNode, LanguageNode, HangupNode, ConditionNode],
+    Field(discriminator="type"),
+]
+HUMAN_TYPES = ("route", "transfer")  # nodes that put the caller in touch with a person
+TERMINAL_TYPES = ("route", "transfer", "hangup")
+
+
+class Policy(_Model):
+    human_key: Key = "0"
+    human_route: NodeId
+    max_menu_depth: int = Field(3, ge=1)
+    max_retries: int = Field(3, ge=0)
+    safety_key: Key = "9"
+    safety_route: NodeId
+    invalid_prompt: Prompt | None = None
+    no_input_prompt: Prompt | None = None
+
+
+class Plan(_Model):
+    name: str
+    languages: list[Lang] = Field(min_length=1)
+    default_language: Lang
+    start: NodeId
+    policy: Policy
+    nodes: dict[NodeId, Node] = Field(min_length=1)
+    _source: Any = PrivateAttr(None)  # source.Source, set by the loader
+
+    @property
+    def source(self) -> Any:
+        """Positions of every YAML node (a `source.Source`), or None if built in code."""
+        return self._source
+
+    @property
+    def version(self) -> str:
+        """Short content hash, logged by the CRM with each call."""
+        from .loader import plan_version
+        return plan_version(self)
+
+    @model_validator(mode="after")
+    def _default_lang(self) -> "Plan":
+        if self.default_language not in self.languages:
+            raise ValueError(f"default_language {self.default_language!r} not in languages")
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError("languages are repeated")
+        return self
+
+
+def field_alias(node: BaseModel, name: str) -> str:
+    """YAML spelling of a field (`else_` -> `else`)."""
+    f = type(node).model_fields[name]
+    return f.alias or name
+
+
+def prompt_id(node_id: str, field: str, node: _Node) -> str:
+    return node_id + node.prompt_fields[field]
+
+
+POLICY_PROMPTS = {"invalid_prompt": "invalid", "no_input_prompt": "no-input"}
+
+
+def all_prompts(plan: Plan) -> list[tuple[str, Prompt, tuple[Any, ...]]]:
+    """[(prompt id, texts by language, YAML path)] for the whole plan."""
+    out: list[tuple[str, Prompt, tuple[Any, ...]]] = []
+    for f, pid in POLICY_PROMPTS.items():
+        p = getattr(plan.policy, f)
+        if p:
+            out.append((pid, p, ("policy", f)))
+    for nid, node in plan.nodes.items():
+        for f, p in node.prompts().items():
+            out.append((prompt_id(nid, f, node), p, ("nodes", nid, f)))
+    return out

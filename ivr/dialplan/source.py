@@ -1,0 +1,89 @@
+"""YAML → plain Python data plus the line/column of every key and value.
+
+pyyaml's normal loaders drop positions and silently keep the last of two
+duplicate keys; we compose the node graph ourselves to keep both facts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .problems import Problem
+
+Path = tuple[str | int, ...]
+
+
+@dataclass
+class Source:
+    """Where each piece of a loaded YAML document came from (1-based)."""
+
+    file: str
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def pos(self, path: Path, key: bool = False) -> tuple[int, int]:
+        """Position of the deepest known prefix of `path` (loc may name a
+        missing field, or contain pydantic's union tags)."""
+        table = self.keys if key else self.values
+        for cut in range(len(path), -1, -1):
+            p = path[:cut]
+            if p in table:
+                return table[p]
+            if key and p in self.values:
+                return self.values[p]
+        return (1, 1)
+
+    def problem(self, path: Path, message: str, *, key: bool = False,
+                severity: str = "error") -> Problem:
+        line, col = self.pos(path, key)
+        return Problem(self.file, line, col, message, severity)  # type: ignore[arg-type]
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def load_yaml(text: str, file: str) -> tuple[Any, Source, list[Problem]]:
+    """Parse `text`; return (data, source map, problems such as duplicate keys).
+
+    Raises nothing for YAML errors: they come back as a single problem."""
+    src = Source(file)
+    problems: list[Problem] = []
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return None, src, [Problem(file, line, col, f"YAML syntax: {exc.problem}")]
+    if root is None:
+        return None, src, [Problem(file, 1, 1, "empty document")]
+
+    def build(node: yaml.Node, path: Path) -> Any:
+        src.values[path] = _mark(node)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for knode, vnode in node.value:
+                if not isinstance(knode, yaml.ScalarNode):
+                    problems.append(Problem(file, *_mark(knode), "keys must be plain scalars"))
+                    continue
+                key = loader.construct_object(knode)
+                # Option keys like `1:` arrive as int; keys are always names/digits.
+                key = "" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
+                if key in out:
+                    first = src.keys[path + (key,)]
+                    problems.append(Problem(
+                        file, *_mark(knode),
+                        f"duplicate key {key!r} (first defined at line {first[0]}); "
+                        "YAML would silently keep only the last one"))
+                    continue
+                src.keys[path + (key,)] = _mark(knode)
+                out[key] = build(vnode, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [build(child, path + (i,)) for i, child in enumerate(node.value)]
+        return loader.construct_object(node)
+
+    return build(root, ()), src, problems

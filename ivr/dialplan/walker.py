@@ -1,0 +1,233 @@
+"""Sans-IO runtime for a plan (in the spirit of h11): no sockets, no clock of its own.
+
+    walker = Walker(plan, {"caller": "+33612345678"}, now=lambda: datetime.now(UTC))
+    instr = walker.start()
+    while not isinstance(instr, TERMINAL):
+        instr = walker.send(execute(instr))   # engine talks to the caller
+
+Internally a generator: each `yield` hands an instruction out and gets the
+caller's result back, so each node handler reads top-to-bottom.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from . import expr
+from .instructions import (TERMINAL, AskDigit, AskDigits, Hangup, Instruction, LookupCaller,
+                           Play, Route, Transfer)
+from .model import CONTACT_TYPES, POLICY_PROMPTS, Plan, prompt_id
+
+MAX_STEPS = 200  # guard against loops the checker could not see (e.g. condition cycles)
+Flow = Generator[Instruction, Any, str | None]  # returns the next node id
+RouteKind = Literal["dtmf", "default", "fallback"]
+
+
+class _Jump(Exception):
+    """Leave the current node for `target` (safety key, fallback)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+
+class Walker:
+    def __init__(self, plan: Plan, variables: dict[str, str] | None = None,
+                 now: Callable[[], datetime] | None = None) -> None:
+        self.plan = plan
+        self.variables: dict[str, str] = dict(variables or {})
+        self.language: str = self.variables.get("language") or plan.default_language
+        self.path: list[dict[str, Any]] = []
+        # how the caller got to the terminal: "dtmf" = last decision was a key press,
+        # "default" = no key decided it (lookup/hours/...), "fallback" = retries exhausted
+        self.route_kind: RouteKind = "default"
+        self.result: Instruction | None = None
+        self._now = now or (lambda: datetime.now(ZoneInfo("UTC")))
+        self._preferred_agent: str | None = None
+        self._gen: Generator[Instruction, Any, None] | None = None
+        self._pending: Instruction | None = None
+
+    # ---- public protocol ----
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+    def start(self) -> Instruction:
+        if self._gen is not None:
+            raise RuntimeError("walker already started")
+        self._gen = self._run()
+        return self._emit(next(self._gen))
+
+    def send(self, result: Any) -> Instruction:
+        if self._gen is None or self._pending is None:
+            raise RuntimeError("walker not started")
+        if self.finished:
+            raise RuntimeError("walk is over: terminal instruction already returned")
+        self._validate(self._pending, result)
+        return self._emit(self._gen.send(result))
+
+    @staticmethod
+    def _validate(instr: Instruction, result: Any) -> None:
+        ok = {Play: result is None,
+              AskDigit: result is None or isinstance(result, str),
+              AskDigits: result is None or isinstance(result, str),
+              LookupCaller: result is None or isinstance(result, dict)}.get(type(instr), False)
+        if not ok:
+            raise TypeError(f"bad result {result!r} for {type(instr).__name__}")
+
+    def _emit(self, instr: Instruction) -> Instruction:
+        self._pending = instr
+        if isinstance(instr, TERMINAL):
+            self.result = instr
+        return instr
+
+    # ---- helpers ----
+    def _ids(self, nid: str, *fields: str, lang: str | None = None) -> tuple[str, ...]:
+        """Resolved ids of the prompts (node fields) that exist, in order."""
+        node = self.plan.nodes[nid]
+        lang = lang or self.language
+        return tuple(f"{lang}/{prompt_id(nid, f, node)}" for f in fields if getattr(node, f, None))
+
+    def _fallback_prompt(self, nid: str, field: str) -> tuple[str, ...]:
+        own = self._ids(nid, field)
+        if own:
+            return own
+        if getattr(self.plan.policy, field):
+            return (f"{self.language}/{POLICY_PROMPTS[field]}",)
+        return ()
+
+    def _ask_key(self, nid: str, prompts: tuple[str, ...], timeout: float, keys: set[str],
+                 retries: int) -> Generator[Instruction, Any, str | None]:
+        """Ask until a valid key; None once retries are exhausted. The safety key
+        always works (raises _Jump)."""
+        safety = self.plan.policy.safety_key
+        first = prompts
+        for attempt in range(retries + 1):
+            key = (yield AskDigit(prompts, timeout, frozenset(keys | {safety}))) or None
+            if key == safety:
+                self.path.append({"node": nid, "input": "safety", "key": key})
+                self.route_kind = "dtmf"
+                raise _Jump(self.plan.policy.safety_route)
+            if key is None:
+                self.path.append({"node": nid, "input": "timeout"})
+                prompts = self._fallback_prompt(nid, "no_input_prompt") + first
+            elif key in keys:
+                self.path.append({"node": nid, "input": "key", "key": key})
+                return key
+            else:
+                self.path.append({"node": nid, "input": "invalid", "key": key})
+                prompts = self._fallback_prompt(nid, "invalid_prompt") + first
+        return None
+
+    def _fallback(self, nid: str, target: str | None = None) -> str:
+        self.path.append({"node": nid, "input": "fallback"})
+        self.route_kind = "fallback"
+        return target or self.plan.policy.human_route
+
+    # ---- main loop ----
+    def _run(self) -> Generator[Instruction, Any, None]:
+        nid: str | None = self.plan.start
+        steps = 0
+        while nid is not None:
+            steps += 1
+            if steps == MAX_STEPS:  # once: the human route itself is loop-free (checked)
+                nid = self._fallback(nid)
+            node = self.plan.nodes[nid]
+            self.path.append({"node": nid, "type": node.type})
+            handler = getattr(self, f"_node_{node.type}")
+            try:
+                nid = yield from handler(nid, node)
+            except _Jump as jump:
+                nid = jump.target
+
+    def _node_menu(self, nid: str, node: Any) -> Flow:
+        retries = self.plan.policy.max_retries if node.retries is None else node.retries
+        key = yield from self._ask_key(nid, self._ids(nid, "prompt"), node.timeout,
+                                       set(node.options), retries)
+        if key is None:
+            return self._fallback(nid, node.on_fail)
+        self.route_kind = "dtmf"
+        return node.options[key]
+
+    def _node_language(self, nid: str, node: Any) -> Flow:
+        # The choice prompt is played in every language ("Pour le français... For English...").
+        prompts = tuple(p for lang in self.plan.languages for p in self._ids(nid, "prompt", lang=lang))
+        key = yield from self._ask_key(nid, prompts, node.timeout, set(node.options), node.retries)
+        if key is not None:  # no answer: keep the default language, don't punish the caller
+            self.language = node.options[key]
+        self.variables["language"] = self.language
+        self.path.append({"node": nid, "language": self.language})
+        return node.next
+
+    def _node_say(self, nid: str, node: Any) -> Flow:
+        yield Play(self._ids(nid, "prompt"))
+        return node.next
+
+    def _node_collect(self, nid: str, node: Any) -> Flow:
+        prompts = self._ids(nid, "prompt")
+        for _ in range(node.retries + 1):
+            digits = yield AskDigits(prompts, node.timeout, node.min_length, node.max_length,
+                                     node.terminator)
+            value = (digits or "").rstrip(node.terminator) if node.terminator else (digits or "")
+            ok = (digits is not None and node.min_length <= len(value) <= node.max_length
+                  and value.isdigit() and (node.pattern is None or re.search(node.pattern, value) is not None))
+            self.path.append({"node": nid, "input": "digits" if ok else
+                              ("timeout" if digits is None else "invalid"), "value": value})
+            if ok:
+                self.variables[node.variable] = value
+                return node.next
+            prompts = self._fallback_prompt(nid, "invalid_prompt") + self._ids(nid, "prompt")
+        if node.on_invalid:
+            return node.on_invalid
+        return self._fallback(nid)
+
+    def _node_route(self, nid: str, node: Any) -> Flow:
+        if node.prompt:
+            yield Play(self._ids(nid, "prompt"))
+        yield Route(node.queue, node.intent, node.priority,
+                    expr.resolve_skills(node.required, self.language),
+                    node.agent or self._preferred_agent, nid)
+        return None
+
+    def _node_transfer(self, nid: str, node: Any) -> Flow:
+        if node.prompt:
+            yield Play(self._ids(nid, "prompt"))
+        yield Transfer(node.destination, nid)
+        return None
+
+    def _node_hangup(self, nid: str, node: Any) -> Flow:
+        yield Hangup(self._ids(nid, "prompt"), nid)
+        return None
+
+    def _node_hours(self, nid: str, node: Any) -> Flow:
+        now = self._now()
+        if now.tzinfo is None:  # naive clock = UTC, never the server's local time
+            now = now.replace(tzinfo=ZoneInfo("UTC"))
+        local = now.astimezone(ZoneInfo(node.tz))
+        is_open = node.is_open(local.date(), local.time())
+        self.path.append({"node": nid, "open": is_open, "local_time": local.isoformat()})
+        return node.open if is_open else node.closed
+        yield  # pragma: no cover  (makes this a generator)
+
+    def _node_condition(self, nid: str, node: Any) -> Flow:
+        ok = expr.eval_condition(node.if_, {**self.variables, "language": self.language})
+        self.path.append({"node": nid, "condition": ok})
+        return node.then if ok else node.else_
+        yield  # pragma: no cover
+
+    def _node_lookup(self, nid: str, node: Any) -> Flow:
+        number = self.variables.get(node.variable, "")
+        contact = (yield LookupCaller(number)) if number else None
+        ctype = "unknown" if not contact else str(contact.get("type") or "other")
+        if ctype not in CONTACT_TYPES:
+            ctype = "other"
+        for k, v in (contact or {}).items():
+            if v is not None and not isinstance(v, (dict, list)):
+                self.variables[f"contact_{k}"] = str(v)
+        self.variables["contact_type"] = ctype  # normalised, after the raw fields
+        if node.preferred_agent and contact and contact.get("preferred_agent"):
+            self._preferred_agent = str(contact["preferred_agent"])
+        self.path.append({"node": nid, "input": "lookup", "contact_type": ctype})
+        return node.branches.get(ctype, node.default)

@@ -1,0 +1,201 @@
+"""The engine process: FastAGI server, AMI link, the ACD driven in real time, the CRM store.
+
+Everything here is wiring: decisions live in the pure cores (acd/, ivr/dialplan/), I/O in the
+adapters (ivr/agi/, ivr/ami.py, ivr/crm/). One asyncio loop, one CallSession per call.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from acd import actions as act
+from acd import events as ev
+from acd.config import AcdConfig
+from acd.core import Acd
+from ivr.agi.server import AgiChannel, AgiServer
+from ivr.ami import AmiLink
+from ivr.config import Settings
+from ivr.crm.store import CrmStore, open_store
+from ivr.plans import PlanHolder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Waiter:
+    """A caller waiting in the ACD: actions for it arrive here, `wake` interrupts its wait."""
+    call_id: str
+    actions: deque = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    offered_agents: set[str] = field(default_factory=set)
+    answered_by: str | None = None
+    answered_at: float | None = None     # monotonic, from AMI DialEnd: the real answer instant
+
+    def push(self, action: object) -> None:
+        self.actions.append(action)
+        self.wake.set()
+
+
+def build_acd_config(settings: Settings) -> AcdConfig:
+    queues = settings.queues()
+    agents = [{"name": n, "endpoint": a.endpoint, "skills": a.skills}
+              for n, a in settings.agents().items()]
+    return AcdConfig.from_dict({**queues, "agents": agents})
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, agents_ready: bool = True,
+                 clock: datetime | None = None):
+        self.settings = settings
+        # The dialplan's clock (business hours); tests and the demo pin it, calls keep real time.
+        self._clock_offset = (clock - datetime.now(timezone.utc)) if clock else timedelta(0)
+        self.plans = PlanHolder(settings)
+        self.acd_config = build_acd_config(settings)
+        self.acd = Acd(self.acd_config)
+        self.endpoint_to_agent = {a.endpoint: a.name for a in self.acd_config.agents}
+        self.agent_endpoint = {a.name: a.endpoint for a in self.acd_config.agents}
+        self.agents_ready = agents_ready
+        self.store: CrmStore | None = None
+        self.agi: AgiServer | None = None
+        self.ami: AmiLink | None = None
+        self.waiters: dict[str, Waiter] = {}
+        self._timer_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self.stopping = asyncio.Event()
+
+    def dialplan_now(self) -> datetime:
+        return datetime.now(timezone.utc) + self._clock_offset
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        self.plans.load_initial()
+        self.store = await open_store(self.settings.crm_url())
+        if self.agents_ready:
+            for name in self.agent_endpoint:
+                self.acd_handle(ev.AgentLoggedIn(name))
+                self.acd_handle(ev.AgentReady(name))
+        self.ami = AmiLink(self.settings.ami, self.on_ami_event, on_login=self.on_ami_login)
+        try:
+            await self.ami.start()
+        except Exception as exc:   # calls still work without AMI; availability is then ours alone
+            log.error("AMI unavailable (%s); serving calls without device states", exc)
+        from ivr.session import CallSession
+        self.agi = AgiServer(self.settings.agi.host, self.settings.agi.port,
+                             lambda chan: CallSession(self, chan).run(),
+                             self.settings.agi.allowed_hosts)
+        await self.agi.start()
+        self._tasks.append(asyncio.create_task(self._acd_timer()))
+
+    async def stop(self, grace_s: float = 30.0) -> None:
+        """Graceful stop: take no new calls, let live calls finish (or hand them back to
+        Asterisk's fallback when the grace period ends), then flush the CRM."""
+        self.stopping.set()
+        if self.agi:
+            await self.agi.stop_accepting()
+            live = list(self.agi.sessions)
+            if live:
+                log.info("waiting up to %.0f s for %d live call(s)", grace_s, len(live))
+                done, pending = await asyncio.wait(live, timeout=grace_s)
+                for task in pending:   # CancelledError in the session hands the call back
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        if self.ami:
+            await self.ami.close()
+        if self.store:
+            await self.store.close()
+
+    async def serve_forever(self, grace_s: float = 30.0) -> None:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.plans.reload)
+        log.info("hotline engine ready")
+        await self.stopping.wait()
+        log.info("stopping: no new calls")
+        await self.stop(grace_s)
+
+    # ---- ACD driving -------------------------------------------------------------------
+    def acd_handle(self, event: object) -> list[object]:
+        actions = self.acd.handle(event, time.monotonic())
+        for action in actions:
+            self._dispatch(action)
+        self._timer_wake.set()
+        return actions
+
+    def _dispatch(self, action: object) -> None:
+        call_id = getattr(action, "call_id", None)
+        waiter = self.waiters.get(call_id) if call_id else None
+        if waiter is None:
+            if not isinstance(action, (act.Escalated, act.Overflowed)):
+                log.warning("ACD action for a call not waiting here: %s", action)
+            return
+        if isinstance(action, act.OfferCall):
+            waiter.offered_agents.add(action.agent)
+        waiter.push(action)
+
+    async def _acd_timer(self) -> None:
+        """Tick the ACD at its next deadline (escalations, wrap-up ends, announcements)."""
+        while True:
+            deadline = self.acd.next_deadline()
+            delay = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            self._timer_wake.clear()
+            try:
+                await asyncio.wait_for(self._timer_wake.wait(), delay)
+            except TimeoutError:
+                pass
+            if deadline is not None and time.monotonic() >= deadline:
+                try:
+                    self.acd_handle(ev.Tick())
+                except Exception:
+                    log.exception("ACD tick failed")
+
+    # ---- AMI ---------------------------------------------------------------------------
+    def on_ami_login(self) -> None:
+        if self.ami:
+            asyncio.ensure_future(self._resync_devices())
+
+    async def _resync_devices(self) -> None:
+        """After (re)connecting, re-read device states so no agent stays in a wrong state."""
+        try:
+            await self.ami.action({"Action": "DeviceStateList"}, as_list=True)
+        except Exception as exc:
+            log.warning("could not re-read device states: %s", exc)
+
+    def on_ami_event(self, event: dict[str, str]) -> None:
+        name = event.get("Event", "")
+        if name == "DeviceStateChange":
+            device = event.get("Device", "")
+            if device.startswith("PJSIP/"):
+                agent = self.endpoint_to_agent.get(device[6:])
+                if agent:
+                    busy = event.get("State") in ("INUSE", "BUSY", "RINGINUSE", "ONHOLD")
+                    # Our own offers make the phone ring/in use; the ACD knows those already.
+                    if not self._agent_engaged_by_us(agent):
+                        self.acd_handle(ev.DeviceBusy(agent, busy))
+        elif name == "DialEnd" and event.get("DialStatus") == "ANSWER":
+            waiter = self.waiters.get(event.get("Uniqueid", ""))
+            dest = event.get("DestChannel", "")
+            if waiter and waiter.answered_by is None:
+                agent = self.endpoint_to_agent.get(_endpoint_of(dest))
+                if agent:
+                    waiter.answered_by = agent
+                    waiter.answered_at = time.monotonic()
+                    self.acd_handle(ev.OfferAnswered(waiter.call_id, agent))
+
+    def _agent_engaged_by_us(self, agent: str) -> bool:
+        return any(agent in w.offered_agents for w in self.waiters.values())
+
+
+def _endpoint_of(channel: str) -> str:
+    """'PJSIP/alice-0000002a' → 'alice'."""
+    name = channel.split("/", 1)[-1]
+    return name.rsplit("-", 1)[0] if "-" in name else name

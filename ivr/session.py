@@ -1,0 +1,242 @@
+"""CallSession: one call from answer to hangup, in one FastAGI session.
+
+It runs the dialplan walker, waits in the ACD with music on hold, rings agents, and writes
+exactly one CRM record whatever happens. A bug here must never drop the caller: any failure
+hands the call back to Asterisk's fallback (IVR_DONE stays 0 → operator).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+
+from acd import actions as act
+from acd import events as ev
+from ivr.agi.server import AgiChannel, CallerHungUp
+from ivr.caller import AgiCaller
+from ivr.crm.records import CallRecord
+from ivr.dialplan import instructions as ins
+from ivr.dialplan.walker import Walker
+from ivr.engine import Engine, Waiter
+from ivr.privacy import mask_number
+
+log = logging.getLogger(__name__)
+QUEUE_TICK_S = 1.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class CallSession:
+    def __init__(self, engine: Engine, agi: AgiChannel):
+        self.engine = engine
+        self.agi = agi
+        self.loaded = engine.plans.current      # the call keeps this version to its end
+        self.caller = AgiCaller(agi, engine.settings.sounds.asterisk_prefix)
+        env = agi.env
+        self.record = CallRecord(
+            call_id=env.get("uniqueid"), caller=env.get("callerid"),
+            dialed=(env.args[0] if env.args else env.get("extension")),
+            started_at=utcnow(), plan_version=self.loaded.version,
+        )
+        self.walker = Walker(self.loaded.plan, {"caller": self.record.caller,
+                                         "dialed": self.record.dialed},
+                             now=engine.dialplan_now)
+        self.stage = "menu"
+
+    @property
+    def call_id(self) -> str:
+        return self.record.call_id
+
+    async def run(self) -> None:
+        log.info("call %s from %s", self.call_id, mask_number(self.record.caller))
+        done = True
+        try:
+            await self._walk()
+        except CallerHungUp:
+            self._caller_left()
+        except asyncio.CancelledError:
+            # Engine stopping with the call still live: Asterisk takes it to the operator.
+            done = False
+            self._handed_back("engine stopped")
+            raise
+        except Exception as exc:
+            done = False
+            log.exception("call %s failed in %s; handing it to Asterisk's fallback",
+                          self.call_id, self.stage)
+            self._handed_back(f"engine error: {exc}")
+        finally:
+            await self._finish(done)
+
+    # ---- the dialplan ------------------------------------------------------------------
+    async def _walk(self) -> None:
+        instr = self.walker.start()
+        while True:
+            if isinstance(instr, ins.Play):
+                await self.caller.play(instr.prompts)
+                instr = self.walker.send(None)
+            elif isinstance(instr, ins.AskDigit):
+                instr = self.walker.send(await self.caller.ask_digit(instr.prompts, instr.timeout_seconds))
+            elif isinstance(instr, ins.AskDigits):
+                instr = self.walker.send(await self.caller.ask_digits(
+                    instr.prompts, instr.timeout_seconds, instr.min_length, instr.max_length,
+                    instr.terminator))
+            elif isinstance(instr, ins.LookupCaller):
+                contact = await self.engine.store.find_contact(instr.number) if instr.number else None
+                instr = self.walker.send(contact)
+            elif isinstance(instr, ins.Route):
+                await self._queue(instr)
+                return
+            elif isinstance(instr, ins.Transfer):
+                self.stage = "transfer"
+                outcome = await self.caller.dial(f"Local/{instr.destination}@hotline-transfer", 60)
+                self.record.disposition = "transferred" if outcome == "ANSWER" else "failed"
+                return
+            elif isinstance(instr, ins.Hangup):
+                await self.caller.play(instr.prompts)
+                self.record.disposition = "self_service"
+                return
+            else:
+                raise TypeError(f"the dialplan walker gave an unknown instruction {instr!r}")
+
+    # ---- the queue ---------------------------------------------------------------------
+    async def _queue(self, route: ins.Route) -> None:
+        self.stage = "queue"
+        rec = self.record
+        rec.queue, rec.priority, rec.intent = route.queue, route.priority, route.intent
+        rec.adverse_event = rec.adverse_event or route.queue == "pharmacovigilance"
+        waiter = Waiter(self.call_id)
+        self.engine.waiters[self.call_id] = waiter
+        self.queued_at = time.monotonic()
+        self.engine.acd_handle(ev.CallArrived(self.call_id, route.queue, route.priority,
+                                              rec.caller, route.required))
+        music = False
+        try:
+            while True:
+                offers = []
+                while waiter.actions:
+                    action = waiter.actions.popleft()
+                    if isinstance(action, act.OfferCall):
+                        offers.append(action)
+                    elif isinstance(action, act.CancelOffer):
+                        offers = [o for o in offers if o.agent != action.agent]
+                    elif isinstance(action, act.Diverted):
+                        if music:
+                            await self.caller.stop_music()
+                        await self._divert(action)
+                        return
+                    elif isinstance(action, act.Announce):
+                        await self._announce(action)
+                        music = False
+                if offers:
+                    if music:
+                        await self.caller.stop_music()
+                        music = False
+                    if await self._ring(waiter, offers):
+                        return
+                if not music:
+                    await self.caller.start_music()
+                    music = True
+                waiter.wake.clear()
+                if waiter.actions:
+                    continue
+                await self.caller.wait_digit(QUEUE_TICK_S, wake=waiter.wake)
+        except BaseException as exc:
+            # Whatever ends the wait (hangup, engine stop, our bug), the ACD must forget the call.
+            self.engine.acd_handle(ev.CallAbandoned(self.call_id))
+            rec.wait_seconds = time.monotonic() - self.queued_at
+            if isinstance(exc, CallerHungUp):
+                rec.disposition = "abandoned"
+            raise
+        finally:
+            self.engine.waiters.pop(self.call_id, None)
+            rec.decision_trace = list(self.engine.acd.trace(self.call_id))
+
+    async def _ring(self, waiter: Waiter, offers: list[act.OfferCall]) -> bool:
+        """Ring the offered agent(s); True once the call was answered and has ended."""
+        self.stage = "ringing"
+        targets = "&".join(f"PJSIP/{self.engine.agent_endpoint[o.agent]}" for o in offers)
+        ring_start = time.monotonic()
+        outcome = await self.caller.dial(targets, max(o.ring_timeout for o in offers))
+        if outcome == "ANSWER":
+            ended = time.monotonic()
+            agent = waiter.answered_by or await self._answering_agent(offers)
+            if waiter.answered_by is None:      # AMI missed the DialEnd: tell the ACD now
+                waiter.answered_by = agent
+                self.engine.acd_handle(ev.OfferAnswered(self.call_id, agent))
+            self.engine.acd_handle(ev.CallEnded(self.call_id))
+            # The answer instant comes from AMI; without it, ringing counts as talk.
+            answered_at = waiter.answered_at or ring_start
+            rec = self.record
+            rec.agent = agent
+            rec.wait_seconds = round(answered_at - self.queued_at, 3)
+            rec.talk_seconds = round(ended - answered_at, 3)
+            rec.disposition = "answered"
+            return True
+        if self.caller.hung_up or outcome == "CANCEL":
+            for o in offers:
+                waiter.offered_agents.discard(o.agent)
+            raise CallerHungUp("caller hung up while an agent was ringing")
+        for o in offers:   # ring-no-answer, busy or unreachable: RONA, the caller keeps its place
+            waiter.offered_agents.discard(o.agent)
+            log.info("call %s: %s did not answer (%s after %.0f s)", self.call_id, o.agent,
+                     outcome, time.monotonic() - ring_start)
+            self.engine.acd_handle(ev.OfferFailed(self.call_id, o.agent, outcome.lower()))
+        self.stage = "queue"
+        return False
+
+    async def _answering_agent(self, offers: list[act.OfferCall]) -> str:
+        peer = await self.agi.get_variable("DIALEDPEERNAME") or ""
+        from ivr.engine import _endpoint_of
+        return self.engine.endpoint_to_agent.get(_endpoint_of(peer), offers[0].agent)
+
+    async def _announce(self, action: act.Announce) -> None:
+        """Position and estimated wait, with Asterisk's stock queue prompts."""
+        await self.caller.stop_music()
+        await self.caller.play(("queue-youarenext",) if action.position == 1 else ("queue-thereare",))
+        if action.position > 1:
+            await self.agi.command(f'SAY NUMBER {action.position - 1} ""')
+            await self.caller.play(("queue-callswaiting",))
+        minutes = round(action.ewt_seconds / 60)
+        if minutes >= 1:
+            await self.caller.play(("queue-holdtime",))
+            await self.agi.command(f'SAY NUMBER {minutes} ""')
+            await self.caller.play(("queue-minutes",))
+
+    async def _divert(self, action: act.Diverted) -> None:
+        self.record.decision_trace.append(f"diverted to {action.destination}: {action.reason}")
+        kind, _, target = action.destination.partition(":")
+        if kind == "hangup" or not target and kind in ("", "hangup"):
+            await self.caller.play(("sorry-youre-having-problems", "please-try-again-later"))
+            self.record.disposition = "failed"
+        else:
+            outcome = await self.caller.dial(f"Local/{target or kind}@hotline-transfer", 60)
+            self.record.disposition = "overflowed" if outcome == "ANSWER" else "failed"
+
+    # ---- the end -----------------------------------------------------------------------
+    def _handed_back(self, why: str) -> None:
+        self.record.route = "fallback"
+        self.record.disposition = "failed"
+        self.record.hangup_cause = f"{why} in {self.stage}: handed to Asterisk's operator fallback"
+
+    def _caller_left(self) -> None:
+        rec = self.record
+        if rec.disposition is None:
+            rec.disposition = "abandoned"
+            rec.hangup_cause = f"caller hung up in {self.stage}"
+
+    async def _finish(self, done: bool) -> None:
+        rec = self.record
+        rec.ended_at = utcnow()
+        rec.path = list(self.walker.path)
+        rec.language = self.walker.language
+        rec.route = rec.route or self.walker.route_kind
+        if not self.caller.hung_up:
+            try:
+                await self.caller.finish(done)
+            except Exception:     # the caller may be gone already; the record still matters
+                pass
+        self.engine.store.save_call(rec)
+        log.info("call %s ended: %s", self.call_id, rec.disposition)

@@ -1,0 +1,293 @@
+"""SIPp callers and agent phones for the sandbox (tests and `ivr demo`).
+
+Scenarios are generated from a few steps so each test says what its caller does: pause, press a
+key (RFC 4733 captures shipped with SIPp), stream speech audio, hang up, or wait for the hotline
+to hang up. SIPp runs inside the sandbox chroot (it comes with it) on loopback.
+"""
+from __future__ import annotations
+
+import itertools
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.sandbox import Sandbox
+
+DTMF_NAMES = {"*": "star", "#": "pound"}
+SCENARIO_DIR = "tmp/ivr-sipp"          # inside the chroot
+_counter = itertools.count()
+
+_HEAD = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n'
+_OK_TO_BYE = """  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Press:
+    key: str
+
+
+@dataclass(frozen=True)
+class Speak:
+    """Stream a raw µ-law 8 kHz file (inside the chroot) as the caller's voice."""
+    chroot_path: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class HangUp:
+    pass
+
+
+@dataclass(frozen=True)
+class AwaitHangup:
+    """Stay on the line until the hotline hangs up (at most `timeout` seconds)."""
+    timeout: float = 120
+
+
+Step = Pause | Press | Speak | HangUp | AwaitHangup
+
+
+def caller_scenario(caller: str, steps: list[Step]) -> str:
+    speech = any(isinstance(s, Speak) for s in steps)
+    media_port = "[rtpstream_audio_port]" if speech else "[media_port]"
+    out = [_HEAD.format(name="hotline-caller"), f"""  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller {caller}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:{caller}@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=caller 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio {media_port} RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller {caller}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: sip:{caller}@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""]
+    for step in steps:
+        if isinstance(step, Pause):
+            out.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
+        elif isinstance(step, Press):
+            name = DTMF_NAMES.get(step.key, step.key)
+            out.append(f'  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_{name}.pcap"/>'
+                       f'</action></nop>\n  <pause milliseconds="300"/>\n')
+        elif isinstance(step, Speak):
+            out.append(f'  <nop><action><exec rtp_stream="{step.chroot_path},1,0"/></action></nop>\n'
+                       f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
+        elif isinstance(step, HangUp):
+            out.append(f"""  <send retrans="500">
+    <![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller {caller}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+""")
+        elif isinstance(step, AwaitHangup):
+            out.append(f'  <recv request="BYE" timeout="{int(step.timeout * 1000)}"/>\n' + _OK_TO_BYE)
+    out.append("</scenario>\n")
+    return "".join(out)
+
+
+def agent_scenario(answer_after: float | None, talk_seconds: float = 3.0) -> str:
+    """An agent phone: rings, answers after `answer_after` s (None: never answers), talks,
+    then hangs up. SIPp serves every incoming call with this scenario."""
+    head = _HEAD.format(name="agent-phone") + """  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local_to"/>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="remote_contact"/>
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" check_it="true" assign_to="invite_cseq"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+    if answer_after is None:
+        return head + """  <recv request="CANCEL"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: [$invite_cseq] INVITE
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+    return head + f"""  <pause milliseconds="{int(answer_after * 1000)}"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+
+    ]]>
+  </send>
+  <recv request="ACK" optional="false"/>
+  <pause milliseconds="{int(talk_seconds * 1000)}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [$remote_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$local_to];tag=[pid]SIPpTag01[call_number]
+      To: [$remote_from]
+      Call-ID: [call_id]
+      CSeq: [$invite_cseq] BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"""
+
+
+class Sipp:
+    """Runs SIPp inside the sandbox chroot."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+        self.dir = sandbox.root / SCENARIO_DIR
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.sip_port = sandbox.settings.sandbox.sip_port
+
+    def _write(self, name: str, xml: str) -> str:
+        path = self.dir / f"{name}-{next(_counter)}.xml"
+        path.write_text(xml)
+        return "/" + str(path.relative_to(self.sandbox.root))
+
+    def call(self, caller: str, exten: str, steps: list[Step], local_port: int,
+             media_port: int, timeout: float = 180) -> subprocess.Popen:
+        """Place one call (returns the running SIPp; `.wait()` gives 0 if it went as scripted)."""
+        scenario = self._write("caller", caller_scenario(caller, steps))
+        cmd = ["chroot", str(self.sandbox.root), "sipp", f"127.0.0.1:{self.sip_port}",
+               "-sf", scenario, "-s", exten, "-i", "127.0.0.1", "-p", str(local_port),
+               "-mp", str(media_port), "-m", "1", "-nostdin", "-timeout", f"{int(timeout)}s",
+               "-timeout_error", "-trace_err", "-error_file", f"/{SCENARIO_DIR}/caller-{local_port}.err"]
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+
+    def phone(self, port: int, media_port: int, answer_after: float | None,
+              talk_seconds: float = 3.0) -> subprocess.Popen:
+        """Start an agent phone listening on `port` until stopped."""
+        scenario = self._write("agent", agent_scenario(answer_after, talk_seconds))
+        cmd = ["chroot", str(self.sandbox.root), "sipp", "-sf", scenario, "-i", "127.0.0.1",
+               "-p", str(port), "-mp", str(media_port), "-nostdin", "-trace_err",
+               "-error_file", f"/{SCENARIO_DIR}/agent-{port}.err"]
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+
+    def errors(self, kind: str, port: int) -> str:
+        path = self.dir / f"{kind}-{port}.err"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,76 @@
+"""The walking skeleton through real Asterisk: caller (SIPp) → FastAGI engine → agent (SIPp) → CRM."""
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from ivr.sipp import AwaitHangup, HangUp, Pause, Press
+
+pytestmark = pytest.mark.asterisk
+
+
+def test_press_1_reaches_orders_agent_and_crm_has_the_call(engine):
+    engine.start_phones(answer_after=1.0, talk_seconds=2.0)
+    call = engine.call("0611000001", [Pause(1.5), Press("1"), AwaitHangup(60)])
+    assert call.wait(90) == 0, engine.sipp.errors("caller", 0)
+    rec = engine.call_record("0611000001")
+    assert rec["disposition"] == "answered"
+    assert rec["queue"] == "orders"
+    assert rec["agent"] in ("bob", "dave")          # only they have the orders skill
+    assert rec["wait_seconds"] > 0.5                 # the phone rang ~1 s before answering
+    assert rec["talk_seconds"] > 1.0
+    assert rec["route"] == "dtmf"
+    keys = [step.get("key") for step in rec["path"] if step.get("input") == "key"]
+    assert keys == ["1"]
+    assert rec["dialed"] == "100" and rec["plan_version"]
+
+
+def test_no_input_gets_retries_then_the_operator(engine):
+    engine.start_phones(answer_after=0.5, talk_seconds=1.0)
+    call = engine.call("0611000002", [AwaitHangup(90)])
+    assert call.wait(120) == 0
+    rec = engine.call_record("0611000002")
+    timeouts = [s for s in rec["path"] if s.get("input") == "timeout"]
+    assert len(timeouts) == 3                        # first ask + 2 retries (minimal.yaml)
+    assert rec["queue"] == "operator"
+    assert rec["disposition"] == "answered"
+    assert rec["route"] == "fallback"
+
+
+def test_caller_hanging_up_in_the_menu_is_recorded_abandoned(engine):
+    call = engine.call("0611000003", [Pause(1.0), HangUp()])
+    assert call.wait(30) == 0
+    rec = engine.call_record("0611000003")
+    assert rec["disposition"] == "abandoned"
+    assert rec["agent"] is None and rec["ended_at"]
+
+
+def test_ring_no_answer_moves_the_caller_to_the_next_agent(engine):
+    # bob (most skilled for orders) never answers: RONA, then dave takes the call.
+    engine.start_phones(only={"bob": None, "dave": 0.5})
+    call = engine.call("0611000004", [Pause(1.5), Press("1"), AwaitHangup(90)])
+    assert call.wait(120) == 0
+    rec = engine.call_record("0611000004")
+    assert rec["disposition"] == "answered"
+    assert rec["agent"] == "dave"
+    assert rec["wait_seconds"] > 10                  # bob rang for the queue's ring timeout
+    assert any("bob" in line and "RONA" in line for line in rec["decision_trace"])
+
+
+def test_engine_stopped_mid_menu_caller_still_reaches_the_operator(engine):
+    engine.start_phones(answer_after=0.5, talk_seconds=2.0)
+    start = time.monotonic()
+    call = engine.call("0611000005", [AwaitHangup(90)])
+    time.sleep(1.5)                                   # caller is in the menu now
+    assert engine.stop_engine(signal.SIGTERM) == 0
+    assert call.wait(60) == 0
+    # Asterisk's fallback rang an operator phone, which answered and talked for 2 s.
+    assert time.monotonic() - start > 3.5
+    cdr = engine.sandbox.root / "var/log/asterisk/cdr-csv/Master.csv"
+    lines = [l for l in cdr.read_text().splitlines() if "0611000005" in l]
+    assert any("ivr-fallback" in l and "ANSWERED" in l and "PJSIP/alice" in l or
+               "ivr-fallback" in l and "ANSWERED" in l and "PJSIP/bob" in l for l in lines), lines
+    rec = engine.call_record("0611000005")
+    assert rec["route"] == "fallback"

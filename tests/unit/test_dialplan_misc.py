@@ -1,0 +1,122 @@
+"""Expressions, JSON schema, CLI commands, loader robustness."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ivr.dialplan import Catalog, parse_plan
+from ivr.dialplan import expr
+from ivr.dialplan.cli import check, schema, set_catalog_factory, sounds
+from ivr.dialplan.schema import json_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+HOTLINE_TEXT = (ROOT / "dialplans/hotline.yaml").read_text()
+
+
+@pytest.mark.parametrize("text, variables, expected", [
+    ('contact_type == "doctor"', {"contact_type": "doctor"}, True),
+    ('contact_type != "doctor"', {}, True),
+    ('language in ["fr", "en"] and not vip', {"language": "en"}, True),
+    ('calls >= 10', {"calls": "9"}, False),
+    ('calls >= 10', {"calls": "12"}, True),
+    ('name > "m"', {"name": "x"}, True),  # non-numeric: string comparison
+    ('a == "1" or b == "2"', {"b": "2"}, True),
+    ('1 < n < 5', {"n": "3"}, True),
+])
+def test_conditions(text: str, variables: dict, expected: bool) -> None:
+    assert expr.eval_condition(text, variables) is expected
+
+
+@pytest.mark.parametrize("bad", ['__import__("os")', "a.b", "a + 1", "x[0]", "lambda: 1",
+                                 "a ==", "(a := 1)"])
+def test_conditions_reject_code(bad: str) -> None:
+    with pytest.raises(expr.ExprError):
+        expr.condition_names(bad)
+
+
+def test_skills() -> None:
+    e = "medinfo & ({language} | en) & !trainee"
+    assert expr.skill_names(e, "fr") == {"medinfo", "fr", "en", "trainee"}
+    assert expr.resolve_skills(e, "fr") == "medinfo & (fr | en) & !trainee"
+    assert expr.skills_match(e, {"medinfo", "fr"}, "fr")
+    assert not expr.skills_match(e, {"medinfo", "fr", "trainee"}, "fr")
+    assert not expr.skills_match("pv and fr", {"pv"})
+    with pytest.raises(expr.ExprError):
+        expr.skill_names("pv + fr")
+
+
+def test_json_schema() -> None:
+    s = json_schema()
+    assert s["type"] == "object" and {"nodes", "policy", "start"} <= set(s["required"])
+    assert s["properties"]["nodes"]["additionalProperties"] is False  # bad ids flagged
+    (nodes,) = s["properties"]["nodes"]["patternProperties"].values()
+    assert nodes["discriminator"]["propertyName"] == "type"
+    assert set(nodes["discriminator"]["mapping"]) == {
+        "menu", "say", "collect", "route", "transfer", "hours", "lookup", "language",
+        "hangup", "condition"}
+    assert {"if", "then", "else"} <= set(s["$defs"]["ConditionNode"]["properties"])
+    json.dumps(s)
+
+
+def test_cli_check_reports_several_problems_and_exit_code() -> None:
+    res = CliRunner().invoke(check, [str(ROOT / "tests/dialplans/broken/schema_errors.yaml"),
+                                     str(ROOT / "tests/dialplans/broken/unknown_node.yaml")])
+    assert res.exit_code == 1
+    lines = [line for line in res.output.splitlines() if ".yaml:" in line]
+    assert len(lines) >= 6
+    assert any(line.endswith("unknown node 'nowhere'") and ":12:20:" in line for line in lines)
+
+
+def test_cli_check_uses_catalog_factory() -> None:
+    path = str(ROOT / "tests/dialplans/broken/unknown_catalog.yaml")
+    assert "unknown queue" not in CliRunner().invoke(check, [path]).output
+    set_catalog_factory(lambda: Catalog(queues={"operator"}))
+    try:
+        res = CliRunner().invoke(check, [path])
+    finally:
+        set_catalog_factory(None)
+    assert res.exit_code == 1 and "unknown queue 'sales'" in res.output
+    res = CliRunner().invoke(check, [path], obj={"dialplan_catalog": Catalog(agents=set())})
+    assert "unknown agent 'nobody'" in res.output
+
+
+def test_cli_check_ok_and_strict() -> None:
+    assert CliRunner().invoke(check, [str(ROOT / "dialplans")]).exit_code == 0
+    unreachable = str(ROOT / "tests/dialplans/broken/unreachable.yaml")
+    assert CliRunner().invoke(check, [unreachable]).exit_code == 0
+    assert CliRunner().invoke(check, ["--strict", unreachable]).exit_code == 1
+
+
+def test_cli_schema_and_sounds(tmp_path: Path) -> None:
+    res = CliRunner().invoke(schema, [])
+    assert res.exit_code == 0 and json.loads(res.output)["title"] == "Hotline dialplan"
+    res = CliRunner().invoke(sounds, ["build", "--no-progress", "--sounds-dir", str(tmp_path),
+                                      str(ROOT / "tests/dialplans/broken/no_human.yaml")])
+    assert res.exit_code == 0 and "1 created" in res.output
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_mangled_plans_never_crash_the_loader(data) -> None:
+    """Deleting or duplicating lines, or cutting the file, only ever yields Problems."""
+    lines = HOTLINE_TEXT.splitlines(keepends=True)
+    op = data.draw(st.sampled_from(["delete", "duplicate", "truncate", "swap"]))
+    i = data.draw(st.integers(0, len(lines) - 1))
+    if op == "delete":
+        del lines[i]
+    elif op == "duplicate":
+        lines.insert(i, lines[i])
+    elif op == "truncate":
+        lines = lines[:i]
+    else:
+        j = data.draw(st.integers(0, len(lines) - 1))
+        lines[i], lines[j] = lines[j], lines[i]
+    plan, _, problems = parse_plan("".join(lines), "h.yaml")
+    for p in problems:
+        assert p.file == "h.yaml" and p.line >= 1 and p.col >= 1
+    assert plan is not None or problems
