@@ -148,6 +148,7 @@ class Acd:
                 self._by_skill.setdefault(s, []).append(a)
         self._queues = {q.name: _Queue(q) for q in config.queues}
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._bucket_cache: dict[tuple[str, str, str | None], _Bucket] = {}
         for q in self._queues.values():  # build config buckets up front (cheap later)
             self._bucket(q, q.spec.requirement, None)
             for s in q.steps:
@@ -227,6 +228,13 @@ class Acd:
 
     # ------------------------------------------------------------------ buckets
     def _bucket(self, q: _Queue, requirement: str, extra: str | None) -> _Bucket:
+        fast = self._bucket_cache.get((q.name, requirement, extra))
+        if fast is not None:
+            return fast
+        fast = self._bucket_cache[(q.name, requirement, extra)] = self._make_bucket(q, requirement, extra)
+        return fast
+
+    def _make_bucket(self, q: _Queue, requirement: str, extra: str | None) -> _Bucket:
         text = combine(requirement, extra)
         key = (q.name, text)
         b = self._buckets.get(key)
@@ -297,9 +305,7 @@ class Acd:
             for b in a.buckets:
                 b.staffed += d
         if state is AgentState.READY:
-            a.idle_since = now
-            if not a.busy:
-                self._push_ready(a)
+            a.idle_since = now  # caller must _dispatch_agent(), which indexes it if still idle
 
     def _push_ready(self, a: _Agent) -> None:
         for b in a.buckets:
@@ -343,9 +349,9 @@ class Acd:
                     break
                 heapq.heappop(h)
         if best is not None:
-            c = best[2]
-            self._offer(c, [a], now, out, "agent freed; oldest priority-adjusted head across "
-                        f"{len(a.buckets)} eligible queue(s)")
+            self._offer(best[2], [a], now, out, None)
+        else:  # nobody waiting for it: index it as ready (skipped under load: cheaper)
+            self._push_ready(a)
 
     # ------------------------------------------------------------------ calls
     def _wait(self, c: _Call, b: _Bucket) -> None:
@@ -384,17 +390,24 @@ class Acd:
             agents = [self._agent_list[e[2]] for e in r if self._agent_ok(e)]
             if agents:
                 b.ready = []
-                self._offer(c, agents, now, out, f"ring-all: {len(agents)} ready agent(s)")
+                self._offer(c, agents, now, out, b)
             return
         while r:
             e = heapq.heappop(r)
             if self._agent_ok(e):
                 a = self._agent_list[e[2]]
-                self._offer(c, [a], now, out, self._why(b, a, now))
+                self._offer(c, [a], now, out, b)
                 return
 
-    def _why(self, b: _Bucket, a: _Agent, now: float) -> str:
+    def _why(self, b: _Bucket | None, agents: list[_Agent], now: float) -> str:
+        """Trace text: which rule picked the agent(s). b is None when an agent picked the call."""
+        a = agents[0]
+        if b is None:
+            return (f"{a.name} freed: oldest priority-adjusted head across its "
+                    f"{len(a.buckets)} eligible queue bucket(s)")
         s = b.queue.spec.strategy
+        if s == "ring-all":
+            return f"ring-all: {len(agents)} ready agent(s)"
         if s == "most-skilled" or s == "least-skilled":
             return f"{s}: skill score {b.score[a.idx]} on '{b.req.text}'"
         if s == "fewest-calls":
@@ -403,7 +416,8 @@ class Acd:
             return "round-robin: next in rotation"
         return f"longest-idle: idle {now - a.idle_since:.1f}s"
 
-    def _offer(self, c: _Call, agents: list[_Agent], now: float, out: list, why: str) -> None:
+    def _offer(self, c: _Call, agents: list[_Agent], now: float, out: list,
+               picked_by: _Bucket | None) -> None:
         self._unwait(c)
         c.state = OFFERED
         c.offers = agents
@@ -421,6 +435,7 @@ class Acd:
             else:
                 out.append(A.OfferCall(c.call_id, a.name, spec.ring_timeout))
         if c.trace is not None:
+            why = self._why(picked_by, agents, now)
             names = ",".join(a.name for a in agents)
             kind = "callback" if c.callback is not None else "offer"
             c.trace.append((now, f"{kind} to {names} in queue {b.queue.name} "
@@ -442,7 +457,8 @@ class Acd:
     def _divert(self, c: _Call, dest: str, reason: str, now: float, out: list) -> None:
         if c.state == WAITING:
             self._unwait(c)
-        self._log(c, now, f"diverted to {dest!r}: {reason}")
+        if c.trace is not None:
+            self._log(c, now, f"diverted to {dest!r}: {reason}")
         self._finish(c)
         out.append(A.Diverted(c.call_id, dest, reason))
 
@@ -458,7 +474,8 @@ class Acd:
         if rule == "widen":
             old = c.bucket.req.text if c.bucket else ""
             detail = f"{label}: requirement '{old}' -> '{step.widen}' (waited {waited:.1f}s)"
-            self._log(c, now, f"escalated {detail}")
+            if c.trace is not None:
+                self._log(c, now, f"escalated {detail}")
             out.append(A.Escalated(c.call_id, q.name, rule, detail))
             self._unwait(c)
             self._wait(c, self._bucket(q, step.widen or "", c.required))
@@ -467,7 +484,8 @@ class Acd:
         elif rule == "overflow":
             target = self._queues[step.overflow or ""]
             detail = f"{label}: {q.name} -> {target.name} (waited {waited:.1f}s, arrival kept)"
-            self._log(c, now, f"escalated {detail}")
+            if c.trace is not None:
+                self._log(c, now, f"escalated {detail}")
             out.append(A.Escalated(c.call_id, q.name, rule, detail))
             out.append(A.Overflowed(c.call_id, q.name, target.name))
             self._unwait(c)
@@ -479,13 +497,15 @@ class Acd:
         elif rule == "offer_callback":
             if c.callback is None:
                 detail = f"{label}: callback offered (waited {waited:.1f}s)"
-                self._log(c, now, f"escalated {detail}")
+                if c.trace is not None:
+                    self._log(c, now, f"escalated {detail}")
                 out.append(A.Escalated(c.call_id, q.name, rule, detail))
                 out.append(A.OfferCallbackChoice(c.call_id))
             self._schedule_esc(c, now)
         else:
             if c.callback is not None:  # caller already hung up for a callback: keep it
-                self._log(c, now, f"{label} skipped: callback pending")
+                if c.trace is not None:
+                    self._log(c, now, f"{label} skipped: callback pending")
                 self._schedule_esc(c, now)
                 return
             detail = f"{label}: to {step.divert!r} (waited {waited:.1f}s)"
@@ -535,11 +555,13 @@ class Acd:
             b = self._bucket(q, spec.requirement, ev.required)
         except SkillExpressionError as err:
             c.state = DONE
-            self._log(c, now, f"diverted: bad required expression: {err}")
+            if c.trace is not None:
+                self._log(c, now, f"diverted: bad required expression: {err}")
             out.append(A.Diverted(c.call_id, spec.congestion_destination, f"bad required expression: {err}"))
             return
-        self._log(c, now, f"arrived in queue {q.name} priority {ev.priority} (queue +{spec.priority}), "
-                          f"requirement '{b.req.text}'")
+        if c.trace is not None:
+            self._log(c, now, f"arrived in queue {q.name} priority {ev.priority} (queue +{spec.priority}), "
+                              f"requirement '{b.req.text}'")
         self._calls[c.call_id] = c
         c.bucket = b
         if b.staffed == 0 and spec.join_when_no_agents != "join":
@@ -585,7 +607,8 @@ class Acd:
             return
         c.offers = [x for x in c.offers if x is not a]
         out.append(A.CancelOffer(c.call_id, a.name))
-        self._log(c, now, f"offer to {a.name} cancelled (agent left)")
+        if c.trace is not None:
+            self._log(c, now, f"offer to {a.name} cancelled (agent left)")
         if not c.offers:
             self._requeue(c, now, out)
 
@@ -630,7 +653,6 @@ class Acd:
         if a.state is AgentState.READY:
             a.version += 1  # invalidates ready-heap entries either way
             if not ev.busy:
-                self._push_ready(a)
                 self._dispatch_agent(a, now, out)
 
     def _on_answered(self, ev: E.OfferAnswered, now: float, out: list) -> None:
@@ -645,7 +667,8 @@ class Acd:
         c.answered_at = now
         a.calls_taken += 1
         self._set_state(a, AgentState.ON_CALL, now)
-        self._log(c, now, f"answered by {a.name} after {now - c.arrival:.1f}s")
+        if c.trace is not None:
+            self._log(c, now, f"answered by {a.name} after {now - c.arrival:.1f}s")
         for o in others:
             out.append(A.CancelOffer(c.call_id, o.name))
         for o in others:
@@ -664,7 +687,8 @@ class Acd:
             self._set_state(a, AgentState.LOGGED_OUT, now)
         else:
             self._set_state(a, AgentState.PAUSED, now, "RONA")
-        self._log(c, now, f"RONA: {a.name} failed ({ev.reason}); agent paused, caller keeps its place")
+        if c.trace is not None:
+            self._log(c, now, f"RONA: {a.name} failed ({ev.reason}); agent paused, caller keeps its place")
         if not c.offers:
             self._requeue(c, now, out)
 
@@ -680,7 +704,8 @@ class Acd:
         q = c.queue
         wrap = q.spec.wrapup_seconds
         q.aht += 0.05 * ((now - c.answered_at) + wrap - q.aht)  # EWMA for EWT
-        self._log(c, now, f"ended after {now - c.answered_at:.1f}s talk; {a.name} wrap-up {wrap:g}s")
+        if c.trace is not None:
+            self._log(c, now, f"ended after {now - c.answered_at:.1f}s talk; {a.name} wrap-up {wrap:g}s")
         self._finish(c)
         if a.pending_logout or not wrap:
             self._after_work(a, now, out)
@@ -695,7 +720,8 @@ class Acd:
         if c.state == CONNECTED:
             self._on_ended(E.CallEnded(ev.call_id), now, out)
             return
-        self._log(c, now, f"abandoned after {now - c.arrival:.1f}s")
+        if c.trace is not None:
+            self._log(c, now, f"abandoned after {now - c.arrival:.1f}s")
         if c.state == WAITING:
             self._unwait(c)
             self._finish(c)
@@ -713,4 +739,5 @@ class Acd:
             return
         c.callback = ev.number
         c.ann_token += 1  # no more announcements: the caller has hung up
-        self._log(c, now, f"callback requested to {ev.number}; keeps position")
+        if c.trace is not None:
+            self._log(c, now, f"callback requested to {ev.number}; keeps position")

@@ -69,8 +69,10 @@ def pct(xs: list[float], p: float) -> float:
 
 
 # ------------------------------------------------------------ fake Asterisk
-def client_main(port: int, plan: list[list[tuple[str, str]]], seed: int) -> dict[str, float]:
-    return asyncio.run(_clients(port, plan, seed))
+def client_main(port: int, plan: list[list[tuple[str, str]]], seed: int) -> tuple[dict[str, float], float]:
+    t = time.process_time()
+    sent = asyncio.run(_clients(port, plan, seed))
+    return sent, time.process_time() - t
 
 
 async def _clients(port: int, plan: list[list[tuple[str, str]]], seed: int) -> dict[str, float]:
@@ -137,14 +139,18 @@ async def run_level(model: SpeechModel, n: int, utterances: int, pool: ProcessPo
                 correct += heard.intent == clip
         loop = asyncio.get_running_loop()
         servers = asyncio.gather(*(serve(s) for s in plan), return_exceptions=True)
-        sent = await loop.run_in_executor(pool, client_main, server.port, plan, n)
+        wall, cpu = time.monotonic(), time.process_time()
+        sent, client_cpu = await loop.run_in_executor(pool, client_main, server.port, plan, n)
         errors = [e for e in await asyncio.wait_for(servers, 60) if e is not None]
         if errors:
             print(f"  {len(errors)} server streams failed, first: {errors[0]!r}", file=sys.stderr)
+        wall = time.monotonic() - wall
+        cpu = time.process_time() - cpu
     lat = [(decided[u] - sent[u]) * 1000 for u in sent if u in decided]
     total = n * utterances
     return {"streams": n, "utterances": total, "correct": correct / total,
-            "p50": pct(lat, 50), "p99": pct(lat, 99), "max": max(lat, default=float("nan"))}
+            "p50": pct(lat, 50), "p99": pct(lat, 99), "max": max(lat, default=float("nan")),
+            "server_cpu": cpu / wall, "client_cpu": client_cpu / wall}
 
 
 def measure_rtf(model: SpeechModel, clips: dict[str, bytes], repeat: int = 5) -> float:
@@ -184,11 +190,11 @@ async def main() -> None:
         rows: list[dict[str, float]] = []
         base_p99 = None
         max_streams = 0
-        print(f"{'streams':>7} {'utts':>5} {'correct':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
+        print(f"{'streams':>7} {'utts':>5} {'correct':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'srv cpu':>7} {'cli cpu':>7}")
         for n in (int(x) for x in args.levels.split(",")):
             r = await run_level(model, n, args.utterances if n > 1 else 4 * args.utterances, pool)
             rows.append(r)
-            print(f"{n:7d} {r['utterances']:5d} {r['correct']:7.0%} {r['p50']:7.0f} {r['p99']:7.0f} {r['max']:7.0f}",
+            print(f"{n:7d} {r['utterances']:5d} {r['correct']:7.0%} {r['p50']:7.0f} {r['p99']:7.0f} {r['max']:7.0f} {r['server_cpu']:7.0%} {r['client_cpu']:7.0%}",
                   flush=True)
             base_p99 = base_p99 or r["p99"]
             if r["p99"] > 2 * base_p99 or r["correct"] < 0.9:

@@ -166,14 +166,66 @@ def sounds_build(ctx: click.Context, paths: tuple[Path, ...], force: bool, no_pr
         raise UserError("some prompts could not be built (see above)")
 
 
-def catalog_from_settings(settings) -> "Catalog":
-    """What dialplans may name: queues, skills and agents from config."""
-    from ivr.dialplan import Catalog
-    from ivr.engine import build_acd_config
-    acd = build_acd_config(settings)
-    skills = {skill for agent in acd.agents for skill in agent.skills}
-    return Catalog(queues={q.name for q in acd.queues}, skills=skills,
-                   agents={a.name for a in acd.agents})
+def _control(ctx: click.Context, payload: dict) -> dict:
+    from ivr.control import ControlError, request
+    settings = settings_or_exit(ctx)
+    try:
+        return request(settings.path(settings.control.socket), payload)
+    except ControlError as exc:
+        raise UserError(str(exc)) from None
+
+
+@main.command()
+@click.argument("action", type=click.Choice(["login", "logout", "pause", "ready"]))
+@click.argument("name")
+@click.option("--reason", default="", help="pause reason (lunch, training, …)")
+@click.pass_context
+def agent(ctx: click.Context, action: str, name: str, reason: str) -> None:
+    """Log an agent in or out, pause or make ready, on the running engine."""
+    state = _control(ctx, {"cmd": "agent", "action": action, "agent": name, "reason": reason})["agent"]
+    click.echo(f"{name}: {state['state']}" + (f" ({state['reason']})" if state.get("reason") else ""))
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def agents(ctx: click.Context, fmt: str) -> None:
+    """Live agent states from the running engine."""
+    rows = _control(ctx, {"cmd": "status"})["agents"]
+    _print_rows(rows, fmt, "Agents", ["agent", "state", "reason", "for_seconds", "device_busy",
+                                      "calls_taken", "call_id"])
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def queues(ctx: click.Context, fmt: str) -> None:
+    """Live queue states from the running engine."""
+    rows = _control(ctx, {"cmd": "status"})["queues"]
+    _print_rows(rows, fmt, "Queues", ["queue", "waiting", "longest_wait", "agents_ready",
+                                      "agents_busy", "agents_staffed", "aht_seconds"])
+
+
+@main.command()
+@click.pass_context
+def reload(ctx: click.Context) -> None:
+    """Validate the dialplan file again and swap it in (the running plan stays if invalid)."""
+    answer = _control(ctx, {"cmd": "reload"})
+    click.echo(f"dialplan version {answer['plan_version']} running")
+
+
+def _print_rows(rows: list[dict], fmt: str, title: str, columns: list[str]) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col.replace("_", " "))
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    Console().print(table)
 
 
 def _register_modules() -> None:
@@ -183,6 +235,7 @@ def _register_modules() -> None:
     crm_cli.register(main)
     main.add_command(dialplan_cli.check)
     main.add_command(dialplan_cli.schema)
+    from ivr.plans import catalog_from_settings
     dialplan_cli.set_catalog_factory(lambda: catalog_from_settings(load_settings()))
 
 

@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import yaml
+from acd.config import AcdConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_CONFIG = Path("config/engine.yaml")
@@ -71,6 +72,10 @@ class SoundSettings(_Strict):
     asterisk_prefix: str = "hotline"
 
 
+class ControlSettings(_Strict):
+    socket: str = "var/run/ivr-control.sock"
+
+
 class SandboxSettings(_Strict):
     dir: str = ".cache/sandbox"
     sip_port: int = 5060
@@ -94,6 +99,7 @@ class Settings(_Strict):
     mqtt: MqttSettings = MqttSettings()
     dialplan: str = "dialplans/hotline.yaml"
     sounds: SoundSettings = SoundSettings()
+    control: ControlSettings = ControlSettings()
     agents_file: str = "config/agents.yaml"
     queues_file: str = "config/queues.yaml"
     sandbox: SandboxSettings = SandboxSettings()
@@ -124,6 +130,15 @@ class Settings(_Strict):
 
     def queues(self) -> dict:
         return read_yaml(self.path(self.queues_file)) or {}
+
+    def acd_config(self) -> AcdConfig:
+        """Queues from queues_file, agents (the single list, also used for PJSIP) from agents_file."""
+        agents = [{"name": n, "endpoint": a.endpoint, "skills": a.skills}
+                  for n, a in self.agents().items()]
+        try:
+            return AcdConfig.from_dict({**self.queues(), "agents": agents})
+        except ValidationError as exc:
+            raise ConfigError(f"{self.queues_file}: {exc}") from exc
 
 
 def read_yaml(path: Path):

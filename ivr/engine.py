@@ -15,15 +15,17 @@ from datetime import datetime, timedelta, timezone
 
 from acd import actions as act
 from acd import events as ev
-from acd.config import AcdConfig
 from acd.core import Acd
 from ivr.agi.server import AgiChannel, AgiServer
 from ivr.ami import AmiLink
 from ivr.config import Settings
+from ivr.control import ControlServer
 from ivr.crm.store import CrmStore, open_store
 from ivr.plans import PlanHolder
 
 log = logging.getLogger(__name__)
+# Feature codes agents dial from their phones (asterisk/extensions_hotline.conf: *71…*74).
+FEATURE_CODES = {"71": "login", "72": "logout", "73": "pause", "74": "ready"}
 
 
 @dataclass
@@ -41,13 +43,6 @@ class Waiter:
         self.wake.set()
 
 
-def build_acd_config(settings: Settings) -> AcdConfig:
-    queues = settings.queues()
-    agents = [{"name": n, "endpoint": a.endpoint, "skills": a.skills}
-              for n, a in settings.agents().items()]
-    return AcdConfig.from_dict({**queues, "agents": agents})
-
-
 class Engine:
     def __init__(self, settings: Settings, *, agents_ready: bool = True,
                  clock: datetime | None = None):
@@ -55,7 +50,7 @@ class Engine:
         # The dialplan's clock (business hours); tests and the demo pin it, calls keep real time.
         self._clock_offset = (clock - datetime.now(timezone.utc)) if clock else timedelta(0)
         self.plans = PlanHolder(settings)
-        self.acd_config = build_acd_config(settings)
+        self.acd_config = settings.acd_config()
         self.acd = Acd(self.acd_config)
         self.endpoint_to_agent = {a.endpoint: a.name for a in self.acd_config.agents}
         self.agent_endpoint = {a.name: a.endpoint for a in self.acd_config.agents}
@@ -67,6 +62,7 @@ class Engine:
         self._timer_wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.stopping = asyncio.Event()
+        self.control: ControlServer | None = None
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -77,19 +73,19 @@ class Engine:
         self.store = await open_store(self.settings.crm_url())
         if self.agents_ready:
             for name in self.agent_endpoint:
-                self.acd_handle(ev.AgentLoggedIn(name))
-                self.acd_handle(ev.AgentReady(name))
+                self.agent_command("login", name, "engine start")
         self.ami = AmiLink(self.settings.ami, self.on_ami_event, on_login=self.on_ami_login)
         try:
             await self.ami.start()
         except Exception as exc:   # calls still work without AMI; availability is then ours alone
             log.error("AMI unavailable (%s); serving calls without device states", exc)
-        from ivr.session import CallSession
-        self.agi = AgiServer(self.settings.agi.host, self.settings.agi.port,
-                             lambda chan: CallSession(self, chan).run(),
+        self.agi = AgiServer(self.settings.agi.host, self.settings.agi.port, self._agi_entry,
                              self.settings.agi.allowed_hosts)
         await self.agi.start()
+        self.control = ControlServer(self.settings.path(self.settings.control.socket), self.on_control)
+        await self.control.start()
         self._tasks.append(asyncio.create_task(self._acd_timer()))
+        self._tasks.append(asyncio.create_task(self._watch_plan()))
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Graceful stop: take no new calls, let live calls finish (or hand them back to
@@ -107,6 +103,8 @@ class Engine:
                     await asyncio.wait(pending, timeout=5)
         for task in self._tasks:
             task.cancel()
+        if self.control:
+            await self.control.stop()
         if self.ami:
             await self.ami.close()
         if self.store:
@@ -122,6 +120,79 @@ class Engine:
         await self.stopping.wait()
         log.info("stopping: no new calls")
         await self.stop(grace_s)
+
+    async def _watch_plan(self, every_s: float = 1.0) -> None:
+        """Hot reload when the dialplan file is saved (SIGHUP does the same at once)."""
+        while True:
+            await asyncio.sleep(every_s)
+            if self.plans.changed_on_disk():
+                self.plans.reload()
+
+    # ---- FastAGI entry points ----------------------------------------------------------
+    async def _agi_entry(self, chan: AgiChannel) -> None:
+        """`agi://…/hotline` is a caller; `agi://…/agent-feature` an agent's feature code."""
+        script = chan.env.get("network_script").split("?")[0].strip("/")
+        if script == "agent-feature":
+            await self._agent_feature(chan)
+        else:
+            from ivr.session import CallSession
+            await CallSession(self, chan).run()
+
+    async def _agent_feature(self, chan: AgiChannel) -> None:
+        args = chan.env.args
+        code, endpoint = (args + ["", ""])[:2]
+        action = FEATURE_CODES.get(code.lstrip("*"))
+        agent = self.endpoint_to_agent.get(endpoint)
+        ok = False
+        if action and agent:
+            ok = self.agent_command(action, agent, "phone").get("ok", False)
+        else:
+            log.warning("feature code %r from endpoint %r: unknown code or not an agent", code, endpoint)
+        await chan.set_variable("IVR_FEATURE_OK", "1" if ok else "0")
+
+    # ---- agents and the control socket -------------------------------------------------
+    def agent_command(self, action: str, agent: str, reason: str = "") -> dict:
+        if agent not in self.agent_endpoint:
+            return {"ok": False, "error": f"no agent {agent!r} in {self.settings.agents_file} "
+                                          f"(known: {', '.join(sorted(self.agent_endpoint))})"}
+        events = {"login": [ev.AgentLoggedIn(agent), ev.AgentReady(agent)],
+                  "logout": [ev.AgentLoggedOut(agent)],
+                  "pause": [ev.AgentPaused(agent, reason or "paused")],
+                  "ready": [ev.AgentReady(agent)]}.get(action)
+        if events is None:
+            return {"ok": False, "error": f"unknown agent action {action!r} "
+                                          "(login, logout, pause, ready)"}
+        for event in events:
+            self.acd_handle(event)
+        if self.store:
+            self.store.add_agent_event(agent, datetime.now(timezone.utc), action,
+                                       reason or None)
+        state = next(a for a in self.snapshot()["agents"] if a["agent"] == agent)
+        return {"ok": True, "agent": state}
+
+    def snapshot(self) -> dict:
+        now = time.monotonic()
+        snap = self.acd.state_snapshot(now)
+        for agent in snap["agents"]:
+            since = agent.pop("since", None)
+            agent["for_seconds"] = round(now - since, 1) if since is not None else None
+        for queue in snap["queues"]:
+            queue.pop("oldest_arrival", None)
+            queue["longest_wait"] = round(queue["longest_wait"], 1)
+        return snap
+
+    def on_control(self, request: dict) -> dict:
+        cmd = request["cmd"]
+        if cmd == "agent":
+            return self.agent_command(request["action"], request["agent"], request.get("reason", ""))
+        if cmd == "status":
+            return {"ok": True, **self.snapshot(), "plan_version": self.plans.current.version}
+        if cmd == "reload":
+            ok = self.plans.reload()
+            return {"ok": ok, "plan_version": self.plans.current.version,
+                    **({} if ok else {"error": "the new dialplan is invalid; the running "
+                                                "plan stays (see the engine log or `ivr check`)"})}
+        return {"ok": False, "error": f"unknown command {cmd!r}"}
 
     # ---- ACD driving -------------------------------------------------------------------
     def acd_handle(self, event: object) -> list[object]:

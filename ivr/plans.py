@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.config import Settings
-from ivr.dialplan import Plan, PlanInvalid, load_plan
+from ivr.dialplan import Catalog, Plan, PlanInvalid, load_checked
 from ivr.dialplan.loader import plan_version
+from ivr.sounds import missing_prompts
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class PlanHolder:
         self.settings = settings
         self.path = settings.path(settings.dialplan)
         self._current: LoadedPlan | None = None
+        self._mtime: int | None = None
 
     @property
     def current(self) -> LoadedPlan:
@@ -38,6 +40,7 @@ class PlanHolder:
 
     def load_initial(self) -> LoadedPlan:
         """At start an invalid plan is fatal: PlanInvalid carries file:line:col problems."""
+        self.changed_on_disk()
         self._current = self._load()
         log.info("dialplan %s version %s loaded", self.path, self._current.version)
         return self._current
@@ -56,6 +59,27 @@ class PlanHolder:
         self._current = new
         return True
 
+    def changed_on_disk(self) -> bool:
+        """True once when the file's modification time moved (hot reload on save)."""
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError:
+            return False
+        previous, self._mtime = self._mtime, mtime
+        return previous is not None and mtime != previous
+
     def _load(self) -> LoadedPlan:
-        plan = load_plan(self.path)
+        """Every `ivr check` rule against config, and every prompt on disk, or PlanInvalid."""
+        plan = load_checked(self.path, catalog_from_settings(self.settings))
+        missing = missing_prompts(plan, self.settings.path(self.settings.sounds.dir))
+        if missing:
+            raise PlanInvalid(missing)
         return LoadedPlan(plan, plan_version(plan), self.path)
+
+
+def catalog_from_settings(settings: Settings) -> Catalog:
+    """What dialplans may name: queues, skills and agents from config."""
+    acd = settings.acd_config()
+    skills = {skill for agent in acd.agents for skill in agent.skills}
+    return Catalog(queues={q.name for q in acd.queues}, skills=skills,
+                   agents={a.name for a in acd.agents})

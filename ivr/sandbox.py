@@ -201,6 +201,8 @@ def render_configs(s: Settings) -> dict[str, str]:
         "#include extensions_hotline.conf\n"
     )
     pjsip = [
+        "; Agents are recognised by the From user (their endpoint name), callers by address.",
+        "[global]", "type = global", "endpoint_identifier_order = username,ip", "",
         "[transport-udp]", "type = transport", "protocol = udp",
         f"bind = 127.0.0.1:{s.sandbox.sip_port}", "",
         "#include pjsip_hotline.conf", "",

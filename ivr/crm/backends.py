@@ -5,6 +5,7 @@ inside explicit transactions) and a reader (autocommit, sees committed data), so
 reports never read half of an in-flight batch."""
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from contextlib import asynccontextmanager
@@ -108,6 +109,10 @@ def _pg(sql: str) -> str:
 
 
 class _PgTx:
+    # psycopg adapts parameters in the event-loop thread: send big batches in small
+    # chunks and yield in between, so a 500-row batch never blocks the loop for long
+    CHUNK = 16
+
     def __init__(self, conn: Any) -> None:
         self._c = conn
 
@@ -116,8 +121,12 @@ class _PgTx:
         return cur.rowcount
 
     async def executemany(self, sql: str, rows: list[Params]) -> None:
+        query = _pg(sql)
         async with self._c.cursor() as cur:
-            await cur.executemany(_pg(sql), rows)
+            for i in range(0, len(rows), self.CHUNK):
+                if i:
+                    await asyncio.sleep(0)
+                await cur.executemany(query, rows[i:i + self.CHUNK])
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         cur = await self._c.execute(_pg(sql), tuple(params))

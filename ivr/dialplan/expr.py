@@ -2,13 +2,15 @@
 
 * conditions over call variables: `contact_type == "pharmacist" and language in ["fr", "en"]`
   (unknown variables are ""; `<`/`>` compare as integers when both sides are).
-* required-skills: `medinfo & ({language} | en)` with `&`, `|`, `!`/`not`, `and`,
-  `or`; `{language}` is replaced by the caller's language at routing time.
+* required skills: the ACD's requirement language (acd/skills.py), e.g.
+  `medinfo >= 3 and ({language} or en)`; `{language}` is the caller's language at routing time.
 """
 from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
+
+from acd.skills import SkillExpressionError, compile_requirement
 
 LANGUAGE_SLOT = "{language}"
 
@@ -108,47 +110,17 @@ def eval_condition(text: str, variables: Mapping[str, str]) -> bool:
 
 
 # ---- required skills ---------------------------------------------------------
+# One language for skill requirements across the product: the ACD's (acd/skills.py), e.g.
+# `medinfo >= 3 and ({language} or en) and not trainee`. The dialplan only fills the slot.
 
 def skill_names(text: str, language: str = "fr") -> set[str]:
-    """Validate a skills expression; return the skills it names."""
-    names: set[str] = set()
-
-    def visit(n: ast.AST) -> None:
-        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitAnd, ast.BitOr)):
-            visit(n.left)
-            visit(n.right)
-        elif isinstance(n, ast.BoolOp):
-            for v in n.values:
-                visit(v)
-        elif isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.Not, ast.Invert)):
-            visit(n.operand)
-        elif isinstance(n, ast.Name):
-            names.add(n.id)
-        else:
-            raise ExprError(f"unsupported element {type(n).__name__} in skills expression")
-
-    visit(_parse(text.replace("!", " ~").replace(LANGUAGE_SLOT, language)))
-    return names
+    """Validate a skills expression as the ACD will read it; return the skills it names."""
+    try:
+        return set(compile_requirement(resolve_skills(text, language)).skills)
+    except SkillExpressionError as exc:
+        raise ExprError(str(exc)) from None
 
 
 def resolve_skills(text: str | None, language: str) -> str | None:
     """The expression handed to the ACD, with the caller's language filled in."""
     return None if text is None else text.replace(LANGUAGE_SLOT, language)
-
-
-def skills_match(text: str, skills: set[str], language: str = "fr") -> bool:
-    """Evaluate a skills expression against an agent's skill set (for the ACD)."""
-    def ev(n: ast.AST) -> bool:
-        if isinstance(n, ast.BinOp):
-            a, b = ev(n.left), ev(n.right)
-            return a and b if isinstance(n.op, ast.BitAnd) else a or b
-        if isinstance(n, ast.BoolOp):
-            vals = [ev(v) for v in n.values]
-            return all(vals) if isinstance(n.op, ast.And) else any(vals)
-        if isinstance(n, ast.UnaryOp):
-            return not ev(n.operand)
-        assert isinstance(n, ast.Name)
-        return n.id in skills
-
-    skill_names(text, language)
-    return ev(_parse(text.replace("!", " ~").replace(LANGUAGE_SLOT, language)))

@@ -30,7 +30,7 @@ Shape (all node ids match ``[a-z][a-z0-9_-]*``; they also name sound files)::
       account:   {type: collect, prompt: {...}, variable: account, min_length: 6,
                   max_length: 8, terminator: "#", pattern: "^[0-9]+$", next: x,
                   on_invalid: operator, retries: 1, invalid_prompt: {...}}
-      orders:    {type: route, queue: orders, intent: order, required: "orders & {language}",
+      orders:    {type: route, queue: orders, intent: order, required: "orders and {language}",
                   priority: 5, agent: null, prompt: {...}}  # prompt played before routing
       pharmacy:  {type: transfer, destination: "+33123456789"}
       open:      {type: hours, tz: Europe/Paris, weekly: {mon: ["08:30-18:00"], ...},
@@ -145,7 +145,7 @@ class RouteNode(_Node):
     type: Literal["route"]
     queue: str
     intent: str
-    required: str | None = Field(None, description="skills expression, e.g. 'pv & {language}'")
+    required: str | None = Field(None, description="skills expression, e.g. 'pv >= 3 and {language}' (the ACD's language)")
     priority: int = Field(0, ge=0, le=100)
     agent: str | None = None
     prompt: Prompt | None = None

@@ -27,7 +27,7 @@ RouteKind = Literal["dtmf", "default", "fallback"]
 
 
 class _Jump(Exception):
-    """Leave the current node for `target` (safety key, fallback)."""
+    """Leave the current node (even mid-retry) for `target`: the safety key."""
 
     def __init__(self, target: str) -> None:
         self.target = target
@@ -38,7 +38,8 @@ class Walker:
                  now: Callable[[], datetime] | None = None) -> None:
         self.plan = plan
         self.variables: dict[str, str] = dict(variables or {})
-        self.language: str = self.variables.get("language") or plan.default_language
+        lang = self.variables.get("language", "")
+        self.language: str = lang if lang in plan.languages else plan.default_language
         self.path: list[dict[str, Any]] = []
         # how the caller got to the terminal: "dtmf" = last decision was a key press,
         # "default" = no key decided it (lookup/hours/...), "fallback" = retries exhausted

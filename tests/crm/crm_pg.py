@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 
 class PgServer:
-    def __init__(self) -> None:
+    def __init__(self, fsync: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="crm-pg-"))
         self.port = _free_port()
         self._as = []
@@ -38,7 +38,8 @@ class PgServer:
         data = self.dir / "data"
         self._run(PG_BIN / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         self._run(PG_BIN / "pg_ctl", "-D", data, "-l", self.dir / "log", "-w", "-t", "60", "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync={'on' if fsync else 'off'}",
+                  "start")
         self.data = data
 
     def _run(self, *args: object) -> None:

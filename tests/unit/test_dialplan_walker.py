@@ -60,6 +60,13 @@ def test_minimal_invalid_key_retries_with_invalid_prompt() -> None:
     assert w.result.queue == "operator" and w.route_kind == "dtmf"
 
 
+def test_initial_language_variable() -> None:
+    assert Walker(MINIMAL, {"language": "en"}).language == "en"
+    assert Walker(MINIMAL, {"language": "de"}).language == "fr"  # undeclared: default
+    w, seen = walk(MINIMAL, [], variables={"language": "en"})
+    assert seen[0].prompts == ("en/main",)
+
+
 def test_empty_key_counts_as_timeout() -> None:
     w, seen = walk(MINIMAL, [""])
     assert w.path[1] == {"node": "main", "input": "timeout"}
@@ -98,7 +105,7 @@ def test_hotline_language_then_medinfo_in_english() -> None:
     assert seen[1] == LookupCaller("+33600000001")
     assert seen[2].prompts == ("en/main-menu",)
     assert seen[3].prompts == ("en/medinfo-menu",)
-    assert seen[-1] == Route("medinfo", "medical-question", 20, "medinfo & en", None,
+    assert seen[-1] == Route("medinfo", "medical-question", 20, "medinfo and en", None,
                              "medinfo-medical")
     assert w.language == "en" and w.variables["language"] == "en"
     assert w.variables["contact_type"] == "unknown"
@@ -166,7 +173,7 @@ def test_naive_clock_is_utc() -> None:
 
 def test_known_pharmacist_skips_to_orders_with_preferred_agent() -> None:
     w, seen = walk(HOTLINE, ["1", {"type": "pharmacist", "preferred_agent": "alice", "id": 7}])
-    assert seen[-1] == Route("orders", "order", 10, "orders & fr", "alice", "orders")
+    assert seen[-1] == Route("orders", "order", 10, "orders and fr", "alice", "orders")
     assert w.variables["contact_type"] == "pharmacist"
     assert w.variables["contact_id"] == "7"
     assert w.route_kind == "default"  # no menu key decided the route
