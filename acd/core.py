@@ -15,122 +15,16 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, insort
 from collections import OrderedDict
-from enum import Enum
 from typing import Any, Callable
 
 from . import actions as A
 from . import events as E
-from .config import AcdConfig, AgentSpec, EscalationStep, QueueSpec
-from .skills import Requirement, SkillExpressionError, combine, compile_requirement
+from .config import AcdConfig
+from .skills import SkillExpressionError, combine, compile_requirement
+from .state import (_IDLE, _LEAST, _MOST, _RR, _T_ANN, _T_ESC, _T_WRAP, _UNSTAFFED, CONNECTED,
+                    DONE, OFFERED, WAITING, AgentState, _Agent, _Bucket, _Call, _Queue)
 
-
-class AgentState(str, Enum):
-    LOGGED_OUT = "logged-out"
-    READY = "ready"
-    OFFERED = "offered"
-    ON_CALL = "on-call"
-    WRAPUP = "wrap-up"
-    PAUSED = "paused"
-
-
-_UNSTAFFED = (AgentState.LOGGED_OUT, AgentState.PAUSED)
-WAITING, OFFERED, CONNECTED, DONE = range(4)
-_T_WRAP, _T_ESC, _T_ANN = range(3)
-
-
-class _Agent:
-    __slots__ = ("idx", "spec", "name", "state", "reason", "since", "busy", "version",
-                 "calls_taken", "idle_since", "buckets", "call_id", "pending_pause",
-                 "pending_logout")
-
-    def __init__(self, idx: int, spec: AgentSpec) -> None:
-        self.idx, self.spec, self.name = idx, spec, spec.name
-        self.state = AgentState.LOGGED_OUT
-        self.reason = ""
-        self.since = 0.0
-        self.busy = False
-        self.version = 0
-        self.calls_taken = 0
-        self.idle_since = 0.0
-        self.buckets: list[_Bucket] = []
-        self.call_id: str | None = None  # offered or connected call
-        self.pending_pause: str | None = None
-        self.pending_logout = False
-
-
-class _Queue:
-    __slots__ = ("spec", "name", "order", "aht", "steps")
-
-    def __init__(self, spec: QueueSpec) -> None:
-        self.spec, self.name = spec, spec.name
-        self.order: list[tuple[float, int]] = []  # sorted keys of waiting calls -> positions
-        self.aht = spec.aht_seconds               # moving average of talk + wrap-up
-        self.steps: list[EscalationStep] = list(spec.escalation)
-
-
-class _Bucket:
-    __slots__ = ("queue", "req", "agents", "score", "ready", "calls", "n_calls", "staffed",
-                 "rr", "rr_seq", "keyfn")
-
-    def __init__(self, queue: _Queue, req: Requirement) -> None:
-        self.queue, self.req = queue, req
-        self.agents: list[_Agent] = []
-        self.score: dict[int, int] = {}      # static skill score per agent idx
-        self.ready: list[tuple] = []         # (k1, k2, idx, version)
-        self.calls: list[tuple] = []         # (vscore, seq, call, version)
-        self.n_calls = 0
-        self.staffed = 0                     # eligible agents logged in and not paused
-        self.rr: dict[int, int] = {}
-        self.rr_seq = 0
-        self.keyfn: Callable[[_Agent], tuple[float, float]] = _KEYS[queue.spec.strategy](self)
-
-
-def _key_longest_idle(b: _Bucket) -> Callable[[_Agent], tuple[float, float]]:
-    return lambda a: (a.idle_since, 0)
-
-
-def _key_most(b: _Bucket) -> Callable[[_Agent], tuple[float, float]]:
-    return lambda a: (-b.score[a.idx], a.idle_since)
-
-
-def _key_least(b: _Bucket) -> Callable[[_Agent], tuple[float, float]]:
-    return lambda a: (b.score[a.idx], a.idle_since)
-
-
-def _key_rr(b: _Bucket) -> Callable[[_Agent], tuple[float, float]]:
-    # least recently served by this queue, then config order: a rotating ring
-    return lambda a: (b.rr.get(a.idx, 0), 0)
-
-
-def _key_fewest(b: _Bucket) -> Callable[[_Agent], tuple[float, float]]:
-    return lambda a: (a.calls_taken, a.idle_since)
-
-
-_KEYS = {"longest-idle": _key_longest_idle, "most-skilled": _key_most, "least-skilled": _key_least,
-         "round-robin": _key_rr, "fewest-calls": _key_fewest, "ring-all": _key_longest_idle}
-
-
-class _Call:
-    __slots__ = ("call_id", "queue", "origin", "priority", "caller", "required", "arrival",
-                 "vscore", "seq", "bucket", "state", "version", "esc_index", "esc_token",
-                 "ann_token", "callback", "offers", "agent", "answered_at", "trace")
-
-    def __init__(self, ev: E.CallArrived, queue: _Queue, arrival: float, seq: int) -> None:
-        self.call_id, self.queue, self.origin = ev.call_id, queue, queue
-        self.priority, self.caller, self.required = ev.priority, ev.caller, ev.required
-        self.arrival, self.seq = arrival, seq
-        self.vscore = 0.0
-        self.bucket: _Bucket | None = None
-        self.state = WAITING
-        self.version = 0
-        self.esc_index = 0
-        self.esc_token = 0
-        self.ann_token = 0
-        self.callback: str | None = None
-        self.offers: list[_Agent] = []
-        self.agent: _Agent | None = None
-        self.answered_at = 0.0
-        self.trace: list[tuple[float, str]] | None = None
+__all__ = ["Acd", "AgentState", "WAITING", "OFFERED", "CONNECTED", "DONE"]
 
 
 class Acd:
@@ -157,6 +51,7 @@ class Acd:
         self._calls: dict[str, _Call] = {}
         self._timers: list[tuple[float, int, int, Any, int]] = []
         self._seq = 0
+        self._now = 0.0  # clock of the last handle(): default for state_snapshot()
         self._tracing = trace
         self._trace_limit = trace_limit
         self._traces: OrderedDict[str, list[tuple[float, str]]] = OrderedDict()
@@ -172,6 +67,7 @@ class Acd:
     # ------------------------------------------------------------------ public API
     def handle(self, event: E.Event, now: float) -> list[A.Action]:
         out: list[A.Action] = []
+        self._now = now
         if self._timers and self._timers[0][0] <= now:
             self._run_timers(now, out)
         self._handlers[type(event)](event, now, out)
@@ -179,7 +75,7 @@ class Acd:
 
     def next_deadline(self) -> float | None:
         t = self._timers
-        while t and not self._timer_valid(t[0]):
+        while t and self._timer_target(t[0]) is None:
             heapq.heappop(t)
         return t[0][0] if t else None
 
@@ -206,6 +102,8 @@ class Acd:
 
     def state_snapshot(self, now: float | None = None) -> dict[str, Any]:
         """For `ivr queues` / `ivr agents`. O(queues x agents): display only, not per event."""
+        if now is None:
+            now = self._now
         queues = []
         for q in self._queues.values():
             waiting = [c for c in self._calls.values() if c.queue is q and c.state == WAITING]
@@ -217,7 +115,7 @@ class Acd:
                        or (a.busy and a.state is AgentState.READY))
             queues.append({
                 "queue": q.name, "waiting": len(waiting),
-                "longest_wait": 0.0 if oldest is None or now is None else max(0.0, now - oldest),
+                "longest_wait": 0.0 if oldest is None else max(0.0, now - oldest),
                 "oldest_arrival": oldest, "agents_ready": ready, "agents_busy": busy,
                 "agents_staffed": base.staffed, "aht_seconds": round(q.aht, 1),
             })
@@ -257,49 +155,66 @@ class Acd:
                 a.buckets.append(b)
                 if a.state not in _UNSTAFFED:
                     b.staffed += 1
-                if a.state is AgentState.READY and not a.busy:
-                    heapq.heappush(b.ready, (*b.keyfn(a), a.idx, a.version))
+        b.cap = 4 * len(b.agents) + 64
         self._buckets[key] = b
         return b
+
+    def _index(self, b: _Bucket) -> None:
+        """First call in a bucket: start maintaining its ready heap. Buckets only reached by
+        escalation (widen targets) cost nothing on every agent state change until then."""
+        b.indexed = True
+        for a in b.agents:
+            a.ibuckets.append(b)
+            if a.state is AgentState.READY and not a.busy:
+                self._push_ready(a, (b,))
 
     # ------------------------------------------------------------------ tracing / timers
     def _log(self, c: _Call, now: float, msg: str) -> None:
         if c.trace is not None:
             c.trace.append((now, msg))
 
-    def _push_timer(self, when: float, kind: int, ident: Any, token: int) -> None:
+    # Heap entries hold ids (str/int), not objects: tuples of atoms get untracked by the GC,
+    # which keeps collector pauses short with thousands of callers waiting.
+    def _push_timer(self, when: float, kind: int, ident: str | int, token: int = 0) -> int:
+        """Returns the entry's unique seq; call timers use it as their token."""
         self._seq += 1
-        heapq.heappush(self._timers, (when, self._seq, kind, ident, token))
+        seq = self._seq
+        heapq.heappush(self._timers, (when, seq, kind, ident, token or seq))
+        return seq
 
-    def _timer_valid(self, t: tuple) -> bool:
+    def _timer_target(self, t: tuple) -> Any:
+        """The agent/call a timer entry still applies to, or None when stale."""
         kind, ident, token = t[2], t[3], t[4]
         if kind == _T_WRAP:
-            return ident.version == token and ident.state is AgentState.WRAPUP
-        c = ident  # escalation/announcement only matter while waiting; _requeue re-arms them
-        if c.state != WAITING:
-            return False
-        return (c.esc_token if kind == _T_ESC else c.ann_token) == token
+            a = self._agent_list[ident]
+            return a if a.version == token and a.state is AgentState.WRAPUP else None
+        c = self._calls.get(ident)  # escalation/announcement only matter while waiting
+        if c is None or c.state != WAITING:
+            return None
+        return c if (c.esc_token if kind == _T_ESC else c.ann_token) == token else None
 
     def _run_timers(self, now: float, out: list) -> None:
         timers = self._timers
         while timers and timers[0][0] <= now:
             t = heapq.heappop(timers)
-            if not self._timer_valid(t):
+            target = self._timer_target(t)
+            if target is None:
                 continue
-            when, _, kind, ident, _ = t
+            when, kind = t[0], t[2]
             if kind == _T_WRAP:
-                self._after_work(ident, when, out)
+                self._after_work(target, when, out)
             elif kind == _T_ESC:
-                self._escalate(ident, when, out)
+                self._escalate(target, when, out)
             else:
-                self._announce(ident, when, out)
+                self._announce(target, when, out)
 
     # ------------------------------------------------------------------ agents
     def _set_state(self, a: _Agent, state: AgentState, now: float, reason: str = "") -> None:
-        was = a.state not in _UNSTAFFED
+        old = a.state
+        was = old is not AgentState.LOGGED_OUT and old is not AgentState.PAUSED  # identity: hot path
         a.state, a.reason, a.since = state, reason, now
         a.version += 1
-        is_ = state not in _UNSTAFFED
+        is_ = state is not AgentState.LOGGED_OUT and state is not AgentState.PAUSED
         if was != is_:
             d = 1 if is_ else -1
             for b in a.buckets:
@@ -307,14 +222,28 @@ class Acd:
         if state is AgentState.READY:
             a.idle_since = now  # caller must _dispatch_agent(), which indexes it if still idle
 
-    def _push_ready(self, a: _Agent) -> None:
-        for b in a.buckets:
+    def _push_ready(self, a: _Agent, buckets: "list[_Bucket] | tuple[_Bucket, ...] | None" = None) -> None:
+        """Index an idle agent in every bucket it serves, keyed by that queue's strategy.
+        Hot path (one push per bucket), hence the inlined keys: round-robin = least recently
+        served by this queue; most/least-skilled = skill score on the bucket's requirement."""
+        idle, idx, ver = a.idle_since, a.idx, a.version
+        push = heapq.heappush
+        for b in a.ibuckets if buckets is None else buckets:
             r = b.ready
-            if len(r) > 2 * len(b.agents) + 32:  # drop stale entries now and then
+            if len(r) > b.cap:  # drop stale entries: rare (cap fixed at 4x members), amortised O(1)
                 b.ready = r = [e for e in r if self._agent_ok(e)]
                 heapq.heapify(r)
-            k1, k2 = b.keyfn(a)
-            heapq.heappush(r, (k1, k2, a.idx, a.version))
+            k = b.kind
+            if k == _IDLE:
+                push(r, (idle, 0.0, idx, ver))
+            elif k == _MOST:
+                push(r, (-b.score[idx], idle, idx, ver))
+            elif k == _LEAST:
+                push(r, (b.score[idx], idle, idx, ver))
+            elif k == _RR:
+                push(r, (b.rr.get(idx, 0), 0.0, idx, ver))
+            else:
+                push(r, (a.calls_taken, idle, idx, ver))
 
     def _agent_ok(self, e: tuple) -> bool:
         a = self._agent_list[e[2]]
@@ -338,18 +267,21 @@ class Acd:
         if a.busy or a.state is not AgentState.READY:
             return
         best = None
-        for b in a.buckets:
+        calls = self._calls
+        for b in a.ibuckets:
+            if not b.n_calls:
+                continue  # stale entries may remain; _wait compacts them
             h = b.calls
             while h:
                 e = h[0]
-                c = e[2]
-                if c.version == e[3] and c.state == WAITING and c.bucket is b:
+                c = calls.get(e[2])
+                if c is not None and c.version == e[3] and c.state == WAITING and c.bucket is b:
                     if best is None or e < best:
                         best = e
                     break
                 heapq.heappop(h)
         if best is not None:
-            self._offer(best[2], [a], now, out, None)
+            self._offer(calls[best[2]], [a], now, out, None)
         else:  # nobody waiting for it: index it as ready (skipped under load: cheaper)
             self._push_ready(a)
 
@@ -357,18 +289,24 @@ class Acd:
     def _wait(self, c: _Call, b: _Bucket) -> None:
         c.state = WAITING
         c.bucket = b
-        c.version += 1
+        if not b.indexed:
+            self._index(b)
+        self._seq += 1
+        c.version = self._seq  # globally unique: stale entries of a reused call_id never match
         b.n_calls += 1
         h = b.calls
         if len(h) > 2 * b.n_calls + 64:
-            b.calls = h = [e for e in h if e[2].version == e[3] and e[2].state == WAITING
-                           and e[2].bucket is b]
+            calls = self._calls
+            b.calls = h = [e for e in h if (x := calls.get(e[2])) is not None and x.version == e[3]
+                           and x.state == WAITING and x.bucket is b]
             heapq.heapify(h)
-        heapq.heappush(h, (c.vscore, c.seq, c, c.version))
+        heapq.heappush(h, (c.vscore, c.seq, c.call_id, c.version))
         insort(c.queue.order, (c.vscore, c.seq))
 
     def _unwait(self, c: _Call) -> None:
-        c.version += 1
+        if c.version == -1:
+            return  # never queued (offered on arrival) or already out
+        c.version = -1
         b = c.bucket
         if b is not None:
             b.n_calls -= 1
@@ -385,17 +323,20 @@ class Acd:
         """A call became waiting in its bucket: pick agent(s) by the queue strategy."""
         b = c.bucket
         assert b is not None
+        if not b.indexed:
+            self._index(b)
         r = b.ready
-        if b.queue.spec.strategy == "ring-all":
+        if b.ring_all:
             agents = [self._agent_list[e[2]] for e in r if self._agent_ok(e)]
             if agents:
                 b.ready = []
                 self._offer(c, agents, now, out, b)
             return
+        agents_by_idx, pop = self._agent_list, heapq.heappop
         while r:
-            e = heapq.heappop(r)
-            if self._agent_ok(e):
-                a = self._agent_list[e[2]]
+            e = pop(r)
+            a = agents_by_idx[e[2]]
+            if a.version == e[3] and a.state is AgentState.READY and not a.busy:
                 self._offer(c, [a], now, out, b)
                 return
 
@@ -423,17 +364,17 @@ class Acd:
         c.offers = agents
         b = c.bucket
         assert b is not None
-        spec = b.queue.spec
+        ring = b.queue.spec.ring_timeout
         for a in agents:
             self._set_state(a, AgentState.OFFERED, now)
             a.call_id = c.call_id
-            if spec.strategy == "round-robin":
+            if b.kind == _RR:
                 b.rr_seq += 1
                 b.rr[a.idx] = b.rr_seq
             if c.callback is not None:
                 out.append(A.StartCallback(c.call_id, a.name, c.callback))
             else:
-                out.append(A.OfferCall(c.call_id, a.name, spec.ring_timeout))
+                out.append(A.OfferCall(c.call_id, a.name, ring))
         if c.trace is not None:
             why = self._why(picked_by, agents, now)
             names = ",".join(a.name for a in agents)
@@ -450,9 +391,8 @@ class Acd:
     def _schedule_esc(self, c: _Call, now: float) -> None:
         steps = c.origin.steps
         if c.esc_index < len(steps):
-            c.esc_token += 1
-            self._push_timer(max(now, c.arrival + steps[c.esc_index].after_seconds), _T_ESC, c,
-                             c.esc_token)
+            c.esc_token = self._push_timer(max(now, c.arrival + steps[c.esc_index].after_seconds),
+                                           _T_ESC, c.call_id)
 
     def _divert(self, c: _Call, dest: str, reason: str, now: float, out: list) -> None:
         if c.state == WAITING:
@@ -531,8 +471,7 @@ class Acd:
     def _arm_announce(self, c: _Call, now: float) -> None:
         interval = c.queue.spec.announce_every_seconds
         if interval > 0 and c.callback is None:
-            c.ann_token += 1
-            self._push_timer(now + interval, _T_ANN, c, c.ann_token)
+            c.ann_token = self._push_timer(now + interval, _T_ANN, c.call_id)
 
     # ------------------------------------------------------------------ event handlers
     def _on_arrived(self, ev: E.CallArrived, now: float, out: list) -> None:
@@ -575,10 +514,10 @@ class Acd:
             self._divert(c, spec.congestion_destination,
                          f"queue full ({len(q.order)} >= max_length {spec.max_length})", now, out)
             return
-        self._wait(c, b)
-        self._dispatch_call(c, now, out)
+        self._dispatch_call(c, now, out)  # a ready agent takes it without queueing
         if c.state != WAITING:
             return  # offered at once; _requeue arms timers if the offer fails
+        self._wait(c, b)
         if spec.max_ewt_seconds:
             ewt = self._ewt(q, b, bisect_left(q.order, (c.vscore, c.seq)) + 1)
             if ewt > spec.max_ewt_seconds:
@@ -660,7 +599,7 @@ class Acd:
         a = self._agent(ev.agent)
         if c is None or a is None or c.state != OFFERED or a not in c.offers:
             return  # stale (already cancelled / answered elsewhere)
-        others = [x for x in c.offers if x is not a]
+        others = [x for x in c.offers if x is not a] if len(c.offers) > 1 else ()
         c.offers = []
         c.state = CONNECTED
         c.agent = a
@@ -696,8 +635,8 @@ class Acd:
         c = self._calls.get(ev.call_id)
         if c is None:
             return
-        if c.state != CONNECTED:
-            self._on_abandoned(E.CallAbandoned(ev.call_id), now, out)
+        if c.state != CONNECTED:  # explicit end of a call never answered: also cancels a callback
+            self._drop(c, now, out, "ended before being answered")
             return
         a = c.agent
         assert a is not None
@@ -711,7 +650,7 @@ class Acd:
             self._after_work(a, now, out)
         else:
             self._set_state(a, AgentState.WRAPUP, now, q.name)
-            self._push_timer(now + wrap, _T_WRAP, a, a.version)
+            self._push_timer(now + wrap, _T_WRAP, a.idx, a.version)
 
     def _on_abandoned(self, ev: E.CallAbandoned, now: float, out: list) -> None:
         c = self._calls.get(ev.call_id)
@@ -720,8 +659,18 @@ class Acd:
         if c.state == CONNECTED:
             self._on_ended(E.CallEnded(ev.call_id), now, out)
             return
+        if c.callback is not None and c.state == WAITING:
+            # the caller hanging up after choosing a callback is expected: keep the request
+            # (cancel it with CallEnded)
+            if c.trace is not None:
+                self._log(c, now, "caller hung up; callback request kept")
+            return
+        self._drop(c, now, out, "abandoned")
+
+    def _drop(self, c: _Call, now: float, out: list, why: str) -> None:
+        """Remove a call that never got connected; withdraw offers still ringing."""
         if c.trace is not None:
-            self._log(c, now, f"abandoned after {now - c.arrival:.1f}s")
+            self._log(c, now, f"{why} after {now - c.arrival:.1f}s")
         if c.state == WAITING:
             self._unwait(c)
             self._finish(c)
@@ -738,6 +687,6 @@ class Acd:
         if c is None or c.state == CONNECTED:
             return
         c.callback = ev.number
-        c.ann_token += 1  # no more announcements: the caller has hung up
+        c.ann_token = -1  # no more announcements: the caller has hung up
         if c.trace is not None:
             self._log(c, now, f"callback requested to {ev.number}; keeps position")

@@ -111,13 +111,12 @@ def _sampler(rng: random.Random, kind: str, mean: float, cv: float) -> Callable[
     raise ValueError(f"unknown distribution {kind!r}")
 
 
-@dataclass
 class _CallRec:
-    queue: str
-    arrival: float
-    kpi_on: bool
-    answered: bool = False
-    done: bool = False
+    __slots__ = ("traffic", "queue", "arrival", "kpi_on", "answered", "done")
+
+    def __init__(self, traffic: _Traffic, arrival: float, kpi_on: bool) -> None:
+        self.traffic, self.queue, self.arrival, self.kpi_on = traffic, traffic.queue, arrival, kpi_on
+        self.answered = self.done = False
 
 
 @dataclass
@@ -180,7 +179,7 @@ class Simulator:
 
         def apply(actions: list, now: float) -> None:
             nonlocal seq, events, busy_time
-            stack = list(reversed(actions))
+            stack = actions[::-1]
             while stack:
                 act = stack.pop()
                 cls = type(act)
@@ -191,7 +190,7 @@ class Simulator:
                     rec.answered = True
                     events += 1
                     more = handle(E.OfferAnswered(act.call_id, act.agent), now)
-                    tr = rec_traffic[act.call_id]
+                    tr = rec.traffic
                     talk = tr.draw_handle()
                     busy_time += talk + tr.wrap
                     seq += 1
@@ -206,7 +205,8 @@ class Simulator:
                             k.waited += 1
                         if w <= k.sl_seconds:
                             k.answered_in_sl += 1
-                    stack.extend(reversed(more))
+                    if more:
+                        stack.extend(reversed(more))
                 elif cls is A.Diverted:
                     rec = recs[act.call_id]
                     rec.done = True
@@ -221,7 +221,6 @@ class Simulator:
                         events += 1
                         stack.extend(reversed(handle(E.CallbackRequested(act.call_id, "0"), now)))
 
-        rec_traffic: dict[str, _Traffic] = {}
         while True:
             deadline = acd.next_deadline()
             if heap and (deadline is None or heap[0][0] < deadline):
@@ -241,9 +240,8 @@ class Simulator:
                     continue
                 generated += 1
                 cid = f"c{generated}"
-                rec = _CallRec(tr.queue, now, now >= warmup)
+                rec = _CallRec(tr, now, now >= warmup)
                 recs[cid] = rec
-                rec_traffic[cid] = tr
                 if rec.kpi_on:
                     kpis[tr.queue].offered += 1
                 seq += 1
@@ -252,13 +250,16 @@ class Simulator:
                 if patience != math.inf:
                     seq += 1
                     push(heap, (now + patience, seq, _ABANDON, cid))
-                apply(handle(E.CallArrived(cid, tr.queue, tr.priority, "", tr.required), now), now)
+                out = handle(E.CallArrived(cid, tr.queue, tr.priority, "", tr.required), now)
+                if out:
+                    apply(out, now)
                 if self.progress is not None and generated % report_every == 0:
                     self.progress(generated, max_calls or 0)
             elif kind == _END:
-                rec = recs.pop(data)
-                del rec_traffic[data]
-                apply(handle(E.CallEnded(data), now), now)
+                del recs[data]
+                out = handle(E.CallEnded(data), now)
+                if out:
+                    apply(out, now)
             else:
                 rec = recs.get(data)
                 if rec is None or rec.answered or rec.done:

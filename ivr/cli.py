@@ -240,3 +240,41 @@ def _register_modules() -> None:
 
 
 _register_modules()
+
+
+@main.command()
+@click.option("--every", type=float, default=1.0, show_default=True, help="refresh period (s)")
+@click.pass_context
+def top(ctx: click.Context, every: float) -> None:
+    """A live wallboard of queues and agents (Ctrl-C to quit)."""
+    import time
+
+    from rich.console import Group
+    from rich.live import Live
+    from rich.table import Table
+
+    def board() -> Group:
+        status = _control(ctx, {"cmd": "status"})
+        q = Table(title=f"Queues — dialplan {status['plan_version']}")
+        for col in ("queue", "waiting", "longest wait s", "ready", "busy", "staffed"):
+            q.add_column(col)
+        for row in status["queues"]:
+            style = "bold red" if row["waiting"] and not row["agents_ready"] else None
+            q.add_row(row["queue"], str(row["waiting"]), f"{row['longest_wait']:.0f}",
+                      str(row["agents_ready"]), str(row["agents_busy"]),
+                      str(row["agents_staffed"]), style=style)
+        a = Table(title="Agents")
+        for col in ("agent", "state", "reason", "for s", "calls"):
+            a.add_column(col)
+        for row in status["agents"]:
+            a.add_row(row["agent"], row["state"], row.get("reason") or "",
+                      f"{row['for_seconds'] or 0:.0f}", str(row["calls_taken"]))
+        return Group(q, a)
+
+    try:
+        with Live(board(), refresh_per_second=4, screen=False) as live:
+            while True:
+                time.sleep(every)
+                live.update(board())
+    except KeyboardInterrupt:
+        pass

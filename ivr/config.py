@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 from acd.config import AcdConfig
+from ivr.destinations import Destination, parse_destinations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_CONFIG = Path("config/engine.yaml")
@@ -65,6 +66,8 @@ class MqttSettings(_Strict):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 1883
+    topic_prefix: str = "hotline"
+    client_id: str = "hotline-engine"
 
 
 class SoundSettings(_Strict):
@@ -135,10 +138,17 @@ class Settings(_Strict):
         """Queues from queues_file, agents (the single list, also used for PJSIP) from agents_file."""
         agents = [{"name": n, "endpoint": a.endpoint, "skills": a.skills}
                   for n, a in self.agents().items()]
+        queues = {k: v for k, v in self.queues().items() if k != "destinations"}
         try:
-            return AcdConfig.from_dict({**self.queues(), "agents": agents})
+            return AcdConfig.from_dict({**queues, "agents": agents})
         except ValidationError as exc:
             raise ConfigError(f"{self.queues_file}: {exc}") from exc
+
+    def destinations(self) -> dict[str, Destination]:
+        try:
+            return parse_destinations(self.queues().get("destinations"))
+        except ValidationError as exc:
+            raise ConfigError(f"{self.queues_file}: destinations: {exc}") from exc
 
 
 def read_yaml(path: Path):

@@ -6,6 +6,7 @@ adapters (ivr/agi/, ivr/ami.py, ivr/crm/). One asyncio loop, one CallSession per
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -20,6 +21,7 @@ from ivr.agi.server import AgiChannel, AgiServer
 from ivr.ami import AmiLink
 from ivr.config import Settings
 from ivr.control import ControlServer
+from ivr.events import EventBus
 from ivr.crm.store import CrmStore, open_store
 from ivr.plans import PlanHolder
 
@@ -51,6 +53,7 @@ class Engine:
         self._clock_offset = (clock - datetime.now(timezone.utc)) if clock else timedelta(0)
         self.plans = PlanHolder(settings)
         self.acd_config = settings.acd_config()
+        self.destinations = settings.destinations()
         self.acd = Acd(self.acd_config)
         self.endpoint_to_agent = {a.endpoint: a.name for a in self.acd_config.agents}
         self.agent_endpoint = {a.name: a.endpoint for a in self.acd_config.agents}
@@ -63,6 +66,7 @@ class Engine:
         self._tasks: list[asyncio.Task] = []
         self.stopping = asyncio.Event()
         self.control: ControlServer | None = None
+        self.events = EventBus(settings.mqtt)
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -70,6 +74,7 @@ class Engine:
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         self.plans.load_initial()
+        self.events.start()
         self.store = await open_store(self.settings.crm_url())
         if self.agents_ready:
             for name in self.agent_endpoint:
@@ -84,8 +89,11 @@ class Engine:
         await self.agi.start()
         self.control = ControlServer(self.settings.path(self.settings.control.socket), self.on_control)
         await self.control.start()
+        gc.freeze()    # start-up objects live forever: keep them out of GC pauses on calls
         self._tasks.append(asyncio.create_task(self._acd_timer()))
         self._tasks.append(asyncio.create_task(self._watch_plan()))
+        if self.events.enabled:
+            self._tasks.append(asyncio.create_task(self._publish_queue_stats()))
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Graceful stop: take no new calls, let live calls finish (or hand them back to
@@ -107,6 +115,7 @@ class Engine:
             await self.control.stop()
         if self.ami:
             await self.ami.close()
+        await self.events.stop()
         if self.store:
             await self.store.close()
 
@@ -200,7 +209,23 @@ class Engine:
         for action in actions:
             self._dispatch(action)
         self._timer_wake.set()
+        if self.events.enabled:
+            touched = {getattr(x, "agent", None) for x in [event, *actions]} - {None}
+            for agent in touched:
+                self._publish_agent(agent)
         return actions
+
+    def _publish_agent(self, agent: str) -> None:
+        # agent_state is O(1); the full snapshot scans queues × agents and is for displays.
+        self.events.publish(f"agents/{agent}", {"agent": agent,
+                                                "state": self.acd.agent_state(agent).value},
+                            retain=True)
+
+    async def _publish_queue_stats(self, every_s: float = 2.0) -> None:
+        while True:
+            for queue in self.snapshot()["queues"]:
+                self.events.publish(f"queues/{queue['queue']}", queue, retain=True)
+            await asyncio.sleep(every_s)
 
     def _dispatch(self, action: object) -> None:
         call_id = getattr(action, "call_id", None)
@@ -260,6 +285,7 @@ class Engine:
                 if agent:
                     waiter.answered_by = agent
                     waiter.answered_at = time.monotonic()
+                    self.events.publish(f"calls/{waiter.call_id}/answered", {"agent": agent})
                     self.acd_handle(ev.OfferAnswered(waiter.call_id, agent))
 
     def _agent_engaged_by_us(self, agent: str) -> bool:

@@ -30,7 +30,8 @@ ASTERISK_DIRS = [
     "run/asterisk", "usr/share/asterisk",
 ]
 PROJECT_ASTERISK = Path(__file__).resolve().parent.parent / "asterisk"
-STATIC_CONFIGS = ["asterisk.conf", "modules.conf", "logger.conf", "musiconhold.conf", "cdr.conf"]
+STATIC_CONFIGS = ["asterisk.conf", "modules.conf", "logger.conf", "musiconhold.conf", "cdr.conf",
+                  "extensions_transfer.conf"]
 
 
 class SandboxError(Exception):
@@ -100,7 +101,11 @@ class Sandbox:
         self.sync_sounds()
 
     def sync_sounds(self) -> None:
-        """Copy the project's prompts where Asterisk looks for them (sounds/<prefix>/<lang>/)."""
+        """Copy the project's prompts where Asterisk looks for them (sounds/<prefix>/<lang>/),
+        and give Asterisk's own French prompts the plain language name `fr`."""
+        french = self.root / "usr/share/asterisk/sounds/fr"
+        if not french.exists() and (french.parent / "fr_CA_f_June").exists():
+            french.symlink_to("fr_CA_f_June")
         src = self.settings.path(self.settings.sounds.dir)
         dst = self.root / "usr/share/asterisk/sounds" / self.settings.sounds.asterisk_prefix
         if dst.exists():
@@ -199,6 +204,7 @@ def render_configs(s: Settings) -> dict[str, str]:
         f"IVR_OPERATOR_RING={s.sandbox.operator_ring_seconds}\n"
         f"IVR_AUDIOSOCKET={s.audiosocket.host}:{s.audiosocket.port}\n\n"
         "#include extensions_hotline.conf\n"
+        "#include extensions_transfer.conf\n"
     )
     pjsip = [
         "; Agents are recognised by the From user (their endpoint name), callers by address.",

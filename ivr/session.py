@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 QUEUE_TICK_S = 1.0
 
 
+class HandBack(Exception):
+    """The engine cannot serve this call as configured: Asterisk's fallback takes it."""
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -52,6 +56,9 @@ class CallSession:
 
     async def run(self) -> None:
         log.info("call %s from %s", self.call_id, mask_number(self.record.caller))
+        self.engine.events.publish(f"calls/{self.call_id}/started",
+                                   {"caller": self.record.caller, "dialed": self.record.dialed,
+                                    "plan_version": self.loaded.version})
         done = True
         try:
             await self._walk()
@@ -62,6 +69,10 @@ class CallSession:
             done = False
             self._handed_back("engine stopped")
             raise
+        except HandBack as exc:
+            done = False
+            log.error("call %s handed to Asterisk's operator fallback: %s", self.call_id, exc)
+            self._handed_back(str(exc))
         except Exception as exc:
             done = False
             log.exception("call %s failed in %s; handing it to Asterisk's fallback",
@@ -73,7 +84,11 @@ class CallSession:
     # ---- the dialplan ------------------------------------------------------------------
     async def _walk(self) -> None:
         instr = self.walker.start()
+        language = None
         while True:
+            if self.walker.language != language:      # Asterisk's own prompts follow suit
+                language = self.walker.language
+                await self.agi.set_variable("CHANNEL(language)", language)
             if isinstance(instr, ins.Play):
                 await self.caller.play(instr.prompts)
                 instr = self.walker.send(None)
@@ -110,6 +125,9 @@ class CallSession:
         waiter = Waiter(self.call_id)
         self.engine.waiters[self.call_id] = waiter
         self.queued_at = time.monotonic()
+        self.engine.events.publish(f"calls/{self.call_id}/queued",
+                                   {"queue": route.queue, "priority": route.priority,
+                                    "intent": route.intent, "adverse_event": rec.adverse_event})
         self.engine.acd_handle(ev.CallArrived(self.call_id, route.queue, route.priority,
                                               rec.caller, route.required))
         music = False
@@ -157,6 +175,10 @@ class CallSession:
     async def _ring(self, waiter: Waiter, offers: list[act.OfferCall]) -> bool:
         """Ring the offered agent(s); True once the call was answered and has ended."""
         self.stage = "ringing"
+        for offer in offers:
+            self.engine.events.publish(f"calls/{self.call_id}/offered", {"agent": offer.agent})
+            if self.engine.events.enabled:
+                asyncio.create_task(self._screen_pop(offer.agent))
         targets = "&".join(f"PJSIP/{self.engine.agent_endpoint[o.agent]}" for o in offers)
         ring_start = time.monotonic()
         outcome = await self.caller.dial(targets, max(o.ring_timeout for o in offers))
@@ -187,6 +209,28 @@ class CallSession:
         self.stage = "queue"
         return False
 
+    async def _screen_pop(self, agent: str) -> None:
+        """What the agent sees while the phone rings: who calls, their history, open cases."""
+        rec, store = self.record, self.engine.store
+        try:
+            contact = await store.find_contact(rec.caller) if rec.caller else None
+            history = await store.contact_history(rec.caller, limit=None) if rec.caller else []
+            their_calls = {c.call_id for c in history}
+            cases = [c for c in await store.list_cases(status="open") if c["call_id"] in their_calls]
+            history = history[:5]
+        except Exception as exc:       # a screen-pop is a nicety: never let it touch the call
+            log.warning("screen-pop for call %s incomplete: %s", self.call_id, exc)
+            contact, history, cases = None, [], []
+        self.engine.events.publish(f"screenpop/{agent}", {
+            "call_id": self.call_id, "caller": rec.caller, "contact": contact,
+            "queue": rec.queue, "intent": rec.intent, "adverse_event": rec.adverse_event,
+            "language": self.walker.language, "path": self.walker.path,
+            "transcript": rec.speech_text,
+            "last_calls": [{"started_at": c.started_at, "queue": c.queue, "intent": c.intent,
+                            "disposition": c.disposition, "agent": c.agent} for c in history],
+            "open_adverse_event_cases": cases,
+        })
+
     async def _answering_agent(self, offers: list[act.OfferCall]) -> str:
         peer = await self.agi.get_variable("DIALEDPEERNAME") or ""
         from ivr.engine import _endpoint_of
@@ -206,14 +250,22 @@ class CallSession:
             await self.caller.play(("queue-minutes",))
 
     async def _divert(self, action: act.Diverted) -> None:
-        self.record.decision_trace.append(f"diverted to {action.destination}: {action.reason}")
-        kind, _, target = action.destination.partition(":")
-        if kind == "hangup" or not target and kind in ("", "hangup"):
-            await self.caller.play(("sorry-youre-having-problems", "please-try-again-later"))
-            self.record.disposition = "failed"
+        rec = self.record
+        rec.decision_trace.append(f"diverted to {action.destination}: {action.reason}")
+        dest = self.engine.destinations.get(action.destination)
+        if dest is None:
+            raise HandBack(f"destination {action.destination!r} is not defined in "
+                           f"{self.engine.settings.queues_file}")
+        rec.hangup_cause = f"diverted to {action.destination}: {action.reason}"
+        if dest.transfer:
+            outcome = await self.caller.dial(f"Local/{dest.transfer}@hotline-transfer", 60)
+            rec.disposition = "overflowed" if outcome == "ANSWER" else "failed"
+        elif dest.callback:
+            rec.disposition = "callback"
+            await self.caller.play(("queue-thankyou", "vm-goodbye"))
         else:
-            outcome = await self.caller.dial(f"Local/{target or kind}@hotline-transfer", 60)
-            self.record.disposition = "overflowed" if outcome == "ANSWER" else "failed"
+            rec.disposition = "overflowed"
+            await self.caller.play(tuple(dest.message) + ("vm-goodbye",))
 
     # ---- the end -----------------------------------------------------------------------
     def _handed_back(self, why: str) -> None:
@@ -239,4 +291,7 @@ class CallSession:
             except Exception:     # the caller may be gone already; the record still matters
                 pass
         self.engine.store.save_call(rec)
+        self.engine.events.publish(f"calls/{self.call_id}/ended", {
+            "disposition": rec.disposition, "queue": rec.queue, "agent": rec.agent,
+            "wait_seconds": rec.wait_seconds, "talk_seconds": rec.talk_seconds})
         log.info("call %s ended: %s", self.call_id, rec.disposition)

@@ -7,15 +7,17 @@ to hang up. SIPp runs inside the sandbox chroot (it comes with it) on loopback.
 from __future__ import annotations
 
 import itertools
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.sandbox import Sandbox
 
-DTMF_NAMES = {"*": "star", "#": "pound"}
+DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
 SCENARIO_DIR = "tmp/ivr-sipp"          # inside the chroot
 _counter = itertools.count()
+MAX_PRESSES = 40                       # key presses one scripted call may make
 
 _HEAD = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n'
 _OK_TO_BYE = """  <send>
@@ -67,6 +69,7 @@ Step = Pause | Press | Speak | HangUp | AwaitHangup
 
 def caller_scenario(caller: str, steps: list[Step]) -> str:
     speech = any(isinstance(s, Speak) for s in steps)
+    presses = 0
     media_port = "[rtpstream_audio_port]" if speech else "[media_port]"
     out = [_HEAD.format(name="hotline-caller"), f"""  <send retrans="500">
     <![CDATA[
@@ -117,9 +120,9 @@ def caller_scenario(caller: str, steps: list[Step]) -> str:
         if isinstance(step, Pause):
             out.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
         elif isinstance(step, Press):
-            name = DTMF_NAMES.get(step.key, step.key)
-            out.append(f'  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_{name}.pcap"/>'
+            out.append(f'  <nop><action><exec play_pcap_audio="{pcap_for(step.key, presses)}"/>'
                        f'</action></nop>\n  <pause milliseconds="300"/>\n')
+            presses += 1
         elif isinstance(step, Speak):
             out.append(f'  <nop><action><exec rtp_stream="{step.chroot_path},1,0"/></action></nop>\n'
                        f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
@@ -143,6 +146,49 @@ def caller_scenario(caller: str, steps: list[Step]) -> str:
             out.append(f'  <recv request="BYE" timeout="{int(step.timeout * 1000)}"/>\n' + _OK_TO_BYE)
     out.append("</scenario>\n")
     return "".join(out)
+
+
+def pcap_for(key: str, index: int) -> str:
+    """Path (inside the chroot) of the RFC 4733 capture for the `index`-th key of a call.
+
+    SIPp replays a capture's RTP headers as they are, and Asterisk drops an event whose
+    sequence number goes backwards: the captures shipped with SIPp come from one stream, so
+    pressing 2 then 1 lost the 1. Each press gets its own capture, numbered after the last."""
+    return f"/{SCENARIO_DIR}/dtmf/{index:02d}-{DTMF_EVENTS[key]}.pcap"
+
+
+def dtmf_pcap(key: str, index: int) -> bytes:
+    """A libpcap file with one RFC 4733 event (payload type 101), sequence numbers and RTP
+    timestamp placed after the index-1 earlier presses of the same call."""
+    event = DTMF_EVENTS[key]
+    seq0, ts = 1000 + index * 20, 8000 + index * 16000
+    packets, t = [], 0.0
+    durations = [0, 320, 640, 960, 1280, 1600, 1920, 1920, 1920]
+    for n, duration in enumerate(durations):
+        end = 0x80 if n >= 6 else 0x00              # the end bit, sent three times
+        payload = struct.pack("!BBH", event, end | 10, duration)
+        marker = 0x80 if n == 0 else 0x00
+        rtp = struct.pack("!BBHII", 0x80, marker | 101, seq0 + n, ts, 0x5EED) + payload
+        packets.append((t, _ip_udp(rtp)))
+        t += 0.02
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for at, frame in packets:
+        out.append(struct.pack("<IIII", int(at), int((at % 1) * 1e6), len(frame), len(frame)))
+        out.append(frame)
+    return b"".join(out)
+
+
+def _ip_udp(payload: bytes) -> bytes:
+    udp = struct.pack("!HHHH", 8000, 8000, 8 + len(payload), 0) + payload
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
+    words = struct.unpack("!10H", header)
+    total = sum(words)
+    total = (total & 0xFFFF) + (total >> 16)
+    checksum = ~((total & 0xFFFF) + (total >> 16)) & 0xFFFF
+    header = header[:10] + struct.pack("!H", checksum) + header[12:]
+    ethernet = b"\x00" * 12 + b"\x08\x00"
+    return ethernet + header + udp
 
 
 def agent_scenario(answer_after: float | None, talk_seconds: float = 3.0) -> str:
@@ -249,7 +295,13 @@ class Sipp:
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
         self.dir = sandbox.root / SCENARIO_DIR
-        self.dir.mkdir(parents=True, exist_ok=True)
+        dtmf = self.dir / "dtmf"
+        dtmf.mkdir(parents=True, exist_ok=True)
+        for index in range(MAX_PRESSES):
+            for key in DTMF_EVENTS:
+                path = dtmf / f"{index:02d}-{DTMF_EVENTS[key]}.pcap"
+                if not path.exists():
+                    path.write_bytes(dtmf_pcap(key, index))
         self.sip_port = sandbox.settings.sandbox.sip_port
 
     def _write(self, name: str, xml: str) -> str:

@@ -190,8 +190,12 @@ def export_group() -> None:
 def export_queue_log_cmd(ctx: click.Context, crm_url: str | None, since: datetime | None,
                          until: datetime | None, out: Path | None) -> None:
     """Calls as Asterisk queue_log lines (for queue-stats tools)."""
-    recs = _run(ctx, crm_url, lambda s: s.list_calls(since, until))
-    _out(export_queue_log(recs), out)
+    async def work(store: CrmStore) -> str:
+        recs = await store.list_calls(since, until)
+        rings = await store.list_events(since, until, ["ring_no_answer"])
+        return export_queue_log(recs, rings)
+
+    _out(_run(ctx, crm_url, work), out)
 
 
 COMMANDS = (calls_cmd, contacts_group, report_cmd, export_group)

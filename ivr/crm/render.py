@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
@@ -65,7 +66,6 @@ def to_json(data: Any) -> str:
 
 
 def call_dict(rec: CallRecord) -> dict[str, Any]:
-    from dataclasses import asdict
     d = asdict(rec)
     for k in ("started_at", "ended_at"):
         d[k] = d[k].isoformat() if d[k] else None

@@ -15,7 +15,7 @@ from . import codec
 from .backends import Backend, Tx, open_backend
 from .contacts import CONTACT_FIELDS, ContactRow, contact_dict, normalise_number, parse_contacts_csv, upsert_contact
 from .errors import CrmError
-from .records import AgentEvent, CallEvent, CallRecord, utc
+from .records import AGENT_STATES, CONTACT_TYPES, AgentEvent, CallEvent, CallRecord
 from .schema import MIGRATIONS, VERSION_TABLE, render
 
 log = logging.getLogger("ivr.crm")
@@ -43,7 +43,7 @@ def case_id_for(call_id: str) -> str:
 
 
 class CrmStore:
-    def __init__(self, backend: Backend, *, batch_max: int = 500, linger_ms: float = 2.0,
+    def __init__(self, backend: Backend, *, batch_max: int = 200, linger_ms: float = 2.0,
                  country_code: str = "") -> None:
         self.backend = backend
         self.batch_max = max(1, batch_max)
@@ -73,6 +73,9 @@ class CrmStore:
 
     def add_agent_event(self, agent: str, at: datetime, state: str, reason: str | None = None) -> None:
         try:
+            if state not in AGENT_STATES:
+                log.warning("CRM: agent %s state %r is not one of %s; occupancy will ignore it",
+                            agent, state, ", ".join(AGENT_STATES))
             self._put(("agent", codec.agent_to_row(AgentEvent(agent, at, state, reason))))
         except Exception:
             log.exception("CRM: agent event %s/%s could not be queued", agent, state)
@@ -83,10 +86,13 @@ class CrmStore:
             self.dropped += 1
             return
         self._q.put_nowait(item)
+        if self._q.qsize() % 10000 == 0:       # the database is down or far too slow
+            log.warning("CRM: %d items waiting to be written to %s", self._q.qsize(), self.backend.where)
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed (or logged as dropped)."""
-        if self._task.done():
+        if self._closed or self._task.done():         # close() drains the queue itself
+            await asyncio.shield(self._task)
             return
         fut = asyncio.get_running_loop().create_future()
         self._q.put_nowait(("flush", fut))
@@ -215,6 +221,18 @@ class CrmStore:
             "SELECT call_id, at, kind, data FROM call_events WHERE call_id = ? ORDER BY at, id", [call_id])
         return [codec.row_to_event(r) for r in rows]
 
+    async def list_events(self, since: datetime | None = None, until: datetime | None = None,
+                          kinds: list[str] | None = None) -> list[CallEvent]:
+        """Call events of all calls in [since, until), optionally only these kinds, oldest first."""
+        await self.flush()
+        where, params = _period("at", since, until)
+        if kinds:
+            where += (" AND" if where else " WHERE") + f" kind IN ({','.join('?' for _ in kinds)})"
+            params.extend(kinds)
+        rows = await self.backend.fetchall(f"SELECT call_id, at, kind, data FROM call_events{where} ORDER BY at, id",
+                                           params)
+        return [codec.row_to_event(r) for r in rows]
+
     async def agent_events(self, since: datetime | None = None, until: datetime | None = None,
                            agent: str | None = None) -> list[AgentEvent]:
         """Events in [since, until) plus each agent's last event before `since`
@@ -270,7 +288,6 @@ class CrmStore:
                            organisation: str | None = None, language: str | None = None,
                            notes: str | None = None, preferred_agent: str | None = None) -> int:
         """Create or update (matched by any number) a contact; returns its id."""
-        from .records import CONTACT_TYPES
         if type not in CONTACT_TYPES:
             raise CrmError(f"contact type {type!r} is not one of {', '.join(CONTACT_TYPES)}")
         norm = [(normalise_number(n, self.country_code), n) for n in numbers if n.strip()]
@@ -358,7 +375,7 @@ async def _migrate(backend: Backend) -> int:
     return known
 
 
-async def open_store(url: str, *, batch_max: int = 500, linger_ms: float = 2.0,
+async def open_store(url: str, *, batch_max: int = 200, linger_ms: float = 2.0,
                      country_code: str | None = None) -> CrmStore:
     """Open (creating/migrating as needed) a CRM store.
     url: sqlite:///relative/crm.db, sqlite:////absolute/crm.db or postgresql://user@host:port/db

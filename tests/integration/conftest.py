@@ -14,6 +14,10 @@ import pytest
 from ivr.lab import PROJECT, Lab, write_config
 
 BASE_PORT = int(os.environ.get("IVR_TEST_BASE_PORT", "15000"))
+HERE = Path(__file__).parent
+# Opening hours of dialplans/hotline.yaml are Europe/Paris, Monday–Friday 08:30–18:30.
+OFFICE_HOURS = "2026-11-24T10:00:00+01:00"
+AFTER_HOURS = "2026-11-24T22:00:00+01:00"
 
 
 @pytest.fixture(scope="session")
@@ -21,14 +25,22 @@ def lab_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("lab")
 
 
+def lab_config(directory: Path, dialplan: Path, sounds: Path, **kw) -> Path:
+    return write_config(directory / "config", base_port=BASE_PORT, dialplan=dialplan,
+                        crm=directory / "crm.db", sounds=sounds,
+                        queues_file=HERE / "queues.yaml", **kw)
+
+
+def sounds_of(lab: Lab) -> Path:
+    return lab.settings.path(lab.settings.sounds.dir)
+
+
 @pytest.fixture(scope="session")
 def lab(lab_dir: Path):
-    sounds = lab_dir / "sounds"
-    config = write_config(lab_dir / "config", base_port=BASE_PORT,
-                          dialplan=PROJECT / "dialplans/minimal.yaml",
-                          crm=lab_dir / "crm.db", sounds=sounds)
-    lab = Lab(config)
-    lab.ivr("sounds", "build")
+    lab = Lab(lab_config(lab_dir / "minimal", PROJECT / "dialplans/minimal.yaml",
+                         lab_dir / "sounds"))
+    lab.ivr("sounds", "build", str(PROJECT / "dialplans/minimal.yaml"),
+            str(PROJECT / "dialplans/hotline.yaml"))
     lab.up(log=lambda *_: None)
     yield lab
     lab.down()
@@ -36,8 +48,20 @@ def lab(lab_dir: Path):
 
 @pytest.fixture
 def engine(lab: Lab):
-    """A fresh engine process per test, every agent ready."""
+    """A fresh engine process per test on dialplans/minimal.yaml, every agent ready."""
     lab.start_engine("--grace", "2")
     yield lab
     lab.stop_phones()
     lab.stop_engine()
+
+
+@pytest.fixture
+def hotline(lab: Lab, tmp_path: Path):
+    """A lab on a copy of the demo plan (tests may break the copy), engine not started yet."""
+    plan = tmp_path / "hotline.yaml"
+    shutil.copy(PROJECT / "dialplans/hotline.yaml", plan)
+    other = Lab(lab_config(tmp_path, plan, sounds_of(lab)))
+    other.plan_path = plan
+    yield other
+    other.stop_phones()
+    other.stop_engine()

@@ -266,3 +266,37 @@ def test_unknown_queue_and_duplicate_ids_and_unknown_agents() -> None:
     assert len(acd.handle(CallArrived("c", "q"), 1)) == 1
     assert acd.handle(CallArrived("c", "q"), 2) == []
     assert acd.handle(OfferFailed("zzz", "a", "x"), 3) == []
+
+
+def test_snapshot_defaults_to_last_clock_and_device_busy_counts_busy() -> None:
+    acd = build({"q": {"requirement": "x"}}, {"a": {"x": 1}, "b": {"x": 1}})
+    acd.handle(AgentLoggedIn("a"), 0)
+    acd.handle(AgentLoggedIn("b"), 0)
+    acd.handle(DeviceBusy("a", True), 1)
+    acd.handle(DeviceBusy("b", True), 1)
+    acd.handle(CallArrived("w", "q"), 2)
+    acd.handle(Tick(), 12)
+    q = acd.state_snapshot()["queues"][0]
+    assert (q["waiting"], q["longest_wait"], q["agents_ready"], q["agents_busy"]) == (1, 10, 0, 2)
+    assert acd.estimated_wait("w") == pytest.approx(180 / 2)  # default AHT 180 s, 2 staffed
+
+
+def test_aht_estimate_learns_from_handled_calls() -> None:
+    acd = build({"q": {"requirement": "x", "aht_seconds": 100, "wrapup_seconds": 20}}, {"a": {"x": 1}})
+    busy_agent(acd, "a", "q")
+    acd.handle(CallEnded("busy-a"), 400)  # 400 s talk + 20 s wrap > 100 s estimate
+    assert acd.state_snapshot()["queues"][0]["aht_seconds"] > 100
+
+
+def test_caller_hangup_after_callback_choice_keeps_request_until_cancelled() -> None:
+    acd = build({"q": {"requirement": "x"}}, {"a": {"x": 1}})
+    busy_agent(acd, "a", "q")
+    acd.handle(CallArrived("cb", "q"), 1)
+    acd.handle(CallArrived("cb2", "q"), 2)
+    acd.handle(CallbackRequested("cb", "111"), 3)
+    acd.handle(CallbackRequested("cb2", "222"), 3)
+    acd.handle(CallAbandoned("cb"), 4)    # the caller's channel hangs up: request stays
+    assert acd.position("cb") == 1
+    acd.handle(CallEnded("cb2"), 5)       # explicit cancel
+    assert acd.position("cb2") is None
+    assert acd.handle(CallEnded("busy-a"), 6) == [StartCallback("cb", "a", "111")]

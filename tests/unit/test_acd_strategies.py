@@ -105,3 +105,14 @@ def test_strategies_spread_load_as_expected() -> None:
     login(acd, [f"a{i}" for i in range(4)])
     counts = Counter(take(acd, str(i), 10 + i) for i in range(40))
     assert set(counts.values()) == {10}
+
+
+def test_ring_all_every_leg_fails_then_requeued_in_place() -> None:
+    acd = build("ring-all", {"a": {"x": 1}, "b": {"x": 1}, "c": {"x": 1}})
+    login(acd, ["a", "b"])
+    acd.handle(CallArrived("1", "q"), 5)
+    acd.handle(OfferFailed("1", "a", "noanswer"), 17)
+    assert acd.position("1") is None  # b still ringing
+    assert acd.handle(OfferFailed("1", "b", "noanswer"), 17) == []
+    assert acd.position("1") == 1
+    assert acd.handle(AgentLoggedIn("c"), 18) == [OfferCall("1", "c", 12)]

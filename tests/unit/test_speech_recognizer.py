@@ -154,3 +154,31 @@ async def test_listen_end_to_end_over_audiosocket(model: SpeechModel, clips: dic
         writer.close()
     assert heard.intent == "adverse"
     assert tail.endswith(b"\x00\x00\x00")
+    # No frame lost at connect time: same decision point as feeding directly.
+    assert heard.audio_s == _recognise(model, MENU, clips["adverse"]).audio_s
+
+
+async def test_source_ending_early_finalises(model: SpeechModel, clips: dict[str, bytes]) -> None:
+    async def one(pcm: bytes):
+        yield pcm
+    h = await model.recognition(MENU).run(one(clips["silence"][:16000]))
+    assert (h.text, h.end) == ("", "no_speech")
+    h = await model.recognition(MENU, max_pause=9, end_silence=9).run(one(clips["agent"]))
+    assert h.intent == "agent" and h.end == "hangup"  # caller hung up right after speaking
+
+
+async def test_push_then_decided(model: SpeechModel, clips: dict[str, bytes]) -> None:
+    rec = model.recognition(YES_NO)
+    data = clips["no"] + bytes(16000)
+    for i in range(0, len(data), FRAME_BYTES):
+        rec.push(data[i : i + FRAME_BYTES])  # never blocks the loop
+    h = await asyncio.wait_for(rec.decided, 10)
+    assert h.intent == "no" and (await rec.finish()) is h
+
+
+async def test_listen_times_out_if_asterisk_never_connects(model: SpeechModel) -> None:
+    async with AudioSocketServer() as server:
+        lst = server.expect(uuid.uuid4())
+        with pytest.raises(TimeoutError):
+            await listen(lst, model.recognition(MENU), connect_timeout=0.1)
+        assert lst.done.is_set() and not server._listeners  # no leak; a late call is hung up

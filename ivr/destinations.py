@@ -1,0 +1,29 @@
+"""Where the ACD may send a caller it diverts (no agents, queue full, wait too long…).
+
+Named in config/queues.yaml under `destinations:` so queues refer to them by name. Every kind
+ends with a person or a clear message: a transfer (a number or extension, through the site's
+[hotline-transfer] context), a callback request, or a message then goodbye. A name nobody
+defined hands the call to Asterisk's operator fallback rather than dropping it.
+"""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class Destination(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transfer: str | None = None          # Dial(Local/<transfer>@hotline-transfer)
+    callback: bool = False               # keep the caller's number: an agent calls back
+    message: list[str] = []              # Asterisk sounds played before the goodbye
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Destination":
+        if (self.transfer is not None) + self.callback + bool(self.message) != 1:
+            raise ValueError("a destination is one of: transfer: NUMBER, callback: true, "
+                             "or message: [sounds]")
+        return self
+
+
+def parse_destinations(data: dict | None) -> dict[str, Destination]:
+    return {name: Destination.model_validate(spec or {}) for name, spec in (data or {}).items()}

@@ -1,0 +1,110 @@
+"""The asyncio FastAGI adapter over real loopback sockets (a scripted fake Asterisk)."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ivr.agi.server import AgiChannel, AgiServer, CallerHungUp
+
+HEADER = b"agi_network: yes\nagi_network_script: hotline\nagi_uniqueid: 42.1\nagi_arg_1: 100\n\n"
+
+
+async def start(handler, allowed=("127.0.0.1",)) -> tuple[AgiServer, int]:
+    server = AgiServer("127.0.0.1", 0, handler, list(allowed))
+    await server.start()
+    port = server._server.sockets[0].getsockname()[1]
+    return server, port
+
+
+async def test_commands_and_replies_in_order_with_hangup_line():
+    seen: list = []
+
+    async def handler(chan: AgiChannel) -> None:
+        seen.append(chan.env.args)
+        seen.append(await chan.get_variable("CALLERID(num)"))
+        try:
+            await chan.command("WAIT FOR DIGIT 1000")
+            await chan.command("STREAM FILE x \"\"")
+        except CallerHungUp:
+            seen.append("hung up")
+
+    server, port = await start(handler)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(HEADER)
+    assert await reader.readline() == b"GET VARIABLE CALLERID(num)\n"
+    writer.write(b"200 result=1 (0601020304)\n")
+    assert await reader.readline() == b"WAIT FOR DIGIT 1000\n"
+    writer.write(b"HANGUP\n200 result=-1\n")
+    assert await reader.readline() == b'STREAM FILE x ""\n'
+    writer.write(b"511 Command Not Permitted on a dead channel or intercept routine\n")
+    await asyncio.sleep(0.1)
+    assert seen == [["100"], "0601020304", "hung up"]
+    writer.close()
+    await server.stop_accepting()
+
+
+async def test_wake_interrupts_wait_for_digit_with_a_noop():
+    woke = asyncio.Event()
+    result: list = []
+
+    async def handler(chan: AgiChannel) -> None:
+        reply = await chan.command("WAIT FOR DIGIT 5000", wake=woke)
+        result.append(reply.result)
+        result.append((await chan.command("NOOP")).result)
+
+    server, port = await start(handler)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(HEADER)
+    assert await reader.readline() == b"WAIT FOR DIGIT 5000\n"
+    woke.set()
+    assert await reader.readline() == b"NOOP\n"       # the wake-up byte(s)
+    writer.write(b"200 result=1\n200 result=0\n")       # the wait's reply, then the NOOP's
+    assert await reader.readline() == b"NOOP\n"
+    writer.write(b"200 result=0\n")
+    await asyncio.sleep(0.1)
+    assert result == [1, 0]
+    writer.close()
+    await server.stop_accepting()
+
+
+async def test_peer_closing_before_header_end_ends_quietly_without_spinning():
+    calls = []
+    server, port = await start(lambda chan: calls.append(chan))
+    for _ in range(20):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"agi_network: yes\nagi_chan")
+        writer.close()
+    await asyncio.sleep(0.2)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.sleep(0.05)                           # the loop is free: no busy session
+    assert loop.time() - t0 < 0.5
+    assert calls == [] and not server.sessions
+    await server.stop_accepting()
+
+
+async def test_connections_from_unlisted_hosts_are_refused():
+    calls = []
+    server, port = await start(lambda chan: calls.append(chan), allowed=("10.9.9.9",))
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(HEADER)
+    try:
+        assert await reader.read() == b""               # closed on us…
+    except ConnectionResetError:                        # …or reset, with our header unread
+        pass
+    assert calls == []
+    await server.stop_accepting()
+
+
+async def test_a_handler_bug_stays_in_its_session():
+    async def handler(chan: AgiChannel) -> None:
+        raise RuntimeError("bug")
+
+    server, port = await start(handler)
+    for _ in range(2):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(HEADER)
+        assert await reader.read() == b""
+    assert server.accepting
+    await server.stop_accepting()

@@ -1,0 +1,165 @@
+"""ivr.configcheck: config/*.yaml, asterisk/*.conf and security checks, each at file:line."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ivr.config import load_settings
+from ivr.configcheck import check_config, parse_conf, weak_secret
+from ivr.dialplan.problems import Problem
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+STRONG = "k3T9-vQz7-Lm2P-x8Rw"
+
+
+def _check(root: Path, env: dict[str, str] | None = None, **kw: object) -> list[Problem]:
+    settings = load_settings(root / "config/engine.yaml")
+    return check_config(settings, config_file=root / "config/engine.yaml",
+                        env={} if env is None else env, **kw)  # type: ignore[arg-type]
+
+
+def _where(problems: list[Problem], root: Path) -> list[str]:
+    return [f"{Path(p.file).relative_to(root)}:{p.line}: {p.severity}: {p.message}" for p in problems]
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    root = tmp_path / "good"
+    shutil.copytree(CONFIGS / "good", root)
+    return root
+
+
+@pytest.fixture
+def broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "broken"
+    shutil.copytree(CONFIGS / "broken", root)
+    secret = root / "ami.secret"
+    secret.write_text(STRONG + "\n")
+    os.chmod(secret, 0o644)
+    monkeypatch.chdir(root)                    # ami.secret_file is relative, as the engine reads it
+    return root
+
+
+def test_good_installation_has_no_problem(good: Path) -> None:
+    assert _check(good) == []
+    assert _check(good, {"IVR_AMI_SECRET": STRONG}) == []
+
+
+BROKEN_EXPECTED = [
+    ("asterisk/extensions_hotline.conf", 4, "error", "no fallback after AGI(${IVR_ENGINE}/hotline)"),
+    ("asterisk/manager_hotline.conf", 5, "error", "secret in a tracked file"),
+    ("asterisk/manager_hotline.conf", 8, "warning", "read rights beyond least privilege: config ("),
+    ("asterisk/manager_hotline.conf", 9, "warning", "write rights beyond least privilege: command, config"),
+    ("config/agents.yaml", 6, "error", "agents.bob.phone: Extra inputs are not permitted"),
+    ("config/agents.yaml", 8, "error", "skill 'pv': level 9 outside 1-5"),
+    ("config/engine.yaml", 3, "warning", "FastAGI listens on 0.0.0.0 and accepts any host"),
+    ("config/engine.yaml", 9, "error", "is readable by others (mode 644): chmod 600"),
+    ("config/engine.yaml", 11, "warning", "AudioSocket listens on 192.0.2.10"),
+    ("config/queues.yaml", 5, "error", "congestion_destination: 'nowhere' is neither a queue nor"),
+    ("config/queues.yaml", 8, "error", "queues.orders.strategy: Input should be 'longest-idle'"),
+    ("config/queues.yaml", 10, "error", "overflow: no queue named 'sales'"),
+    ("config/queues.yaml", 11, "error", "divert: 'voicemail-orders' is neither a queue nor"),
+    ("config/queues.yaml", 13, "warning", "queue pharmacovigilance: no agent can ever meet"),
+    ("config/queues.yaml", 17, "error", "queues.complaints.requirement: expected a skill name"),
+    ("config/queues.yaml", 19, "error", "destinations.pv-line: a destination is one of"),
+]
+
+
+def test_broken_installation_reports_every_problem_at_its_line(broken: Path) -> None:
+    problems = _check(broken)
+    got = _where(problems, broken)
+    for file, line, severity, text in BROKEN_EXPECTED:
+        assert any(g.startswith(f"{file}:{line}: {severity}: ") and text in g for g in got), \
+            f"missing {file}:{line} {text!r}; got:\n" + "\n".join(got)
+    assert len(problems) == len(BROKEN_EXPECTED), "\n".join(got)
+    for p in problems:                                          # file:line:col: message
+        assert str(p).startswith(f"{p.file}:{p.line}:{p.col}: ") and p.line >= 1 and p.col >= 1
+
+
+def test_least_privilege_warning_names_the_extra_rights(broken: Path) -> None:
+    (broken / "asterisk/manager_hotline.conf").write_text(
+        "[general]\nenabled = yes\n\n[hotline]\nread = system,call,config\nwrite = all , call\n")
+    text = "\n".join(map(str, _check(broken, asterisk_dir=broken / "asterisk")))
+    assert "manager_hotline.conf:5:1: AMI user hotline: read rights beyond least privilege: config" in text
+    assert "manager_hotline.conf:6:1: AMI user hotline: write rights beyond least privilege: all" in text
+
+
+def test_ami_user_must_match_settings(good: Path) -> None:
+    engine = good / "config/engine.yaml"
+    engine.write_text(engine.read_text().replace("username: ivr-engine", "username: ivr"))
+    [p] = _check(good)
+    assert (Path(p.file).name, p.line, p.severity) == ("manager_hotline.conf", 5, "error")
+    assert "AMI user ['ivr-engine'] does not match ami.username 'ivr'" in p.message
+
+
+@pytest.mark.parametrize("secret,why", [
+    ("changeme", "well-known default"), ("123456", "well-known default"), ("admin", "default"),
+    ("s3cr3t", "shorter than 12"), ("aaaaaaaaaaaaaa", "repeats"),
+])
+def test_weak_ami_secret_from_environment_is_a_warning(good: Path, secret: str, why: str) -> None:
+    [p] = _check(good, {"IVR_AMI_SECRET": secret})
+    assert (Path(p.file).name, p.line, p.severity) == ("engine.yaml", 6, "warning")
+    assert "IVR_AMI_SECRET" in p.message and why in p.message
+    assert secret not in p.message                              # never echo the secret
+    assert weak_secret(STRONG) is None
+
+
+def test_private_secret_file_passes_and_weak_content_warns(good: Path) -> None:
+    secret = good / "ami.secret"
+    secret.write_text(STRONG)
+    os.chmod(secret, 0o600)
+    engine = good / "config/engine.yaml"
+    engine.write_text(engine.read_text().replace("username: ivr-engine",
+                                                 f"username: ivr-engine\n  secret_file: {secret}"))
+    assert _check(good) == []
+    secret.write_text("password")
+    [p] = _check(good)
+    assert (p.line, p.severity) == (10, "warning") and "well-known default" in p.message
+
+
+def test_missing_hotline_context_and_agi(good: Path) -> None:
+    ext = good / "asterisk/extensions_hotline.conf"
+    ext.write_text("[other]\nexten => s,1,Hangup()\n")
+    [p] = _check(good)
+    assert (Path(p.file).name, p.line, p.col) == ("extensions_hotline.conf", 1, 1)
+    assert "no [hotline] context" in p.message
+    ext.write_text("; header\n[hotline]\nexten => _X.,1,Dial(PJSIP/op)\n")
+    [p] = _check(good)
+    assert p.line == 2 and "never calls AGI(${IVR_ENGINE}/hotline" in p.message
+
+
+def test_yaml_syntax_and_duplicate_keys_point_at_their_lines(good: Path) -> None:
+    (good / "config/agents.yaml").write_text("agents:\n  alice: {skills: {fr: 5}}\n  alice: {}\n")
+    (good / "config/queues.yaml").write_text("queues:\n  operator: [\n")
+    text = "\n".join(map(str, _check(good)))
+    assert "agents.yaml:3:3: duplicate key 'alice'" in text
+    assert "queues.yaml:3:1: YAML syntax" in text
+
+
+def test_missing_dialplan_and_invalid_dialplan_are_reported(good: Path) -> None:
+    (good / "dialplans/minimal.yaml").write_text("version: 1\nnodes: {}\n")
+    problems = _check(good)
+    assert problems and all(Path(p.file).name == "minimal.yaml" for p in problems)
+    (good / "dialplans/minimal.yaml").unlink()
+    [p] = _check(good)
+    assert Path(p.file).name == "engine.yaml" and "does not exist" in p.message
+
+
+def test_dialplan_is_checked_against_the_queues_of_the_config(good: Path) -> None:
+    q = good / "config/queues.yaml"
+    q.write_text(q.read_text().replace("  orders:\n", "  sales:\n"))
+    text = "\n".join(map(str, _check(good)))
+    assert "minimal.yaml:21:" in text and "orders" in text
+
+
+def test_parse_conf_templates_includes_and_comments() -> None:
+    conf = parse_conf("[a](!)\n#include other.conf\nkey = v\\;x ; comment\n;-- block\n"
+                      "secret = no --;\n  same => n,NoOp()\n[b]\nnot a pair\n", "t.conf")
+    assert conf.sections == {"a": 1, "b": 7}
+    assert [(i.line, i.key, i.value) for i in conf.lines] == [
+        (2, "#include", "other.conf"), (3, "key", "v;x"), (6, "same", "n,NoOp()")]
+    assert conf.lines[2].col == 3
+    assert [(p.line, "not a [section]" in p.message) for p in conf.problems] == [(8, True)]
