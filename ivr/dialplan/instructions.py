@@ -5,7 +5,7 @@ sounds dir without extension, e.g. "en/main-menu".
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,37 @@ class AskDigits:
     min_length: int
     max_length: int
     terminator: str
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Play prompts (interruptible by a key) and recognise one utterance; send back a
+    `SpeechInput` (None = nothing heard). `grammar` is intent -> phrases in the
+    current language, always including the "adverse-event" intent (policy
+    safety_phrases) when the plan has phrases for that language. A confirmation
+    ("You said ..., is that right?") is a second Listen whose grammar is
+    {"yes": ..., "no": ..., "adverse-event": ...} and whose keys include 1 and 2.
+    Without a speech model the engine plays the prompts and waits
+    `no_speech_timeout` seconds for a key: SpeechInput(key=...) or SpeechInput()
+    (a bare key string or None is accepted too)."""
+    prompts: tuple[str, ...]
+    keys: frozenset[str]
+    grammar: dict[str, tuple[str, ...]] = field(hash=False)
+    no_speech_timeout: float
+    max_utterance: float
+    node: str
+
+
+@dataclass(frozen=True)
+class SpeechInput:
+    """The answer to `Listen`: the key pressed during the prompt or the listen, or
+    what was recognised (ivr.speech Heard: text, mean word confidence, best intent,
+    every matched intent); all empty when nothing was heard."""
+    key: str | None = None
+    text: str = ""
+    confidence: float = 0.0
+    intent: str | None = None
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,5 +96,5 @@ class Hangup:
     node: str
 
 
-Instruction = Play | AskDigit | AskDigits | LookupCaller | Route | Transfer | Hangup
+Instruction = Play | AskDigit | AskDigits | Listen | LookupCaller | Route | Transfer | Hangup
 TERMINAL = (Route, Transfer, Hangup)

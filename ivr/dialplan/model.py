@@ -40,6 +40,23 @@ Shape (all node ids match ``[a-z][a-z0-9_-]*``; they also name sound files)::
       lang:      {type: language, prompt: {...}, options: {"1": fr, "2": en}, next: hours}
       bye:       {type: hangup, prompt: {...}}
       vip:       {type: condition, if: 'contact_type == "doctor"', then: a, else: b}
+      ask:       {type: speech, prompt: {...}, options: {"1": orders, "0": operator},
+                  intents: {order: {phrases: {fr: [commande], en: [order]}, next: orders,
+                                    label: {fr: commandes, en: orders}}},
+                  high: 0.8, low: 0.5,            # default policy.speech_high / speech_low
+                  no_speech_timeout: 5, max_utterance: 10, retries: 1,
+                  confirm_prompt: {en: "You said {intent_label}, is that right? ..."},
+                  reask_prompt: {...},            # id "ask-reask"
+                  yes: {...}, no: {...}}          # default policy.yes / policy.no
+      # ids "ask-confirm-<intent>": confirm_prompt with {intent_label} = the intent's
+      # label (default: its first phrase) in that language.
+
+    The policy of a plan with speech nodes also carries (see SpeechNode):
+      safety_phrases: {fr: [effet indésirable], en: [side effect]}  # intent "adverse-event"
+      yes: {fr: [oui], en: ["yes"]}
+      no: {fr: [non], en: ["no"]}
+      speech_high: 0.8
+      speech_low: 0.5
 
 Adding a node kind (e.g. ``speech``): define a model with ``type: Literal["speech"]``,
 add it to ``Node`` below, give it ``prompt_fields``/``targets`` and a walker
@@ -60,6 +77,11 @@ NodeId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
 Key = Annotated[str, Field(pattern=r"^[0-9*#]$")]
 Lang = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
 Prompt = dict[Lang, Annotated[str, Field(min_length=1)]]
+IntentId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+Phrase = Annotated[str, Field(min_length=1, pattern=r"\S")]
+Phrases = dict[Lang, list[Phrase]]  # language -> phrases (a grammar per language)
+ADVERSE_INTENT = "adverse-event"   # intent of policy.safety_phrases in every speech node
+CONFIRM_TEMPLATE = "{intent_label}"
 CONTACT_TYPES = ("pharmacist", "doctor", "patient", "student", "other", "unknown")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -78,6 +100,10 @@ class _Node(_Model):
     def prompts(self) -> dict[str, Prompt]:
         """{field: prompt} for the prompts this node actually defines."""
         return {f: getattr(self, f) for f in self.prompt_fields if getattr(self, f)}
+
+    def prompt_items(self, nid: str) -> list[tuple[str, Prompt, tuple[Any, ...]]]:
+        """[(prompt id, texts by language, YAML path)] of this node's prompts."""
+        return [(prompt_id(nid, f, self), p, ("nodes", nid, f)) for f, p in self.prompts().items()]
 
     def targets(self) -> list[tuple[tuple[str, ...], str]]:
         """[(path inside node, node id)] for every outgoing edge."""
@@ -248,9 +274,76 @@ class ConditionNode(_Node):
         return v
 
 
+class Intent(_Model):
+    phrases: Phrases = Field(min_length=1, description="what the caller may say, per language")
+    next: NodeId
+    label: Prompt | None = Field(None, description="{intent_label} of confirm_prompt; "
+                                 "default: the first phrase in that language")
+
+
+class SpeechNode(_Node):
+    """Ask a question the caller answers by voice (or with a key, as in a menu).
+
+    Confidence bands (mean word confidence of the matched phrase): >= high -> the
+    intent's `next`; [low, high) -> "You said ..., is that right?" (yes/no by voice,
+    or keys 1/2); below low or nothing matched -> re-ask (`retries` times), then
+    `on_fail` / policy.human_route. policy.safety_phrases (intent "adverse-event")
+    and the safety key always go to policy.safety_route."""
+    type: Literal["speech"]
+    prompt: Prompt
+    intents: dict[IntentId, Intent] = Field(min_length=1)
+    options: dict[Key, NodeId] = {}
+    high: float | None = Field(None, ge=0, le=1, description="default policy.speech_high")
+    low: float | None = Field(None, ge=0, le=1, description="default policy.speech_low")
+    no_speech_timeout: float = Field(5.0, gt=0, le=60)
+    max_utterance: float = Field(10.0, gt=0, le=60)
+    retries: int = Field(1, ge=0, description="re-asks before on_fail / the human route")
+    confirm_prompt: Prompt | None = Field(None, description="template, {intent_label}")
+    reask_prompt: Prompt | None = None
+    yes: Phrases | None = Field(None, description="default policy.yes")
+    no: Phrases | None = Field(None, description="default policy.no")
+    human_exit_waiver: str | None = Field(None, min_length=3)
+    on_fail: NodeId | None = Field(None, description="after retries; default policy.human_route")
+    prompt_fields = {"prompt": "", "reask_prompt": "-reask"}
+    target_fields = ("options", "on_fail")
+
+    @model_validator(mode="after")
+    def _bands(self) -> "SpeechNode":
+        if self.high is not None and self.low is not None and self.low > self.high:
+            raise ValueError(f"low {self.low} is greater than high {self.high}")
+        if ADVERSE_INTENT in self.intents:
+            raise ValueError(f"intent {ADVERSE_INTENT!r} is reserved for policy.safety_phrases")
+        return self
+
+    def targets(self) -> list[tuple[tuple[str, ...], str]]:
+        return super().targets() + [(("intents", name, "next"), i.next)
+                                    for name, i in self.intents.items()]
+
+    def confirm_id(self, nid: str, intent: str) -> str:
+        return f"{nid}-confirm-{intent}"
+
+    def confirm_texts(self, intent: str) -> Prompt:
+        """confirm_prompt with {intent_label} filled in, for each language where
+        both the template and a label (or a phrase) exist."""
+        out: Prompt = {}
+        it = self.intents[intent]
+        for lang, template in (self.confirm_prompt or {}).items():
+            label = (it.label or {}).get(lang) or next(iter(it.phrases.get(lang) or ()), None)
+            if label is not None or CONFIRM_TEMPLATE not in template:
+                out[lang] = template.replace(CONFIRM_TEMPLATE, label or "")
+        return out
+
+    def prompt_items(self, nid: str) -> list[tuple[str, Prompt, tuple[Any, ...]]]:
+        out = super().prompt_items(nid)
+        if self.confirm_prompt:
+            out += [(self.confirm_id(nid, name), self.confirm_texts(name),
+                     ("nodes", nid, "confirm_prompt")) for name in self.intents]
+        return out
+
+
 Node = Annotated[
     Union[MenuNode, SayNode, CollectNode, RouteNode, TransferNode, HoursNode,
-          LookupNode, LanguageNode, HangupNode, ConditionNode],
+          LookupNode, LanguageNode, HangupNode, ConditionNode, SpeechNode],
     Field(discriminator="type"),
 ]
 HUMAN_TYPES = ("route", "transfer")  # nodes that put the caller in touch with a person
@@ -266,6 +359,20 @@ class Policy(_Model):
     safety_route: NodeId
     invalid_prompt: Prompt | None = None
     no_input_prompt: Prompt | None = None
+    # speech nodes
+    safety_phrases: Phrases | None = Field(None, description="adverse-event phrases, "
+                                           "recognised in every speech node")
+    yes: Phrases | None = None
+    no: Phrases | None = None
+    speech_high: float = Field(0.8, ge=0, le=1)
+    speech_low: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _bands(self) -> "Policy":
+        if self.speech_low > self.speech_high:
+            raise ValueError(f"speech_low {self.speech_low} is greater than "
+                             f"speech_high {self.speech_high}")
+        return self
 
 
 class Plan(_Model):
@@ -318,6 +425,16 @@ def all_prompts(plan: Plan) -> list[tuple[str, Prompt, tuple[Any, ...]]]:
         if p:
             out.append((pid, p, ("policy", f)))
     for nid, node in plan.nodes.items():
-        for f, p in node.prompts().items():
-            out.append((prompt_id(nid, f, node), p, ("nodes", nid, f)))
+        out += node.prompt_items(nid)
     return out
+
+
+def speech_bands(plan: Plan, node: SpeechNode) -> tuple[float, float]:
+    """(high, low) of a speech node, policy defaults filled in."""
+    pol = plan.policy
+    return (pol.speech_high if node.high is None else node.high,
+            pol.speech_low if node.low is None else node.low)
+
+
+def yes_no(plan: Plan, node: SpeechNode) -> tuple[Phrases, Phrases]:
+    return node.yes or plan.policy.yes or {}, node.no or plan.policy.no or {}

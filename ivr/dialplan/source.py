@@ -70,8 +70,11 @@ def load_yaml(text: str, file: str) -> tuple[Any, Source, list[Problem]]:
                     problems.append(Problem(file, *_mark(knode), "keys must be plain scalars"))
                     continue
                 key = loader.construct_object(knode)
-                # Option keys like `1:` arrive as int; keys are always names/digits.
-                key = "" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
+                # Option keys like `1:` arrive as int; keys are always names/digits, so
+                # `yes:` / `no:` (YAML 1.1 booleans) keep their spelling: the speech
+                # node's yes/no phrases, the Norwegian language code.
+                key = ("" if key is None else knode.value.lower() if isinstance(key, bool)
+                       else str(key))
                 if key in out:
                     first = src.keys[path + (key,)]
                     problems.append(Problem(

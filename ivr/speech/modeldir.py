@@ -68,7 +68,11 @@ def tuned_model_dir(src: Path, cache_root: Path | None = None, *, dither: float 
         model["--endpoint.rule3.min-trailing-silence"] = f"{max(trailing_silence, 0.5):g}"
     if not mfcc and not model:
         return src
+    # The key covers the original conf files too: a reinstalled/upgraded model
+    # at the same path gets a fresh copy instead of a stale conf.
     key = hashlib.sha256(repr((str(src), sorted(mfcc.items()), sorted(model.items()))).encode())
+    for f in sorted((src / "conf").iterdir()):
+        key.update(f.name.encode() + f.read_bytes())
     root = cache_root or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ivr-speech"
     dest = root / f"{src.name}-{key.hexdigest()[:12]}"
     if (dest / "conf").is_dir():

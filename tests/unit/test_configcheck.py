@@ -9,7 +9,10 @@ import pytest
 
 from ivr.config import load_settings
 from ivr.configcheck import check_config, parse_conf, weak_secret
+from ivr.dialplan import load_plan
+from ivr.dialplan.model import all_prompts
 from ivr.dialplan.problems import Problem
+from ivr.sounds import sound_path
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STRONG = "k3T9-vQz7-Lm2P-x8Rw"
@@ -25,10 +28,21 @@ def _where(problems: list[Problem], root: Path) -> list[str]:
     return [f"{Path(p.file).relative_to(root)}:{p.line}: {p.severity}: {p.message}" for p in problems]
 
 
+def _sounds(root: Path) -> None:
+    """The prompt files the engine needs (generated in real life, never tracked)."""
+    plan = load_plan(root / "dialplans/minimal.yaml")
+    for pid, _texts, _path in all_prompts(plan):
+        for lang in plan.languages:
+            f = sound_path(root / "sounds", lang, pid)
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(b"RIFF")
+
+
 @pytest.fixture
 def good(tmp_path: Path) -> Path:
     root = tmp_path / "good"
     shutil.copytree(CONFIGS / "good", root)
+    _sounds(root)
     return root
 
 
@@ -36,6 +50,7 @@ def good(tmp_path: Path) -> Path:
 def broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "broken"
     shutil.copytree(CONFIGS / "broken", root)
+    _sounds(root)
     secret = root / "ami.secret"
     secret.write_text(STRONG + "\n")
     os.chmod(secret, 0o644)
@@ -148,6 +163,15 @@ def test_missing_dialplan_and_invalid_dialplan_are_reported(good: Path) -> None:
     assert Path(p.file).name == "engine.yaml" and "does not exist" in p.message
 
 
+def test_missing_sound_files_are_warnings(good: Path) -> None:
+    shutil.rmtree(good / "sounds/en")
+    problems = _check(good)
+    assert problems and all(p.severity == "warning" and Path(p.file).name == "minimal.yaml"
+                            and "missing sound" in p.message and "refuse to start" in p.message
+                            for p in problems)
+    assert {p.line for p in problems} == {16}                  # main's prompt
+
+
 def test_dialplan_is_checked_against_the_queues_of_the_config(good: Path) -> None:
     q = good / "config/queues.yaml"
     q.write_text(q.read_text().replace("  orders:\n", "  sales:\n"))
@@ -163,3 +187,23 @@ def test_parse_conf_templates_includes_and_comments() -> None:
         (2, "#include", "other.conf"), (3, "key", "v;x"), (6, "same", "n,NoOp()")]
     assert conf.lines[2].col == 3
     assert [(p.line, "not a [section]" in p.message) for p in conf.problems] == [(8, True)]
+
+
+def test_check_command_whole_installation_and_paths(good: Path, broken: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from ivr.configcheck import check_cmd
+
+    monkeypatch.delenv("IVR_AMI_SECRET", raising=False)
+    runner = CliRunner()
+    res = runner.invoke(check_cmd, [], obj={"config": str(good / "config/engine.yaml")})
+    assert res.exit_code == 0 and "ok: installation checked" in res.output, res.output
+    res = runner.invoke(check_cmd, [], obj={"config": str(broken / "config/engine.yaml")})
+    assert res.exit_code == 1 and "11 problem(s)" in res.output           # errors only
+    assert f"{broken}/config/queues.yaml:10:39: queues.orders.escalation.0.overflow" in res.output
+    res = runner.invoke(check_cmd, [str(good / "dialplans/minimal.yaml")],
+                        obj={"config": str(good / "config/engine.yaml")})
+    assert res.exit_code == 0 and "ok: 1 path(s) checked" in res.output
+    res = runner.invoke(check_cmd, ["--strict"], obj={"config": str(broken / "config/engine.yaml")})
+    assert res.exit_code == 1 and "16 problem(s)" in res.output           # warnings too

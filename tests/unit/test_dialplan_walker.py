@@ -105,7 +105,7 @@ def test_hotline_language_then_medinfo_in_english() -> None:
     assert seen[1] == LookupCaller("+33600000001")
     assert seen[2].prompts == ("en/main-menu",)
     assert seen[3].prompts == ("en/medinfo-menu",)
-    assert seen[-1] == Route("medinfo", "medical-question", 20, "medinfo and en", None,
+    assert seen[-1] == Route("medinfo", "medical-question", 20, "en", None,
                              "medinfo-medical")
     assert w.language == "en" and w.variables["language"] == "en"
     assert w.variables["contact_type"] == "unknown"
@@ -132,7 +132,7 @@ def test_safety_key_from_nested_menu() -> None:
     assert seen[-2].prompts == ("fr/orders-menu",)
     assert seen[-1] == Play(("fr/adverse-event",))
     w.send(None)
-    assert w.result == Route("pharmacovigilance", "adverse-event", 100, "pv", None,
+    assert w.result == Route("pharmacovigilance", "adverse-event", 100, None, None,
                              "adverse-event")
 
 
@@ -173,7 +173,7 @@ def test_naive_clock_is_utc() -> None:
 
 def test_known_pharmacist_skips_to_orders_with_preferred_agent() -> None:
     w, seen = walk(HOTLINE, ["1", {"type": "pharmacist", "preferred_agent": "alice", "id": 7}])
-    assert seen[-1] == Route("orders", "order", 10, "orders and fr", "alice", "orders")
+    assert seen[-1] == Route("orders", "order", 10, "fr", "alice", "orders")
     assert w.variables["contact_type"] == "pharmacist"
     assert w.variables["contact_id"] == "7"
     assert w.route_kind == "default"  # no menu key decided the route

@@ -1,0 +1,112 @@
+"""The ACD through real Asterisk: skills, longest idle, overflow with age kept, abandons,
+device states, agents' CLI and phone feature codes."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from ivr.sipp import AwaitHangup, HangUp, Pause, Press
+from tests.integration.conftest import OFFICE_HOURS
+
+pytestmark = pytest.mark.asterisk
+
+# dialplans/hotline.yaml key paths, French: 1 = French, then the main menu.
+COMPLAINTS = [Pause(1.5), Press("1"), Pause(1.5), Press("3"), AwaitHangup(90)]
+OPERATOR = [Pause(1.5), Press("1"), Pause(1.5), Press("0"), AwaitHangup(90)]
+
+
+def agents(lab) -> dict[str, dict]:
+    return {a["agent"]: a for a in json.loads(lab.ivr("agents", "--format", "json").stdout)}
+
+
+def test_a_caller_needing_a_skill_reaches_the_agent_who_has_it(hotline):
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    hotline.ivr("agent", "login", "alice")          # longest idle, but no quality skill
+    time.sleep(1.0)
+    hotline.ivr("agent", "login", "dave")           # quality 5
+    hotline.start_phones(answer_after=0.5, talk_seconds=1.0)
+    call = hotline.call("0611000040", COMPLAINTS)
+    assert call.wait(90) == 0
+    rec = hotline.call_record("0611000040")
+    assert rec["queue"] == "complaints" and rec["agent"] == "dave"
+
+
+def test_the_longest_idle_agent_is_chosen(hotline):
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    hotline.ivr("agent", "login", "carol")
+    time.sleep(1.5)
+    hotline.ivr("agent", "login", "alice")          # idle for less time than carol
+    hotline.start_phones(answer_after=0.5, talk_seconds=1.0)
+    call = hotline.call("0611000041", [Pause(1.5), Press("2"), Pause(1.5), Press("0"),
+                                       AwaitHangup(90)])          # English, operator
+    assert call.wait(90) == 0
+    rec = hotline.call_record("0611000041")
+    assert rec["agent"] == "carol"
+    assert any("longest-idle" in line for line in rec["decision_trace"])
+
+
+def test_overflow_after_the_wait_keeps_the_callers_age(hotline):
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    hotline.ivr("agent", "login", "alice")          # operator only: no quality skill
+    hotline.start_phones(only={"alice": 0.5}, talk_seconds=9.0)
+    busy = hotline.call("0611000042", OPERATOR)     # alice talks 9 s
+    time.sleep(4.5)
+    complaint = hotline.call("0611000043", COMPLAINTS)   # overflows to operator after 4 s…
+    time.sleep(1.0)
+    later = hotline.call("0611000044", OPERATOR)         # …after this one joined operator
+    for proc in (busy, complaint, later):
+        assert proc.wait(120) == 0
+    c, o = hotline.call_record("0611000043"), hotline.call_record("0611000044")
+    assert c["agent"] == "alice" and c["queue"] == "complaints"
+    assert any("overflow" in line for line in c["decision_trace"])
+    assert c["wait_seconds"] > 4.0                   # counted from its first arrival
+    c_answer = c["ended_at"] < o["ended_at"]
+    assert c_answer, "the overflowed caller kept its age and was served first"
+
+
+def test_caller_hanging_up_while_waiting_is_abandoned_with_its_wait(hotline):
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    hotline.ivr("agent", "login", "alice")
+    hotline.start_phones(only={"alice": 0.5}, talk_seconds=8.0)
+    busy = hotline.call("0611000045", OPERATOR)
+    time.sleep(1.0)
+    quitter = hotline.call("0611000046", [Pause(1.5), Press("1"), Pause(1.5), Press("0"),
+                                          Pause(3.5), HangUp()])
+    assert quitter.wait(60) == 0 and busy.wait(60) == 0
+    rec = hotline.call_record("0611000046")
+    assert rec["disposition"] == "abandoned" and rec["queue"] == "operator"
+    assert 2.0 < rec["wait_seconds"] < 6.0
+    assert rec["agent"] is None
+
+
+def test_a_phone_busy_with_another_call_is_not_offered(hotline):
+    hotline.start_engine("--clock", OFFICE_HOURS)
+    hotline.start_phones(answer_after=0.3, talk_seconds=12.0)
+    # bob (the most skilled for orders) takes a call that does not come from the engine.
+    hotline.sandbox.cli("channel originate PJSIP/bob application Wait 12")
+    time.sleep(2.0)
+    assert agents(hotline)["bob"]["device_busy"] is True
+    call = hotline.call("0611000047", [Pause(1.5), Press("1"), Pause(1.5), Press("2"),
+                                       Pause(1.5), Press("1"), AwaitHangup(90)])
+    assert call.wait(90) == 0
+    rec = hotline.call_record("0611000047")
+    assert rec["queue"] == "orders" and rec["agent"] == "dave"
+
+
+def test_agents_log_in_pause_and_log_out_from_the_cli_and_their_phone(hotline):
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    assert agents(hotline)["alice"]["state"] == "logged-out"
+    assert "alice: ready" in hotline.ivr("agent", "login", "alice").stdout
+    out = hotline.ivr("agent", "pause", "alice", "--reason", "lunch").stdout
+    assert "paused" in out and "lunch" in out
+    assert agents(hotline)["alice"]["reason"] == "lunch"
+    hotline.ivr("agent", "ready", "alice")
+    # From the phone: alice dials *73 (pause) then *72 (log out).
+    for code, state in (("*73", "paused"), ("*72", "logged-out")):
+        dial = hotline.call("alice", [Pause(1.0), HangUp()], exten=code)
+        dial.wait(30)
+        assert agents(hotline)["alice"]["state"] == state
+    bad = hotline.ivr("agent", "login", "zoe", check=False)
+    assert bad.returncode == 1 and "no agent 'zoe'" in bad.stderr
