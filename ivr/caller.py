@@ -24,8 +24,11 @@ class AgiCaller:
         return self.agi.hung_up
 
     def sound(self, prompt_id: str) -> str:
-        """Walker prompts are '<lang>/<id>'; Asterisk finds them under sounds/<prefix>/."""
-        return prompt_id if prompt_id.startswith("/") else f"{self.sounds_prefix}/{prompt_id}"
+        """Walker prompts are '<lang>/<id>' under sounds/<prefix>/; a bare name is one of
+        Asterisk's own sounds, found in the channel's language."""
+        if "/" not in prompt_id or prompt_id.startswith("/"):
+            return prompt_id
+        return f"{self.sounds_prefix}/{prompt_id}"
 
     async def play(self, prompts: tuple[str, ...], keys: str = "") -> str | None:
         """Play prompts in order; a key in `keys` interrupts and is returned."""
@@ -34,9 +37,17 @@ class AgiCaller:
             if reply.result is not None and reply.result > 0:
                 return chr(reply.result)
             if reply.result == -1:
-                self.agi.hung_up = True
-                raise_hangup("STREAM FILE")
+                await self._hung_up_or_missing(prompt)
         return None
+
+    async def _hung_up_or_missing(self, prompt: str) -> None:
+        """STREAM FILE answers -1 both when the caller hung up and when the file is missing:
+        a dead channel refuses CHANNEL STATUS (511 → CallerHungUp); otherwise say which
+        sound is missing and carry on rather than drop the caller."""
+        await self.agi.command("CHANNEL STATUS")
+        log.error("sound %s is missing in Asterisk's sounds directory: run `ivr sounds build` "
+                  "(and `ivr sandbox up` copies them), or install Asterisk's sound packages",
+                  self.sound(prompt))
 
     async def wait_digit(self, timeout_s: float, wake: asyncio.Event | None = None) -> str | None:
         """One key within the timeout, or None. With `wake`, returns None early when woken."""

@@ -85,6 +85,7 @@ class SandboxSettings(_Strict):
     rtp_start: int = 10000
     rtp_end: int = 14999
     agent_phone_base_port: int = 5071
+    callback_port: int = 5090          # the SIPp phone standing for callers' own numbers
     operator_ring_seconds: int = 30
 
 

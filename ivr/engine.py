@@ -19,6 +19,7 @@ from acd import events as ev
 from acd.core import Acd
 from ivr.agi.server import AgiChannel, AgiServer
 from ivr.ami import AmiLink
+from ivr.callbacks import Callbacks
 from ivr.config import Settings
 from ivr.control import ControlServer
 from ivr.events import EventBus
@@ -67,6 +68,8 @@ class Engine:
         self.stopping = asyncio.Event()
         self.control: ControlServer | None = None
         self.events = EventBus(settings.mqtt)
+        self.callbacks = Callbacks(self)
+        self._queue_specs = {q.name: q for q in self.acd_config.queues}
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -227,7 +230,13 @@ class Engine:
                 self.events.publish(f"queues/{queue['queue']}", queue, retain=True)
             await asyncio.sleep(every_s)
 
+    def acd_config_queue(self, name: str | None):
+        return self._queue_specs[name] if name in self._queue_specs else self.acd_config.queues[0]
+
     def _dispatch(self, action: object) -> None:
+        if isinstance(action, act.StartCallback):
+            self.callbacks.start(action.call_id, action.agent, action.number)
+            return
         call_id = getattr(action, "call_id", None)
         waiter = self.waiters.get(call_id) if call_id else None
         if waiter is None:
@@ -268,6 +277,7 @@ class Engine:
 
     def on_ami_event(self, event: dict[str, str]) -> None:
         name = event.get("Event", "")
+        self.callbacks.on_ami_event(event)
         if name == "DeviceStateChange":
             device = event.get("Device", "")
             if device.startswith("PJSIP/"):

@@ -39,7 +39,8 @@ def write_config(directory: Path, *, base_port: int, dialplan: Path, crm: Path,
         "queues_file": str(queues_file or PROJECT / "config/queues.yaml"),
         "sandbox": {"dir": str(PROJECT / ".cache/sandbox"), "sip_port": base_port + 60,
                     "rtp_start": base_port + 2000, "rtp_end": base_port + 2999,
-                    "agent_phone_base_port": base_port + 100, "operator_ring_seconds": 10},
+                    "agent_phone_base_port": base_port + 100, "callback_port": base_port + 90,
+                    "operator_ring_seconds": 10},
     }
     for key, value in (extra or {}).items():
         if isinstance(value, dict):
@@ -92,7 +93,8 @@ class Lab:
     def start_engine(self, *args: str, log_path: Path | None = None) -> subprocess.Popen:
         self.engine_log = log_path or self.config_path.parent / "engine.log"
         out = open(self.engine_log, "ab")
-        self.engine = subprocess.Popen([sys.executable, "-m", "ivr", "-v", "serve", *args],
+        verbosity = "-vv" if os.environ.get("IVR_DEBUG") else "-v"   # -vv: every AMI message
+        self.engine = subprocess.Popen([sys.executable, "-m", "ivr", verbosity, "serve", *args],
                                        env=self.env, cwd=PROJECT, stdout=out,
                                        stderr=subprocess.STDOUT)
         _wait_port(self.settings.agi.port, self.engine, self.engine_log)
@@ -128,6 +130,12 @@ class Lab:
             self.phones[name] = self.sipp.phone(port, self.settings.sandbox.rtp_end + 1 + index * 4,
                                                 delay, talk_seconds)
         time.sleep(0.5)
+
+    def start_customer_phone(self, answer_after: float = 0.5, talk_seconds: float = 2.0) -> None:
+        """The phone that answers when the hotline calls a caller back."""
+        port = self.settings.sandbox.callback_port
+        self.phones["customer"] = self.sipp.phone(port, self.settings.sandbox.rtp_end + 80,
+                                                  answer_after, talk_seconds)
 
     def stop_phones(self) -> None:
         for proc in self.phones.values():

@@ -202,7 +202,8 @@ def render_configs(s: Settings) -> dict[str, str]:
         f"IVR_ENGINE=agi://{s.agi.host}:{s.agi.port}\n"
         f"IVR_OPERATOR_DIAL={operator_dial}\n"
         f"IVR_OPERATOR_RING={s.sandbox.operator_ring_seconds}\n"
-        f"IVR_AUDIOSOCKET={s.audiosocket.host}:{s.audiosocket.port}\n\n"
+        f"IVR_AUDIOSOCKET={s.audiosocket.host}:{s.audiosocket.port}\n"
+        f"IVR_CALLBACK_PORT={s.sandbox.callback_port}\n\n"
         "#include extensions_hotline.conf\n"
         "#include extensions_transfer.conf\n"
     )

@@ -49,6 +49,7 @@ class CallSession:
                                          "dialed": self.record.dialed},
                              now=engine.dialplan_now)
         self.stage = "menu"
+        self.waiter: Waiter | None = None       # set while the call is in the ACD
 
     @property
     def call_id(self) -> str:
@@ -65,9 +66,14 @@ class CallSession:
         except CallerHungUp:
             self._caller_left()
         except asyncio.CancelledError:
-            # Engine stopping with the call still live: Asterisk takes it to the operator.
+            # Engine stopping with the call still live: Asterisk takes it to the operator,
+            # or, if an agent already answered, simply lets the conversation run its course.
             done = False
-            self._handed_back("engine stopped")
+            if self.waiter and self.waiter.answered_by:
+                self.record.disposition, self.record.agent = "answered", self.waiter.answered_by
+                self.record.hangup_cause = "engine stopped during the conversation"
+            else:
+                self._handed_back("engine stopped")
             raise
         except HandBack as exc:
             done = False
@@ -122,7 +128,7 @@ class CallSession:
         rec = self.record
         rec.queue, rec.priority, rec.intent = route.queue, route.priority, route.intent
         rec.adverse_event = rec.adverse_event or route.queue == "pharmacovigilance"
-        waiter = Waiter(self.call_id)
+        waiter = self.waiter = Waiter(self.call_id)
         self.engine.waiters[self.call_id] = waiter
         self.queued_at = time.monotonic()
         self.engine.events.publish(f"calls/{self.call_id}/queued",
@@ -148,6 +154,11 @@ class CallSession:
                     elif isinstance(action, act.Announce):
                         await self._announce(action)
                         music = False
+                    elif isinstance(action, act.OfferCallbackChoice):
+                        if music:
+                            await self.caller.stop_music()
+                            music = False
+                        await self.caller.play(self._system_prompt("callback-offer"))
                 if offers:
                     if music:
                         await self.caller.stop_music()
@@ -160,7 +171,15 @@ class CallSession:
                 waiter.wake.clear()
                 if waiter.actions:
                     continue
-                await self.caller.wait_digit(QUEUE_TICK_S, wake=waiter.wake)
+                key = await self.caller.wait_digit(QUEUE_TICK_S, wake=waiter.wake)
+                if key is not None and key == self._callback_key() and rec.caller:
+                    # Keeps the caller's place: the ACD calls back when its turn comes.
+                    await self.caller.stop_music()
+                    self.engine.callbacks.request(rec, self.queued_at)
+                    rec.disposition = "callback"
+                    rec.hangup_cause = "callback requested; waiting for the caller's turn"
+                    await self.caller.play(self._system_prompt("callback-confirm"))
+                    return
         except BaseException as exc:
             # Whatever ends the wait (hangup, engine stop, our bug), the ACD must forget the call.
             self.engine.acd_handle(ev.CallAbandoned(self.call_id))
@@ -248,6 +267,17 @@ class CallSession:
             await self.caller.play(("queue-holdtime",))
             await self.agi.command(f'SAY NUMBER {minutes} ""')
             await self.caller.play(("queue-minutes",))
+
+    def _callback_key(self) -> str:
+        return getattr(self.loaded.plan.policy, "callback_key", None) or "*"
+
+    def _system_prompt(self, name: str) -> tuple[str, ...]:
+        """The plan's own prompt when it has one (sounds/<lang>/<name>), else Asterisk's."""
+        sounds = self.engine.settings.path(self.engine.settings.sounds.dir)
+        if (sounds / self.walker.language / f"{name}.wav").exists():
+            return (f"{self.walker.language}/{name}",)
+        return {"callback-offer": ("queue-periodic-announce",),
+                "callback-confirm": ("queue-thankyou", "vm-goodbye")}[name]
 
     async def _divert(self, action: act.Diverted) -> None:
         rec = self.record

@@ -25,7 +25,7 @@ from ivr.dialplan.loader import load_plan
 from ivr.dialplan.model import Plan, all_prompts
 from ivr.dialplan.problems import Problem
 
-VOICES = {"fr": "fr", "en": "en"}  # plan language -> espeak-ng voice
+VOICES = {"fr": "fr", "en": "en", "ko": "ko"}  # plan language -> espeak-ng voice (default: same code)
 MANIFEST = ".synthesized.json"
 Synth = Callable[[str, str, Path], None]  # (lang, text, out wav 8 kHz) -> None
 

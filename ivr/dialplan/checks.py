@@ -8,7 +8,12 @@ Rules enforced by `check_plan` (errors unless said otherwise):
 * no cycle without a human exit, no dead end (a node with nowhere to go);
 * unreachable nodes (warning); queues / skills / agents exist;
 * every prompt has a text (or, with `prompt_files`, a recording) in every language;
-* the safety key is only defined in the policy, never reused as an option.
+* the safety key is only defined in the policy, never reused as an option;
+* speech nodes: the human key rule as for menus (also counted as menu levels and
+  as human exits of cycles); every declared language has phrases for every
+  intent, for policy.safety_phrases and (with a confirm_prompt) for yes/no;
+  low <= high; with `Catalog.unknown_words`, each phrase holding words the
+  speech model does not know (warning, at the phrase).
 """
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 
 from . import expr
-from .model import (HUMAN_TYPES, LanguageNode, MenuNode, Plan, all_prompts, field_alias)
+from .model import (HUMAN_TYPES, LanguageNode, MenuNode, Phrases, Plan, SpeechNode, all_prompts,
+                    field_alias, speech_bands, yes_no)
 from .problems import PlanInvalid, Problem
 from .source import Source
 
@@ -36,12 +42,22 @@ class Catalog:
     # organisation-wide ceilings the plan's policy may not exceed
     max_menu_depth: int | None = None
     max_retries: int | None = None
+    # phrases -> the words the speech model does not know (SpeechModel.unknown_words);
+    # or {language: hook} when each language has its own model (others unchecked)
+    unknown_words: (Callable[[list[str]], list[str]]
+                    | dict[str, Callable[[list[str]], list[str]]] | None) = None
 
     def has_prompt(self, lang: str, pid: str) -> bool | None:
         pf = self.prompt_files
         if pf is None:
             return None
         return f"{lang}/{pid}" in pf if isinstance(pf, set) else pf(lang, pid)
+
+    def unknown_in(self, lang: str, phrase: str) -> list[str]:
+        hook = self.unknown_words
+        if isinstance(hook, dict):
+            hook = hook.get(lang)
+        return list(hook([phrase])) if hook is not None else []
 
 
 def _src(plan: Plan) -> Source:
@@ -74,7 +90,10 @@ def leads_to_person(plan: Plan, nid: str, seen: frozenset[str] = frozenset()) ->
     return bool(nxt) and all(leads_to_person(plan, t, seen | {nid}) for t in nxt)
 
 
-def _offers_human(plan: Plan, node: MenuNode) -> bool:
+MENU_TYPES = ("menu", "speech")  # nodes offering choices: human key, depth, cycle exits
+
+
+def _offers_human(plan: Plan, node: MenuNode | SpeechNode) -> bool:
     t = node.options.get(plan.policy.human_key)
     return t is not None and leads_to_person(plan, t)
 
@@ -100,7 +119,7 @@ def integrity(plan: Plan) -> list[Problem]:
             if t not in plan.nodes:
                 path = (field_alias(node, path[0]), *path[1:])
                 ref(("nodes", nid, *path), t)
-        if isinstance(node, (MenuNode, LanguageNode)) and pol.safety_key in node.options:
+        if isinstance(node, (MenuNode, LanguageNode, SpeechNode)) and pol.safety_key in node.options:
             out.append(_node_problem(
                 src, nid, f"key {pol.safety_key!r} is the safety key (policy.safety_key); "
                 "it works from every menu and cannot be reused as an option",
@@ -169,12 +188,12 @@ def _depth(plan: Plan, src: Source, limit: int) -> list[Problem]:
         if node is None or (nid, depth) in seen or nid in trail or node.type in HUMAN_TYPES:
             return
         seen.add((nid, depth))
-        if node.type == "menu":
+        if node.type in MENU_TYPES:
             depth += 1
             if depth > limit:
                 if nid not in reported:
                     reported.add(nid)
-                    menus = [n for n in (*trail, nid) if plan.nodes[n].type == "menu"]
+                    menus = [n for n in (*trail, nid) if plan.nodes[n].type in MENU_TYPES]
                     out.append(_node_problem(src, nid, f"menu depth {depth} exceeds "
                                              f"max_menu_depth {limit}: {' > '.join(menus)}"))
                 return
@@ -205,21 +224,23 @@ def rules(plan: Plan, catalog: Catalog) -> list[Problem]:
             out.append(src.problem(("policy", f), f"{f} {getattr(pol, f)} exceeds the "
                                    f"organisation limit {ceiling}"))
     for nid, node in plan.nodes.items():
-        if isinstance(node, MenuNode):
+        if isinstance(node, (MenuNode, SpeechNode)):
             if node.human_exit_waiver is None:
                 if hk not in node.options:
-                    out.append(_node_problem(src, nid, f"menu {nid!r} offers no way to a "
+                    out.append(_node_problem(src, nid, f"{node.type} {nid!r} offers no way to a "
                                              f"person: add key {hk!r} or a human_exit_waiver",
                                              "options"))
                 elif not _offers_human(plan, node):
-                    out.append(_node_problem(src, nid, f"key {hk!r} of menu {nid!r} does not "
-                                             "lead to a person (route/transfer)", "options", hk))
+                    out.append(_node_problem(src, nid, f"key {hk!r} of {node.type} {nid!r} does "
+                                             "not lead to a person (route/transfer)", "options", hk))
             if node.on_fail and node.on_fail in plan.nodes and not leads_to_person(plan, node.on_fail):
                 out.append(_node_problem(src, nid, f"on_fail {node.on_fail!r} must lead to a "
                                          "person (route/transfer)", "on_fail"))
             if node.retries is not None and node.retries > pol.max_retries:
                 out.append(_node_problem(src, nid, f"retries {node.retries} exceeds "
                                          f"max_retries {pol.max_retries}", "retries"))
+            if isinstance(node, SpeechNode):
+                out += _speech_rules(plan, src, nid, node, catalog)
         elif node.type in ("collect", "language") and node.retries > pol.max_retries:  # type: ignore[union-attr]
             out.append(_node_problem(src, nid, f"retries {node.retries} exceeds "  # type: ignore[union-attr]
                                      f"max_retries {pol.max_retries}", "retries"))
@@ -240,12 +261,14 @@ def rules(plan: Plan, catalog: Catalog) -> list[Problem]:
     for comp in _sccs(plan):
         if len(comp) == 1 and comp[0] not in edges(plan, comp[0]):
             continue
-        exits = [n for n in comp if isinstance(plan.nodes[n], MenuNode)
+        exits = [n for n in comp if isinstance(plan.nodes[n], (MenuNode, SpeechNode))
                  and _offers_human(plan, plan.nodes[n])]  # type: ignore[arg-type]
         if not exits:
             order = [n for n in plan.nodes if n in comp]
             out.append(_node_problem(src, order[0], "cycle without a way to a person: "
                                      + " > ".join(order + [order[0]])))
+    if any(isinstance(n, SpeechNode) for n in plan.nodes.values()):
+        out += _safety_phrase_rules(plan, src, catalog)
     out += _depth(plan, src, pol.max_menu_depth)
     reach = _reachable(plan)
     for nid in plan.nodes:
@@ -259,6 +282,74 @@ def rules(plan: Plan, catalog: Catalog) -> list[Problem]:
                 out.append(src.problem(path, f"prompt {pid!r} has no {lang!r} text"
                                        + ("" if catalog.prompt_files is None else
                                           f" and no recording {lang}/{pid}.wav")))
+    return out
+
+
+def _phrase_problems(plan: Plan, src: Source, phrases: Phrases, path: tuple, what: str,
+                     catalog: Catalog, *, languages: bool = True) -> list[Problem]:
+    """Missing languages (error, at `path`) and unknown words (warning, at the phrase)."""
+    out: list[Problem] = []
+    for lang in plan.languages if languages else ():
+        if not phrases.get(lang):
+            out.append(src.problem(path, f"{what} has no {lang!r} phrases", key=True))
+    for lang, ps in phrases.items():
+        if lang not in plan.languages:
+            if languages:
+                out.append(src.problem(path + (lang,), f"{what}: language {lang!r} is not "
+                                       "declared", key=True, severity="warning"))
+            continue
+        for i, phrase in enumerate(ps):
+            unknown = catalog.unknown_in(lang, phrase)
+            if unknown:
+                out.append(src.problem(path + (lang, i), f"phrase {phrase!r} has words the "
+                                       f"speech model does not know: {', '.join(unknown)} "
+                                       "(vosk would ignore them)", severity="warning"))
+    return out
+
+
+def _speech_rules(plan: Plan, src: Source, nid: str, node: SpeechNode,
+                  catalog: Catalog) -> list[Problem]:
+    out: list[Problem] = []
+    high, low = speech_bands(plan, node)
+    if low > high:
+        out.append(_node_problem(src, nid, f"low {low} is greater than high {high} "
+                                 "(policy speech_low/speech_high fill in what the node omits)",
+                                 "low" if node.low is not None else "high"))
+    for name, intent in node.intents.items():
+        out += _phrase_problems(plan, src, intent.phrases, ("nodes", nid, "intents", name, "phrases"),
+                                f"intent {name!r} of speech node {nid!r}", catalog)
+    if low >= high:
+        return out  # no confirmation band
+    if not node.confirm_prompt:
+        out.append(_node_problem(src, nid, f"speech node {nid!r} has no confirm_prompt: "
+                                 f"answers with confidence in [{low}, {high}) are re-asked",
+                                 severity="warning"))
+        return out
+    for word, phrases in zip(("yes", "no"), yes_no(plan, node)):
+        if getattr(node, word) is not None:
+            out += _phrase_problems(plan, src, phrases, ("nodes", nid, word),
+                                    f"{word!r} of speech node {nid!r}", catalog)
+        elif phrases:  # policy default; unknown words are reported once, at the policy
+            out += _phrase_problems(plan, src, phrases, ("policy", word),
+                                    f"policy {word!r} (speech confirmations)", Catalog())
+        else:
+            out.append(_node_problem(src, nid, f"speech node {nid!r} asks for confirmation but "
+                                     f"has no {word!r} phrases (node {word}: or policy.{word})",
+                                     "confirm_prompt", key=True))
+    return out
+
+
+def _safety_phrase_rules(plan: Plan, src: Source, catalog: Catalog) -> list[Problem]:
+    pol = plan.policy
+    if not pol.safety_phrases:
+        return [src.problem(("policy",), "plan has speech nodes but no policy.safety_phrases: "
+                            "callers could not report an adverse event by voice", key=True)]
+    out = _phrase_problems(plan, src, pol.safety_phrases, ("policy", "safety_phrases"),
+                           "policy.safety_phrases (adverse events, said in every speech node)",
+                           catalog)
+    for word in ("yes", "no"):  # missing languages: reported per speech node that uses them
+        out += _phrase_problems(plan, src, getattr(pol, word) or {}, ("policy", word),
+                                f"policy {word!r}", catalog, languages=False)
     return out
 
 

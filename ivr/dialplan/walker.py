@@ -7,23 +7,34 @@
 
 Internally a generator: each `yield` hands an instruction out and gets the
 caller's result back, so each node handler reads top-to-bottom.
+
+Speech nodes yield `Listen` and take back a `SpeechInput` (or, from an engine
+without a speech model, a key string / None); after the walk `walker.speech`
+holds the last speech decision for the call record.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from ivr.speech.confidence import Outcome, decide
+
 from . import expr
-from .instructions import (TERMINAL, AskDigit, AskDigits, Hangup, Instruction, LookupCaller,
-                           Play, Route, Transfer)
-from .model import CONTACT_TYPES, POLICY_PROMPTS, Plan, prompt_id
+from .instructions import (TERMINAL, AskDigit, AskDigits, Hangup, Instruction, Listen,
+                           LookupCaller, Play, Route, SpeechInput, Transfer)
+from .model import (ADVERSE_INTENT, CONTACT_TYPES, POLICY_PROMPTS, Phrases, Plan, SpeechNode,
+                    prompt_id, speech_bands, yes_no)
 
 MAX_STEPS = 200  # guard against loops the checker could not see (e.g. condition cycles)
 Flow = Generator[Instruction, Any, str | None]  # returns the next node id
-RouteKind = Literal["dtmf", "default", "fallback"]
+RouteKind = Literal["dtmf", "speech", "default", "fallback"]
+# walker.speech["outcome"] for each decide() outcome
+SPEECH_OUTCOMES = {Outcome.ROUTE: "routed", Outcome.CONFIRM: "confirmed",
+                   Outcome.REASK: "reasked", Outcome.HUMAN: "human"}
 
 
 class _Jump(Exception):
@@ -42,8 +53,13 @@ class Walker:
         self.language: str = lang if lang in plan.languages else plan.default_language
         self.path: list[dict[str, Any]] = []
         # how the caller got to the terminal: "dtmf" = last decision was a key press,
-        # "default" = no key decided it (lookup/hours/...), "fallback" = retries exhausted
+        # "default" = no key decided it (lookup/hours/...), "fallback" = retries exhausted,
+        # "speech" = the last decision was a recognised (or confirmed) intent
         self.route_kind: RouteKind = "default"
+        # last speech decision, for the CRM (speech_text / speech_confidence / intent /
+        # speech_outcome): {"text", "confidence", "intent", "outcome"} with outcome
+        # routed | confirmed | reasked | human; None if no speech node decided anything
+        self.speech: dict[str, Any] | None = None
         self.result: Instruction | None = None
         self._now = now or (lambda: datetime.now(ZoneInfo("UTC")))
         self._preferred_agent: str | None = None
@@ -74,6 +90,7 @@ class Walker:
         ok = {Play: result is None,
               AskDigit: result is None or isinstance(result, str),
               AskDigits: result is None or isinstance(result, str),
+              Listen: result is None or isinstance(result, (str, SpeechInput)),
               LookupCaller: result is None or isinstance(result, dict)}.get(type(instr), False)
         if not ok:
             raise TypeError(f"bad result {result!r} for {type(instr).__name__}")
@@ -232,3 +249,137 @@ class Walker:
             self._preferred_agent = str(contact["preferred_agent"])
         self.path.append({"node": nid, "input": "lookup", "contact_type": ctype})
         return node.branches.get(ctype, node.default)
+
+    # ---- speech ----
+    def _grammar(self, phrases: dict[str, Phrases | None]) -> dict[str, tuple[str, ...]]:
+        """{intent: phrases in the current language} + the adverse-event phrases."""
+        out = {name: tuple(p.get(self.language, ())) for name, p in phrases.items() if p}
+        safety = tuple((self.plan.policy.safety_phrases or {}).get(self.language, ()))
+        if safety:
+            out[ADVERSE_INTENT] = safety
+        return {k: v for k, v in out.items() if v}
+
+    @staticmethod
+    def _heard(result: SpeechInput | str | None) -> SpeechInput:
+        if not isinstance(result, SpeechInput):  # no speech model: a key or nothing
+            return SpeechInput(key=result or None)
+        conf = result.confidence
+        if not isinstance(conf, (int, float)) or not math.isfinite(conf):
+            conf = 0.0
+        return SpeechInput(result.key or None, result.text or "", min(max(float(conf), 0.0), 1.0),
+                           result.intent or None, tuple(result.candidates or ()))
+
+    def _adverse(self, nid: str, heard: SpeechInput, **entry: Any) -> bool:
+        """The safety key, or an adverse-event phrase anywhere in what was heard."""
+        if heard.key == self.plan.policy.safety_key:
+            self.path.append({"node": nid, "input": "safety", "key": heard.key})
+            self.route_kind = "dtmf"
+            return True
+        if heard.intent == ADVERSE_INTENT or ADVERSE_INTENT in heard.candidates:
+            self.path.append({"node": nid, **entry, "text": heard.text,
+                              "confidence": heard.confidence, "intent": ADVERSE_INTENT,
+                              "outcome": "route"})
+            self._set_speech(heard, ADVERSE_INTENT, "routed")
+            self.route_kind = "speech"
+            return True
+        return False
+
+    def _set_speech(self, heard: SpeechInput, intent: str | None, outcome: str) -> None:
+        self.speech = {"text": heard.text, "confidence": heard.confidence, "intent": intent,
+                       "outcome": outcome}
+
+    def _node_speech(self, nid: str, node: SpeechNode) -> Flow:
+        pol = self.plan.policy
+        high, low = speech_bands(self.plan, node)
+        grammar = self._grammar({name: i.phrases for name, i in node.intents.items()})
+        keys = frozenset(node.options) | {pol.safety_key}
+        yes, no = yes_no(self.plan, node)
+        confirm_grammar = self._grammar({"yes": yes, "no": no})
+        attempts = node.retries + 1
+        first = self._ids(nid, "prompt")
+        prompts = first
+        for attempt in range(1, attempts + 1):
+            heard = self._heard((yield Listen(prompts, keys, grammar, node.no_speech_timeout,
+                                              node.max_utterance, nid)))
+            if self._adverse(nid, heard, input="speech"):
+                raise _Jump(pol.safety_route)
+            if heard.key is not None:
+                if heard.key in node.options:
+                    self.path.append({"node": nid, "input": "key", "key": heard.key})
+                    self.route_kind = "dtmf"
+                    return node.options[heard.key]
+                self.path.append({"node": nid, "input": "invalid", "key": heard.key})
+                prompts = self._reask_prompts(nid, "invalid_prompt")
+                continue
+            known = heard.intent if heard.intent in node.intents else None
+            d = decide(SpeechInput(text=heard.text, confidence=heard.confidence, intent=known),
+                       high, low, attempt=attempt, max_attempts=attempts,
+                       adverse_intent=ADVERSE_INTENT)
+            outcome = d.outcome
+            if outcome is Outcome.CONFIRM and not node.confirm_prompt:
+                # no way to ask "is that right?": never route on a guess
+                outcome = Outcome.HUMAN if attempt >= attempts else Outcome.REASK
+            self.path.append({"node": nid, "input": "speech", "text": heard.text,
+                              "confidence": heard.confidence, "intent": known,
+                              "outcome": outcome.value})
+            self._set_speech(heard, known, SPEECH_OUTCOMES[outcome])
+            if outcome is Outcome.ROUTE:
+                assert d.intent is not None
+                self.route_kind = "speech"
+                return node.intents[d.intent].next
+            if outcome is Outcome.CONFIRM:
+                assert d.intent is not None
+                answer = yield from self._confirm(nid, node, d.intent, confirm_grammar, low)
+                if answer == "yes":
+                    self._set_speech(heard, d.intent, "confirmed")
+                    self.route_kind = "speech"
+                    return node.intents[d.intent].next
+                if answer not in ("no", "none"):  # a node option pressed instead
+                    self.path.append({"node": nid, "input": "key", "key": answer})
+                    self.route_kind = "dtmf"
+                    return node.options[answer]
+                outcome = Outcome.HUMAN if attempt >= attempts else Outcome.REASK
+                self._set_speech(heard, d.intent, SPEECH_OUTCOMES[outcome])
+            if outcome is Outcome.HUMAN:
+                break
+            prompts = self._reask_prompts(nid, "no_input_prompt" if not heard.text
+                                          else "invalid_prompt")
+        return self._fallback(nid, node.on_fail)
+
+    def _reask_prompts(self, nid: str, policy_field: str) -> tuple[str, ...]:
+        """The node's reask prompt (which should repeat the choices), else the
+        policy's invalid / no-input prompt followed by the question again."""
+        own = self._ids(nid, "reask_prompt")
+        if own:
+            return own
+        pol = (f"{self.language}/{POLICY_PROMPTS[policy_field]}",) \
+            if getattr(self.plan.policy, policy_field) else ()
+        return pol + self._ids(nid, "prompt")
+
+    def _confirm(self, nid: str, node: SpeechNode, intent: str,
+                 grammar: dict[str, tuple[str, ...]], low: float) -> Generator[Instruction, Any, str]:
+        """"You said X, is that right?" -> "yes" | "no" | "none" | a node option key.
+        Keys: 1 = yes, 2 = no; the node's other options and the safety key still work."""
+        keys = frozenset(node.options) | {"1", "2", self.plan.policy.safety_key}
+        prompts = (f"{self.language}/{node.confirm_id(nid, intent)}",)
+        heard = self._heard((yield Listen(prompts, keys, grammar, node.no_speech_timeout,
+                                          node.max_utterance, nid)))
+        if self._adverse(nid, heard, input="confirm"):
+            raise _Jump(self.plan.policy.safety_route)
+        answer = "none"
+        if heard.key == "1":
+            answer = "yes"
+        elif heard.key == "2":
+            answer = "no"
+        elif heard.key is not None and heard.key in node.options:
+            answer = heard.key
+        elif heard.key is None and heard.intent in ("yes", "no") and heard.confidence >= low:
+            answer = heard.intent
+        entry: dict[str, Any] = {"node": nid, "input": "confirm", "intent": intent,
+                                 "answer": answer if answer in ("yes", "no") else "none"}
+        if heard.key is not None:
+            entry["key"] = heard.key
+        else:
+            entry.update(text=heard.text, confidence=heard.confidence)
+        self.path.append(entry)
+        return answer

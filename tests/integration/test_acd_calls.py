@@ -110,3 +110,27 @@ def test_agents_log_in_pause_and_log_out_from_the_cli_and_their_phone(hotline):
         assert agents(hotline)["alice"]["state"] == state
     bad = hotline.ivr("agent", "login", "zoe", check=False)
     assert bad.returncode == 1 and "no agent 'zoe'" in bad.stderr
+
+
+def test_a_callback_request_keeps_the_place_and_is_honoured(hotline):
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    hotline.ivr("agent", "login", "alice")
+    hotline.start_phones(only={"alice": 0.5}, talk_seconds=7.0)
+    hotline.start_customer_phone(answer_after=0.5, talk_seconds=2.0)
+    busy = hotline.call("0611000050", OPERATOR)                 # alice talks 7 s
+    time.sleep(1.0)
+    asker = hotline.call("0611000051", [Pause(1.5), Press("1"), Pause(1.5), Press("0"),
+                                        Pause(2.0), Press("*"), AwaitHangup(30)])
+    assert asker.wait(60) == 0 and busy.wait(60) == 0
+    # The caller hung up after asking; when alice is free the hotline calls back.
+    deadline = time.monotonic() + 40
+    while True:
+        rec = hotline.call_record("0611000051")
+        if rec.get("agent") or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    assert rec["disposition"] == "callback"
+    assert rec["agent"] == "alice", rec
+    assert "caller answered" in rec["hangup_cause"]
+    assert rec["talk_seconds"] > 1.0 and rec["wait_seconds"] > 3.0
+    assert any("callback requested" in line for line in rec["decision_trace"])

@@ -57,7 +57,7 @@ def test_json_schema() -> None:
     assert nodes["discriminator"]["propertyName"] == "type"
     assert set(nodes["discriminator"]["mapping"]) == {
         "menu", "say", "collect", "route", "transfer", "hours", "lookup", "language",
-        "hangup", "condition"}
+        "hangup", "condition", "speech"}
     assert {"if", "then", "else"} <= set(s["$defs"]["ConditionNode"]["properties"])
     json.dumps(s)
 

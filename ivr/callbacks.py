@@ -1,0 +1,124 @@
+"""Queued callbacks: a caller who asked to be called back keeps its place in the ACD; when its
+turn comes the engine reserves the agent, rings the agent's phone through AMI Originate and,
+once the agent answers, Asterisk dials the caller ([hotline-callback] context).
+
+The call's CRM record is the one written when the caller left; it is updated when the
+callback ends (agent, wait until connected, talk), so reports count it against service level.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from acd import events as ev
+from ivr.crm.records import CallRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PendingCallback:
+    record: CallRecord
+    queued_at: float                      # monotonic: when the caller first joined the queue
+    channel_id: str | None = None         # the agent leg's uniqueid (we choose it)
+    agent: str | None = None
+    answered_at: float | None = None
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    customer_status: str | None = None
+
+
+class Callbacks:
+    def __init__(self, engine):
+        self.engine = engine
+        self.pending: dict[str, PendingCallback] = {}     # by call_id
+        self._by_channel: dict[str, PendingCallback] = {}
+
+    def request(self, record: CallRecord, queued_at: float) -> None:
+        self.pending[record.call_id] = PendingCallback(record, queued_at)
+        self.engine.acd_handle(ev.CallbackRequested(record.call_id, record.caller))
+
+    def start(self, call_id: str, agent: str, number: str) -> None:
+        job = self.pending.get(call_id)
+        if job is None:
+            log.error("callback for unknown call %s: ending it in the ACD", call_id)
+            self.engine.acd_handle(ev.CallEnded(call_id))
+            return
+        log.info("callback for call %s: ringing %s first", call_id, agent)
+        asyncio.create_task(self._run_logged(job, agent, number))
+
+    async def _run_logged(self, job: PendingCallback, agent: str, number: str) -> None:
+        try:
+            await self._run(job, agent, number)
+        except Exception:
+            log.exception("callback for call %s failed; the request stays queued",
+                          job.record.call_id)
+            self.engine.acd_handle(ev.OfferFailed(job.record.call_id, agent, "engine error"))
+
+    async def _run(self, job: PendingCallback, agent: str, number: str) -> None:
+        engine, rec = self.engine, job.record
+        ring = engine.acd_config_queue(rec.queue).ring_timeout
+        job.agent, job.channel_id = agent, str(uuid.uuid4())
+        job.answered.clear(), job.failed.clear()
+        self._by_channel[job.channel_id] = job
+        try:
+            await engine.ami.action({
+                "Action": "Originate", "Channel": f"PJSIP/{engine.agent_endpoint[agent]}",
+                "Context": "hotline-callback", "Exten": number, "Priority": "1",
+                "Async": "true", "Timeout": str(int(ring * 1000)), "ChannelId": job.channel_id,
+                "CallerID": f"Callback <{number}>",
+                "Variable": f"IVR_CALLBACK_FOR={rec.call_id}"})
+            done = await _first(job.answered, job.failed, timeout=ring + 10)
+        except Exception as exc:
+            log.warning("callback %s: could not ring %s (%s)", rec.call_id, agent, exc)
+            done = job.failed
+        if done is not job.answered:
+            log.info("callback for call %s: %s did not answer", rec.call_id, agent)
+            engine.acd_handle(ev.OfferFailed(rec.call_id, agent, "noanswer"))
+            return                     # the ACD re-offers the request to the next agent
+        engine.acd_handle(ev.OfferAnswered(rec.call_id, agent))
+        await job.ended.wait()
+        engine.acd_handle(ev.CallEnded(rec.call_id))
+        self.pending.pop(rec.call_id, None)
+        ended = time.monotonic()
+        rec.agent = agent
+        rec.wait_seconds = round(job.answered_at - job.queued_at, 3)
+        rec.talk_seconds = round(ended - job.answered_at, 3)
+        rec.disposition = "callback"
+        rec.decision_trace = list(engine.acd.trace(rec.call_id))
+        rec.hangup_cause = (f"called back by {agent}; caller "
+                            f"{'answered' if job.customer_status == 'ANSWER' else 'did not answer'}")
+        rec.ended_at = datetime.now(timezone.utc)
+        engine.store.save_call(rec)
+
+    def on_ami_event(self, event: dict[str, str]) -> None:
+        name = event.get("Event")
+        job = self._by_channel.get(event.get("Uniqueid", ""))
+        if job is None:
+            return
+        if name == "Newstate" and event.get("ChannelStateDesc") == "Up" and not job.answered.is_set():
+            job.answered_at = time.monotonic()      # the agent picked up: the reservation holds
+            job.answered.set()
+        elif name == "OriginateResponse" and event.get("Response") != "Success":
+            job.failed.set()
+        elif name == "DialEnd":
+            job.customer_status = event.get("DialStatus")
+        elif name == "Hangup":
+            self._by_channel.pop(job.channel_id, None)
+            job.ended.set()
+            job.failed.set()          # a hangup before the answer is a failure
+
+
+async def _first(*events: asyncio.Event, timeout: float) -> asyncio.Event | None:
+    waiters = {asyncio.ensure_future(e.wait()): e for e in events}
+    done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        return waiters[task]
+    return None
