@@ -232,11 +232,17 @@ def _register_modules() -> None:
     """Command groups owned by other modules."""
     from ivr.crm import cli as crm_cli
     from ivr.dialplan import cli as dialplan_cli
+    from ivr.configcheck import check_cmd
+    from ivr.crm.purge import purge_cmd
     crm_cli.register(main)
-    main.add_command(dialplan_cli.check)
+    main.add_command(check_cmd)          # ivr check [PATHS] [--strict]; no PATHS: the whole site
     main.add_command(dialplan_cli.schema)
-    from ivr.plans import catalog_from_settings
-    dialplan_cli.set_catalog_factory(lambda: catalog_from_settings(load_settings()))
+
+    @main.group("crm")
+    def crm_group() -> None:
+        """CRM maintenance (retention)."""
+
+    crm_group.add_command(purge_cmd)
 
 
 _register_modules()

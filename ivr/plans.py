@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.config import Settings
+from ivr.config import ConfigError, Settings
 from ivr.dialplan import Catalog, Plan, PlanInvalid, load_checked
 from ivr.dialplan.loader import plan_version
 from ivr.sounds import missing_prompts
@@ -53,6 +53,10 @@ class PlanHolder:
             for problem in exc.problems:
                 log.error("dialplan reload refused: %s", problem)
             log.error("still running dialplan version %s", self.current.version)
+            return False
+        except ConfigError as exc:
+            log.error("dialplan reload refused: %s; still running version %s", exc,
+                      self.current.version)
             return False
         if new.version != self.current.version:
             log.info("dialplan reloaded: version %s → %s", self.current.version, new.version)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from datetime import datetime, timezone
 
 from acd import actions as act
@@ -20,6 +21,7 @@ from ivr.dialplan import instructions as ins
 from ivr.dialplan.walker import Walker
 from ivr.engine import Engine, Waiter
 from ivr.privacy import mask_number
+from ivr.speech.recognizer import listen_or_key
 
 log = logging.getLogger(__name__)
 QUEUE_TICK_S = 1.0
@@ -104,6 +106,8 @@ class CallSession:
                 instr = self.walker.send(await self.caller.ask_digits(
                     instr.prompts, instr.timeout_seconds, instr.min_length, instr.max_length,
                     instr.terminator))
+            elif isinstance(instr, ins.Listen):
+                instr = self.walker.send(await self._listen(instr))
             elif isinstance(instr, ins.LookupCaller):
                 contact = await self.engine.store.find_contact(instr.number) if instr.number else None
                 instr = self.walker.send(contact)
@@ -121,6 +125,58 @@ class CallSession:
                 return
             else:
                 raise TypeError(f"the dialplan walker gave an unknown instruction {instr!r}")
+
+    async def _listen(self, listen: ins.Listen) -> ins.SpeechInput:
+        """A speech node: the prompt (a key interrupts it), then the caller's voice through
+        AudioSocket into the shared model, or a key. Without a model: keys only."""
+        self.stage = "speech"
+        keys = "".join(sorted(listen.keys))
+        key = await self.caller.play(listen.prompts, keys)
+        if key is None and self.engine.speech_model is None:
+            key = await self.caller.wait_digit(listen.no_speech_timeout)
+        if key is not None or self.engine.speech_model is None:
+            return ins.SpeechInput(key=key)
+        heard = await self._recognise(listen)
+        if isinstance(heard, str):
+            return ins.SpeechInput(key=heard)
+        self._remember_speech(heard)
+        return ins.SpeechInput(text=heard.text, confidence=heard.confidence,
+                               intent=heard.intent, candidates=tuple(heard.candidates))
+
+    async def _recognise(self, listen: ins.Listen):
+        engine = self.engine
+        uid = str(uuid.uuid4())
+        listener = engine.audiosocket.expect(uid)
+        recognition = engine.speech_model.recognition(
+            listen.grammar, no_speech_timeout=listen.no_speech_timeout,
+            max_utterance=listen.max_utterance)
+        a = engine.settings.audiosocket
+        capture = asyncio.ensure_future(self.agi.exec("AudioSocket", f"{uid},{a.host}:{a.port}"))
+        # Recognition limits count audio time; this wall-clock guard covers a line that sends
+        # no audio at all (no RTP from the caller: AudioSocket then has nothing to forward).
+        limit = listen.no_speech_timeout + listen.max_utterance + 3
+        try:
+            try:
+                heard = await asyncio.wait_for(listen_or_key(listener, recognition, listen.keys),
+                                               limit)
+            except TimeoutError:
+                listener.hangup()
+                heard = await recognition.finish()
+            if isinstance(heard, str):
+                await recognition.finish()
+            await asyncio.wait_for(capture, 5)      # AudioSocket() returns once we hang up
+        except BaseException:
+            engine.audiosocket.forget(uid)
+            capture.cancel()
+            raise
+        if capture.done() and not capture.cancelled() and capture.result().result == -1:
+            raise CallerHungUp("caller hung up while speaking")
+        return heard
+
+    def _remember_speech(self, heard) -> None:
+        """Transcript and confidence go to the CRM record, never to the logs."""
+        rec = self.record
+        rec.speech_text, rec.speech_confidence = heard.text, round(heard.confidence, 3)
 
     # ---- the queue ---------------------------------------------------------------------
     async def _queue(self, route: ins.Route) -> None:
@@ -282,6 +338,12 @@ class CallSession:
     async def _divert(self, action: act.Diverted) -> None:
         rec = self.record
         rec.decision_trace.append(f"diverted to {action.destination}: {action.reason}")
+        if action.destination in self.engine.queue_names():
+            # Another queue: join it (a new arrival there; the trace keeps the story).
+            rec.hangup_cause = f"moved to queue {action.destination}: {action.reason}"
+            await self._queue(ins.Route(action.destination, rec.intent or "", rec.priority or 0,
+                                        None, None, "divert"))
+            return
         dest = self.engine.destinations.get(action.destination)
         if dest is None:
             raise HandBack(f"destination {action.destination!r} is not defined in "
@@ -315,6 +377,10 @@ class CallSession:
         rec.path = list(self.walker.path)
         rec.language = self.walker.language
         rec.route = rec.route or self.walker.route_kind
+        speech = getattr(self.walker, "speech", None)
+        if speech:
+            rec.speech_outcome = speech.get("outcome")
+            rec.intent = rec.intent or speech.get("intent")
         if not self.caller.hung_up:
             try:
                 await self.caller.finish(done)

@@ -124,8 +124,9 @@ def caller_scenario(caller: str, steps: list[Step]) -> str:
                        f'</action></nop>\n  <pause milliseconds="300"/>\n')
             presses += 1
         elif isinstance(step, Speak):
-            out.append(f'  <nop><action><exec rtp_stream="{step.chroot_path},1,0"/></action></nop>\n'
-                       f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
+            out.append(f'  <nop><action><exec rtp_stream="{step.chroot_path},1,0"/></action></nop>\n')
+            if step.seconds > 0:
+                out.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
         elif isinstance(step, HangUp):
             out.append(f"""  <send retrans="500">
     <![CDATA[

@@ -95,6 +95,8 @@ class AgiConnection:
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes from the peer; b"" means the peer closed the connection."""
+        if self.state is State.CLOSED:
+            return                    # a broken session buffers nothing more
         if data == b"":
             self._eof = True
         self._buffer += data

@@ -51,13 +51,20 @@ def load_yaml(text: str, file: str) -> tuple[Any, Source, list[Problem]]:
     Raises nothing for YAML errors: they come back as a single problem."""
     src = Source(file)
     problems: list[Problem] = []
-    loader = yaml.SafeLoader(text)
     try:
+        loader = yaml.SafeLoader(text)
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return None, src, [Problem(file, line, col, f"YAML syntax: {exc.problem}")]
+    except yaml.reader.ReaderError as exc:     # control characters, bad encoding
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return None, src, [Problem(file, line, col, f"YAML: {exc.reason} (character "
+                                   f"{exc.character!r}); remove it or save the file as UTF-8 text")]
+    except yaml.YAMLError as exc:
+        return None, src, [Problem(file, 1, 1, f"YAML: {exc}")]
     if root is None:
         return None, src, [Problem(file, 1, 1, "empty document")]
 

@@ -361,6 +361,16 @@ async def listen(listener: Listener, recognition: Recognition, *,
     """Recognise from an AudioSocket ``Listener``; as soon as it is decided,
     send the hangup frame so AudioSocket() returns 0 and the dialplan goes on.
     Raises TimeoutError if Asterisk never connects (a late call is hung up)."""
+    heard = await listen_or_key(listener, recognition, keys=frozenset(),
+                                connect_timeout=connect_timeout)
+    assert isinstance(heard, Heard)
+    return heard
+
+
+async def listen_or_key(listener: Listener, recognition: Recognition, keys: frozenset[str], *,
+                        connect_timeout: float = 10.0) -> Heard | str:
+    """Like ``listen``, but a key in ``keys`` pressed meanwhile (AudioSocket DTMF frames,
+    Asterisk 22.4+) ends the listening at once and is returned instead of a ``Heard``."""
     q = listener.frames
     early = [q.get_nowait() for _ in range(q.qsize())]  # audio queued before we got here
     if any(f.kind is Kind.HANGUP for f in early):
@@ -368,6 +378,9 @@ async def listen(listener: Listener, recognition: Recognition, *,
     for f in early:
         if f.kind is Kind.AUDIO:
             recognition.push(f.payload)
+        elif f.kind is Kind.DTMF and f.digit in keys:
+            listener.hangup()
+            return f.digit
     # Set the sink before Asterisk connects: the first 20 ms frames follow
     # the UUID immediately and must not be lost (that once cost 120 ms).
     listener.sink = recognition.push
@@ -379,8 +392,10 @@ async def listen(listener: Listener, recognition: Recognition, *,
             listener.hangup()
             raise
         fut.add_done_callback(lambda _: listener.hangup())
-        while (await q.get()).kind is not Kind.HANGUP:
-            pass  # DTMF is ignored here; a DTMF-aware node reads frames itself
+        while (frame := await q.get()).kind is not Kind.HANGUP:
+            if frame.kind is Kind.DTMF and frame.digit in keys:
+                listener.hangup()
+                return frame.digit
     finally:
         listener.sink = None
     return await recognition.finish()  # the decided Heard if already decided

@@ -29,6 +29,16 @@ PHRASES: dict[str, str] = {
     "no": "아니요",
 }
 SPEED = 130  # words/min; slower than espeak's 175 default recognises better
+# Clips for calls through Asterisk (µ-law RTP from SIPp): µ-law changes what the model hears,
+# so voices were picked by decoding their µ-law round trip (silence before and after):
+# 배송 at 100 words/min is heard at 1.0, at 130 wpm / pitch 70 at 0.70 — the "is that right?"
+# band; 배송 at 130 / pitch 50 (the raw clip above) is not heard at all once in µ-law.
+TELEPHONE: dict[str, tuple[str, int, int]] = {
+    "tel-order": ("배송", 100, 50),
+    "tel-order-unsure": ("배송", 130, 70),
+    "tel-adverse": ("이상 반응", 130, 50),
+    "tel-yes": ("네", 130, 50),
+}
 SILENCE_S = 3.0
 NOISE_S = 3.0
 
@@ -52,6 +62,11 @@ def make(out: Path = OUT) -> dict[str, Path]:
             subprocess.run(["espeak-ng", "-v", "ko", "-s", str(SPEED), "-w", str(wav), text],
                            check=True, capture_output=True)
             _both(wav, out, name, [])
+        for name, (text, speed, pitch) in TELEPHONE.items():
+            wav = Path(tmp) / f"{name}.wav"
+            subprocess.run(["espeak-ng", "-v", "ko", "-s", str(speed), "-p", str(pitch), "-w",
+                            str(wav), text], check=True, capture_output=True)
+            _both(wav, out, name, [])
         for name, synth in (("silence", ["synth", str(SILENCE_S), "sine", "0", "vol", "0"]),
                             ("noise", ["synth", str(NOISE_S), "pinknoise", "vol", "0.3"])):
             raw = out / f"{name}.raw"
@@ -65,7 +80,7 @@ def make(out: Path = OUT) -> dict[str, Path]:
 
 def ensure(out: Path = OUT) -> dict[str, Path]:
     """Return name -> .raw path, generating the clips if any is missing."""
-    names = [*PHRASES, "silence", "noise"]
+    names = [*PHRASES, *TELEPHONE, "silence", "noise"]
     if all((out / f"{n}.raw").exists() and (out / f"{n}.ulaw").exists() for n in names):
         return {n: out / f"{n}.raw" for n in names}
     make(out)

@@ -39,8 +39,8 @@ def sounds_of(lab: Lab) -> Path:
 def lab(lab_dir: Path):
     lab = Lab(lab_config(lab_dir / "minimal", PROJECT / "dialplans/minimal.yaml",
                          lab_dir / "sounds"))
-    lab.ivr("sounds", "build", str(PROJECT / "dialplans/minimal.yaml"),
-            str(PROJECT / "dialplans/hotline.yaml"))
+    lab.ivr("sounds", "build", *(str(PROJECT / "dialplans" / f"{name}.yaml")
+                                 for name in ("minimal", "hotline", "speech")))
     lab.up(log=lambda *_: None)
     yield lab
     lab.down()

@@ -2,10 +2,8 @@
 point at a real file, a line inside it and say why. PlanHolder.reload() never swaps a valid
 running plan for an invalid one.
 
-Known bug found here (tolerated below, pinned by a strict xfail): ivr/dialplan/source.py builds
-`yaml.SafeLoader(text)` outside its try, and pyyaml's Reader refuses non-printable characters
-(NUL, most C0/C1 controls) right there with yaml.reader.ReaderError, which is not a
-MarkedYAMLError: `ivr check` crashes and PlanHolder.reload() raises instead of refusing.
+Found here and fixed: pyyaml's Reader refuses control characters with a ReaderError (not a
+MarkedYAMLError); it is now a located problem, not a crash of `ivr check` or of hot reload.
 """
 from __future__ import annotations
 
@@ -115,14 +113,6 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
     return name, "".join(lines).encode()
 
 
-def _yaml_refuses_characters(raw: bytes) -> bool:
-    """True if pyyaml's Reader rejects a character of this (UTF-8) text: the known bug."""
-    try:
-        yaml.reader.Reader(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.reader.ReaderError):
-        return True
-    return False
-
 
 def _assert_problems_are_located(exc: PlanInvalid, path: Path, raw: bytes) -> None:
     assert exc.problems, "PlanInvalid without any problem"
@@ -144,9 +134,6 @@ def test_mutated_plan_is_accepted_or_refused_with_located_problems(tmp_path: Pat
         load_checked(path, CATALOG)
     except PlanInvalid as exc:
         _assert_problems_are_located(exc, path, raw)
-    except yaml.reader.ReaderError:
-        assert _yaml_refuses_characters(raw)             # the known bug, and only it
-        return
     problems = check_paths([path], CATALOG)              # `ivr check` never raises either
     assert all(p.file == str(path) and p.line >= 1 and p.message for p in problems)
 
@@ -166,9 +153,6 @@ def test_dangling_reference_is_reported_at_its_line(tmp_path: Path) -> None:
     assert any(p.line == line and "nowhere" in p.message for p in info.value.problems)
 
 
-@pytest.mark.xfail(strict=True, raises=yaml.reader.ReaderError,
-                   reason="source.py: yaml.SafeLoader(text) is outside the try; catch "
-                   "yaml.reader.ReaderError and report it as a Problem at its line")
 def test_control_character_is_a_located_problem(tmp_path: Path) -> None:
     path = tmp_path / "plan.yaml"
     raw = SOURCES["minimal.yaml"].replace("name: minimal", "name: mini\x00mal").encode()
@@ -204,11 +188,7 @@ def test_reload_never_replaces_a_valid_plan_with_an_invalid_one(holder: PlanHold
                                                                 case: tuple[str, bytes]) -> None:
     before = holder.current
     holder.path.write_bytes(case[1])
-    try:
-        swapped = holder.reload()
-    except yaml.reader.ReaderError:                      # the known bug: raised, not refused
-        assert _yaml_refuses_characters(case[1])
-        swapped = False
+    swapped = holder.reload()
     if swapped:                                          # accepted: it passes every check
         load_checked(holder.path, CATALOG)
         assert holder.current.path == holder.path

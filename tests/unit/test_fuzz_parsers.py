@@ -1,9 +1,7 @@
 """Property-based tests of the wire parsers: the AGI protocol core and AMI message parsing.
 
 Findings recorded here (the tests pin today's behaviour):
-* AgiConnection keeps buffering after a ProtocolError (state CLOSED): receive_data() appends and
-  nothing ever clears it. The server stops reading on ProtocolError, so it is latent; the fix is
-  one line at the top of receive_data: `if self.state is State.CLOSED: return` (xfail test below).
+* AgiConnection kept buffering after a ProtocolError (state CLOSED); fixed, pinned below.
 * panoramisk 1.4 Message.from_line never raised on arbitrary text here, but AMIProtocol.handle_message
   raises AttributeError on a message repeating its `Event:` header (the value becomes a list and
   it calls .lower() on it). That happens before our AmiLink._dispatch, inside data_received, so
@@ -132,8 +130,6 @@ def test_agi_header_line_limit() -> None:
     assert isinstance(ev, ProtocolError) and "too many lines" in ev.message
 
 
-@pytest.mark.xfail(strict=True, reason="protocol.py keeps buffering after a ProtocolError; fix: "
-                   "return early from receive_data() when state is CLOSED")
 def test_agi_no_memory_growth_after_protocol_error() -> None:
     conn = AgiConnection()
     conn.receive_data(b"garbage\n")
