@@ -244,6 +244,10 @@ def _register_modules() -> None:
 
     crm_group.add_command(purge_cmd)
 
+    from ivr.cli_acd import simulate, staffing
+    main.add_command(staffing)
+    main.add_command(simulate)
+
 
 _register_modules()
 

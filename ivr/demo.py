@@ -15,15 +15,18 @@ from ivr.sipp import AwaitHangup, HangUp, Pause, Press
 
 # Calls placed one after another; each says what the caller does (keys from hotline.yaml).
 DEMO_CALLS = [
-    ("0612340001", "French caller, orders: 1 (fr) → 2 (orders) → 1 (place an order)",
-     [Pause(3), Press("1"), Pause(4), Press("2"), Pause(2), Press("1"), AwaitHangup(90)]),
-    ("0612340002", "English caller, medical question: 2 (en) → 1 → 1",
-     [Pause(3), Press("2"), Pause(4), Press("1"), Pause(2), Press("1"), AwaitHangup(90)]),
+    ("0612340001", "French pharmacist, orders: 1 (français) → 2 (orders) → 1 (place an order)",
+     [Pause(3), Press("1"), Pause(4), Press("2"), Pause(2), Press("1"), AwaitHangup(120)]),
+    ("0612340002", "English caller, medical question: 2 (English) → 1 → 1; carol, the most "
+     "skilled, does not answer, so alice takes it",
+     [Pause(3), Press("2"), Pause(4), Press("1"), Pause(2), Press("1"), AwaitHangup(120)]),
     ("0612340003", "Caller hangs up in the main menu",
      [Pause(3), Press("1"), Pause(3), HangUp()]),
-    ("0612340004", "Adverse-effect report with the safety key 9 (first agent does not answer)",
-     [Pause(3), Press("1"), Pause(4), Press("9"), AwaitHangup(120)]),
+    ("0612340004", "Adverse-effect report with the safety key 9; alice (drug safety) is in "
+     "wrap-up, so after 45 s the queue widens to dave",
+     [Pause(3), Press("1"), Pause(4), Press("9"), AwaitHangup(180)]),
 ]
+NO_ANSWER = "carol"
 # The demo runs at a fixed office-hours instant, so it looks the same at any time of day.
 DEMO_CLOCK = "2026-11-24T10:00:00+01:00"
 
@@ -38,11 +41,11 @@ def run_demo(settings: Settings) -> int:
         lab.ivr("sounds", "build", timeout=600)
         lab.up(log=console.print)
         lab.start_engine("--clock", DEMO_CLOCK)
-        # alice never picks up (ring-no-answer → paused RONA); the others answer after 1 s.
-        lab.start_phones(only={n: (None if n == "alice" else 1.0) for n in lab.agent_names},
+        # carol never picks up (ring-no-answer → paused RONA); the others answer after 1 s.
+        lab.start_phones(only={n: (None if n == NO_ANSWER else 1.0) for n in lab.agent_names},
                          talk_seconds=4.0)
         console.print(f"• engine up; agent phones: {', '.join(lab.agent_names)} "
-                      "(alice will not answer)")
+                      f"({NO_ANSWER} will not answer)")
         started = datetime.now(timezone.utc)
         for caller, what, steps in DEMO_CALLS:
             console.print(f"• call from {caller}: {what}")
@@ -54,6 +57,7 @@ def run_demo(settings: Settings) -> int:
         time.sleep(1)
         records = [r for r in lab.calls() if r["started_at"] >= started.isoformat()[:19]]
         _print_records(console, records)
+        console.print(lab.ivr("report", "--since", started.isoformat()[:19]).stdout)
         return 0 if len(records) >= len(DEMO_CALLS) else 1
     except Exception as exc:
         console.print(f"[red]demo failed: {exc}")

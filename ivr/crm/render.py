@@ -39,9 +39,25 @@ def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return report["groups"] + [{"group": "TOTAL", **report["total"]}]
 
 
+def _figures_down(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
+    """Seventeen figures do not fit across a terminal: one row a figure, one column a group."""
+    t = Table(title=title)
+    t.add_column("", justify="left")
+    for row in rows:
+        t.add_column(str(row.get("group")), justify="right")
+    for c in columns[1:]:
+        t.add_row(c.replace("_", " "), *(_fmt(c, row.get(c)) for row in rows))
+    return t
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     by = report["settings"]["by"] or "all"
-    console.print(_table(f"Service by {by} (SL {report['settings']['sl_seconds']} s)", report_rows(report), GROUP_COLUMNS))
+    title = f"Service by {by} (SL {report['settings']['sl_seconds']} s)"
+    rows = report_rows(report)
+    if len(rows) <= 8:
+        console.print(_figures_down(title, rows, GROUP_COLUMNS))
+    else:
+        console.print(_table(title, rows, GROUP_COLUMNS))
     if report["agents"]:
         cols = list(report["agents"][0])
         console.print(_table("Agents", report["agents"], cols))
