@@ -8,8 +8,14 @@ from acd import AcdConfig
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def shipped_config() -> AcdConfig:
+    """config/queues.yaml with the agents of config/agents.yaml, as the engine reads them."""
+    from ivr.config import load_settings
+    return load_settings(ROOT / "config" / "engine.yaml").acd_config()
+
+
 def test_shipped_queues_yaml_parses() -> None:
-    cfg = AcdConfig.from_yaml(ROOT / "config" / "queues.yaml")
+    cfg = shipped_config()
     assert {a.name for a in cfg.agents} == {"alice", "bob", "carol", "dave"}
     assert all(a.endpoint == a.name for a in cfg.agents)
     names = {q.name for q in cfg.queues}

@@ -2,7 +2,6 @@
 from pathlib import Path
 
 import pytest
-import yaml
 
 from acd.erlang import erlang_a, erlang_c
 from acd.simulate import Simulator, simulate
@@ -54,7 +53,8 @@ def test_constant_handle_time_waits_less_than_exponential() -> None:
 
 
 def test_pharma_config_scenario_with_escalations_and_progress() -> None:
-    sc = yaml.safe_load((ROOT / "config" / "queues.yaml").read_text())
+    from ivr.config import load_settings
+    sc = load_settings(ROOT / "config" / "engine.yaml").acd_config().model_dump()
     sc.update(seed=1, calls=3000, callback_accept=0.5, traffic={
         "operator": {"calls_per_hour": 20, "aht_seconds": 120, "patience_seconds": 300},
         "orders": {"calls_per_hour": 15, "aht_seconds": 240, "handle": "lognormal",

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from ivr.dialplan import Catalog, parse_plan
 from ivr.dialplan import expr
-from ivr.dialplan.cli import check, schema, set_catalog_factory, sounds
+from ivr.cli import main
+from ivr.lab import write_config
 from ivr.dialplan.schema import json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,40 +63,39 @@ def test_json_schema() -> None:
     json.dumps(s)
 
 
+def ivr(*args: str, **kw):
+    return CliRunner().invoke(main, list(args), **kw)
+
+
 def test_cli_check_reports_several_problems_and_exit_code() -> None:
-    res = CliRunner().invoke(check, [str(ROOT / "tests/dialplans/broken/schema_errors.yaml"),
-                                     str(ROOT / "tests/dialplans/broken/unknown_node.yaml")])
+    res = ivr("check", str(ROOT / "tests/dialplans/broken/schema_errors.yaml"),
+              str(ROOT / "tests/dialplans/broken/unknown_node.yaml"))
     assert res.exit_code == 1
     lines = [line for line in res.output.splitlines() if ".yaml:" in line]
     assert len(lines) >= 6
     assert any(line.endswith("unknown node 'nowhere'") and ":12:20:" in line for line in lines)
 
 
-def test_cli_check_uses_catalog_factory() -> None:
-    path = str(ROOT / "tests/dialplans/broken/unknown_catalog.yaml")
-    assert "unknown queue" not in CliRunner().invoke(check, [path]).output
-    set_catalog_factory(lambda: Catalog(queues={"operator"}))
-    try:
-        res = CliRunner().invoke(check, [path])
-    finally:
-        set_catalog_factory(None)
-    assert res.exit_code == 1 and "unknown queue 'sales'" in res.output
-    res = CliRunner().invoke(check, [path], obj={"dialplan_catalog": Catalog(agents=set())})
-    assert "unknown agent 'nobody'" in res.output
+def test_cli_check_names_queues_and_agents_missing_from_config() -> None:
+    res = ivr("check", str(ROOT / "tests/dialplans/broken/unknown_catalog.yaml"))
+    assert res.exit_code == 1
+    assert "unknown queue 'sales'" in res.output and "unknown agent 'nobody'" in res.output
 
 
 def test_cli_check_ok_and_strict() -> None:
-    assert CliRunner().invoke(check, [str(ROOT / "dialplans")]).exit_code == 0
+    assert ivr("check", str(ROOT / "dialplans")).exit_code == 0
     unreachable = str(ROOT / "tests/dialplans/broken/unreachable.yaml")
-    assert CliRunner().invoke(check, [unreachable]).exit_code == 0
-    assert CliRunner().invoke(check, ["--strict", unreachable]).exit_code == 1
+    assert ivr("check", unreachable).exit_code == 0
+    assert ivr("check", "--strict", unreachable).exit_code == 1
 
 
 def test_cli_schema_and_sounds(tmp_path: Path) -> None:
-    res = CliRunner().invoke(schema, [])
+    res = ivr("schema")
     assert res.exit_code == 0 and json.loads(res.output)["title"] == "Hotline dialplan"
-    res = CliRunner().invoke(sounds, ["build", "--no-progress", "--sounds-dir", str(tmp_path),
-                                      str(ROOT / "tests/dialplans/broken/no_human.yaml")])
+    plan = ROOT / "tests/dialplans/broken/no_human.yaml"
+    config = write_config(tmp_path / "config", base_port=30000, dialplan=plan,
+                          crm=tmp_path / "crm.db", sounds=tmp_path / "sounds")
+    res = ivr("--config", str(config), "sounds", "build", "--no-progress", str(plan))
     assert res.exit_code == 0 and "1 created" in res.output
 
 

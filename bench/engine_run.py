@@ -1,0 +1,157 @@
+"""The real engine (`ivr -v serve`) with instrumentation, for bench/load.py.
+
+It runs exactly what `ivr serve` runs (ivr.engine.Engine.serve_forever, same logging level),
+but wraps AgiChannel.command to time every AGI command from the write to its parsed reply
+(so the time includes the engine's own event-loop scheduling delay, the part an overloaded
+engine adds), and samples live FastAGI sessions and event-loop lag. Nothing under ivr/ changes.
+
+    python bench/engine_run.py STATS_FILE [--grace S]      (IVR_CONFIG names the settings)
+
+SIGUSR1 writes STATS_FILE (JSON) and starts a new measuring phase; SIGTERM stops as `ivr serve`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from array import array
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collections import Counter  # noqa: E402
+
+from ivr import ami as ami_module  # noqa: E402
+from ivr.agi import server as agi_server  # noqa: E402
+from ivr.config import load_settings  # noqa: E402
+from ivr.engine import Engine  # noqa: E402
+
+# Commands Asterisk answers at once (no media time inside the round trip).
+INSTANT = ("GET VARIABLE", "SET VARIABLE", "CHANNEL STATUS", "EXEC StartMusicOnHold",
+           "EXEC StopMusicOnHold", "VERBOSE", "NOOP")
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.t0 = time.time()
+        self.rtt: dict[str, array] = {}
+        self.commands = 0
+        self.max_sessions = 0
+        self.max_waiters = 0
+        self.lag = array("d")
+        self.timeline: list[tuple[float, int, int]] = []   # (t, sessions, waiters)
+        self.ami_events: Counter = Counter()
+
+    def add(self, text: str, ms: float) -> None:
+        self.commands += 1
+        for kind in INSTANT:
+            if text.startswith(kind):
+                self.rtt.setdefault(kind, array("d")).append(ms)
+                return
+
+    def dump(self, path: Path) -> None:
+        every = array("d")
+        per_kind = {}
+        for kind, values in self.rtt.items():
+            every.extend(values)
+            per_kind[kind] = _pcts(values)
+        data = {"since": self.t0, "until": time.time(), "commands": self.commands,
+                "instant_rtt_ms": _pcts(every), "rtt_ms_by_command": per_kind,
+                "max_sessions": self.max_sessions, "max_waiters": self.max_waiters,
+                "loop_lag_ms": _pcts(self.lag), "timeline": self.timeline,
+                "ami_events": sum(self.ami_events.values()),
+                "ami_events_by_name": dict(self.ami_events.most_common())}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
+
+
+def _pcts(values) -> dict:
+    if not values:
+        return {"n": 0}
+    s = sorted(values)
+    pick = lambda q: round(s[min(len(s) - 1, int(q * len(s)))], 3)  # noqa: E731
+    return {"n": len(s), "p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99),
+            "max": round(s[-1], 3)}
+
+
+STATS = Stats()
+_original_command = agi_server.AgiChannel.command
+
+
+async def _timed_command(self, text: str, *, wake=None):
+    t0 = time.perf_counter()
+    try:
+        return await _original_command(self, text, wake=wake)
+    finally:
+        STATS.add(text, (time.perf_counter() - t0) * 1000.0)
+
+
+agi_server.AgiChannel.command = _timed_command
+_original_dispatch = ami_module.AmiLink._dispatch
+
+
+def _counted_dispatch(self, manager, message) -> None:
+    STATS.ami_events[message.get("Event") or "(response)"] += 1
+    _original_dispatch(self, manager, message)
+
+
+ami_module.AmiLink._dispatch = _counted_dispatch
+
+
+async def _sampler(engine: Engine, period: float = 0.1) -> None:
+    n = 0
+    while True:
+        t = time.perf_counter()
+        await asyncio.sleep(period)
+        STATS.lag.append((time.perf_counter() - t - period) * 1000.0)
+        sessions = len(engine.agi.sessions) if engine.agi else 0
+        waiters = len(engine.waiters)
+        STATS.max_sessions = max(STATS.max_sessions, sessions)
+        STATS.max_waiters = max(STATS.max_waiters, waiters)
+        n += 1
+        if n % 10 == 0:
+            STATS.timeline.append((round(time.time(), 1), sessions, waiters))
+
+
+async def main(stats_file: Path, grace: float) -> None:
+    engine = Engine(load_settings())
+    loop = asyncio.get_running_loop()
+
+    def on_usr1() -> None:
+        STATS.dump(stats_file)
+        STATS.reset()
+
+    loop.add_signal_handler(signal.SIGUSR1, on_usr1)
+    sampler = None
+
+    original_start = engine.start
+
+    async def start() -> None:
+        nonlocal sampler
+        await original_start()
+        sampler = asyncio.create_task(_sampler(engine))
+
+    engine.start = start
+    try:
+        await engine.serve_forever(grace)
+    finally:
+        if sampler:
+            sampler.cancel()
+        STATS.dump(stats_file)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("panoramisk").setLevel(logging.INFO)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    grace = float(sys.argv[sys.argv.index("--grace") + 1]) if "--grace" in sys.argv else 10.0
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    asyncio.run(main(Path(sys.argv[1]), grace))
