@@ -5,7 +5,7 @@ but wraps AgiChannel.command to time every AGI command from the write to its par
 (so the time includes the engine's own event-loop scheduling delay, the part an overloaded
 engine adds), and samples live FastAGI sessions and event-loop lag. Nothing under ivr/ changes.
 
-    python bench/engine_run.py STATS_FILE [--grace S]      (IVR_CONFIG names the settings)
+    python bench/engine_run.py STATS_FILE [--grace S] [--uvloop]      (IVR_CONFIG names the settings)
 
 SIGUSR1 writes STATS_FILE (JSON) and starts a new measuring phase; SIGTERM stops as `ivr serve`.
 """
@@ -154,4 +154,9 @@ if __name__ == "__main__":
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
     grace = float(sys.argv[sys.argv.index("--grace") + 1]) if "--grace" in sys.argv else 10.0
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    asyncio.run(main(Path(sys.argv[1]), grace))
+    if "--uvloop" in sys.argv:          # measured as a recommendation (pip install uvloop)
+        import uvloop
+        uvloop.install()
+        asyncio.run(main(Path(sys.argv[1]), grace))
+    else:
+        asyncio.run(main(Path(sys.argv[1]), grace))

@@ -159,7 +159,7 @@ class Bench:
         log = open(WORK / "engine.log", "wb")
         self.lab.engine = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("engine_run.py")), str(self.stats_file),
-             "--grace", "5"], env=self.lab.env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
+             "--grace", "5", *(["--uvloop"] if self.args.uvloop else [])], env=self.lab.env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
         self.lab.engine_log = WORK / "engine.log"
         _wait_port(self.lab.settings.agi.port, self.lab.engine, WORK / "engine.log", timeout=120)
         self.engine_pid = self.lab.engine.pid
@@ -392,6 +392,8 @@ def main() -> None:
     p.add_argument("--no-compare", action="store_true")
     p.add_argument("--ami-filter", action="store_true",
                    help="measure the recommended AMI user: read = system,call + eventfilters")
+    p.add_argument("--uvloop", action="store_true",
+                   help="measure the engine on uvloop's event loop (pip install uvloop)")
     p.add_argument("--profile", action="store_true",
                    help="py-spy the engine during the concurrency phase (pip install py-spy)")
     p.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",

@@ -22,8 +22,8 @@ DEMO_CALLS = [
      [Pause(3), Press("2"), Pause(4), Press("1"), Pause(2), Press("1"), AwaitHangup(120)]),
     ("0612340003", "Caller hangs up in the main menu",
      [Pause(3), Press("1"), Pause(3), HangUp()]),
-    ("0612340004", "Adverse-effect report with the safety key 9; alice (drug safety) is in "
-     "wrap-up, so after 45 s the queue widens to dave",
+    ("0612340004", "Adverse-effect report with the safety key 9: it goes to the front of the "
+     "line and waits for alice, the drug-safety agent, to finish her wrap-up",
      [Pause(3), Press("1"), Pause(4), Press("9"), AwaitHangup(180)]),
 ]
 NO_ANSWER = "carol"
@@ -71,11 +71,12 @@ def run_demo(settings: Settings) -> int:
 
 def _print_records(console: Console, records: list[dict]) -> None:
     table = Table(title="CRM: the calls just made")
-    for col in ("caller", "path", "queue", "agent", "wait s", "talk s", "disposition"):
+    for col in ("caller", "keys", "queue", "agent", "wait s", "talk s", "disposition"):
         table.add_column(col)
     for r in records:
-        path = " ".join(p.get("key", "∅") if p.get("input") else p.get("node", "")
-                        for p in r["path"] if p.get("input") or p.get("type") in ("menu", "route"))
+        # keys pressed in order; ∅ = no key before the timeout
+        path = " ".join(p.get("key", "∅") for p in r["path"]
+                        if p.get("input") in ("key", "invalid", "safety", "timeout"))
         table.add_row(r["caller"], path, r.get("queue") or "", r.get("agent") or "",
                       _num(r.get("wait_seconds")), _num(r.get("talk_seconds")),
                       r.get("disposition") or "")

@@ -281,6 +281,7 @@ class CallSession:
             log.info("call %s: %s did not answer (%s after %.0f s)", self.call_id, o.agent,
                      outcome, time.monotonic() - ring_start)
             self.engine.acd_handle(ev.OfferFailed(self.call_id, o.agent, outcome.lower()))
+            self.engine.store.add_agent_event(o.agent, utcnow(), "pause", "RONA")
         self.stage = "queue"
         return False
 
