@@ -340,6 +340,24 @@ class Acd:
                 self._offer(c, [a], now, out, b)
                 return
 
+    def _offer_preferred(self, c: _Call, name: str | None, now: float, out: list) -> bool:
+        """A known caller's usual agent takes the call if ready and qualified; otherwise the
+        queue's strategy decides as for anyone (the caller is not held for one person)."""
+        a = self._agents.get(name) if name else None
+        b = c.bucket
+        if a is None or b is None:
+            return False
+        if a.state is not AgentState.READY or a.busy or not b.req.match(a.spec.skills):
+            if c.trace is not None:
+                self._log(c, now, f"preferred agent {name} not available "
+                                  f"({a.state.value}{', phone busy' if a.busy else ''}): "
+                                  f"queue strategy decides")
+            return False
+        if c.trace is not None:
+            self._log(c, now, f"preferred agent {name} is ready: offered first")
+        self._offer(c, [a], now, out, b)
+        return True
+
     def _why(self, b: _Bucket | None, agents: list[_Agent], now: float) -> str:
         """Trace text: which rule picked the agent(s). b is None when an agent picked the call."""
         a = agents[0]
@@ -513,6 +531,8 @@ class Acd:
         if spec.max_length and len(q.order) >= spec.max_length:
             self._divert(c, spec.congestion_destination,
                          f"queue full ({len(q.order)} >= max_length {spec.max_length})", now, out)
+            return
+        if self._offer_preferred(c, ev.preferred_agent, now, out):
             return
         self._dispatch_call(c, now, out)  # a ready agent takes it without queueing
         if c.state != WAITING:

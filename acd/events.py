@@ -11,6 +11,7 @@ class CallArrived:
     priority: int = 0
     caller: str = ""
     required: str | None = None  # extra skill expression ANDed with the queue requirement
+    preferred_agent: str | None = None  # a known caller's usual agent: offered first if ready
 
 
 @dataclass(frozen=True, slots=True)

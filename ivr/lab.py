@@ -153,6 +153,20 @@ class Lab:
     def calls(self) -> list[dict]:
         return json.loads(self.ivr("calls", "--format", "json").stdout)
 
+    def call_events(self, call_id: str) -> list[dict]:
+        """The CRM timeline of one call (read straight from the store)."""
+        import asyncio
+
+        from ivr.crm.store import open_store
+
+        async def read() -> list[dict]:
+            store = await open_store(self.settings.crm_url())
+            try:
+                return [{"kind": e.kind, **e.data} for e in await store.call_events(call_id)]
+            finally:
+                await store.close()
+        return asyncio.run(read())
+
     def call_record(self, caller: str, timeout: float = 15) -> dict:
         """The CRM record of the latest call from `caller`, waiting for it to be written."""
         deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ from acd import actions as act
 from acd import events as ev
 from ivr.agi.server import AgiChannel, CallerHungUp
 from ivr.caller import AgiCaller
-from ivr.crm.records import CallRecord
+from ivr.crm.records import CallEvent, CallRecord
 from ivr.dialplan import instructions as ins
 from ivr.dialplan.walker import Walker
 from ivr.engine import Engine, Waiter
@@ -52,13 +52,27 @@ class CallSession:
                              now=engine.dialplan_now)
         self.stage = "menu"
         self.waiter: Waiter | None = None       # set while the call is in the ACD
+        self._path_logged = 0
 
     @property
     def call_id(self) -> str:
         return self.record.call_id
 
+    def _event(self, kind: str, **data) -> None:
+        """One step of the call's timeline in the CRM (the writer batches; never blocks)."""
+        self.engine.store.add_event(CallEvent(self.call_id, utcnow(), kind, data))
+
+    def _walker_events(self) -> None:
+        """IVR steps (nodes visited, keys, timeouts, speech) as they happen."""
+        path = self.walker.path
+        for step in path[self._path_logged:]:
+            self._event("ivr", **step)
+        self._path_logged = len(path)
+
     async def run(self) -> None:
         log.info("call %s from %s", self.call_id, mask_number(self.record.caller))
+        self._event("arrived", caller=self.record.caller, dialed=self.record.dialed,
+                    plan_version=self.loaded.version)
         self.engine.events.publish(f"calls/{self.call_id}/started",
                                    {"caller": self.record.caller, "dialed": self.record.dialed,
                                     "plan_version": self.loaded.version})
@@ -94,6 +108,7 @@ class CallSession:
         instr = self.walker.start()
         language = None
         while True:
+            self._walker_events()
             if self.walker.language != language:      # Asterisk's own prompts follow suit
                 language = self.walker.language
                 await self.agi.set_variable("CHANNEL(language)", language)
@@ -187,11 +202,13 @@ class CallSession:
         waiter = self.waiter = Waiter(self.call_id)
         self.engine.waiters[self.call_id] = waiter
         self.queued_at = time.monotonic()
+        self._event("queue_enter", queue=route.queue, priority=route.priority,
+                    intent=route.intent)
         self.engine.events.publish(f"calls/{self.call_id}/queued",
                                    {"queue": route.queue, "priority": route.priority,
                                     "intent": route.intent, "adverse_event": rec.adverse_event})
         self.engine.acd_handle(ev.CallArrived(self.call_id, route.queue, route.priority,
-                                              rec.caller, route.required))
+                                              rec.caller, route.required, route.agent))
         music = False
         try:
             while True:
@@ -207,6 +224,11 @@ class CallSession:
                             await self.caller.stop_music()
                         await self._divert(action)
                         return
+                    elif isinstance(action, (act.Escalated, act.Overflowed)):
+                        self._event("escalate" if isinstance(action, act.Escalated) else "overflow",
+                                    **{k: getattr(action, k) for k in action.__slots__})
+                        if isinstance(action, act.Overflowed):
+                            rec.queue = action.to_queue
                     elif isinstance(action, act.Announce):
                         await self._announce(action)
                         music = False
@@ -232,6 +254,7 @@ class CallSession:
                     # Keeps the caller's place: the ACD calls back when its turn comes.
                     await self.caller.stop_music()
                     self.engine.callbacks.request(rec, self.queued_at)
+                    self._event("callback_request", number=rec.caller, queue=rec.queue)
                     rec.disposition = "callback"
                     rec.hangup_cause = "callback requested; waiting for the caller's turn"
                     await self.caller.play(self._system_prompt("callback-confirm"))
@@ -251,6 +274,7 @@ class CallSession:
         """Ring the offered agent(s); True once the call was answered and has ended."""
         self.stage = "ringing"
         for offer in offers:
+            self._event("offer", agent=offer.agent, queue=self.record.queue)
             self.engine.events.publish(f"calls/{self.call_id}/offered", {"agent": offer.agent})
             if self.engine.events.enabled:
                 asyncio.create_task(self._screen_pop(offer.agent))
@@ -271,6 +295,8 @@ class CallSession:
             rec.wait_seconds = round(answered_at - self.queued_at, 3)
             rec.talk_seconds = round(ended - answered_at, 3)
             rec.disposition = "answered"
+            self._event("connect", agent=agent, queue=rec.queue, wait_seconds=rec.wait_seconds)
+            self._event("complete", agent=agent, talk_seconds=rec.talk_seconds)
             return True
         if self.caller.hung_up or outcome == "CANCEL":
             for o in offers:
@@ -282,6 +308,8 @@ class CallSession:
                      outcome, time.monotonic() - ring_start)
             self.engine.acd_handle(ev.OfferFailed(self.call_id, o.agent, outcome.lower()))
             self.engine.store.add_agent_event(o.agent, utcnow(), "pause", "RONA")
+            self._event("ring_no_answer", agent=o.agent, queue=self.record.queue,
+                        ring_ms=int((time.monotonic() - ring_start) * 1000), status=outcome)
         self.stage = "queue"
         return False
 
@@ -376,6 +404,8 @@ class CallSession:
         rec = self.record
         rec.ended_at = utcnow()
         rec.path = list(self.walker.path)
+        self._walker_events()
+        self._event("hangup", disposition=rec.disposition, cause=rec.hangup_cause)
         rec.language = self.walker.language
         rec.route = rec.route or self.walker.route_kind
         speech = getattr(self.walker, "speech", None)

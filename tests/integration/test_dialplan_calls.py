@@ -71,7 +71,7 @@ def test_after_hours_offers_callback_and_still_takes_adverse_events(hotline):
 def test_known_pharmacist_skips_the_menu(hotline, tmp_path):
     contacts = tmp_path / "contacts.csv"
     contacts.write_text("name,type,numbers,preferred_agent\n"
-                        "Pharmacie du Centre,pharmacist,0611000026,bob\n")
+                        "Pharmacie du Centre,pharmacist,0611000026,dave\n")
     hotline.ivr("contacts", "import", str(contacts))
     hotline.start_engine("--clock", OFFICE_HOURS)
     hotline.start_phones(answer_after=0.5, talk_seconds=1.0)
@@ -82,6 +82,9 @@ def test_known_pharmacist_skips_the_menu(hotline, tmp_path):
     assert "main-menu" not in nodes
     assert rec["queue"] == "orders" and rec["route"] == "default"
     assert {"node": "identify", "input": "lookup", "contact_type": "pharmacist"} in rec["path"]
+    # Their usual agent, dave, takes it although bob is the most skilled for orders.
+    assert rec["agent"] == "dave"
+    assert any("preferred agent dave is ready" in line for line in rec["decision_trace"])
 
 
 def test_broken_plan_saved_during_a_call_keeps_the_good_one(hotline):

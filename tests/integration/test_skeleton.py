@@ -25,6 +25,11 @@ def test_press_1_reaches_orders_agent_and_crm_has_the_call(engine):
     keys = [step.get("key") for step in rec["path"] if step.get("input") == "key"]
     assert keys == ["1"]
     assert rec["dialed"] == "100" and rec["plan_version"]
+    kinds = [e["kind"] for e in engine.call_events(rec["call_id"])]
+    assert kinds[0] == "arrived" and kinds[-1] == "hangup"
+    steps = [k for k in kinds if k != "ivr"]
+    assert steps == ["arrived", "queue_enter", "offer", "connect", "complete", "hangup"]
+    assert kinds.count("ivr") == len(rec["path"])
 
 
 def test_no_input_gets_retries_then_the_operator(engine):
@@ -57,6 +62,8 @@ def test_ring_no_answer_moves_the_caller_to_the_next_agent(engine):
     assert rec["agent"] == "dave"
     assert rec["wait_seconds"] > 7                   # bob rang for the ring timeout (8 s)
     assert any("bob" in line and "RONA" in line for line in rec["decision_trace"])
+    rona = [e for e in engine.call_events(rec["call_id"]) if e["kind"] == "ring_no_answer"]
+    assert [e["agent"] for e in rona] == ["bob"] and rona[0]["ring_ms"] > 7000
 
 
 def test_engine_stopped_mid_menu_caller_still_reaches_the_operator(engine):

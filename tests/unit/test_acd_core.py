@@ -300,3 +300,22 @@ def test_caller_hangup_after_callback_choice_keeps_request_until_cancelled() -> 
     acd.handle(CallEnded("cb2"), 5)       # explicit cancel
     assert acd.position("cb2") is None
     assert acd.handle(CallEnded("busy-a"), 6) == [StartCallback("cb", "a", "111")]
+
+
+def test_a_known_callers_preferred_agent_is_offered_first_when_ready():
+    from acd import actions as A, events as E
+    from acd.config import AcdConfig
+    from acd.core import Acd
+    cfg = AcdConfig.from_dict({
+        "agents": {"ann": {"skills": {"orders": 5}}, "ben": {"skills": {"orders": 2}}},
+        "queues": {"orders": {"requirement": "orders", "strategy": "most-skilled"}}})
+    acd = Acd(cfg)
+    for name in ("ann", "ben"):
+        acd.handle(E.AgentLoggedIn(name), 0)
+        acd.handle(E.AgentReady(name), 0)
+    out = acd.handle(E.CallArrived("c1", "orders", preferred_agent="ben"), 1)
+    assert out == [A.OfferCall("c1", "ben", 15.0)]          # not ann, the most skilled
+    assert any("preferred agent ben is ready" in line for line in acd.trace("c1"))
+    out = acd.handle(E.CallArrived("c2", "orders", preferred_agent="ben"), 2)
+    assert out == [A.OfferCall("c2", "ann", 15.0)]          # ben is busy: nobody waits for him
+    assert any("preferred agent ben not available" in line for line in acd.trace("c2"))
