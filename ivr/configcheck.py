@@ -56,9 +56,7 @@ def check_config(settings: Settings, *, config_file: str | Path | None = None,
     acd, acd_problems = check_acd_files(settings.path(settings.agents_file),
                                         settings.path(settings.queues_file))
     problems += acd_problems
-    catalog = None if acd is None else Catalog(
-        queues={q.name for q in acd.queues}, skills={s for a in acd.agents for s in a.skills},
-        agents={a.name for a in acd.agents})
+    catalog = None if acd is None else _catalog(acd, settings)
     dialplan = settings.path(settings.dialplan)
     if dialplan.exists():
         problems += check_paths([dialplan], catalog)
@@ -74,10 +72,32 @@ def check_config(settings: Settings, *, config_file: str | Path | None = None,
 def catalog_from_files(settings: Settings) -> Catalog | None:
     """Queues/skills/agents from config for dialplan checks; None if the config is unsound."""
     acd = check_acd_files(settings.path(settings.agents_file), settings.path(settings.queues_file))[0]
-    if acd is None:
-        return None
-    return Catalog(queues={q.name for q in acd.queues}, skills={s for a in acd.agents for s in a.skills},
-                   agents={a.name for a in acd.agents})
+    return None if acd is None else _catalog(acd, settings)
+
+
+def _catalog(acd, settings: Settings) -> Catalog:
+    catalog = Catalog(queues={q.name for q in acd.queues},
+                      skills={s for a in acd.agents for s in a.skills},
+                      agents={a.name for a in acd.agents})
+    if settings.speech.model:
+        hook = _lazy_unknown_words(settings.speech.model)
+        langs = settings.speech.languages
+        catalog.unknown_words = {lang: hook for lang in langs} if langs else hook
+    return catalog
+
+
+def _lazy_unknown_words(model_name: str):
+    """vosk drops grammar words its model lacks: ask the configured model, loaded only if a
+    plan has speech phrases to check (it takes seconds and half a gigabyte)."""
+    model = None
+
+    def unknown_words(phrases: list[str]) -> list[str]:
+        nonlocal model
+        if model is None:
+            from ivr.speech.recognizer import SpeechModel
+            model = SpeechModel.load(model_name)
+        return model.unknown_words(phrases)
+    return unknown_words
 
 
 @click.command("check")

@@ -342,6 +342,7 @@ class CallSession:
 
     async def _announce(self, action: act.Announce) -> None:
         """Position and estimated wait, with Asterisk's stock queue prompts."""
+        self._event("announce", position=action.position, ewt_seconds=round(action.ewt_seconds))
         await self.caller.stop_music()
         await self.caller.play(("queue-youarenext",) if action.position == 1 else ("queue-thereare",))
         if action.position > 1:

@@ -79,6 +79,9 @@ def test_caller_hanging_up_while_waiting_is_abandoned_with_its_wait(hotline):
     assert rec["disposition"] == "abandoned" and rec["queue"] == "operator"
     assert 2.0 < rec["wait_seconds"] < 6.0
     assert rec["agent"] is None
+    # While waiting it heard its position and estimated wait (every 3 s in this queue).
+    announced = [e for e in hotline.call_events(rec["call_id"]) if e["kind"] == "announce"]
+    assert announced and announced[0]["position"] == 1
 
 
 def test_a_phone_busy_with_another_call_is_not_offered(hotline):

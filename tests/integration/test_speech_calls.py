@@ -91,6 +91,16 @@ def test_silence_is_reasked_then_a_person_answers(speech):
     assert rec["disposition"] == "answered"
 
 
+def test_noise_is_reasked_then_a_person_answers(speech):
+    call = speech.call("0611000065", [OPEN_LINE, after_prompt(speech), say("noise"),
+                                      AwaitHangup(90)])
+    assert call.wait(120) == 0
+    rec = speech.call_record("0611000065")
+    outcomes = [s.get("outcome") for s in rec["path"] if s.get("input") == "speech"]
+    assert outcomes[0] == "reask" and outcomes[-1] == "human"
+    assert rec["queue"] == "operator" and rec["disposition"] == "answered"
+
+
 def test_an_adverse_event_phrase_goes_to_pharmacovigilance(speech):
     call = speech.call("0611000063", [OPEN_LINE, after_prompt(speech), say("tel-adverse"),
                                       AwaitHangup(60)])
