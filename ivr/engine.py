@@ -91,6 +91,21 @@ class Engine:
         self.audiosocket = await AudioSocketServer(a.host, a.port).start()
         log.info("speech model %s loaded; AudioSocket on %s:%d", name, a.host, a.port)
 
+    async def _recover_cut_off_calls(self, within: timedelta = timedelta(days=2)) -> None:
+        """Calls the last engine process started but never finished (it was killed): mark
+        them recovered, so the CRM keeps every call; Asterisk's fallback took those callers."""
+        now = datetime.now(timezone.utc)
+        cut = [r for r in await self.store.list_calls(since=now - within) if r.ended_at is None]
+        for rec in cut:
+            rec.ended_at, rec.recovered = now, True
+            rec.disposition = rec.disposition or "recovered"
+            rec.route = "fallback"
+            rec.hangup_cause = ("the engine stopped abruptly during the call; Asterisk's "
+                                "fallback took the caller (see its CDR for the outcome)")
+            self.store.save_call(rec)
+        if cut:
+            log.warning("recovered %d call(s) cut off when the engine last stopped", len(cut))
+
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
 
@@ -100,6 +115,7 @@ class Engine:
         await self._start_speech()
         self.events.start()
         self.store = await open_store(self.settings.crm_url())
+        await self._recover_cut_off_calls()
         if self.agents_ready:
             for name in self.agent_endpoint:
                 self.agent_command("login", name, "engine start")

@@ -73,6 +73,8 @@ class CallSession:
         log.info("call %s from %s", self.call_id, mask_number(self.record.caller))
         self._event("arrived", caller=self.record.caller, dialed=self.record.dialed,
                     plan_version=self.loaded.version)
+        # Written now, completed at the end: if the engine dies mid-call the CRM still has it.
+        self.engine.store.save_call(self.record)
         self.engine.events.publish(f"calls/{self.call_id}/started",
                                    {"caller": self.record.caller, "dialed": self.record.dialed,
                                     "plan_version": self.loaded.version})

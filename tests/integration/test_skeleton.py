@@ -93,3 +93,17 @@ def test_several_keys_in_a_row_are_all_heard(engine):
     keys = [s.get("key") for s in rec["path"] if s.get("input") in ("key", "invalid")]
     assert keys == ["5", "2", "1"]
     assert rec["queue"] == "orders"
+
+
+def test_engine_killed_mid_menu_caller_reaches_operator_and_the_crm_keeps_the_call(engine):
+    engine.start_phones(answer_after=0.5, talk_seconds=2.0)
+    call = engine.call("0611000007", [AwaitHangup(90)])
+    time.sleep(1.5)                                    # in the menu
+    engine.stop_engine(signal.SIGKILL)
+    assert call.wait(60) == 0                          # Asterisk's fallback: an operator answered
+    cdr = engine.sandbox.root / "var/log/asterisk/cdr-csv/Master.csv"
+    lines = [l for l in cdr.read_text().splitlines() if "0611000007" in l]
+    assert any("ivr-fallback" in l and "ANSWERED" in l for l in lines), lines
+    engine.start_engine("--grace", "2")                # the restart reconciles the cut-off call
+    rec = engine.call_record("0611000007")
+    assert rec["recovered"] and rec["disposition"] == "recovered" and rec["route"] == "fallback"
