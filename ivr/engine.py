@@ -272,6 +272,16 @@ class Engine:
                 self.events.publish(f"queues/{queue['queue']}", queue, retain=True)
             await asyncio.sleep(every_s)
 
+    def note_wrap_up(self, agent: str, queue: str | None) -> None:
+        """Agent sessions for occupancy: the ACD times wrap-up itself; the CRM gets its span."""
+        seconds = self.acd_config_queue(queue).wrapup_seconds
+        if seconds <= 0:
+            return
+        start = datetime.now(timezone.utc)
+        self.store.add_agent_event(agent, start, "wrapup")
+        asyncio.get_running_loop().call_later(
+            seconds, self.store.add_agent_event, agent, start + timedelta(seconds=seconds), "ready")
+
     def queue_names(self) -> set[str]:
         return set(self._queue_specs)
 
@@ -336,7 +346,7 @@ class Engine:
             waiter = self.waiters.get(event.get("Uniqueid", ""))
             dest = event.get("DestChannel", "")
             if waiter and waiter.answered_by is None:
-                agent = self.endpoint_to_agent.get(_endpoint_of(dest))
+                agent = self.endpoint_to_agent.get(endpoint_of(dest))
                 if agent:
                     waiter.answered_by = agent
                     waiter.answered_at = time.monotonic()
@@ -347,7 +357,7 @@ class Engine:
         return any(agent in w.offered_agents for w in self.waiters.values())
 
 
-def _endpoint_of(channel: str) -> str:
+def endpoint_of(channel: str) -> str:
     """'PJSIP/alice-0000002a' → 'alice'."""
     name = channel.split("/", 1)[-1]
     return name.rsplit("-", 1)[0] if "-" in name else name

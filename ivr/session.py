@@ -19,7 +19,7 @@ from ivr.caller import AgiCaller
 from ivr.crm.records import CallEvent, CallRecord
 from ivr.dialplan import instructions as ins
 from ivr.dialplan.walker import Walker
-from ivr.engine import Engine, Waiter
+from ivr.engine import Engine, Waiter, endpoint_of
 from ivr.privacy import mask_number
 from ivr.speech.recognizer import listen_or_key
 
@@ -47,8 +47,8 @@ class CallSession:
             dialed=(env.args[0] if env.args else env.get("extension")),
             started_at=utcnow(), plan_version=self.loaded.version,
         )
-        self.walker = Walker(self.loaded.plan, {"caller": self.record.caller,
-                                         "dialed": self.record.dialed},
+        self.walker = Walker(self.loaded.plan,
+                             {"caller": self.record.caller, "dialed": self.record.dialed},
                              now=engine.dialplan_now)
         self.stage = "menu"
         self.waiter: Waiter | None = None       # set while the call is in the ACD
@@ -290,6 +290,7 @@ class CallSession:
                 waiter.answered_by = agent
                 self.engine.acd_handle(ev.OfferAnswered(self.call_id, agent))
             self.engine.acd_handle(ev.CallEnded(self.call_id))
+            self.engine.note_wrap_up(agent, self.record.queue)
             # The answer instant comes from AMI; without it, ringing counts as talk.
             answered_at = waiter.answered_at or ring_start
             rec = self.record
@@ -339,8 +340,7 @@ class CallSession:
 
     async def _answering_agent(self, offers: list[act.OfferCall]) -> str:
         peer = await self.agi.get_variable("DIALEDPEERNAME") or ""
-        from ivr.engine import _endpoint_of
-        return self.engine.endpoint_to_agent.get(_endpoint_of(peer), offers[0].agent)
+        return self.engine.endpoint_to_agent.get(endpoint_of(peer), offers[0].agent)
 
     async def _announce(self, action: act.Announce) -> None:
         """Position and estimated wait, with Asterisk's stock queue prompts."""

@@ -113,10 +113,11 @@ def occupancy(events: Iterable[AgentEvent], records: Iterable[CallRecord],
 
 
 def speech_stats(records: Iterable[CallRecord]) -> list[dict[str, Any]]:
-    """Per intent, among calls where speech was tried: share routed by speech vs fallback."""
+    """Per intent, among calls where speech was tried (a speech outcome or a transcript; a
+    DTMF menu that ran out of retries is no speech attempt): routed by speech vs fallback."""
     groups: dict[str, list[CallRecord]] = defaultdict(list)
     for r in records:
-        if r.route in ("speech", "fallback") or r.speech_outcome is not None:
+        if r.speech_outcome is not None or r.speech_text is not None or r.route == "speech":
             groups[r.intent or "-"].append(r)
     out = []
     for intent, rs in sorted(groups.items()):
