@@ -107,3 +107,18 @@ def test_engine_killed_mid_menu_caller_reaches_operator_and_the_crm_keeps_the_ca
     engine.start_engine("--grace", "2")                # the restart reconciles the cut-off call
     rec = engine.call_record("0611000007")
     assert rec["recovered"] and rec["disposition"] == "recovered" and rec["route"] == "fallback"
+
+
+def test_asterisk_restart_the_engine_reconnects_and_serves_again(engine):
+    engine.sandbox.down(log=lambda *_: None)
+    engine.sandbox.up(log=lambda *_: None)             # a fresh Asterisk: AMI link dropped
+    deadline = time.monotonic() + 10
+    while "AMI logged in" not in engine.log_text().split("AMI link")[-1]:
+        assert time.monotonic() < deadline, engine.log_text()[-2000:]
+        time.sleep(0.2)
+    assert "lost; reconnecting" in engine.log_text()
+    engine.start_phones(answer_after=0.5, talk_seconds=1.0)
+    call = engine.call("0611000008", [Pause(1.5), Press("1"), AwaitHangup(60)])
+    assert call.wait(90) == 0
+    rec = engine.call_record("0611000008")
+    assert rec["disposition"] == "answered" and rec["wait_seconds"] > 0.3   # answer seen on AMI
