@@ -122,3 +122,27 @@ def test_asterisk_restart_the_engine_reconnects_and_serves_again(engine):
     assert call.wait(90) == 0
     rec = engine.call_record("0611000008")
     assert rec["disposition"] == "answered" and rec["wait_seconds"] > 0.3   # answer seen on AMI
+
+
+def test_engine_killed_with_one_caller_talking_and_one_waiting(engine):
+    engine.stop_engine()
+    engine.start_engine("--no-agents-ready")
+    engine.ivr("agent", "login", "alice")
+    engine.start_phones(answer_after=0.5, talk_seconds=8.0)
+    talking = engine.call("0611000009", [Pause(1.5), Press("0"), AwaitHangup(90)])
+    time.sleep(4.0)                                    # alice answered ~2.5 s in
+    waiting = engine.call("0611000010", [Pause(1.5), Press("0"), AwaitHangup(90)])
+    time.sleep(3.0)                                    # in the queue: alice is busy
+    started = time.monotonic()
+    engine.stop_engine(signal.SIGKILL)
+    assert talking.wait(60) == 0 and waiting.wait(60) == 0
+    # The conversation went on to its end (alice hung up after 8 s), not cut at the kill…
+    cdr = (engine.sandbox.root / "var/log/asterisk/cdr-csv/Master.csv").read_text().splitlines()
+    talk = [l for l in cdr if "0611000009" in l and "PJSIP/alice" in l and "ANSWERED" in l]
+    assert talk and "ivr-fallback" not in talk[-1]
+    # …and the waiting caller reached the operators through Asterisk's fallback.
+    assert any("0611000010" in l and "ivr-fallback" in l and "ANSWERED" in l for l in cdr)
+    assert time.monotonic() - started > 2.0
+    engine.start_engine()
+    for caller in ("0611000009", "0611000010"):
+        assert engine.call_record(caller)["recovered"]
