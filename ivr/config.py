@@ -56,6 +56,7 @@ class AmiSettings(_Strict):
 class AudioSocketSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = 9092
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
 
 
 class SpeechSettings(_Strict):

@@ -88,7 +88,8 @@ class Engine:
             log.warning("speech model %r unavailable (%s): speech nodes take keys only", name, exc)
             return
         a = self.settings.audiosocket
-        self.audiosocket = await AudioSocketServer(a.host, a.port).start()
+        self.audiosocket = await AudioSocketServer(a.host, a.port,
+                                                   allowed_hosts=a.allowed_hosts).start()
         log.info("speech model %s loaded; AudioSocket on %s:%d", name, a.host, a.port)
 
     async def _recover_cut_off_calls(self, within: timedelta = timedelta(days=2)) -> None:

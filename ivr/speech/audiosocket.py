@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -202,8 +202,9 @@ class Listener:
 
 class AudioSocketServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, uuid_timeout: float = 5.0,
-                 frame_ms: float = FRAME_MS) -> None:
+                 frame_ms: float = FRAME_MS, allowed_hosts: Iterable[str] = ("127.0.0.1",)) -> None:
         self.host, self.port = host, port
+        self.allowed = set(allowed_hosts)          # callers' audio: only from our Asterisk
         self.uuid_timeout = uuid_timeout
         self.interval = frame_ms / 1000
         self._listeners: dict[str, Listener] = {}
@@ -251,6 +252,12 @@ class AudioSocketServer:
             lst.hangup()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = (writer.get_extra_info("peername") or ("?",))[0]
+        if peer not in self.allowed:
+            log.warning("refused AudioSocket connection from %s (allowed: %s)", peer,
+                        ", ".join(sorted(self.allowed)))
+            writer.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)

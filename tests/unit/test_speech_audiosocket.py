@@ -174,3 +174,17 @@ async def test_expect_rejects_non_uuid() -> None:
     async with AudioSocketServer() as server:
         with pytest.raises(ValueError):
             server.expect("not-a-uuid")
+
+
+async def test_connections_from_hosts_not_allowed_are_refused():
+    from ivr.speech.audiosocket import AudioSocketServer
+    server = await AudioSocketServer("127.0.0.1", 0, allowed_hosts=["10.1.2.3"]).start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"\x01\x00\x10" + bytes(16))
+        try:
+            assert await asyncio.wait_for(reader.read(), 2) == b""
+        except ConnectionResetError:
+            pass
+    finally:
+        await server.close()
