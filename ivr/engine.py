@@ -222,8 +222,9 @@ class Engine:
         if self.store:
             self.store.add_agent_event(agent, datetime.now(timezone.utc), action,
                                        reason or None)
-        state = next(a for a in self.snapshot()["agents"] if a["agent"] == agent)
-        return {"ok": True, "agent": state}
+        state = self.acd.agent_state(agent)       # O(1): logins at start are one per agent
+        return {"ok": True, "agent": {"agent": agent, "state": state.value,
+                                      "reason": reason if action == "pause" else ""}}
 
     def snapshot(self) -> dict:
         now = time.monotonic()

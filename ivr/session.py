@@ -229,8 +229,6 @@ class CallSession:
                     elif isinstance(action, (act.Escalated, act.Overflowed)):
                         self._event("escalate" if isinstance(action, act.Escalated) else "overflow",
                                     **{k: getattr(action, k) for k in action.__slots__})
-                        if isinstance(action, act.Overflowed):
-                            rec.queue = action.to_queue
                     elif isinstance(action, act.Announce):
                         await self._announce(action)
                         music = False
