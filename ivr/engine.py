@@ -10,7 +10,7 @@ import gc
 import logging
 import signal
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -65,6 +65,8 @@ class Engine:
         self.agi: AgiServer | None = None
         self.ami: AmiLink | None = None
         self.waiters: dict[str, Waiter] = {}
+        # Agents rung or connected by us: their phone's AMI busy state is ours, not news.
+        self._engaged: Counter[str] = Counter()
         self._timer_wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.stopping = asyncio.Event()
@@ -301,7 +303,9 @@ class Engine:
                 log.warning("ACD action for a call not waiting here: %s", action)
             return
         if isinstance(action, act.OfferCall):
-            waiter.offered_agents.add(action.agent)
+            if action.agent not in waiter.offered_agents:
+                waiter.offered_agents.add(action.agent)
+                self._engaged[action.agent] += 1
         waiter.push(action)
 
     async def _acd_timer(self) -> None:
@@ -356,7 +360,18 @@ class Engine:
                     self.acd_handle(ev.OfferAnswered(waiter.call_id, agent))
 
     def _agent_engaged_by_us(self, agent: str) -> bool:
-        return any(agent in w.offered_agents for w in self.waiters.values())
+        return self._engaged[agent] > 0
+
+    def release_agent(self, waiter: Waiter, agent: str) -> None:
+        """An offer is over (no answer, caller gone): AMI device states count again."""
+        if agent in waiter.offered_agents:
+            waiter.offered_agents.discard(agent)
+            self._engaged[agent] -= 1
+
+    def forget_waiter(self, call_id: str) -> None:
+        waiter = self.waiters.pop(call_id, None)
+        for agent in list(waiter.offered_agents if waiter else ()):
+            self.release_agent(waiter, agent)
 
 
 def endpoint_of(channel: str) -> str:

@@ -267,7 +267,7 @@ class CallSession:
                 rec.disposition = "abandoned"
             raise
         finally:
-            self.engine.waiters.pop(self.call_id, None)
+            self.engine.forget_waiter(self.call_id)
             rec.decision_trace = list(self.engine.acd.trace(self.call_id))
 
     async def _ring(self, waiter: Waiter, offers: list[act.OfferCall]) -> bool:
@@ -301,10 +301,10 @@ class CallSession:
             return True
         if self.caller.hung_up or outcome == "CANCEL":
             for o in offers:
-                waiter.offered_agents.discard(o.agent)
+                self.engine.release_agent(waiter, o.agent)
             raise CallerHungUp("caller hung up while an agent was ringing")
         for o in offers:   # ring-no-answer, busy or unreachable: RONA, the caller keeps its place
-            waiter.offered_agents.discard(o.agent)
+            self.engine.release_agent(waiter, o.agent)
             log.info("call %s: %s did not answer (%s after %.0f s)", self.call_id, o.agent,
                      outcome, time.monotonic() - ring_start)
             self.engine.acd_handle(ev.OfferFailed(self.call_id, o.agent, outcome.lower()))
