@@ -25,10 +25,11 @@ from acd.config import AcdConfig, AgentSpec, QueueSpec
 from acd.skills import compile_requirement
 from ivr.config import AgentEntry, ConfigError, Settings, load_settings
 from ivr.destinations import Destination
-from ivr.sounds import missing_prompts
 from ivr.dialplan.checks import Catalog, check_paths
 from ivr.dialplan.loader import load_plan
 from ivr.dialplan.problems import PlanInvalid, Problem
+from ivr.plans import catalog_for
+from ivr.sounds import missing_prompts
 from ivr.dialplan.source import Source, load_yaml
 
 AMI_READ_OK = frozenset({"system", "call", "agent", "user", "reporting", "dialplan"})
@@ -75,10 +76,8 @@ def catalog_from_files(settings: Settings) -> Catalog | None:
     return None if acd is None else _catalog(acd, settings)
 
 
-def _catalog(acd, settings: Settings) -> Catalog:
-    catalog = Catalog(queues={q.name for q in acd.queues},
-                      skills={s for a in acd.agents for s in a.skills},
-                      agents={a.name for a in acd.agents})
+def _catalog(acd: AcdConfig, settings: Settings) -> Catalog:
+    catalog = catalog_for(acd)
     if settings.speech.model:
         hook = _lazy_unknown_words(settings.speech.model)
         langs = settings.speech.languages

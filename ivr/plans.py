@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from acd.config import AcdConfig
 from ivr.config import ConfigError, Settings
 from ivr.dialplan import Catalog, Plan, PlanInvalid, load_checked
 from ivr.dialplan.loader import plan_version
@@ -83,7 +84,10 @@ class PlanHolder:
 
 def catalog_from_settings(settings: Settings) -> Catalog:
     """What dialplans may name: queues, skills and agents from config."""
-    acd = settings.acd_config()
-    skills = {skill for agent in acd.agents for skill in agent.skills}
-    return Catalog(queues={q.name for q in acd.queues}, skills=skills,
+    return catalog_for(settings.acd_config())
+
+
+def catalog_for(acd: AcdConfig) -> Catalog:
+    return Catalog(queues={q.name for q in acd.queues},
+                   skills={skill for agent in acd.agents for skill in agent.skills},
                    agents={a.name for a in acd.agents})
