@@ -57,13 +57,6 @@ class AmiLink:
             raise AmiError(f"no AMI login at {self.settings.host}:{self.settings.port} within "
                            f"{timeout:.0f} s: is Asterisk running and the secret right?") from None
 
-    async def wait_connected(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._logged_in.wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
-
     async def action(self, action: dict[str, Any], timeout: float | None = None,
                      as_list: bool | None = None) -> Any:
         if not self.connected:
@@ -80,9 +73,13 @@ class AmiLink:
     async def originate(self, channel: str, *, application: str | None = None,
                         data: str = "", context: str | None = None, exten: str | None = None,
                         caller_id: str = "", variables: dict[str, str] | None = None,
-                        timeout_s: float = 30) -> Any:
+                        timeout_s: float = 30, channel_id: str | None = None) -> Any:
+        """An async Originate; `channel_id` becomes the new channel's Uniqueid, so its
+        events can be told apart."""
         action: dict[str, Any] = {"Action": "Originate", "Channel": channel, "Async": "true",
                                   "Timeout": str(int(timeout_s * 1000)), "CallerID": caller_id}
+        if channel_id:
+            action["ChannelId"] = channel_id
         if application:
             action.update(Application=application, Data=data)
         else:

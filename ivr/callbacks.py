@@ -67,12 +67,10 @@ class Callbacks:
         job.answered.clear(), job.failed.clear()
         self._by_channel[job.channel_id] = job
         try:
-            await engine.ami.action({
-                "Action": "Originate", "Channel": f"PJSIP/{engine.agent_endpoint[agent]}",
-                "Context": "hotline-callback", "Exten": number, "Priority": "1",
-                "Async": "true", "Timeout": str(int(ring * 1000)), "ChannelId": job.channel_id,
-                "CallerID": f"Callback <{number}>",
-                "Variable": f"IVR_CALLBACK_FOR={rec.call_id}"})
+            await engine.ami.originate(
+                f"PJSIP/{engine.agent_endpoint[agent]}", context="hotline-callback",
+                exten=number, caller_id=f"Callback <{number}>", timeout_s=ring,
+                channel_id=job.channel_id, variables={"IVR_CALLBACK_FOR": rec.call_id})
             done = await _first(job.answered, job.failed, timeout=ring + 10)
         except Exception as exc:
             log.warning("callback %s: could not ring %s (%s)", rec.call_id, agent, exc)

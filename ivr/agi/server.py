@@ -101,9 +101,6 @@ class AgiChannel:
     async def exec(self, app: str, args: str = "") -> Reply:
         return await self.command(f'EXEC {app} "{_quote(args)}"' if args else f"EXEC {app}")
 
-    async def verbose(self, message: str) -> None:
-        await self.command(f'VERBOSE "{_quote(message)}" 1')
-
     async def close(self) -> None:
         self._writer.close()
         try:
