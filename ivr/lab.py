@@ -91,7 +91,8 @@ class Lab:
         return result
 
     def start_engine(self, *args: str, log_path: Path | None = None) -> subprocess.Popen:
-        self.engine_log = log_path or self.config_path.parent / "engine.log"
+        self.engine_log = log_path or self.settings.path("var") / "engine.log"
+        self.engine_log.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.engine_log, "ab")
         verbosity = "-vv" if os.environ.get("IVR_DEBUG") else "-v"   # -vv: every AMI message
         self.engine = subprocess.Popen([sys.executable, "-m", "ivr", verbosity, "serve", *args],
