@@ -12,6 +12,7 @@ from ivr.agi.server import AgiChannel, CallerHungUp
 
 log = logging.getLogger(__name__)
 ALL_KEYS = "0123456789*#"
+MAX_DIGITS_HEARD = 64        # a collect with a terminator stops here even without it
 
 
 class AgiCaller:
@@ -75,7 +76,10 @@ class AgiCaller:
             if key == terminator:
                 return digits
             digits += key
-            if len(digits) >= max_length:
+            # With a terminator the caller says when the entry ends: keep listening, so a too
+            # long entry is refused whole instead of cut at max_length with the rest of the
+            # keys spilling into the next menu. Without one, max_length is the only end.
+            if len(digits) >= (MAX_DIGITS_HEARD if terminator else max_length):
                 return digits
             key = None
 

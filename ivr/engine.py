@@ -25,8 +25,10 @@ from ivr.control import ControlServer
 from ivr.events import EventBus
 from ivr.speech.audiosocket import AudioSocketServer
 from ivr.speech.recognizer import SpeechModel
+from ivr.crm.records import CallEvent, CallRecord
 from ivr.crm.store import CrmStore, open_store
 from ivr.plans import PlanHolder
+from ivr.privacy import mask_number
 
 log = logging.getLogger(__name__)
 # Feature codes agents dial from their phones (asterisk/extensions_hotline.conf: *71…*74).
@@ -191,9 +193,31 @@ class Engine:
         script = chan.env.get("network_script").split("?")[0].strip("/")
         if script == "agent-feature":
             await self._agent_feature(chan)
+        elif script == "unseen-hangup":
+            self._record_unseen_hangup(chan)
         else:
             from ivr.session import CallSession
             await CallSession(self, chan).run()
+
+    def _record_unseen_hangup(self, chan: AgiChannel) -> None:
+        """Asterisk's hangup handler reports a caller who hung up before the engine took the
+        call (during Answer): abandoned, with no menu, so the CRM still has every call."""
+        dialed, epoch = (chan.env.args + ["", ""])[:2]
+        now = datetime.now(timezone.utc)
+        try:
+            started = datetime.fromtimestamp(int(epoch), timezone.utc)
+        except ValueError:
+            started = now
+        record = CallRecord(call_id=chan.env.get("uniqueid"), caller=chan.env.get("callerid"),
+                            dialed=dialed, started_at=started, ended_at=now,
+                            disposition="abandoned", wait_seconds=0.0,
+                            hangup_cause="the caller hung up before the engine took the call")
+        self.store.save_call(record)
+        self.store.add_event(CallEvent(record.call_id, started, "arrived",
+                                       {"caller": record.caller, "dialed": dialed}))
+        self.store.add_event(CallEvent(record.call_id, now, "hangup", {"before_engine": True}))
+        log.info("call %s from %s hung up before reaching the engine: recorded abandoned",
+                 record.call_id, mask_number(record.caller))
 
     async def _agent_feature(self, chan: AgiChannel) -> None:
         args = chan.env.args

@@ -17,7 +17,7 @@ from ivr.sandbox import Sandbox
 DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
 SCENARIO_DIR = "tmp/ivr-sipp"          # inside the chroot
 _counter = itertools.count()
-MAX_PRESSES = 40                       # key presses one scripted call may make
+MAX_PRESSES = 80                       # key presses one scripted call may make
 
 _HEAD = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n'
 _OK_TO_BYE = """  <send>
@@ -120,6 +120,9 @@ def caller_scenario(caller: str, steps: list[Step]) -> str:
         if isinstance(step, Pause):
             out.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
         elif isinstance(step, Press):
+            if presses >= MAX_PRESSES:
+                raise ValueError(f"a scripted call may press at most {MAX_PRESSES} keys "
+                                 "(ivr/sipp.py MAX_PRESSES); split the call or raise the limit")
             out.append(f'  <nop><action><exec play_pcap_audio="{pcap_for(step.key, presses)}"/>'
                        f'</action></nop>\n  <pause milliseconds="300"/>\n')
             presses += 1
