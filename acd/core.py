@@ -6,6 +6,8 @@ few queues concerned, never a scan of queues x agents):
   match (found through a skill -> agents index), a heap of ready agents keyed by the queue
   strategy and a heap of waiting calls keyed by (virtual arrival, seq);
 * every agent lists the buckets it is eligible for: an agent freeing up peeks one head per bucket;
+  when nobody waits it is only noted in each bucket's `pending` list, and moved into the ready heap
+  when a call next needs that bucket (most such entries are stale by then: dropped unpushed);
 * heaps use lazy deletion via version numbers; one timer heap drives wrap-up, escalation and
   announcements, and ``next_deadline()`` is its valid top.
 Invariant after every ``handle``: no available agent is eligible for a waiting call.
@@ -26,6 +28,11 @@ from .state import (_IDLE, _LEAST, _MOST, _RR, _T_ANN, _T_ESC, _T_WRAP, _UNSTAFF
 
 __all__ = ["Acd", "AgentState", "WAITING", "OFFERED", "CONNECTED", "DONE"]
 
+# Agent states as module constants: on Python 3.11 each `AgentState.X` lookup costs ~0.1 µs (an
+# enum descriptor call), several per decision on the hot paths.
+_LOGGED_OUT, _READY, _OFFERED = AgentState.LOGGED_OUT, AgentState.READY, AgentState.OFFERED
+_ON_CALL, _WRAPUP, _PAUSED = AgentState.ON_CALL, AgentState.WRAPUP, AgentState.PAUSED
+
 
 class Acd:
     def __init__(self, config: AcdConfig, *, trace: bool = True, trace_limit: int = 10_000) -> None:
@@ -44,12 +51,13 @@ class Acd:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._bucket_cache: dict[tuple[str, str, str | None], _Bucket] = {}
         for q in self._queues.values():  # build config buckets up front (cheap later)
-            self._bucket(q, q.spec.requirement, None)
+            q.base = self._bucket(q, q.spec.requirement, None)
             for s in q.steps:
                 if s.widen is not None:
                     self._bucket(q, s.widen, None)
         self._calls: dict[str, _Call] = {}
-        self._timers: list[tuple[float, int, int, Any, int]] = []
+        self._timers: list[tuple[float, int, int, Any, int]] = []  # mutated, never rebound: the
+        # simulator peeks at its top to skip next_deadline() when no timer can come first
         self._seq = 0
         self._now = 0.0  # clock of the last handle(): default for state_snapshot()
         self._tracing = trace
@@ -68,9 +76,43 @@ class Acd:
     def handle(self, event: E.Event, now: float) -> list[A.Action]:
         out: list[A.Action] = []
         self._now = now
-        if self._timers and self._timers[0][0] <= now:
+        timers = self._timers
+        if timers and timers[0][0] <= now:
             self._run_timers(now, out)
         self._handlers[type(event)](event, now, out)
+        return out
+
+    # handle() for the simulator's three hot events, without building the event object (a frozen
+    # dataclass costs about as much as the decision): same due-timer step, same handlers.
+    def call_arrived(self, call_id: str, queue: str, now: float, priority: int = 0,
+                     required: str | None = None) -> list[A.Action]:
+        """= handle(CallArrived(call_id, queue, priority, "", required), now)"""
+        out: list[A.Action] = []
+        self._now = now
+        timers = self._timers
+        if timers and timers[0][0] <= now:
+            self._run_timers(now, out)
+        self._arrive(call_id, queue, priority, "", required, None, now, out)
+        return out
+
+    def offer_answered(self, call_id: str, agent: str, now: float) -> list[A.Action]:
+        """= handle(OfferAnswered(call_id, agent), now)"""
+        out: list[A.Action] = []
+        self._now = now
+        timers = self._timers
+        if timers and timers[0][0] <= now:
+            self._run_timers(now, out)
+        self._answer(call_id, agent, now, out)
+        return out
+
+    def call_ended(self, call_id: str, now: float) -> list[A.Action]:
+        """= handle(CallEnded(call_id), now)"""
+        out: list[A.Action] = []
+        self._now = now
+        timers = self._timers
+        if timers and timers[0][0] <= now:
+            self._run_timers(now, out)
+        self._end(call_id, now, out)
         return out
 
     def next_deadline(self) -> float | None:
@@ -156,6 +198,7 @@ class Acd:
                 if a.state not in _UNSTAFFED:
                     b.staffed += 1
         b.cap = 4 * len(b.agents) + 64
+        b.pending_cap = 0 if b.ring_all else b.cap
         self._buckets[key] = b
         return b
 
@@ -165,7 +208,7 @@ class Acd:
         b.indexed = True
         for a in b.agents:
             a.ibuckets.append(b)
-            if a.state is AgentState.READY and not a.busy:
+            if a.state is _READY and not a.busy:
                 self._push_ready(a, (b,))
 
     # ------------------------------------------------------------------ tracing / timers
@@ -187,7 +230,7 @@ class Acd:
         kind, ident, token = t[2], t[3], t[4]
         if kind == _T_WRAP:
             a = self._agent_list[ident]
-            return a if a.version == token and a.state is AgentState.WRAPUP else None
+            return a if a.version == token and a.state is _WRAPUP else None
         c = self._calls.get(ident)  # escalation/announcement only matter while waiting
         if c is None or c.state != WAITING:
             return None
@@ -211,29 +254,45 @@ class Acd:
     # ------------------------------------------------------------------ agents
     def _set_state(self, a: _Agent, state: AgentState, now: float, reason: str = "") -> None:
         old = a.state
-        was = old is not AgentState.LOGGED_OUT and old is not AgentState.PAUSED  # identity: hot path
+        was = old is not _LOGGED_OUT and old is not _PAUSED  # identity: hot path
         a.state, a.reason, a.since = state, reason, now
         a.version += 1
-        is_ = state is not AgentState.LOGGED_OUT and state is not AgentState.PAUSED
+        is_ = state is not _LOGGED_OUT and state is not _PAUSED
         if was != is_:
             d = 1 if is_ else -1
             for b in a.buckets:
                 b.staffed += d
-        if state is AgentState.READY:
+        if state is _READY:
             a.idle_since = now  # caller must _dispatch_agent(), which indexes it if still idle
 
     def _push_ready(self, a: _Agent, buckets: "list[_Bucket] | tuple[_Bucket, ...] | None" = None) -> None:
-        """Index an idle agent in every bucket it serves, keyed by that queue's strategy.
-        Hot path (one push per bucket), hence the inlined keys: round-robin = least recently
-        served by this queue; most/least-skilled = skill score on the bucket's requirement."""
-        idle, idx, ver = a.idle_since, a.idx, a.version
-        push = heapq.heappush
+        """Index an idle agent in every bucket it serves. Lazily: the agent is only noted in each
+        bucket's `pending` list, and moved into the ready heap when a call needs that bucket
+        (_flush_ready). Most of these entries go stale before then (one of the agent's buckets
+        takes it), and a stale pending entry is dropped for the cost of one comparison instead
+        of a heap push now plus a heap pop later. The key an entry gets is the same either way:
+        everything it depends on bumps the agent's version when it changes."""
+        entry = (a.idx, a.version)
         for b in a.ibuckets if buckets is None else buckets:
-            r = b.ready
-            if len(r) > b.cap:  # drop stale entries: rare (cap fixed at 4x members), amortised O(1)
-                b.ready = r = [e for e in r if self._agent_ok(e)]
-                heapq.heapify(r)
-            k = b.kind
+            p = b.pending
+            p.append(entry)
+            if len(p) > b.pending_cap:  # ring-all: cap 0, kept eager (heap order = order of offers)
+                self._flush_ready(b)
+
+    def _flush_ready(self, b: _Bucket) -> None:
+        """Push the bucket's pending agents that are still ready into its ready heap, keyed by the
+        queue's strategy: round-robin = least recently served by this queue; most/least-skilled
+        = skill score on the bucket's requirement. Keys are inlined: one of the hot paths."""
+        agents, push = self._agent_list, heapq.heappush
+        r, k = b.ready, b.kind
+        if len(r) > b.cap:  # drop stale entries: rare (cap fixed at 4x members), amortised O(1)
+            b.ready = r = [e for e in r if self._agent_ok(e)]
+            heapq.heapify(r)
+        for idx, ver in b.pending:
+            a = agents[idx]
+            if a.version != ver:
+                continue  # taken (or paused, logged out, busy) since: never reaches the heap
+            idle = a.idle_since
             if k == _IDLE:
                 push(r, (idle, 0.0, idx, ver))
             elif k == _MOST:
@@ -244,27 +303,28 @@ class Acd:
                 push(r, (b.rr.get(idx, 0), 0.0, idx, ver))
             else:
                 push(r, (a.calls_taken, idle, idx, ver))
+        b.pending = []
 
     def _agent_ok(self, e: tuple) -> bool:
         a = self._agent_list[e[2]]
-        return a.version == e[3] and a.state is AgentState.READY and not a.busy
+        return a.version == e[3] and a.state is _READY and not a.busy
 
     def _after_work(self, a: _Agent, now: float, out: list) -> None:
         """End of a call / wrap-up / cancelled offer: honour pending logout or pause, else ready."""
         a.call_id = None
         if a.pending_logout:
             a.pending_logout, a.pending_pause = False, None
-            self._set_state(a, AgentState.LOGGED_OUT, now)
+            self._set_state(a, _LOGGED_OUT, now)
         elif a.pending_pause is not None:
             reason, a.pending_pause = a.pending_pause, None
-            self._set_state(a, AgentState.PAUSED, now, reason)
+            self._set_state(a, _PAUSED, now, reason)
         else:
-            self._set_state(a, AgentState.READY, now)
+            self._set_state(a, _READY, now)
             self._dispatch_agent(a, now, out)
 
     def _dispatch_agent(self, a: _Agent, now: float, out: list) -> None:
         """An agent became available: take the best head across its buckets (cross-queue fairness)."""
-        if a.busy or a.state is not AgentState.READY:
+        if a.busy or a.state is not _READY:
             return
         best = None
         calls = self._calls
@@ -275,7 +335,8 @@ class Acd:
             while h:
                 e = h[0]
                 c = calls.get(e[2])
-                if c is not None and c.version == e[3] and c.state == WAITING and c.bucket is b:
+                # versions are unique and reset by _unwait: a match means waiting in this bucket
+                if c is not None and c.version == e[3]:
                     if best is None or e < best:
                         best = e
                     break
@@ -325,6 +386,8 @@ class Acd:
         assert b is not None
         if not b.indexed:
             self._index(b)
+        if b.pending:
+            self._flush_ready(b)
         r = b.ready
         if b.ring_all:
             agents = [self._agent_list[e[2]] for e in r if self._agent_ok(e)]
@@ -336,7 +399,7 @@ class Acd:
         while r:
             e = pop(r)
             a = agents_by_idx[e[2]]
-            if a.version == e[3] and a.state is AgentState.READY and not a.busy:
+            if a.version == e[3]:  # same version: still ready and not busy (_agent_ok)
                 self._offer(c, [a], now, out, b)
                 return
 
@@ -347,7 +410,7 @@ class Acd:
         b = c.bucket
         if a is None or b is None:
             return False
-        if a.state is not AgentState.READY or a.busy or not b.req.match(a.spec.skills):
+        if a.state is not _READY or a.busy or not b.req.match(a.spec.skills):
             if c.trace is not None:
                 self._log(c, now, f"preferred agent {name} not available "
                                   f"({a.state.value}{', phone busy' if a.busy else ''}): "
@@ -377,22 +440,26 @@ class Acd:
 
     def _offer(self, c: _Call, agents: list[_Agent], now: float, out: list,
                picked_by: _Bucket | None) -> None:
-        self._unwait(c)
+        if c.version != -1:  # was queued (a new call offered at once never was)
+            self._unwait(c)
         c.state = OFFERED
         c.offers = agents
         b = c.bucket
         assert b is not None
-        ring = b.queue.spec.ring_timeout
+        ring = b.ring_timeout
+        call_id = c.call_id
         for a in agents:
-            self._set_state(a, AgentState.OFFERED, now)
-            a.call_id = c.call_id
+            # _set_state inlined (hot path): ready -> offered, both staffed, no count changes
+            a.state, a.reason, a.since = _OFFERED, "", now
+            a.version += 1
+            a.call_id = call_id
             if b.kind == _RR:
                 b.rr_seq += 1
                 b.rr[a.idx] = b.rr_seq
             if c.callback is not None:
-                out.append(A.StartCallback(c.call_id, a.name, c.callback))
+                out.append(A.StartCallback(call_id, a.name, c.callback))
             else:
-                out.append(A.OfferCall(c.call_id, a.name, ring))
+                out.append(A.OfferCall(call_id, a.name, ring))
         if c.trace is not None:
             why = self._why(picked_by, agents, now)
             names = ",".join(a.name for a in agents)
@@ -493,23 +560,29 @@ class Acd:
 
     # ------------------------------------------------------------------ event handlers
     def _on_arrived(self, ev: E.CallArrived, now: float, out: list) -> None:
-        if ev.call_id in self._calls:
+        self._arrive(ev.call_id, ev.queue, ev.priority, ev.caller, ev.required, ev.preferred_agent,
+                     now, out)
+
+    def _arrive(self, call_id: str, queue: str, priority: int, caller: str, required: str | None,
+                preferred: str | None, now: float, out: list) -> None:
+        calls = self._calls
+        if call_id in calls:
             return
-        q = self._queues.get(ev.queue)
+        q = self._queues.get(queue)
         if q is None:
-            out.append(A.Diverted(ev.call_id, "hangup", f"unknown queue {ev.queue!r}"))
+            out.append(A.Diverted(call_id, "hangup", f"unknown queue {queue!r}"))
             return
         self._seq += 1
-        c = _Call(ev, q, now, self._seq)
-        c.vscore = now - (ev.priority + q.spec.priority) * self._step
+        c = _Call(call_id, q, priority, caller, required, now, self._seq)
+        spec = q.spec
+        c.vscore = now - (priority + spec.priority) * self._step
         if self._tracing:
             c.trace = []
             self._traces[c.call_id] = c.trace
             if len(self._traces) > self._trace_limit:
                 self._traces.popitem(last=False)
-        spec = q.spec
-        try:
-            b = self._bucket(q, spec.requirement, ev.required)
+        try:  # no extra requirement (the usual case): the queue's own bucket, no key to build
+            b = q.base if required is None else self._bucket(q, spec.requirement, required)
         except SkillExpressionError as err:
             c.state = DONE
             if c.trace is not None:
@@ -517,9 +590,9 @@ class Acd:
             out.append(A.Diverted(c.call_id, spec.congestion_destination, f"bad required expression: {err}"))
             return
         if c.trace is not None:
-            self._log(c, now, f"arrived in queue {q.name} priority {ev.priority} (queue +{spec.priority}), "
+            self._log(c, now, f"arrived in queue {q.name} priority {priority} (queue +{spec.priority}), "
                               f"requirement '{b.req.text}'")
-        self._calls[c.call_id] = c
+        calls[call_id] = c
         c.bucket = b
         if b.staffed == 0 and spec.join_when_no_agents != "join":
             if spec.join_when_no_agents == "refuse":
@@ -532,7 +605,7 @@ class Acd:
             self._divert(c, spec.congestion_destination,
                          f"queue full ({len(q.order)} >= max_length {spec.max_length})", now, out)
             return
-        if self._offer_preferred(c, ev.preferred_agent, now, out):
+        if preferred and self._offer_preferred(c, preferred, now, out):
             return
         self._dispatch_call(c, now, out)  # a ready agent takes it without queueing
         if c.state != WAITING:
@@ -544,8 +617,10 @@ class Acd:
                 self._divert(c, spec.max_ewt_destination,
                              f"EWT {ewt:.0f}s > max_ewt_seconds {spec.max_ewt_seconds:g}", now, out)
                 return
-        self._schedule_esc(c, now)
-        self._arm_announce(c, now)
+        if q.steps:  # guards inlined: most queues have neither steps nor announcements
+            self._schedule_esc(c, now)
+        if spec.announce_every_seconds > 0:
+            self._arm_announce(c, now)
 
     def _agent(self, name: str) -> _Agent | None:
         return self._agents.get(name)
@@ -555,8 +630,8 @@ class Acd:
         if a is None:
             return
         a.pending_logout = False
-        if a.state is AgentState.LOGGED_OUT:
-            self._set_state(a, AgentState.READY, now)
+        if a.state is _LOGGED_OUT:
+            self._set_state(a, _READY, now)
             self._dispatch_agent(a, now, out)
 
     def _cancel_offer(self, a: _Agent, now: float, out: list) -> None:
@@ -573,27 +648,27 @@ class Acd:
 
     def _on_logout(self, ev: E.AgentLoggedOut, now: float, out: list) -> None:
         a = self._agent(ev.agent)
-        if a is None or a.state is AgentState.LOGGED_OUT:
+        if a is None or a.state is _LOGGED_OUT:
             return
-        if a.state is AgentState.ON_CALL:
+        if a.state is _ON_CALL:
             a.pending_logout = True
             return
-        if a.state is AgentState.OFFERED:
-            self._set_state(a, AgentState.LOGGED_OUT, now)
+        if a.state is _OFFERED:
+            self._set_state(a, _LOGGED_OUT, now)
             self._cancel_offer(a, now, out)
             a.call_id = None
             return
         a.pending_pause = None
-        self._set_state(a, AgentState.LOGGED_OUT, now)
+        self._set_state(a, _LOGGED_OUT, now)
 
     def _on_paused(self, ev: E.AgentPaused, now: float, out: list) -> None:
         a = self._agent(ev.agent)
-        if a is None or a.state is AgentState.LOGGED_OUT:
+        if a is None or a.state is _LOGGED_OUT:
             return
-        if a.state in (AgentState.OFFERED, AgentState.ON_CALL):
+        if a.state in (_OFFERED, _ON_CALL):
             a.pending_pause = ev.reason  # takes effect when the call is over
         else:  # ready, wrap-up (ends it) or already paused (new reason)
-            self._set_state(a, AgentState.PAUSED, now, ev.reason)
+            self._set_state(a, _PAUSED, now, ev.reason)
 
     def _on_ready(self, ev: E.AgentReady, now: float, out: list) -> None:
         a = self._agent(ev.agent)
@@ -601,7 +676,7 @@ class Acd:
             return
         a.pending_pause = None
         a.pending_logout = False
-        if a.state in (AgentState.PAUSED, AgentState.WRAPUP, AgentState.LOGGED_OUT):
+        if a.state in (_PAUSED, _WRAPUP, _LOGGED_OUT):
             self._after_work(a, now, out)
 
     def _on_device(self, ev: E.DeviceBusy, now: float, out: list) -> None:
@@ -609,14 +684,17 @@ class Acd:
         if a is None or a.busy == ev.busy:
             return
         a.busy = ev.busy
-        if a.state is AgentState.READY:
+        if a.state is _READY:
             a.version += 1  # invalidates ready-heap entries either way
             if not ev.busy:
                 self._dispatch_agent(a, now, out)
 
     def _on_answered(self, ev: E.OfferAnswered, now: float, out: list) -> None:
-        c = self._calls.get(ev.call_id)
-        a = self._agent(ev.agent)
+        self._answer(ev.call_id, ev.agent, now, out)
+
+    def _answer(self, call_id: str, agent: str, now: float, out: list) -> None:
+        c = self._calls.get(call_id)
+        a = self._agents.get(agent)
         if c is None or a is None or c.state != OFFERED or a not in c.offers:
             return  # stale (already cancelled / answered elsewhere)
         others = [x for x in c.offers if x is not a] if len(c.offers) > 1 else ()
@@ -625,13 +703,17 @@ class Acd:
         c.agent = a
         c.answered_at = now
         a.calls_taken += 1
-        self._set_state(a, AgentState.ON_CALL, now)
+        # _set_state inlined (hot path): an agent in c.offers is offered; offered -> on call,
+        # both staffed, no count changes
+        a.state, a.reason, a.since = _ON_CALL, "", now
+        a.version += 1
         if c.trace is not None:
             self._log(c, now, f"answered by {a.name} after {now - c.arrival:.1f}s")
-        for o in others:
-            out.append(A.CancelOffer(c.call_id, o.name))
-        for o in others:
-            self._after_work(o, now, out)
+        if others:  # ring-all: the other legs stop ringing
+            for o in others:
+                out.append(A.CancelOffer(c.call_id, o.name))
+            for o in others:
+                self._after_work(o, now, out)
 
     def _on_failed(self, ev: E.OfferFailed, now: float, out: list) -> None:
         c = self._calls.get(ev.call_id)
@@ -643,16 +725,19 @@ class Acd:
         a.pending_pause = None
         if a.pending_logout:
             a.pending_logout = False
-            self._set_state(a, AgentState.LOGGED_OUT, now)
+            self._set_state(a, _LOGGED_OUT, now)
         else:
-            self._set_state(a, AgentState.PAUSED, now, "RONA")
+            self._set_state(a, _PAUSED, now, "RONA")
         if c.trace is not None:
             self._log(c, now, f"RONA: {a.name} failed ({ev.reason}); agent paused, caller keeps its place")
         if not c.offers:
             self._requeue(c, now, out)
 
     def _on_ended(self, ev: E.CallEnded, now: float, out: list) -> None:
-        c = self._calls.get(ev.call_id)
+        self._end(ev.call_id, now, out)
+
+    def _end(self, call_id: str, now: float, out: list) -> None:
+        c = self._calls.get(call_id)
         if c is None:
             return
         if c.state != CONNECTED:  # explicit end of a call never answered: also cancels a callback
@@ -661,15 +746,23 @@ class Acd:
         a = c.agent
         assert a is not None
         q = c.queue
-        wrap = q.spec.wrapup_seconds
+        wrap = q.wrapup
         q.aht += 0.05 * ((now - c.answered_at) + wrap - q.aht)  # EWMA for EWT
         if c.trace is not None:
             self._log(c, now, f"ended after {now - c.answered_at:.1f}s talk; {a.name} wrap-up {wrap:g}s")
-        self._finish(c)
-        if a.pending_logout or not wrap:
+        c.state = DONE  # _finish inlined
+        del self._calls[call_id]
+        if not wrap and not a.pending_logout and a.pending_pause is None:
+            # _after_work + _set_state inlined (hot path): on call -> ready, both staffed
+            a.call_id = None
+            a.state, a.reason, a.since = _READY, "", now
+            a.version += 1
+            a.idle_since = now
+            self._dispatch_agent(a, now, out)
+        elif a.pending_logout or not wrap:
             self._after_work(a, now, out)
         else:
-            self._set_state(a, AgentState.WRAPUP, now, q.name)
+            self._set_state(a, _WRAPUP, now, q.name)
             self._push_timer(now + wrap, _T_WRAP, a.idx, a.version)
 
     def _on_abandoned(self, ev: E.CallAbandoned, now: float, out: list) -> None:
@@ -677,7 +770,7 @@ class Acd:
         if c is None:
             return
         if c.state == CONNECTED:
-            self._on_ended(E.CallEnded(ev.call_id), now, out)
+            self._end(ev.call_id, now, out)
             return
         if c.callback is not None and c.state == WAITING:
             # the caller hanging up after choosing a callback is expected: keep the request

@@ -94,6 +94,16 @@ class _Traffic:
     priority: int = 0
     required: str | None = None
     wrap: float = 0.0
+    # exponential draws are inlined in the event loop (same formula as rng.expovariate, so the
+    # same numbers): rate of the distribution, or 0.0 to call draw_handle/draw_patience
+    handle_rate: float = 0.0
+    patience_rate: float = 0.0
+    kpi: "QueueKpi | None" = None  # this queue's counters, set by run()
+
+
+def _exp_rate(kind: str, mean: float) -> float:
+    """Rate for an exponential draw the event loop inlines; 0.0 for any other distribution."""
+    return 1.0 / mean if kind == "exponential" and mean > 0 else 0.0
 
 
 def _sampler(rng: random.Random, kind: str, mean: float, cv: float) -> Callable[[], float]:
@@ -112,10 +122,11 @@ def _sampler(rng: random.Random, kind: str, mean: float, cv: float) -> Callable[
 
 
 class _CallRec:
-    __slots__ = ("traffic", "queue", "arrival", "kpi_on", "answered", "done")
+    __slots__ = ("traffic", "arrival", "kpi", "answered", "done")
 
-    def __init__(self, traffic: _Traffic, arrival: float, kpi_on: bool) -> None:
-        self.traffic, self.queue, self.arrival, self.kpi_on = traffic, traffic.queue, arrival, kpi_on
+    def __init__(self, traffic: _Traffic, arrival: float, kpi: QueueKpi | None) -> None:
+        self.traffic, self.arrival = traffic, arrival
+        self.kpi = kpi  # None: arrived during warm-up, not counted
         self.answered = self.done = False
 
 
@@ -135,12 +146,14 @@ class Simulator:
         self.traffic: list[_Traffic] = []
         for qname, t in (sc.get("traffic") or {}).items():
             aht = float(t.get("aht_seconds", specs[qname].aht_seconds))
+            handle_kind = t.get("handle", "exponential")
+            patience_kind, patience = t.get("patience", "exponential"), float(t.get("patience_seconds", 0))
             self.traffic.append(_Traffic(
                 qname, float(t["calls_per_hour"]) / 3600.0,
-                _sampler(self.rng, t.get("handle", "exponential"), aht, float(t.get("handle_cv", 1.0))),
-                _sampler(self.rng, t.get("patience", "exponential"), float(t.get("patience_seconds", 0)),
-                         float(t.get("patience_cv", 1.0))),
-                int(t.get("priority", 0)), t.get("required"), specs[qname].wrapup_seconds))
+                _sampler(self.rng, handle_kind, aht, float(t.get("handle_cv", 1.0))),
+                _sampler(self.rng, patience_kind, patience, float(t.get("patience_cv", 1.0))),
+                int(t.get("priority", 0)), t.get("required"), specs[qname].wrapup_seconds,
+                _exp_rate(handle_kind, aht), _exp_rate(patience_kind, patience)))
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kw: Any) -> "Simulator":
@@ -161,12 +174,21 @@ class Simulator:
         heap: list[tuple[float, int, int, Any]] = []
         seq = 0
         for tr in self.traffic:
+            tr.kpi = kpis[tr.queue]
             seq += 1
             heap.append((rng.expovariate(tr.rate), seq, _ARRIVE, tr))
         heapq.heapify(heap)
         recs: dict[str, _CallRec] = {}
-        handle = acd.handle
-        push, pop = heapq.heappush, heapq.heappop
+        # hot loop: everything it calls is bound to a local once; the three hot events go through
+        # the core's entry points that skip building event objects (same handlers as handle())
+        handle, next_deadline = acd.handle, acd.next_deadline
+        arrived, answered, ended = acd.call_arrived, acd.offer_answered, acd.call_ended
+        timers = acd._timers  # peeked only (same package): see the loop head
+        push, pop, replace = heapq.heappush, heapq.heappop, heapq.heapreplace
+        log, rand, inf = math.log, rng.random, math.inf
+        OfferCall, StartCallback, Diverted = A.OfferCall, A.StartCallback, A.Diverted
+        limit = inf if max_calls is None else max_calls
+        skipped_until = 0.0  # latest patience deadline not pushed (see the arrival branch)
         events = 0
         generated = 0
         busy_time = 0.0
@@ -175,101 +197,144 @@ class Simulator:
         for spec in self.config.agents:
             handle(E.AgentLoggedIn(spec.name), 0.0)
         tick = E.Tick()
+        progress = self.progress
         report_every = max(1, (max_calls or 10_000) // 100)
 
-        def apply(actions: list, now: float) -> None:
+        def answer(act: A.OfferCall | A.StartCallback, now: float) -> list:
+            """The agent answers at once; returns the core's actions (usually none)."""
             nonlocal seq, events, busy_time
-            stack = actions[::-1]
+            cid = act.call_id
+            rec = recs[cid]
+            if rec.answered:
+                return []  # ring-all: another agent already answered
+            rec.answered = True
+            events += 1
+            more = answered(cid, act.agent, now)
+            tr = rec.traffic
+            rate = tr.handle_rate  # same draw as rng.expovariate(rate), inlined
+            talk = -log(1.0 - rand()) / rate if rate else tr.draw_handle()
+            busy_time += talk + tr.wrap
+            seq += 1
+            push(heap, (now + talk, seq, _END, cid))
+            k = rec.kpi
+            if k is not None:
+                w = now - rec.arrival
+                k.answered += 1
+                k.wait_sum += w
+                k.talk_sum += talk
+                if w > 1e-9:
+                    k.waited += 1
+                if w <= k.sl_seconds:
+                    k.answered_in_sl += 1
+            return more
+
+        def apply(actions: list, now: float) -> None:
+            """Play the agents' and callers' side of the actions, in order; an answer's own
+            actions come before the remaining ones (depth first, as a real engine would)."""
+            nonlocal events
+            if len(actions) == 1 and type(actions[0]) is OfferCall:  # the usual output
+                more = answer(actions[0], now)
+                if not more:
+                    return
+                actions = more
+            actions.reverse()  # the core's fresh list: used as the stack in place
+            stack = actions
             while stack:
                 act = stack.pop()
                 cls = type(act)
-                if cls is A.OfferCall or cls is A.StartCallback:
-                    rec = recs[act.call_id]
-                    if rec.answered:
-                        continue  # ring-all: another agent already answered
-                    rec.answered = True
-                    events += 1
-                    more = handle(E.OfferAnswered(act.call_id, act.agent), now)
-                    tr = rec.traffic
-                    talk = tr.draw_handle()
-                    busy_time += talk + tr.wrap
-                    seq += 1
-                    push(heap, (now + talk, seq, _END, act.call_id))
-                    if rec.kpi_on:
-                        k = kpis[rec.queue]
-                        w = now - rec.arrival
-                        k.answered += 1
-                        k.wait_sum += w
-                        k.talk_sum += talk
-                        if w > 1e-9:
-                            k.waited += 1
-                        if w <= k.sl_seconds:
-                            k.answered_in_sl += 1
+                if cls is OfferCall or cls is StartCallback:
+                    more = answer(act, now)
                     if more:
-                        stack.extend(reversed(more))
-                elif cls is A.Diverted:
+                        more.reverse()
+                        stack.extend(more)
+                elif cls is Diverted:
                     rec = recs[act.call_id]
                     rec.done = True
-                    if rec.kpi_on:
-                        kpis[rec.queue].diverted += 1
+                    if rec.kpi is not None:
+                        rec.kpi.diverted += 1
                 elif cls is A.OfferCallbackChoice:
                     if accept_cb and rng.random() < accept_cb:
                         rec = recs[act.call_id]
-                        if rec.kpi_on:
-                            kpis[rec.queue].callbacks += 1
+                        if rec.kpi is not None:
+                            rec.kpi.callbacks += 1
                         rec.done = True  # the caller hung up: no abandonment any more
                         events += 1
-                        stack.extend(reversed(handle(E.CallbackRequested(act.call_id, "0"), now)))
+                        more = handle(E.CallbackRequested(act.call_id, "0"), now)
+                        more.reverse()
+                        stack.extend(more)
 
         while True:
-            deadline = acd.next_deadline()
-            if heap and (deadline is None or heap[0][0] < deadline):
-                now, _, kind, data = pop(heap)
-            elif deadline is not None:
-                now = deadline
-                events += 1
-                apply(handle(tick, now), now)
-                continue
-            else:
-                break
-            events += 1
-            if kind == _ARRIVE:
-                tr = data
-                if (max_calls is not None and generated >= max_calls) or now > horizon:
-                    events -= 1
+            # Next: the earliest simulated event, or the core's deadline when it comes first (a
+            # tie goes to the core). The timer heap's raw top is never later than the valid
+            # deadline, so when it is later than the next event, next_deadline() (which drops
+            # stale entries) is skipped: the same order, without validating on every event.
+            if not heap or (timers and timers[0][0] <= heap[0][0]):
+                deadline = next_deadline()
+                if deadline is not None and (not heap or deadline <= heap[0][0]):
+                    now = deadline
+                    events += 1
+                    out = handle(tick, now)
+                    if out:
+                        apply(out, now)
                     continue
+                if not heap:
+                    break
+            now, _, kind, data = heap[0]  # taken off below (an arrival is replaced in place)
+            if kind == _ARRIVE:
+                if generated >= limit or now > horizon:
+                    pop(heap)
+                    continue  # no more arrivals from this source (not an event)
+                events += 1
                 generated += 1
+                tr = data
                 cid = f"c{generated}"
-                rec = _CallRec(tr, now, now >= warmup)
-                recs[cid] = rec
-                if rec.kpi_on:
-                    kpis[tr.queue].offered += 1
+                kpi = tr.kpi if now >= warmup else None
+                recs[cid] = rec = _CallRec(tr, now, kpi)
+                if kpi is not None:
+                    kpi.offered += 1
                 seq += 1
-                push(heap, (now + rng.expovariate(tr.rate), seq, _ARRIVE, tr))
-                patience = tr.draw_patience()
-                if patience != math.inf:
+                # the source's next arrival takes this one's place: one sift instead of two
+                replace(heap, (now + -log(1.0 - rand()) / tr.rate, seq, _ARRIVE, tr))  # expovariate
+                rate = tr.patience_rate
+                patience = -log(1.0 - rand()) / rate if rate else tr.draw_patience()
+                abandon_seq = 0
+                if patience != inf:
                     seq += 1
-                    push(heap, (now + patience, seq, _ABANDON, cid))
-                out = handle(E.CallArrived(cid, tr.queue, tr.priority, "", tr.required), now)
+                    abandon_seq = seq  # its place in the event order, taken now
+                out = arrived(cid, tr.queue, now, tr.priority, tr.required)
                 if out:
                     apply(out, now)
-                if self.progress is not None and generated % report_every == 0:
-                    self.progress(generated, max_calls or 0)
+                if abandon_seq:
+                    if rec.answered or rec.done:
+                        # answered at once (most calls): the abandonment would be popped and
+                        # ignored; only the clock it would have advanced is kept (sim_seconds)
+                        if now + patience > skipped_until:
+                            skipped_until = now + patience
+                    else:
+                        push(heap, (now + patience, abandon_seq, _ABANDON, cid))
+                if progress is not None and generated % report_every == 0:
+                    progress(generated, max_calls or 0)
             elif kind == _END:
+                pop(heap)
+                events += 1
                 del recs[data]
-                out = handle(E.CallEnded(data), now)
+                out = ended(data, now)
                 if out:
                     apply(out, now)
             else:
+                pop(heap)
                 rec = recs.get(data)
                 if rec is None or rec.answered or rec.done:
-                    events -= 1
-                    continue
+                    continue  # answered, diverted or called back before running out of patience
+                events += 1
                 rec.done = True
-                if rec.kpi_on:
-                    kpis[rec.queue].abandoned += 1
-                apply(handle(E.CallAbandoned(data), now), now)
+                if rec.kpi is not None:
+                    rec.kpi.abandoned += 1
+                out = handle(E.CallAbandoned(data), now)
+                if out:
+                    apply(out, now)
         wall = time.perf_counter() - wall
+        now = max(now, skipped_until)
         total = QueueKpi()
         for k in kpis.values():
             for f in ("offered", "answered", "answered_in_sl", "waited", "abandoned", "diverted",

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from enum import Enum
 
-from . import events as E
 from .config import AgentSpec, EscalationStep, QueueSpec
 from .skills import Requirement
 
@@ -44,24 +43,27 @@ class _Agent:
 
 
 class _Queue:
-    __slots__ = ("spec", "name", "order", "aht", "steps")
+    __slots__ = ("spec", "name", "order", "aht", "steps", "base", "wrapup")
 
     def __init__(self, spec: QueueSpec) -> None:
         self.spec, self.name = spec, spec.name
         self.order: list[tuple[float, int]] = []  # sorted keys of waiting calls -> positions
         self.aht = spec.aht_seconds               # moving average of talk + wrap-up
         self.steps: list[EscalationStep] = list(spec.escalation)
+        self.base: _Bucket | None = None  # bucket of the queue's own requirement (set by Acd)
+        self.wrapup = spec.wrapup_seconds  # hot-path copy: a slot reads ~3x faster than pydantic
 
 
 class _Bucket:
-    __slots__ = ("queue", "req", "agents", "score", "ready", "calls", "n_calls", "staffed",
-                 "rr", "rr_seq", "kind", "cap", "ring_all", "indexed")
+    __slots__ = ("queue", "req", "agents", "score", "ready", "pending", "calls", "n_calls", "staffed",
+                 "rr", "rr_seq", "kind", "cap", "pending_cap", "ring_all", "ring_timeout", "indexed")
 
     def __init__(self, queue: _Queue, req: Requirement) -> None:
         self.queue, self.req = queue, req
         self.agents: list[_Agent] = []
         self.score: dict[int, int] = {}      # static skill score per agent idx
         self.ready: list[tuple] = []         # (k1, k2, idx, version)
+        self.pending: list[tuple[int, int]] = []  # (idx, version) made ready, not yet in `ready`
         self.calls: list[tuple] = []         # (vscore, seq, call_id, version)
         self.n_calls = 0
         self.staffed = 0                     # eligible agents logged in and not paused
@@ -69,8 +71,10 @@ class _Bucket:
         self.rr_seq = 0
         self.kind = _KIND[queue.spec.strategy]
         self.ring_all = queue.spec.strategy == "ring-all"
+        self.ring_timeout = queue.spec.ring_timeout  # hot-path copy of the (frozen) spec value
         self.indexed = False
         self.cap = 64  # ready-heap size that triggers dropping stale entries (set by _make_bucket)
+        self.pending_cap = 0  # pending size that triggers a flush into `ready` (0: always)
 
 
 # Ready-heap key per strategy (smallest first); kinds are ints so _push_ready can inline them.
@@ -84,9 +88,10 @@ class _Call:
                  "vscore", "seq", "bucket", "state", "version", "esc_index", "esc_token",
                  "ann_token", "callback", "offers", "agent", "answered_at", "trace")
 
-    def __init__(self, ev: E.CallArrived, queue: _Queue, arrival: float, seq: int) -> None:
-        self.call_id, self.queue, self.origin = ev.call_id, queue, queue
-        self.priority, self.caller, self.required = ev.priority, ev.caller, ev.required
+    def __init__(self, call_id: str, queue: _Queue, priority: int, caller: str, required: str | None,
+                 arrival: float, seq: int) -> None:
+        self.call_id, self.queue, self.origin = call_id, queue, queue
+        self.priority, self.caller, self.required = priority, caller, required
         self.arrival, self.seq = arrival, seq
         self.vscore = 0.0
         self.bucket: _Bucket | None = None
