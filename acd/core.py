@@ -561,10 +561,10 @@ class Acd:
     # ------------------------------------------------------------------ event handlers
     def _on_arrived(self, ev: E.CallArrived, now: float, out: list) -> None:
         self._arrive(ev.call_id, ev.queue, ev.priority, ev.caller, ev.required, ev.preferred_agent,
-                     now, out)
+                     now, out, ev.callback)
 
     def _arrive(self, call_id: str, queue: str, priority: int, caller: str, required: str | None,
-                preferred: str | None, now: float, out: list) -> None:
+                preferred: str | None, now: float, out: list, callback: str | None = None) -> None:
         calls = self._calls
         if call_id in calls:
             return
@@ -577,7 +577,8 @@ class Acd:
         spec = q.spec
         c.vscore = now - (priority + spec.priority) * self._step
         if self._tracing:
-            c.trace = []
+            # A call re-joining (diverted to another queue, or as a callback) keeps its story.
+            c.trace = self._traces.pop(call_id, None) or []
             self._traces[c.call_id] = c.trace
             if len(self._traces) > self._trace_limit:
                 self._traces.popitem(last=False)
@@ -594,14 +595,19 @@ class Acd:
                               f"requirement '{b.req.text}'")
         calls[call_id] = c
         c.bucket = b
-        if b.staffed == 0 and spec.join_when_no_agents != "join":
+        if callback is not None:
+            # Join rules protect callers on the line; a callback request keeps nobody waiting.
+            c.callback, c.ann_token = callback, -1
+            if c.trace is not None:
+                self._log(c, now, f"callback request to {callback}: waits for an agent")
+        elif b.staffed == 0 and spec.join_when_no_agents != "join":
             if spec.join_when_no_agents == "refuse":
                 self._divert(c, spec.congestion_destination, "join refused: no agents logged in", now, out)
             else:
                 self._divert(c, spec.no_agents_destination or spec.congestion_destination,
                              "no agents logged in", now, out)
             return
-        if spec.max_length and len(q.order) >= spec.max_length:
+        elif spec.max_length and len(q.order) >= spec.max_length:
             self._divert(c, spec.congestion_destination,
                          f"queue full ({len(q.order)} >= max_length {spec.max_length})", now, out)
             return
@@ -611,7 +617,7 @@ class Acd:
         if c.state != WAITING:
             return  # offered at once; _requeue arms timers if the offer fails
         self._wait(c, b)
-        if spec.max_ewt_seconds:
+        if spec.max_ewt_seconds and callback is None:
             ewt = self._ewt(q, b, bisect_left(q.order, (c.vscore, c.seq)) + 1)
             if ewt > spec.max_ewt_seconds:
                 self._divert(c, spec.max_ewt_destination,

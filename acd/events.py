@@ -12,6 +12,9 @@ class CallArrived:
     caller: str = ""
     required: str | None = None  # extra skill expression ANDed with the queue requirement
     preferred_agent: str | None = None  # a known caller's usual agent: offered first if ready
+    # A callback request joining with the caller gone (e.g. diverted to a callback destination
+    # after hours): join rules don't apply, nobody waits on the line. The number to ring back.
+    callback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

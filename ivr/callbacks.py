@@ -43,6 +43,13 @@ class Callbacks:
         self.pending[record.call_id] = PendingCallback(record, queued_at)
         self.engine.acd_handle(ev.CallbackRequested(record.call_id, record.caller))
 
+    def join(self, record: CallRecord, required: str | None, queued_at: float | None = None) -> None:
+        """A callback request entering the queue with the caller gone (a callback destination,
+        or a request re-read from the CRM at start): it waits for an agent whoever is staffed."""
+        self.pending[record.call_id] = PendingCallback(record, queued_at or time.monotonic())
+        self.engine.acd_handle(ev.CallArrived(record.call_id, record.queue or "", record.priority or 0,
+                                              record.caller, required, callback=record.caller))
+
     def start(self, call_id: str, agent: str, number: str) -> None:
         job = self.pending.get(call_id)
         if job is None:

@@ -111,6 +111,22 @@ class Engine:
         if cut:
             log.warning("recovered %d call(s) cut off when the engine last stopped", len(cut))
 
+    async def _requeue_callbacks(self, within: timedelta = timedelta(days=2)) -> None:
+        """Callback requests live in the ACD, which a restart empties: the CRM keeps them
+        (disposition callback, no agent yet), so a promised callback survives the night."""
+        now = datetime.now(timezone.utc)
+        waiting = [r for r in await self.store.list_calls(since=now - within)
+                   if r.disposition == "callback" and r.agent is None and r.caller and r.queue
+                   and r.queue in self.queue_names() and r.call_id not in self.callbacks.pending]
+        for rec in sorted(waiting, key=lambda r: r.started_at or now):
+            asked = [e for e in await self.store.call_events(rec.call_id) if e.kind == "callback_request"]
+            required = asked[-1].data.get("required") if asked else None
+            age = (now - (rec.started_at or now)).total_seconds()
+            self.callbacks.join(rec, required, queued_at=time.monotonic() - age)
+        if waiting:
+            log.info("%d callback request(s) from before the restart are back in their queues",
+                     len(waiting))
+
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
 
@@ -129,6 +145,7 @@ class Engine:
             await self.ami.start()
         except Exception as exc:   # calls still work without AMI; availability is then ours alone
             log.error("AMI unavailable (%s); serving calls without device states", exc)
+        await self._requeue_callbacks()
         self.agi = AgiServer(self.settings.agi.host, self.settings.agi.port, self._agi_entry,
                              self.settings.agi.allowed_hosts)
         await self.agi.start()

@@ -52,6 +52,7 @@ class CallSession:
                              now=engine.dialplan_now)
         self.stage = "menu"
         self.waiter: Waiter | None = None       # set while the call is in the ACD
+        self.required: str | None = None        # the route's extra skill expression
         self._path_logged = 0
 
     @property
@@ -209,6 +210,7 @@ class CallSession:
         self.engine.events.publish(f"calls/{self.call_id}/queued",
                                    {"queue": route.queue, "priority": route.priority,
                                     "intent": route.intent, "adverse_event": rec.adverse_event})
+        self.required = route.required           # a callback request keeps the same needs
         self.engine.acd_handle(ev.CallArrived(self.call_id, route.queue, route.priority,
                                               rec.caller, route.required, route.agent))
         music = False
@@ -254,7 +256,8 @@ class CallSession:
                     # Keeps the caller's place: the ACD calls back when its turn comes.
                     await self.caller.stop_music()
                     self.engine.callbacks.request(rec, self.queued_at)
-                    self._event("callback_request", number=rec.caller, queue=rec.queue)
+                    self._event("callback_request", number=rec.caller, queue=rec.queue,
+                                required=self.required)
                     rec.disposition = "callback"
                     rec.hangup_cause = "callback requested; waiting for the caller's turn"
                     await self.caller.play(self._system_prompt("callback-confirm"))
@@ -382,9 +385,18 @@ class CallSession:
         if dest.transfer:
             outcome = await self.caller.dial(f"Local/{dest.transfer}@hotline-transfer", 60)
             rec.disposition = "overflowed" if outcome == "ANSWER" else "failed"
-        elif dest.callback:
+        elif dest.callback and rec.caller and rec.queue:
+            # The promise the prompt makes: the request waits in the queue (even with nobody
+            # staffed, e.g. after hours) and an agent rings back when its turn comes.
             rec.disposition = "callback"
-            await self.caller.play(("queue-thankyou", "vm-goodbye"))
+            rec.hangup_cause = "callback requested; waiting for the caller's turn"
+            self.engine.callbacks.join(rec, self.required)
+            self._event("callback_request", number=rec.caller, queue=rec.queue,
+                        required=self.required, diverted=True)
+            await self.caller.play(self._system_prompt("callback-confirm"))
+        elif dest.callback:       # no number to call back: a person now rather than a promise
+            raise HandBack("a callback destination but the caller's number is unknown")
+
         else:
             rec.disposition = "overflowed"
             await self.caller.play(tuple(dest.message) + ("vm-goodbye",))

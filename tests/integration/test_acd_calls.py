@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from ivr.lab import PROJECT, Lab, write_config
 from ivr.sipp import AwaitHangup, HangUp, Pause, Press
-from tests.integration.conftest import OFFICE_HOURS
+from tests.integration.conftest import AFTER_HOURS, BASE_PORT, HERE, OFFICE_HOURS, sounds_of
 
 pytestmark = pytest.mark.asterisk
 
@@ -137,3 +138,40 @@ def test_a_callback_request_keeps_the_place_and_is_honoured(hotline):
     assert "caller answered" in rec["hangup_cause"]
     assert rec["talk_seconds"] > 1.0 and rec["wait_seconds"] > 3.0
     assert any("callback requested" in line for line in rec["decision_trace"])
+
+
+def test_an_after_hours_callback_promise_survives_a_restart_and_is_kept(lab, tmp_path):
+    # Nobody is staffed at night: the operator queue diverts to its callback destination. The
+    # request must wait (in the CRM across a restart) and ring back when an agent logs in.
+    queues = tmp_path / "queues.yaml"
+    queues.write_text((HERE / "queues.yaml").read_text().replace(
+        "    announce_every_seconds: 3\n",
+        "    announce_every_seconds: 3\n    join_when_no_agents: divert\n"
+        "    no_agents_destination: call-back\n", 1))
+    night = Lab(write_config(tmp_path / "config", base_port=BASE_PORT,
+                             dialplan=PROJECT / "dialplans/hotline.yaml", crm=tmp_path / "crm.db",
+                             sounds=sounds_of(lab), queues_file=queues))
+    try:
+        night.start_engine("--clock", AFTER_HOURS, "--no-agents-ready")
+        call = night.call("0611000052", [Pause(1.5), Press("1"), Pause(2.0), Press("1"),
+                                         AwaitHangup(60)])
+        assert call.wait(90) == 0
+        rec = night.call_record("0611000052")
+        assert rec["intent"] == "callback" and rec["disposition"] == "callback"
+        assert rec["agent"] is None
+        assert any("no agents logged in" in line for line in rec["decision_trace"])
+        night.stop_engine()
+        night.start_engine("--clock", AFTER_HOURS, "--no-agents-ready")
+        assert "1 callback request(s) from before the restart" in night.log_text()
+        night.start_phones(only={"alice": 0.5}, talk_seconds=3.0)
+        night.start_customer_phone(answer_after=0.5, talk_seconds=2.0)
+        night.ivr("agent", "login", "alice")                  # the morning shift
+        deadline = time.monotonic() + 40
+        while not (rec := night.call_record("0611000052")).get("agent"):
+            assert time.monotonic() < deadline, night.log_text()[-3000:]
+            time.sleep(1.0)
+        assert rec["agent"] == "alice" and "caller answered" in rec["hangup_cause"]
+        assert rec["talk_seconds"] > 1.0
+    finally:
+        night.stop_phones()
+        night.stop_engine()

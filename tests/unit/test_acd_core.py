@@ -181,6 +181,24 @@ def test_join_rules_when_no_agents(rule: str, expected: Diverted | None) -> None
         assert "diverted" in acd.trace("c")[-1]
 
 
+def test_a_callback_request_joins_when_nobody_is_staffed_and_rings_back_at_login() -> None:
+    # After hours the queue diverts callers (no agents); a kept callback request must still wait.
+    acd = build({"q": {"requirement": "x", "join_when_no_agents": "divert",
+                       "no_agents_destination": "call-back", "max_length": 1,
+                       "max_ewt_seconds": 1, "max_ewt_destination": "call-back",
+                       "announce_every_seconds": 5}}, {"a": {"x": 1}})
+    assert isinstance(acd.handle(CallArrived("c", "q"), 0)[0], Diverted)
+    assert acd.handle(CallArrived("c", "q", callback="+33600000000"), 1) == []
+    assert acd.position("c") == 1
+    # Queue full (max_length 1) does not refuse a second callback request either.
+    assert acd.handle(CallArrived("d", "q", callback="+33600000001"), 2) == []
+    assert acd.handle(Tick(), 30) == []                    # no announcements to a gone caller
+    out = acd.handle(AgentLoggedIn("a"), 40)               # the morning: first in line first
+    assert out == [StartCallback("c", "a", "+33600000000")]
+    trace = acd.trace("c")                                 # one story: divert, then callback
+    assert any("diverted" in line for line in trace) and any("callback request" in line for line in trace)
+
+
 def test_paused_agents_count_as_no_agents() -> None:
     acd = build({"q": {"requirement": "x", "join_when_no_agents": "refuse"}}, {"a": {"x": 1}})
     acd.handle(AgentLoggedIn("a"), 0)
