@@ -5,13 +5,17 @@ but wraps AgiChannel.command to time every AGI command from the write to its par
 (so the time includes the engine's own event-loop scheduling delay, the part an overloaded
 engine adds), and samples live FastAGI sessions and event-loop lag. Nothing under ivr/ changes.
 
-    python bench/engine_run.py STATS_FILE [--grace S] [--uvloop]      (IVR_CONFIG names the settings)
+    python bench/engine_run.py STATS_FILE [--grace S] [--loop auto|uvloop|asyncio]   (IVR_CONFIG: settings)
+
+The event loop is chosen as `ivr serve --loop` chooses it (ivr/runtime.py; default auto =
+uvloop when installed). Collector pauses are timed with gc.callbacks (`gc` in STATS_FILE).
 
 SIGUSR1 writes STATS_FILE (JSON) and starts a new measuring phase; SIGTERM stops as `ivr serve`.
 """
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -29,6 +33,7 @@ from ivr import ami as ami_module  # noqa: E402
 from ivr.agi import server as agi_server  # noqa: E402
 from ivr.config import load_settings  # noqa: E402
 from ivr.engine import Engine  # noqa: E402
+from ivr import runtime  # noqa: E402
 
 # Commands Asterisk answers at once (no media time inside the round trip).
 INSTANT = ("GET VARIABLE", "SET VARIABLE", "CHANNEL STATUS", "EXEC StartMusicOnHold",
@@ -48,6 +53,8 @@ class Stats:
         self.lag = array("d")
         self.timeline: list[tuple[float, int, int]] = []   # (t, sessions, waiters)
         self.ami_events: Counter = Counter()
+        self.gc_ms = [array("d"), array("d"), array("d")]     # pause of each collection, by generation
+        self.crm_batches0 = _crm_batches()
 
     def add(self, text: str, ms: float) -> None:
         self.commands += 1
@@ -67,7 +74,11 @@ class Stats:
                 "max_sessions": self.max_sessions, "max_waiters": self.max_waiters,
                 "loop_lag_ms": _pcts(self.lag), "timeline": self.timeline,
                 "ami_events": sum(self.ami_events.values()),
-                "ami_events_by_name": dict(self.ami_events.most_common())}
+                "ami_events_by_name": dict(self.ami_events.most_common()),
+                "gc": {f"gen{g}": {"collections": len(v), "total_ms": round(sum(v), 1),
+                                   "max_ms": round(max(v, default=0.0), 2)}
+                       for g, v in enumerate(self.gc_ms)},
+                "crm_transactions": _crm_batches() - self.crm_batches0}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(path)
@@ -82,7 +93,28 @@ def _pcts(values) -> dict:
             "max": round(s[-1], 3)}
 
 
+ENGINE: Engine | None = None
+
+
+def _crm_batches() -> int:
+    """Transactions the CRM writer committed so far (0 if this store does not count them)."""
+    store = ENGINE.store if ENGINE is not None else None
+    return int(getattr(store, "batches", 0) or 0)
+
+
 STATS = Stats()
+_gc_t0 = 0.0
+
+
+def _gc_timer(phase: str, info: dict) -> None:
+    global _gc_t0
+    if phase == "start":
+        _gc_t0 = time.perf_counter()
+    else:
+        STATS.gc_ms[info["generation"]].append((time.perf_counter() - _gc_t0) * 1000.0)
+
+
+gc.callbacks.append(_gc_timer)
 _original_command = agi_server.AgiChannel.command
 
 
@@ -122,7 +154,10 @@ async def _sampler(engine: Engine, period: float = 0.1) -> None:
 
 
 async def main(stats_file: Path, grace: float) -> None:
-    engine = Engine(load_settings())
+    global ENGINE
+    if "--gc-threshold" in sys.argv:        # A/B of collector thresholds, bench only
+        gc.set_threshold(*(int(x) for x in sys.argv[sys.argv.index("--gc-threshold") + 1].split(",")))
+    engine = ENGINE = Engine(load_settings())
     loop = asyncio.get_running_loop()
 
     def on_usr1() -> None:
@@ -137,6 +172,8 @@ async def main(stats_file: Path, grace: float) -> None:
     async def start() -> None:
         nonlocal sampler
         await original_start()
+        if "--crm-linger-ms" in sys.argv:   # A/B of a CRM batching setting, bench only
+            engine.store.linger = float(sys.argv[sys.argv.index("--crm-linger-ms") + 1]) / 1000
         sampler = asyncio.create_task(_sampler(engine))
 
     engine.start = start
@@ -153,10 +190,9 @@ if __name__ == "__main__":
     logging.getLogger("panoramisk").setLevel(logging.INFO)
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
     grace = float(sys.argv[sys.argv.index("--grace") + 1]) if "--grace" in sys.argv else 10.0
+    loop = sys.argv[sys.argv.index("--loop") + 1] if "--loop" in sys.argv else "auto"
+    if "--uvloop" in sys.argv:          # the old spelling
+        loop = "uvloop"
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    if "--uvloop" in sys.argv:          # measured as a recommendation (pip install uvloop)
-        import uvloop
-        uvloop.install()
-        asyncio.run(main(Path(sys.argv[1]), grace))
-    else:
-        asyncio.run(main(Path(sys.argv[1]), grace))
+    # as `ivr serve --loop LOOP` runs it; --gc-default: Python's collector thresholds (A/B)
+    runtime.run(main(Path(sys.argv[1]), grace), loop, gc_tuning="--gc-default" not in sys.argv)

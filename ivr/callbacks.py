@@ -25,6 +25,7 @@ class PendingCallback:
     record: CallRecord
     queued_at: float                      # monotonic: when the caller first joined the queue
     channel_id: str | None = None         # the agent leg's uniqueid (we choose it)
+    rung_at: float = 0.0                  # monotonic: when that leg's Originate was sent
     agent: str | None = None
     answered_at: float | None = None
     answered: asyncio.Event = field(default_factory=asyncio.Event)
@@ -70,7 +71,7 @@ class Callbacks:
     async def _run(self, job: PendingCallback, agent: str, number: str) -> None:
         engine, rec = self.engine, job.record
         ring = engine.acd_config_queue(rec.queue).ring_timeout
-        job.agent, job.channel_id = agent, str(uuid.uuid4())
+        job.agent, job.channel_id, job.rung_at = agent, str(uuid.uuid4()), time.monotonic()
         job.answered.clear(), job.failed.clear()
         self._by_channel[job.channel_id] = job
         try:
@@ -100,6 +101,11 @@ class Callbacks:
                             f"{'answered' if job.customer_status == 'ANSWER' else 'did not answer'}")
         rec.ended_at = datetime.now(timezone.utc)
         engine.store.save_call(rec)
+
+    def channel_ids(self, rung_before: float) -> list[str]:
+        """Agent legs rung for callbacks before `rung_before` and not yet hung up (re-checked
+        after an AMI outage)."""
+        return [uid for uid, job in self._by_channel.items() if job.rung_at < rung_before]
 
     def on_ami_event(self, event: dict[str, str]) -> None:
         name = event.get("Event")

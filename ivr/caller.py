@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from ivr.agi.server import AgiChannel, CallerHungUp
 
@@ -89,11 +90,17 @@ class AgiCaller:
     async def stop_music(self) -> None:
         await self.agi.exec("StopMusicOnHold")
 
-    async def dial(self, target: str, ring_timeout_s: float) -> str:
+    async def dial(self, target: str, ring_timeout_s: float,
+                   answered: Callable[[], bool] | None = None) -> str:
         """Ring `target` (e.g. PJSIP/alice) and bridge; returns Dial's DIALSTATUS (ANSWER,
         NOANSWER, BUSY, CHANUNAVAIL, CONGESTION, CANCEL) when the call ends. Answer and talk
-        times come from AMI events: Dial's ANSWEREDTIME did not match the call on Asterisk 22."""
+        times come from AMI events: Dial's ANSWEREDTIME did not match the call on Asterisk 22.
+        `answered()` true once Dial returns (AMI saw this call's DialEnd ANSWER) means
+        DIALSTATUS is ANSWER: one AGI round trip less per answered call. Otherwise (no AMI,
+        or its event not in yet) DIALSTATUS is read from Asterisk as before."""
         await self.agi.exec("Dial", f"{target},{int(ring_timeout_s)}")
+        if answered is not None and answered():
+            return "ANSWER"
         return await self.agi.get_variable("DIALSTATUS") or "FAILED"
 
     async def finish(self, done: bool = True) -> None:

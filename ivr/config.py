@@ -70,6 +70,9 @@ class SpeechSettings(_Strict):
 
 class CrmSettings(_Strict):
     url: str = "sqlite:///var/crm.db"
+    # Where call records wait (fsync'd, 0600) while the database is locked, full or down;
+    # written to the database, in order, once it works again. Local disk, one per engine.
+    spool_dir: str = "var/crm-spool"
 
 
 class MqttSettings(_Strict):
@@ -99,6 +102,21 @@ class SandboxSettings(_Strict):
     operator_ring_seconds: int = 30
 
 
+class CdrSettings(_Strict):
+    """Asterisk's CDRs, read at engine start (then every `every_s` and when AMI reconnects) so
+    that calls Asterisk handled while the engine was down still get a CRM record
+    (ivr/cdr_recovery.py)."""
+    enabled: bool = True
+    # cdr_csv's Master.csv; the engine's user must be able to read it (else a warning says
+    # reconciliation is off). Empty: the sandbox's own file. cdr.conf [csv] needs
+    # loguniqueid = yes (the uniqueid is the CRM's call_id) and should have loguserfield = yes.
+    csv_path: str = ""
+    usegmtime: bool = True            # as cdr.conf [csv] usegmtime; no: this host's local time
+    contexts: list[str] = Field(default_factory=lambda: ["hotline"])   # inbound hotline calls
+    max_age_days: float = 2.0         # look no further back (nor before the CRM was created)
+    every_s: float = 60.0             # then read what Asterisk appended this often (0: never)
+
+
 class AgentEntry(_Strict):
     skills: dict[str, int] = Field(default_factory=dict)
     endpoint: str | None = None
@@ -118,6 +136,7 @@ class Settings(_Strict):
     agents_file: str = "config/agents.yaml"
     queues_file: str = "config/queues.yaml"
     sandbox: SandboxSettings = SandboxSettings()
+    cdr: CdrSettings = CdrSettings()
     # Filled by load_settings: where relative paths start.
     root: Path = Path(".")
 
@@ -132,6 +151,12 @@ class Settings(_Strict):
         if url.startswith(prefix) and not url.startswith(prefix + "/"):
             return prefix + str(self.path(url[len(prefix):]).resolve())
         return url
+
+    def cdr_csv_path(self) -> Path:
+        """cdr.csv_path, or the sandbox Asterisk's Master.csv (inside its chroot)."""
+        if self.cdr.csv_path:
+            return self.path(self.cdr.csv_path)
+        return self.path(self.sandbox.dir) / "root/var/log/asterisk/cdr-csv/Master.csv"
 
     def agents(self) -> dict[str, AgentEntry]:
         data = read_yaml(self.path(self.agents_file)) or {}

@@ -17,9 +17,11 @@ from datetime import datetime, timedelta, timezone
 from acd import actions as act
 from acd import events as ev
 from acd.core import Acd
+from acd.state import AgentState
 from ivr.agi.server import AgiChannel, AgiServer
 from ivr.ami import AmiLink
 from ivr.callbacks import Callbacks
+from ivr.cdr_recovery import CdrRecovery
 from ivr.config import Settings
 from ivr.control import ControlServer
 from ivr.events import EventBus
@@ -33,6 +35,10 @@ from ivr.privacy import mask_number
 log = logging.getLogger(__name__)
 # Feature codes agents dial from their phones (asterisk/extensions_hotline.conf: *71…*74).
 FEATURE_CODES = {"71": "login", "72": "logout", "73": "pause", "74": "ready"}
+# AMI device states in which an agent's phone cannot take an offer.
+BUSY_STATES = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
+# The pause reason of agents whose callback could not ring while the AMI link was down.
+AMI_DOWN_REASON = "AMI link down"
 
 
 @dataclass
@@ -64,12 +70,14 @@ class Engine:
         self.agent_endpoint = {a.name: a.endpoint for a in self.acd_config.agents}
         self.agents_ready = agents_ready
         self.store: CrmStore | None = None
+        self.cdr_recovery: CdrRecovery | None = None
         self.agi: AgiServer | None = None
         self.ami: AmiLink | None = None
         self.waiters: dict[str, Waiter] = {}
         # Agents rung or connected by us: their phone's AMI busy state is ours, not news.
         self._engaged: Counter[str] = Counter()
         self._timer_wake = asyncio.Event()
+        self._timer_due = 0.0         # monotonic instant the ACD timer task wakes up next
         self._tasks: list[asyncio.Task] = []
         self.stopping = asyncio.Event()
         self.control: ControlServer | None = None
@@ -78,6 +86,7 @@ class Engine:
         self.events = EventBus(settings.mqtt)
         self.callbacks = Callbacks(self)
         self._queue_specs = {q.name: q for q in self.acd_config.queues}
+        self._paused_for_ami: set[str] = set()
 
     async def _start_speech(self) -> None:
         """Load the speech model once (in a thread: ~2 s) and listen for AudioSocket.
@@ -87,13 +96,24 @@ class Engine:
             log.warning("no speech model configured (speech.model): speech nodes take keys only")
             return
         try:
-            self.speech_model = await asyncio.to_thread(SpeechModel.load, name)
+            model = await asyncio.to_thread(SpeechModel.load, name)
         except Exception as exc:
-            log.warning("speech model %r unavailable (%s): speech nodes take keys only", name, exc)
+            log.error("speech model %r unavailable (%s): speech nodes take keys only, callers "
+                      "who say nothing go on as the plan says (re-ask, then a person). To fix: "
+                      "install the model package or point speech.model (config/engine.yaml, or the "
+                      "file $IVR_CONFIG names) at a vosk model directory, then restart the "
+                      "engine", name, exc)
             return
         a = self.settings.audiosocket
-        self.audiosocket = await AudioSocketServer(a.host, a.port,
-                                                   allowed_hosts=a.allowed_hosts).start()
+        try:
+            self.audiosocket = await AudioSocketServer(a.host, a.port,
+                                                       allowed_hosts=a.allowed_hosts).start()
+        except OSError as exc:     # no way to hear callers: as if there were no model
+            log.error("AudioSocket cannot listen on %s:%d (%s): speech nodes take keys only. "
+                      "Free that port or change audiosocket.port, then restart the engine",
+                      a.host, a.port, exc)
+            return
+        self.speech_model = model
         log.info("speech model %s loaded; AudioSocket on %s:%d", name, a.host, a.port)
 
     async def _recover_cut_off_calls(self, within: timedelta = timedelta(days=2)) -> None:
@@ -135,8 +155,14 @@ class Engine:
         self.plans.load_initial()
         await self._start_speech()
         self.events.start()
-        self.store = await open_store(self.settings.crm_url())
+        self.store = await open_store(self.settings.crm_url(),
+                                      spool_dir=self.settings.path(self.settings.crm.spool_dir))
         await self._recover_cut_off_calls()
+        # Calls Asterisk handled while no engine ran exist only in its CDRs: record them too,
+        # in the background (a restarted engine must take its first caller at once).
+        self.cdr_recovery = CdrRecovery(self.settings, self.store, self.endpoint_to_agent)
+        self._tasks.append(asyncio.create_task(
+            self.cdr_recovery.run_forever(self.settings.cdr.every_s)))
         if self.agents_ready:
             for name in self.agent_endpoint:
                 self.agent_command("login", name, "engine start")
@@ -285,7 +311,8 @@ class Engine:
         if cmd == "agent":
             return self.agent_command(request["action"], request["agent"], request.get("reason", ""))
         if cmd == "status":
-            return {"ok": True, **self.snapshot(), "plan_version": self.plans.current.version}
+            return {"ok": True, **self.snapshot(), "plan_version": self.plans.current.version,
+                    "crm_spool": self.store.spool_depth if self.store else 0}
         if cmd == "reload":
             ok = self.plans.reload()
             return {"ok": ok, "plan_version": self.plans.current.version,
@@ -298,7 +325,11 @@ class Engine:
         actions = self.acd.handle(event, time.monotonic())
         for action in actions:
             self._dispatch(action)
-        self._timer_wake.set()
+        # Wake the timer task only for a deadline sooner than its own wake-up: waking it on
+        # every event (several per call) cost a wait_for task and a timer each time.
+        deadline = self.acd.next_deadline()
+        if deadline is not None and deadline < self._timer_due:
+            self._timer_wake.set()
         if self.events.enabled:
             touched = {getattr(x, "agent", None) for x in [event, *actions]} - {None}
             for agent in touched:
@@ -335,7 +366,10 @@ class Engine:
 
     def _dispatch(self, action: object) -> None:
         if isinstance(action, act.StartCallback):
-            self.callbacks.start(action.call_id, action.agent, action.number)
+            if self.ami is not None and not self.ami.connected:
+                self._tasks.append(asyncio.ensure_future(self.start_callback_when_linked(action)))
+            else:
+                self.callbacks.start(action.call_id, action.agent, action.number)
             return
         call_id = getattr(action, "call_id", None)
         waiter = self.waiters.get(call_id) if call_id else None
@@ -353,10 +387,13 @@ class Engine:
         """Tick the ACD at its next deadline (escalations, wrap-up ends, announcements)."""
         while True:
             deadline = self.acd.next_deadline()
-            delay = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            now = time.monotonic()
+            delay = 1.0 if deadline is None else max(0.0, min(1.0, deadline - now))
+            self._timer_due = now + delay
             self._timer_wake.clear()
             try:
-                await asyncio.wait_for(self._timer_wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._timer_wake.wait()
             except TimeoutError:
                 pass
             if deadline is not None and time.monotonic() >= deadline:
@@ -368,37 +405,116 @@ class Engine:
     # ---- AMI ---------------------------------------------------------------------------
     def on_ami_login(self) -> None:
         if self.ami:
-            asyncio.ensure_future(self._resync_devices())
+            self._tasks.append(asyncio.ensure_future(self._resync_after_login(time.monotonic())))
+        if self.cdr_recovery:      # cheap: reads only the CDRs appended since the last run
+            self._tasks.append(asyncio.ensure_future(self.cdr_recovery.run("AMI logged in")))
 
-    async def _resync_devices(self) -> None:
-        """After (re)connecting, re-read device states so no agent stays in a wrong state."""
+    async def _resync_after_login(self, login_at: float) -> None:
+        """After (re)connecting, the events of the outage are lost for good: re-read the
+        phones' device states and the live channels, so no agent stays ready-while-busy,
+        busy-while-free or offered-while-talking."""
         try:
-            await self.ami.action({"Action": "DeviceStateList"}, as_list=True)
+            listing = await self.ami.action({"Action": "DeviceStateList"}, as_list=True)
         except Exception as exc:
-            log.warning("could not re-read device states: %s", exc)
+            log.warning("AMI: could not re-read device states (%s); agents' phone states stay "
+                        "as last seen until their phones change state", exc)
+        else:
+            states = {m.get("Device", ""): m.get("State", "") for m in _listed(listing)
+                      if m.get("Event") == "DeviceStateChange"}
+            for device, state in states.items():
+                self._device_state(device, state)
+            busy = sorted(a for a in self.agent_endpoint
+                          if states.get(f"PJSIP/{self.agent_endpoint[a]}") in BUSY_STATES)
+            log.info("AMI: re-read %d device states; agents' phones busy now: %s",
+                     len(states), ", ".join(busy) or "none")
+        try:
+            await self._resync_channels(login_at)
+        except Exception as exc:
+            log.warning("AMI: could not re-read live channels (%s); an answer missed while "
+                        "the link was down is seen when the call ends", exc)
+        self._ready_agents_paused_for_ami()
+
+    async def _resync_channels(self, login_at: float) -> None:
+        """Answers missed while the link was down: an offered agent's channel that is up and
+        linked to the waiting caller answered; a callback leg that is gone hung up."""
+        unanswered = {w.call_id: w for w in self.waiters.values()
+                      if w.offered_agents and w.answered_by is None}
+        # Only legs rung before this login: one rung since may not be listed yet (Originate
+        # is asynchronous) and must not be taken for a leg that hung up during the outage.
+        callback_legs = self.callbacks.channel_ids(rung_before=login_at)
+        if not unanswered and not callback_legs:
+            return
+        listing = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
+        channels = [m for m in _listed(listing) if m.get("Event") == "CoreShowChannel"]
+        for channel in channels:
+            waiter = unanswered.get(channel.get("Linkedid", ""))
+            agent = self.endpoint_to_agent.get(endpoint_of(channel.get("Channel", "")))
+            if (waiter and agent in waiter.offered_agents and waiter.answered_by is None
+                    and channel.get("ChannelStateDesc") == "Up"):
+                log.info("AMI: call %s was answered by %s while the link was down",
+                         waiter.call_id, agent)
+                self._offer_answered(waiter, agent, answered_at=None)
+        # Callback legs: replay what was missed as the events the callbacks expect.
+        alive = {c.get("Uniqueid", ""): c.get("ChannelStateDesc", "") for c in channels}
+        for uid in callback_legs:
+            if uid not in alive:
+                self.callbacks.on_ami_event({"Event": "Hangup", "Uniqueid": uid})
+            elif alive[uid] == "Up":
+                self.callbacks.on_ami_event({"Event": "Newstate", "Uniqueid": uid,
+                                             "ChannelStateDesc": "Up"})
+
+    def _device_state(self, device: str, state: str) -> None:
+        if not device.startswith("PJSIP/"):
+            return
+        agent = self.endpoint_to_agent.get(device[6:])
+        # Our own offers make the phone ring/in use; the ACD knows those already.
+        if agent and not self._agent_engaged_by_us(agent):
+            self.acd_handle(ev.DeviceBusy(agent, state in BUSY_STATES))
+
+    def _offer_answered(self, waiter: Waiter, agent: str, answered_at: float | None) -> None:
+        waiter.answered_by = agent
+        waiter.answered_at = answered_at
+        self.events.publish(f"calls/{waiter.call_id}/answered", {"agent": agent})
+        self.acd_handle(ev.OfferAnswered(waiter.call_id, agent))
+
+    async def start_callback_when_linked(self, action: act.StartCallback,
+                                         wait_s: float = 10.0) -> None:
+        """A callback needs AMI Originate: while the link is down, wait for it (it normally
+        returns within seconds) rather than fail the agent's offer as a no-answer."""
+        if await self.ami.wait_connected(wait_s):
+            self.callbacks.start(action.call_id, action.agent, action.number)
+            return
+        log.error("callback for call %s not started: no AMI link to Asterisk for %.0f s. The "
+                  "request stays queued; %s is paused (%s) until the link is back. Check that "
+                  "Asterisk runs and its AMI port %s:%d is reachable", action.call_id, wait_s,
+                  action.agent, AMI_DOWN_REASON, self.settings.ami.host, self.settings.ami.port)
+        self.acd_handle(ev.OfferFailed(action.call_id, action.agent, AMI_DOWN_REASON))
+        self.acd_handle(ev.AgentPaused(action.agent, AMI_DOWN_REASON))
+        self._paused_for_ami.add(action.agent)
+
+    def _ready_agents_paused_for_ami(self) -> None:
+        """Agents we paused only because the AMI link was down are ready again, unless they
+        have since changed state themselves."""
+        reasons = {a["agent"]: a["reason"] for a in self.acd.state_snapshot()["agents"]}
+        for agent in sorted(self._paused_for_ami):
+            if (self.acd.agent_state(agent) is AgentState.PAUSED
+                    and reasons.get(agent) == AMI_DOWN_REASON):
+                log.info("AMI link back: %s is ready again", agent)
+                self.acd_handle(ev.AgentReady(agent))
+        self._paused_for_ami.clear()
 
     def on_ami_event(self, event: dict[str, str]) -> None:
         name = event.get("Event", "")
         self.callbacks.on_ami_event(event)
         if name == "DeviceStateChange":
-            device = event.get("Device", "")
-            if device.startswith("PJSIP/"):
-                agent = self.endpoint_to_agent.get(device[6:])
-                if agent:
-                    busy = event.get("State") in ("INUSE", "BUSY", "RINGINUSE", "ONHOLD")
-                    # Our own offers make the phone ring/in use; the ACD knows those already.
-                    if not self._agent_engaged_by_us(agent):
-                        self.acd_handle(ev.DeviceBusy(agent, busy))
+            self._device_state(event.get("Device", ""), event.get("State", ""))
         elif name == "DialEnd" and event.get("DialStatus") == "ANSWER":
             waiter = self.waiters.get(event.get("Uniqueid", ""))
             dest = event.get("DestChannel", "")
             if waiter and waiter.answered_by is None:
                 agent = self.endpoint_to_agent.get(endpoint_of(dest))
                 if agent:
-                    waiter.answered_by = agent
-                    waiter.answered_at = time.monotonic()
-                    self.events.publish(f"calls/{waiter.call_id}/answered", {"agent": agent})
-                    self.acd_handle(ev.OfferAnswered(waiter.call_id, agent))
+                    self._offer_answered(waiter, agent, answered_at=time.monotonic())
 
     def _agent_engaged_by_us(self, agent: str) -> bool:
         return self._engaged[agent] > 0
@@ -413,6 +529,12 @@ class Engine:
         waiter = self.waiters.pop(call_id, None)
         for agent in list(waiter.offered_agents if waiter else ()):
             self.release_agent(waiter, agent)
+
+
+def _listed(listing: object) -> list:
+    """An as_list AMI answer: the messages (panoramisk gives one message when the list is
+    empty)."""
+    return listing if isinstance(listing, list) else [listing]
 
 
 def endpoint_of(channel: str) -> str:

@@ -57,6 +57,10 @@ class EventBus:
         if not self.enabled:
             return
         if len(self._backlog) == self._backlog.maxlen:
+            if self.dropped == 0:
+                log.warning("MQTT backlog full (%d events, broker %s:%d away): the oldest "
+                            "events are dropped until it is back", BACKLOG, self.settings.host,
+                            self.settings.port)
             self.dropped += 1
         data = json.dumps(payload, default=_json_default).encode()
         self._backlog.append((f"{self.settings.topic_prefix}/{topic}", data, retain))
@@ -73,8 +77,10 @@ class EventBus:
                     await self._drain(client)
             except aiomqtt.MqttError as exc:
                 if self.connected or backoff == 0.5:
-                    log.warning("MQTT broker %s:%d unavailable (%s); events are kept and "
-                                "sent when it is back", self.settings.host, self.settings.port, exc)
+                    log.warning("MQTT broker %s:%d unavailable (%s); calls go on, events are "
+                                "kept (up to %d) and sent when it is back. Check that the broker "
+                                "runs and mqtt.host/mqtt.port in the engine settings",
+                                self.settings.host, self.settings.port, exc, BACKLOG)
             finally:
                 self.connected = False
             await asyncio.sleep(backoff)

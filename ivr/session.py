@@ -31,6 +31,10 @@ class HandBack(Exception):
     """The engine cannot serve this call as configured: Asterisk's fallback takes it."""
 
 
+class SpeechFailed(Exception):
+    """The recognizer broke during a speech node: the call goes on with keys only."""
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -54,6 +58,9 @@ class CallSession:
         self.waiter: Waiter | None = None       # set while the call is in the ACD
         self.required: str | None = None        # the route's extra skill expression
         self._path_logged = 0
+        # Why speech nodes took keys only in this call (the CRM's speech_outcome): no_model
+        # (none loaded at start) or recognizer_error (it broke mid-call); None if speech ran.
+        self.speech_unavailable: str | None = None
 
     @property
     def call_id(self) -> str:
@@ -71,7 +78,11 @@ class CallSession:
         self._path_logged = len(path)
 
     async def run(self) -> None:
-        log.info("call %s from %s", self.call_id, mask_number(self.record.caller))
+        # One INFO line per call, at its end (it names the caller): with two, logging was ~3%
+        # of the engine's Python time at load (py-spy). The arrival is DEBUG, formatted only
+        # when enabled.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("call %s from %s", self.call_id, mask_number(self.record.caller))
         self._event("arrived", caller=self.record.caller, dialed=self.record.dialed,
                     plan_version=self.loaded.version)
         # Written now, completed at the end: if the engine dies mid-call the CRM still has it.
@@ -109,7 +120,9 @@ class CallSession:
     # ---- the dialplan ------------------------------------------------------------------
     async def _walk(self) -> None:
         instr = self.walker.start()
-        language = None
+        # The channel's language when the call came in (agi_language): set it only if the
+        # plan's differs, one AGI round trip less where the endpoint already has it.
+        language = self.agi.env.get("language") or None
         while True:
             self._walker_events()
             if self.walker.language != language:      # Asterisk's own prompts follow suit
@@ -148,13 +161,24 @@ class CallSession:
         """A speech node: the prompt (a key interrupts it), then the caller's voice through
         AudioSocket into the shared model, or a key. Without a model: keys only."""
         self.stage = "speech"
+        if self.engine.speech_model is None:
+            self.speech_unavailable = self.speech_unavailable or "no_model"
         keys = "".join(sorted(listen.keys))
         key = await self.caller.play(listen.prompts, keys)
-        if key is None and self.engine.speech_model is None:
+        keys_only = self.speech_unavailable is not None
+        if key is None and keys_only:
             key = await self.caller.wait_digit(listen.no_speech_timeout)
-        if key is not None or self.engine.speech_model is None:
+        if key is not None or keys_only:
             return ins.SpeechInput(key=key)
-        heard = await self._recognise(listen)
+        try:
+            heard = await self._recognise(listen)
+        except SpeechFailed as exc:
+            self.speech_unavailable = "recognizer_error"
+            log.error("call %s: speech recognition failed in node %s (%s); the call goes on "
+                      "with keys only (the plan's re-ask, then a person). If this repeats, the "
+                      "speech model (speech.model) is broken: reinstall it and restart the "
+                      "engine", self.call_id, listen.node, exc)
+            return ins.SpeechInput(key=await self.caller.wait_digit(listen.no_speech_timeout))
         if isinstance(heard, str):
             return ins.SpeechInput(key=heard)
         self._remember_speech(heard)
@@ -164,10 +188,13 @@ class CallSession:
     async def _recognise(self, listen: ins.Listen):
         engine = self.engine
         uid = str(uuid.uuid4())
+        try:
+            recognition = engine.speech_model.recognition(
+                listen.grammar, no_speech_timeout=listen.no_speech_timeout,
+                max_utterance=listen.max_utterance)
+        except Exception as exc:
+            raise SpeechFailed(f"no recognizer for this node's grammar: {exc}") from exc
         listener = engine.audiosocket.expect(uid)
-        recognition = engine.speech_model.recognition(
-            listen.grammar, no_speech_timeout=listen.no_speech_timeout,
-            max_utterance=listen.max_utterance)
         a = engine.settings.audiosocket
         capture = asyncio.ensure_future(self.agi.exec("AudioSocket", f"{uid},{a.host}:{a.port}"))
         # Recognition limits count audio time; this wall-clock guard covers a line that sends
@@ -175,14 +202,27 @@ class CallSession:
         limit = listen.no_speech_timeout + listen.max_utterance + 3
         try:
             try:
-                heard = await asyncio.wait_for(listen_or_key(listener, recognition, listen.keys),
-                                               limit)
-            except TimeoutError:
+                try:
+                    heard = await asyncio.wait_for(
+                        listen_or_key(listener, recognition, listen.keys), limit)
+                except TimeoutError:
+                    listener.hangup()
+                    heard = await recognition.finish()
+                if isinstance(heard, str):
+                    await recognition.finish()
+            except Exception as exc:
+                if isinstance(exc, CallerHungUp):
+                    raise
+                # The decoder broke. End the AudioSocket leg as if decided, and let the
+                # EXEC AudioSocket reply arrive: cancelling it would leave the AGI session
+                # waiting for that reply, and every later command (keys, queue) would fail.
                 listener.hangup()
-                heard = await recognition.finish()
-            if isinstance(heard, str):
-                await recognition.finish()
+                await asyncio.wait_for(capture, 5)
+                raise SpeechFailed(f"{type(exc).__name__}: {exc}") from exc
             await asyncio.wait_for(capture, 5)      # AudioSocket() returns once we hang up
+        except SpeechFailed:
+            engine.audiosocket.forget(uid)
+            raise
         except BaseException:
             engine.audiosocket.forget(uid)
             capture.cancel()
@@ -283,7 +323,8 @@ class CallSession:
                 asyncio.create_task(self._screen_pop(offer.agent))
         targets = "&".join(f"PJSIP/{self.engine.agent_endpoint[o.agent]}" for o in offers)
         ring_start = time.monotonic()
-        outcome = await self.caller.dial(targets, max(o.ring_timeout for o in offers))
+        outcome = await self.caller.dial(targets, max(o.ring_timeout for o in offers),
+                                         answered=lambda: waiter.answered_by is not None)
         if outcome == "ANSWER":
             ended = time.monotonic()
             agent = waiter.answered_by or await self._answering_agent(offers)
@@ -396,7 +437,6 @@ class CallSession:
             await self.caller.play(self._system_prompt("callback-confirm"))
         elif dest.callback:       # no number to call back: a person now rather than a promise
             raise HandBack("a callback destination but the caller's number is unknown")
-
         else:
             rec.disposition = "overflowed"
             await self.caller.play(tuple(dest.message) + ("vm-goodbye",))
@@ -425,6 +465,8 @@ class CallSession:
         if speech:
             rec.speech_outcome = speech.get("outcome")
             rec.intent = rec.intent or speech.get("intent")
+        if self.speech_unavailable:       # why speech nodes took keys only: says it all
+            rec.speech_outcome = self.speech_unavailable
         if not self.caller.hung_up:
             try:
                 await self.caller.finish(done)
@@ -434,4 +476,4 @@ class CallSession:
         self.engine.events.publish(f"calls/{self.call_id}/ended", {
             "disposition": rec.disposition, "queue": rec.queue, "agent": rec.agent,
             "wait_seconds": rec.wait_seconds, "talk_seconds": rec.talk_seconds})
-        log.info("call %s ended: %s", self.call_id, rec.disposition)
+        log.info("call %s from %s ended: %s", self.call_id, mask_number(rec.caller), rec.disposition)

@@ -148,7 +148,8 @@ class AgiServer:
         self.sessions.add(task)
         try:
             conn = AgiConnection()
-            env = await asyncio.wait_for(_read_header(reader, conn), HEADER_TIMEOUT)
+            async with asyncio.timeout(HEADER_TIMEOUT):     # no extra task per call, as wait_for made
+                env = await _read_header(reader, conn)
             if env is None:
                 return
             await self.handler(AgiChannel(reader, writer, conn, env))

@@ -62,7 +62,8 @@ class SqliteBackend:
         self.where = f"SQLite database {path}"
 
     @classmethod
-    async def open(cls, path: Path) -> "SqliteBackend":
+    async def open(cls, path: Path, busy_timeout_s: float = 10.0) -> "SqliteBackend":
+        busy_ms = max(0, int(busy_timeout_s * 1000))   # how long a write waits for a lock
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # call records hold patients' numbers and adverse events: owner-only
@@ -70,10 +71,10 @@ class SqliteBackend:
             os.chmod(path, 0o600)
             writer = await aiosqlite.connect(path, isolation_level=None)
             # FULL: an adverse-event record must survive power loss; batching pays for the fsync
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={busy_ms}"):
                 await writer.execute(f"PRAGMA {pragma}")
             reader = await aiosqlite.connect(path, isolation_level=None)
-            await reader.execute("PRAGMA busy_timeout=10000")
+            await reader.execute(f"PRAGMA busy_timeout={busy_ms}")
         except (OSError, sqlite3.Error) as exc:
             raise CrmError(f"cannot open the CRM database {path}: {exc}. "
                            "Check the path, its permissions and free disk space.") from exc
@@ -88,10 +89,19 @@ class SqliteBackend:
         await self._w.execute("BEGIN IMMEDIATE")
         try:
             yield _SqliteTx(self._w)
+            await self._w.execute("COMMIT")
         except BaseException:
-            await self._w.execute("ROLLBACK")
+            await self._rollback()
             raise
-        await self._w.execute("COMMIT")
+
+    async def _rollback(self) -> None:
+        # A failed COMMIT (busy, I/O error) can leave the transaction open, and every later
+        # BEGIN would then fail; a failing ROLLBACK must not hide the original error.
+        try:
+            if self._w.in_transaction:
+                await self._w.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         async with self._r.execute(sql, tuple(params)) as cur:
@@ -151,6 +161,11 @@ class PgBackend:
                 raise CrmError(f"lost the connection to {self.where} and cannot reconnect: {exc}") from exc
         return conn
 
+    def lost_connection(self) -> bool:
+        """The writer's connection was dropped (server restart, failover): the next
+        transaction reconnects, so a write that just failed is worth retrying at once."""
+        return bool(self._w.closed or self._w.broken) and self._connect is not None
+
     @classmethod
     async def open(cls, url: str) -> "PgBackend":
         import psycopg
@@ -193,14 +208,16 @@ class PgBackend:
         await self._w.close()
 
 
-async def open_backend(url: str) -> Backend:
+async def open_backend(url: str, busy_timeout_s: float = 10.0) -> Backend:
+    """busy_timeout_s: how long an SQLite write waits for another process's lock before
+    failing (the store then spools it); PostgreSQL waits on its own lock settings."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         parts = urlsplit(url)
         if parts.netloc or not parts.path.startswith("/") or parts.path in ("/", "/:memory:"):
             raise CrmError(f"bad SQLite URL {url!r}: use sqlite:///relative/crm.db or "
                            "sqlite:////absolute/crm.db (a file; :memory: is not supported)")
-        return await SqliteBackend.open(Path(unquote(parts.path[1:])))
+        return await SqliteBackend.open(Path(unquote(parts.path[1:])), busy_timeout_s)
     if scheme in ("postgresql", "postgres"):
         return await PgBackend.open(url)
     raise CrmError(f"unsupported CRM URL {url!r}: use sqlite:///path/crm.db or "

@@ -37,6 +37,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             number TEXT PRIMARY KEY, contact_id INTEGER NOT NULL, raw TEXT NOT NULL)""",
         "CREATE INDEX contact_numbers_contact ON contact_numbers (contact_id)",
     ]),
+    (3, "spool replay progress, so events are written once after an outage", [
+        # One row per spool segment being replayed: lines applied so far, updated in the
+        # same transaction as the rows they carry (see writer.py).
+        """CREATE TABLE crm_spool_progress (
+            segment TEXT PRIMARY KEY, applied_upto INTEGER NOT NULL, updated_at TEXT NOT NULL)""",
+    ]),
 ]
 
 SERIAL_PK = {

@@ -1,59 +1,44 @@
-"""CrmStore: the CRM adapter. All writes go through one writer task that batches
-queued items into a single transaction, so a burst of calls costs one commit
-(and never blocks the event loop: the database work runs in aiosqlite's thread
-or on psycopg's socket)."""
+"""CrmStore: the CRM adapter. All writes go through one writer task (writer.py) that batches
+queued items into a single transaction, so a burst of calls costs one commit (and never
+blocks the event loop: the database work runs in aiosqlite's thread or on psycopg's
+socket), and that keeps them in a durable spool (spool.py) while the database fails."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from . import codec
 from .backends import Backend, Tx, open_backend
 from .contacts import CONTACT_FIELDS, ContactRow, contact_dict, normalise_number, parse_contacts_csv, upsert_contact
 from .errors import CrmError
+from .outage import is_outage
 from .records import AGENT_STATES, CONTACT_TYPES, AgentEvent, CallEvent, CallRecord
 from .schema import MIGRATIONS, VERSION_TABLE, render
+from .spool import Spool
+from .writer import CrmWriter, case_id_for  # noqa: F401  (case_id_for: part of the API)
 
 log = logging.getLogger("ivr.crm")
 
 _COLS = ", ".join(codec.CALL_COLUMNS)
-_UPSERT_CALL = (
-    f"INSERT INTO calls ({_COLS}, updated_at) VALUES ({', '.join('?' * (len(codec.CALL_COLUMNS) + 1))}) "
-    "ON CONFLICT (call_id) DO UPDATE SET "
-    + ", ".join(f"{c}=excluded.{c}" for c in codec.CALL_COLUMNS[1:] + ("updated_at",))
-)
-_OPEN_CASE = (
-    "INSERT INTO ae_cases (case_id, call_id, opened_at, status) VALUES (?, ?, ?, 'open') "
-    "ON CONFLICT (call_id) DO UPDATE SET opened_at = COALESCE(ae_cases.opened_at, excluded.opened_at)"
-)
-_INSERT_EVENT = "INSERT INTO call_events (call_id, at, kind, data) VALUES (?, ?, ?, ?)"
-_INSERT_AGENT = "INSERT INTO agent_events (agent, at, state, reason) VALUES (?, ?, ?, ?)"
 _CASE_COLS = ("case_id", "call_id", "opened_at", "status", "closed_at", "closed_by", "note")
 
-Job = Callable[[Tx], Awaitable[Any]]
-_STOP = object()
 
+class CrmStore(CrmWriter):
+    """The CRM adapter. Writes are queued and never raise (see writer.py); reads and
+    people's commands (cases, contacts) are methods here."""
 
-def case_id_for(call_id: str) -> str:
-    return f"AE-{call_id}"     # deterministic, so re-saving a call never opens a second case
-
-
-class CrmStore:
     def __init__(self, backend: Backend, *, batch_max: int = 200, linger_ms: float = 2.0,
-                 country_code: str = "") -> None:
-        self.backend = backend
-        self.batch_max = max(1, batch_max)
-        self.linger = max(0.0, linger_ms) / 1000
+                 country_code: str = "", spool: Spool | None = None, retry_first_s: float = 1.0,
+                 retry_max_s: float = 30.0, read_wait_s: float = 2.0) -> None:
+        super().__init__(backend, batch_max=batch_max, linger_ms=linger_ms, spool=spool,
+                         retry_first_s=retry_first_s, retry_max_s=retry_max_s)
         self.country_code = country_code
-        self.dropped = 0          # items that could not be written even one by one (logged)
-        self.batches = 0          # transactions committed by the writer
-        self._q: asyncio.Queue[Any] = asyncio.Queue()
-        self._closed = False
-        self._task = asyncio.create_task(self._writer(), name="crm-writer")
+        self.read_wait_s = read_wait_s
 
     # ------------------------------------------------------------ enqueueing (never raise)
     def save_call(self, record: CallRecord) -> None:
@@ -80,143 +65,47 @@ class CrmStore:
         except Exception:
             log.exception("CRM: agent event %s/%s could not be queued", agent, state)
 
-    def _put(self, item: Any) -> None:
-        if self._closed:
-            log.error("CRM store is closed; dropping %s for %s", item[0], item[1][0])
-            self.dropped += 1
-            return
-        self._q.put_nowait(item)
-        if self._q.qsize() % 10000 == 0:       # the database is down or far too slow
-            log.warning("CRM: %d items waiting to be written to %s", self._q.qsize(), self.backend.where)
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed (or logged as dropped)."""
-        if self._closed or self._task.done():         # close() drains the queue itself
-            await asyncio.shield(self._task)
-            return
-        fut = asyncio.get_running_loop().create_future()
-        self._q.put_nowait(("flush", fut))
-        await fut
-
-    async def close(self) -> None:
-        """Flush, stop the writer and close the connections. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self._q.put_nowait(_STOP)
-        await asyncio.shield(self._task)
-        await self.backend.close()
-
-    async def _job(self, fn: Job) -> Any:
-        """Run fn(tx) in its own transaction on the writer, in queue order."""
-        if self._closed:
-            raise CrmError("the CRM store is closed")
-        fut = asyncio.get_running_loop().create_future()
-        self._q.put_nowait(("job", (fn, fut)))
-        return await fut
-
-    # ------------------------------------------------------------ the writer task
-    async def _writer(self) -> None:
-        while True:
-            first = await self._q.get()
-            if first is _STOP:
-                return
-            batch, stop = [first], False
-            if first[0] not in ("flush", "job") and self.linger and self._q.qsize() < self.batch_max:
-                await asyncio.sleep(self.linger)       # let a burst gather into one commit
-            while len(batch) < self.batch_max and not self._q.empty():
-                item = self._q.get_nowait()
-                if item is _STOP:
-                    stop = True
-                    break
-                batch.append(item)
-            try:
-                await self._apply(batch)
-            except Exception:                          # the writer must outlive any bad batch
-                log.exception("CRM writer: unexpected error")
-            if stop:
-                return
-
-    async def _apply(self, batch: list[Any]) -> None:
-        writes: list[tuple[str, Any]] = []
-        waiters: list[asyncio.Future[Any]] = []
-        for kind, payload in batch:
-            if kind == "flush":
-                waiters.append(payload)
-            elif kind == "job":
-                await self._commit(writes)
-                writes = []
-                fn, fut = payload
-                try:
-                    async with self.backend.transaction() as tx:
-                        result = await fn(tx)
-                    self.batches += 1
-                    if not fut.done():
-                        fut.set_result(result)
-                except Exception as exc:
-                    if not fut.done():
-                        fut.set_exception(exc)
-            else:
-                writes.append((kind, payload))
-        await self._commit(writes)
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
-
-    async def _commit(self, writes: list[tuple[str, Any]]) -> None:
-        if not writes:
+    async def _caught_up(self) -> None:
+        """Read-your-writes: wait until queued writes are committed, but never hold a call up
+        behind a failing database (those writes are in the spool, unreadable anyway)."""
+        if self.degraded:
             return
         try:
-            async with self.backend.transaction() as tx:
-                await self._write(tx, writes)
-            self.batches += 1
-            return
-        except Exception as exc:
-            log.warning("CRM: batch of %d failed in %s (%s); retrying one by one",
-                        len(writes), self.backend.where, exc)
-        for item in writes:                            # isolate the bad item, keep the rest
-            try:
-                async with self.backend.transaction() as tx:
-                    await self._write(tx, [item])
-                self.batches += 1
-            except Exception:
-                self.dropped += 1
-                log.exception("CRM: dropped %s for call/agent %s", item[0], item[1][0])
-
-    async def _write(self, tx: Tx, writes: list[tuple[str, Any]]) -> None:
-        now = codec.ts(datetime.now(timezone.utc))
-        calls = [(*row, now) for kind, row in writes if kind == "call"]
-        if calls:
-            await tx.executemany(_UPSERT_CALL, calls)
-            cases = [(case_id_for(r[0]), r[0], r[4]) for r in calls if r[20]]
-            if cases:
-                await tx.executemany(_OPEN_CASE, cases)
-        events = [row for kind, row in writes if kind == "event"]
-        if events:
-            await tx.executemany(_INSERT_EVENT, events)
-        agents = [row for kind, row in writes if kind == "agent"]
-        if agents:
-            await tx.executemany(_INSERT_AGENT, agents)
+            await asyncio.wait_for(asyncio.shield(self.flush()), self.read_wait_s)
+        except TimeoutError:
+            log.debug("CRM: reading before the writer caught up (it is slow or the database busy)")
 
     # ------------------------------------------------------------ reads (flush first: read-your-writes)
     async def list_calls(self, since: datetime | None = None, until: datetime | None = None,
                          limit: int | None = None) -> list[CallRecord]:
         """Calls with since <= started_at < until, oldest first."""
-        await self.flush()
+        await self._caught_up()
         where, params = _period("started_at", since, until)
         sql = f"SELECT {_COLS} FROM calls{where} ORDER BY started_at, call_id"
-        if limit is not None:
+        unwritten = self._unwritten_between(since, until)
+        if limit is not None and not unwritten:
             sql += " LIMIT ?"
             params.append(int(limit))
-        return [codec.row_to_call(r) for r in await self.backend.fetchall(sql, params)]
+        rows = await self.backend.fetchall(sql, params)
+        if unwritten:              # the database is behind: the waiting saves are the latest
+            merged = {r[0]: r for r in rows} | unwritten
+            rows = sorted(merged.values(), key=lambda r: (r[4] or "", r[0]))[:limit]
+        return [codec.row_to_call(r) for r in rows]
+
+    def _unwritten_between(self, since: datetime | None, until: datetime | None) -> dict[str, tuple[Any, ...]]:
+        low, high = codec.ts(since), codec.ts(until)
+        return {cid: row for cid, row in self.unwritten_calls.items()
+                if (low is None or (row[4] or "") >= low) and (high is None or (row[4] or "") < high)}
 
     async def get_call(self, call_id: str) -> CallRecord | None:
-        await self.flush()
+        await self._caught_up()
+        if (row := self.unwritten_calls.get(call_id)) is not None:
+            return codec.row_to_call(row)     # waiting for the database: newer than its copy
         rows = await self.backend.fetchall(f"SELECT {_COLS} FROM calls WHERE call_id = ?", [call_id])
         return codec.row_to_call(rows[0]) if rows else None
 
     async def call_events(self, call_id: str) -> list[CallEvent]:
-        await self.flush()
+        await self._caught_up()
         rows = await self.backend.fetchall(
             "SELECT call_id, at, kind, data FROM call_events WHERE call_id = ? ORDER BY at, id", [call_id])
         return [codec.row_to_event(r) for r in rows]
@@ -224,7 +113,7 @@ class CrmStore:
     async def list_events(self, since: datetime | None = None, until: datetime | None = None,
                           kinds: list[str] | None = None) -> list[CallEvent]:
         """Call events of all calls in [since, until), optionally only these kinds, oldest first."""
-        await self.flush()
+        await self._caught_up()
         where, params = _period("at", since, until)
         if kinds:
             where += (" AND" if where else " WHERE") + f" kind IN ({','.join('?' for _ in kinds)})"
@@ -237,7 +126,7 @@ class CrmStore:
                            agent: str | None = None) -> list[AgentEvent]:
         """Events in [since, until) plus each agent's last event before `since`
         (its state when the period starts), oldest first."""
-        await self.flush()
+        await self._caught_up()
         where, params = _period("at", since, until)
         if agent is not None:
             where += (" AND" if where else " WHERE") + " agent = ?"
@@ -255,7 +144,7 @@ class CrmStore:
 
     # ------------------------------------------------------------ adverse-event cases
     async def list_cases(self, status: str | None = None) -> list[dict[str, Any]]:
-        await self.flush()
+        await self._caught_up()
         sql, params = f"SELECT {', '.join(_CASE_COLS)} FROM ae_cases", []
         if status:
             sql += " WHERE status = ?"
@@ -310,7 +199,7 @@ class CrmStore:
 
     async def find_contact(self, number: str) -> dict[str, Any] | None:
         """The contact owning this number (any format), with all its numbers; None if unknown."""
-        await self.flush()
+        await self._caught_up()
         norm = normalise_number(number, self.country_code)
         cols = ", ".join(f"c.{f}" for f in CONTACT_FIELDS)
         rows = await self.backend.fetchall(
@@ -376,19 +265,65 @@ async def _migrate(backend: Backend) -> int:
 
 
 async def open_store(url: str, *, batch_max: int = 200, linger_ms: float = 2.0,
-                     country_code: str | None = None) -> CrmStore:
+                     country_code: str | None = None, spool_dir: str | Path | None = None,
+                     busy_timeout_s: float = 10.0, retry_first_s: float = 1.0,
+                     retry_max_s: float = 30.0) -> CrmStore:
     """Open (creating/migrating as needed) a CRM store.
     url: sqlite:///relative/crm.db, sqlite:////absolute/crm.db or postgresql://user@host:port/db
     (password from IVR_DB_PASSWORD if the URL has none). country_code (default env
-    IVR_COUNTRY_CODE) turns national numbers like 030 123 into +49 30 123 for matching."""
-    backend = await open_backend(url)
+    IVR_COUNTRY_CODE) turns national numbers like 030 123 into +49 30 123 for matching.
+    spool_dir: where writes wait while the database fails (the engine passes crm.spool_dir);
+    what a previous process left there is written before this returns, if the database works.
+    Without it, such writes wait in memory only."""
+    backend = await open_backend(url, busy_timeout_s=busy_timeout_s)
+    outage: BaseException | None = None
+    attempt_started = time.monotonic()
     try:
         await _migrate(backend)
     except CrmError:
         await backend.close()
         raise
     except Exception as exc:
-        await backend.close()
-        raise CrmError(f"cannot prepare the CRM schema in {backend.where}: {exc}") from exc
+        # Locked or failing at start, but the schema is already current: start anyway and
+        # spool (an engine restarted during a backup must still serve and log its calls).
+        if spool_dir is None or not is_outage(exc) or not await _schema_is_current(backend):
+            await backend.close()
+            raise CrmError(f"cannot prepare the CRM schema in {backend.where}: {exc}") from exc
+        outage = exc
     cc = os.environ.get("IVR_COUNTRY_CODE", "") if country_code is None else country_code
-    return CrmStore(backend, batch_max=batch_max, linger_ms=linger_ms, country_code=cc)
+    try:
+        spool = await _open_spool(Path(spool_dir), backend) if spool_dir is not None else None
+    except CrmError:
+        await backend.close()
+        raise
+    store = CrmStore(backend, batch_max=batch_max, linger_ms=linger_ms, country_code=cc, spool=spool,
+                     retry_first_s=retry_first_s, retry_max_s=retry_max_s)
+    if outage is not None:
+        store._attempt_started = attempt_started
+        store._outage_seen(outage)
+    elif spool is not None and spool.depth:
+        log.warning("CRM: %d record(s) a previous run left in the spool %s; writing them to %s",
+                    spool.depth, spool.dir, backend.where)
+        await store.flush()          # the writer replays first: reads then see those records
+    return store
+
+
+async def _schema_is_current(backend: Backend) -> bool:
+    try:
+        rows = await backend.fetchall("SELECT MAX(version) FROM schema_version")
+    except Exception:
+        return False
+    return bool(rows) and rows[0][0] == MIGRATIONS[-1][0]
+
+
+async def _open_spool(directory: Path, backend: Backend) -> Spool | None:
+    """The spool, or None (logged) if unusable: calls are served either way."""
+    if backend.dialect == "sqlite" and directory.resolve() == Path(getattr(backend, "path", "")).resolve():
+        raise CrmError(f"crm.spool_dir {directory} is the database file itself; use a directory")
+    spool = Spool(directory)
+    try:
+        await asyncio.to_thread(spool.open)
+    except CrmError as exc:
+        log.error("%s. Without a spool, records wait in memory while the database fails.", exc)
+        return None
+    return spool

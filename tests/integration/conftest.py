@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,3 +69,29 @@ def hotline(lab: Lab, tmp_path: Path):
     yield other
     other.stop_phones()
     other.stop_engine()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen]]:
+    """A mosquitto on a free loopback port: (port, process); tests may kill it."""
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield port, proc
+    if proc.poll() is None:
+        proc.terminate()
+    proc.wait(5)

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -14,33 +12,14 @@ import pytest
 
 from ivr.lab import PROJECT, Lab
 from ivr.sipp import AwaitHangup, Pause, Press
-from tests.integration.conftest import lab_config, sounds_of
+from tests.integration.conftest import free_port, lab_config, sounds_of
 
 pytestmark = pytest.mark.asterisk
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def broker(tmp_path: Path):
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(50):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield port
-    proc.terminate()
-    proc.wait(5)
+def broker(mqtt_broker: tuple[int, subprocess.Popen]) -> int:
+    return mqtt_broker[0]
 
 
 class Subscriber:

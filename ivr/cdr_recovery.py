@@ -1,0 +1,215 @@
+"""Reading Asterisk's Master.csv and writing the CRM records of calls the engine missed.
+
+The decisions are in ivr/reconcile.py (pure); this is the I/O around them: find where the
+retention window starts in a possibly huge, append-only CSV (bisection on byte offsets, so
+years of old CDRs are never read), remember how far it has read (a second run reads only what
+Asterisk appended since), and save through the CRM store.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import BinaryIO
+
+from ivr import reconcile
+from ivr.config import Settings
+from ivr.crm import codec
+from ivr.crm.records import CallRecord
+from ivr.crm.store import CrmStore
+from ivr.privacy import mask_number
+
+log = logging.getLogger(__name__)
+
+# Rows are appended when a call ends, so a row's end time is at most a call's length older
+# than its neighbours': start the bisection this much earlier and no call of the window is lost.
+LONGEST_CALL = timedelta(hours=12)
+# Below this many bytes, reading beats seeking.
+_SCAN_BYTES = 256 * 1024
+# A CRM record starts when the engine takes the call, slightly after Asterisk's CDR start.
+_CLOCK_MARGIN = timedelta(hours=1)
+# Up to this many calls are looked up one by one; more, and the window is listed at once.
+_LOOKUP_ONE_BY_ONE = 200
+
+
+class CdrUnreadable(Exception):
+    """The CDR file exists (or should) but this process cannot read it."""
+
+
+@dataclass
+class CdrFile:
+    """An append-only cdr_csv file, read from a point in time, then incrementally."""
+    path: Path
+    tz: tzinfo | None = timezone.utc
+    _inode: int | None = None
+    _offset: int = 0
+    _read_upto: tuple[int | None, int] = (None, 0)
+
+    def commit(self) -> None:
+        """The rows last read are dealt with: the next read starts after them."""
+        self._inode, self._offset = self._read_upto
+
+    def read_new(self, since: datetime) -> list[reconcile.CdrRow]:
+        """Rows not read (and committed) before; on the first call (or after a rotation)
+        those ending from `since` on. [] while the file does not exist (no call ended yet)."""
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            if not self.path.parent.is_dir():
+                raise CdrUnreadable(f"{self.path.parent} does not exist") from None
+            return []
+        except OSError as exc:
+            raise CdrUnreadable(str(exc)) from None
+        with fh:
+            info = os.fstat(fh.fileno())
+            start = self._offset
+            if info.st_ino != self._inode or info.st_size < start:          # new or rotated
+                start = seek_time(fh, info.st_size, since, self.tz)
+            fh.seek(start)
+            data = fh.read(info.st_size - start)
+        complete = data[:data.rfind(b"\n") + 1]      # a line being written waits for next time
+        self._read_upto = (info.st_ino, start + len(complete))
+        text = complete.decode("utf-8", errors="replace")
+        return list(reconcile.parse_lines(text.splitlines(), self.tz))
+
+
+def seek_time(fh: BinaryIO, size: int, since: datetime, tz: tzinfo | None) -> int:
+    """Offset of a line at or shortly before the first row ending at `since` or later."""
+    target = since - LONGEST_CALL
+    lo, hi = 0, size
+    while hi - lo > _SCAN_BYTES:
+        mid = (lo + hi) // 2
+        fh.seek(mid)
+        fh.readline()                                  # skip the partial line
+        end = _next_end_time(fh, tz)
+        if end is None or end >= target:
+            hi = mid
+        else:
+            lo = mid
+    fh.seek(lo)
+    if lo:
+        fh.readline()
+    return fh.tell()
+
+
+def _next_end_time(fh: BinaryIO, tz: tzinfo | None, tries: int = 8) -> datetime | None:
+    for _ in range(tries):                             # a damaged line: look at the next one
+        line = fh.readline()
+        if not line:
+            return None
+        rows = list(reconcile.parse_lines([line.decode("utf-8", errors="replace")], tz))
+        if rows:
+            return rows[0].end
+    return None
+
+
+class CdrRecovery:
+    """Writes a CRM record for every hotline call found in Asterisk's CDRs but not in the
+    CRM (recovered, route fallback), and completes cut-off records with the CDR's outcome."""
+
+    def __init__(self, settings: Settings, store: CrmStore, agents: Mapping[str, str]):
+        cdr = settings.cdr
+        self.enabled = cdr.enabled
+        self.contexts = list(cdr.contexts)
+        self.max_age = timedelta(days=cdr.max_age_days)
+        self.file = CdrFile(settings.cdr_csv_path(), timezone.utc if cdr.usegmtime else None)
+        self.store = store
+        self.agents = dict(agents)
+        self._since: datetime | None = None
+        self._lock = asyncio.Lock()
+        self._said_unreadable = self._said_failure = False
+
+    async def run_forever(self, every_s: float) -> None:
+        """A run now (engine start), then one every `every_s` seconds (0: never again): each
+        reads only what Asterisk appended, so a cut-off call still talking to an operator at
+        start gets its outcome once it ends, without waiting for the next restart."""
+        if not self.enabled:
+            log.info("CDR reconciliation is disabled (cdr.enabled: false): calls Asterisk "
+                     "handles while the engine is down will not reach the CRM")
+            return
+        await self.run("engine start")
+        while every_s > 0:
+            await asyncio.sleep(every_s)
+            await self.run("periodic check")
+
+    async def run(self, why: str) -> tuple[int, int]:
+        """(records written, cut-off records completed). Never raises: a failure is logged
+        (once while it lasts) and the next run tries again."""
+        if not self.enabled:
+            return 0, 0
+        async with self._lock:
+            try:
+                done = await self._run(why)
+                self._said_unreadable = self._said_failure = False
+                return done
+            except CdrUnreadable as exc:
+                if self._said_unreadable:       # said once; the periodic checks stay quiet
+                    return 0, 0
+                self._said_unreadable = True
+                log.warning("CDR reconciliation is off: cannot read Asterisk's CDR file %s (%s). "
+                            "Calls Asterisk's fallback takes while the engine is down will be "
+                            "missing from the CRM. Let the engine's user read that file (e.g. "
+                            "the asterisk group), or set cdr.csv_path in the engine settings",
+                            self.file.path, exc)
+            except Exception as exc:            # e.g. the CRM database is down right now
+                log.warning("CDR reconciliation (%s) failed (%s); the next check tries again",
+                            why, exc, exc_info=not self._said_failure)
+                self._said_failure = True
+            return 0, 0
+
+    async def _run(self, why: str) -> tuple[int, int]:
+        if self._since is None:
+            self._since = await self._window_start()
+        since = self._since
+        rows = await asyncio.to_thread(self.file.read_new, since)
+        calls = reconcile.group_calls(rows, self.contexts)
+        outcomes = [reconcile.outcome_of(legs) for legs in calls.values()]
+        outcomes = [o for o in outcomes if o.started_at >= since]
+        if not outcomes:
+            self.file.commit()
+            if why == "engine start":
+                log.info("CDR reconciliation: no hotline call in %s since %s", self.file.path,
+                         f"{since:%Y-%m-%d %H:%M:%S} UTC")
+            return 0, 0
+        known = await self._known(outcomes, since)
+        missing, completed = reconcile.plan(outcomes, known, self.agents)
+        for record in missing:
+            log.warning("call %s from %s was missing from the CRM; recorded from Asterisk's CDR "
+                        "as %s%s", record.call_id, mask_number(record.caller), record.disposition,
+                        f" by {record.agent}" if record.agent else "")
+            self.store.save_call(record)
+        for record in completed:
+            self.store.save_call(record)
+        if missing or completed:
+            await self.store.flush()
+        self.file.commit()           # only now: after a failure, the next run reads them again
+        if missing or completed:
+            log.warning("CDR reconciliation (%s): recorded %d call(s) Asterisk handled without "
+                        "the engine, completed %d cut-off call(s), from %s",
+                        why, len(missing), len(completed), self.file.path)
+        elif why == "engine start":
+            log.info("CDR reconciliation: the CRM has all %d hotline call(s) Asterisk logged "
+                     "since %s", len(outcomes), f"{since:%Y-%m-%d %H:%M:%S} UTC")
+        return len(missing), len(completed)
+
+    async def _window_start(self) -> datetime:
+        """Not older than max_age_days, nor than the CRM itself: calls from before the CRM
+        existed are not the hotline's to record."""
+        oldest = datetime.now(timezone.utc) - self.max_age
+        # The schema's first migration is the CRM's birth date (store.py keeps no other).
+        rows = await self.store.backend.fetchall("SELECT MIN(applied_at) FROM schema_version", [])
+        created = codec.parse_ts(rows[0][0]) if rows and rows[0][0] else None
+        since = max(oldest, created) if created else oldest
+        # cdr_csv writes whole seconds (truncated): a call in the CRM's first second counts.
+        return since.replace(microsecond=0)
+
+    async def _known(self, outcomes: list[reconcile.CdrOutcome],
+                     since: datetime) -> dict[str, CallRecord | None]:
+        if len(outcomes) <= _LOOKUP_ONE_BY_ONE:
+            return {o.call_id: await self.store.get_call(o.call_id) for o in outcomes}
+        records = await self.store.list_calls(since=since - _CLOCK_MARGIN)
+        return {r.call_id: r for r in records}

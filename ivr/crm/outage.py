@@ -1,0 +1,47 @@
+"""Telling a database outage from a bad record, and saying what to do about an outage.
+
+An outage (locked, disk full, I/O error, server gone, schema or permission problem) hits
+every write alike: the writes wait in the spool and are retried. A data problem (a value
+the database refuses) belongs to one record: that record is set aside, the rest go on.
+When in doubt we say "outage": waiting costs nothing, setting a record aside needs a person.
+"""
+from __future__ import annotations
+
+import sqlite3
+import sys
+
+from .errors import CrmError
+
+# SQLite's per-record errors: constraint, bad value or binding; everything else is the database.
+_SQLITE_DATA = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
+                sqlite3.ProgrammingError)
+# PostgreSQL SQLSTATE classes that are about the values: 22 data exception, 23 integrity.
+_PG_DATA_CLASSES = ("22", "23")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True if the database (not this record) is the problem, so retrying later can work."""
+    if isinstance(exc, _SQLITE_DATA):
+        return False
+    if isinstance(exc, (sqlite3.Error, OSError, CrmError, TimeoutError)):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        state = getattr(exc, "sqlstate", None) or ""
+        return not state.startswith(_PG_DATA_CLASSES)
+    return False       # TypeError, ValueError, OverflowError…: the record's values
+
+
+def what_to_do(exc: BaseException, where: str) -> str:
+    """A hint for the operator, from the error text."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return (f"another process holds a write lock on {where} (a long transaction, a backup "
+                "or a tool left open): end it")
+    if "full" in text or "no space" in text or "quota" in text:
+        return f"free disk space where {where} lives"
+    if "i/o" in text or "disk" in text or "readonly" in text or "read-only" in text:
+        return f"check the disk and file system holding {where} (dmesg, mount options, permissions)"
+    if "connect" in text or "server" in text or "terminat" in text or "closed" in text:
+        return f"check that {where} is running and reachable"
+    return f"check {where}"

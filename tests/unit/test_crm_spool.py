@@ -1,0 +1,356 @@
+"""The CRM's durable spool, on a real SQLite file: a locked database, a failing disk, a
+restart with a spool left behind, an interrupted replay, and bad records set aside."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import stat
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
+from crm_pg import crm_url, pg_server  # noqa: E402,F401  (crm_url: fixture)
+
+import ivr.crm.store as store_module  # noqa: E402
+from ivr.crm import CallEvent, CallRecord, open_store  # noqa: E402
+from ivr.crm.spool import REJECTED, Spool  # noqa: E402
+from ivr.crm.store import CrmStore  # noqa: E402
+
+T0 = datetime(2026, 11, 24, 9, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+async def open_spooled(tmp_path: Path, **options: Any) -> CrmStore:
+    """A store whose writes give up on a lock after 0.2 s and retry within 0.2 s."""
+    options = {"busy_timeout_s": 0.2, "retry_first_s": 0.05, "retry_max_s": 0.2} | options
+    return await open_store(f"sqlite:///{tmp_path}/crm.db", spool_dir=tmp_path / "spool", **options)
+
+
+class ExclusiveLock:
+    """Another connection holding the database's write lock (BEGIN EXCLUSIVE)."""
+
+    def __init__(self, db: Path) -> None:
+        self.conn = sqlite3.connect(db, isolation_level=None, timeout=5)
+        self.conn.execute("BEGIN EXCLUSIVE")
+
+    def release(self) -> None:
+        self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+
+class FailingDisk:
+    """Wraps a backend: while `failing`, every write transaction fails as a broken disk would.
+    `fail_after` lets that many transactions through first."""
+
+    def __init__(self, inner: Any, failing: bool = True, fail_after: int = 0) -> None:
+        self.inner, self.failing, self.fail_after = inner, failing, fail_after
+        self.dialect, self.where = inner.dialect, inner.where
+
+    def transaction(self) -> Any:
+        if self.failing:
+            if self.fail_after <= 0:
+                raise sqlite3.OperationalError("disk I/O error")
+            self.fail_after -= 1
+        return self.inner.transaction()
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        return await self.inner.fetchall(sql, params)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def save_calls(store: CrmStore, prefix: str, n: int, disposition: str = "answered") -> None:
+    for i in range(n):
+        call_id = f"{prefix}{i}"
+        store.add_event(CallEvent(call_id, at(i), "arrived", {"i": i}))
+        store.save_call(CallRecord(call_id=call_id, caller=f"+3361100{i:04d}", started_at=at(i),
+                                   ended_at=at(i + 60), disposition=disposition))
+        store.add_event(CallEvent(call_id, at(i + 60), "hangup", {}))
+    store.add_agent_event("alice", at(n), "pause", "coffee")
+
+
+def segments(tmp_path: Path) -> list[Path]:
+    return [p for p in (tmp_path / "spool").glob("*.jsonl") if p.name != REJECTED]
+
+
+def spooled_lines(tmp_path: Path) -> int:
+    return sum(len(p.read_text().splitlines()) for p in segments(tmp_path))
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def counts(store: CrmStore) -> tuple[int, int, int]:
+    rows = [await store.backend.fetchall(f"SELECT COUNT(*) FROM {t}")
+            for t in ("calls", "call_events", "agent_events")]
+    return rows[0][0][0], rows[1][0][0], rows[2][0][0]
+
+
+async def test_locked_database_saves_return_at_once_then_land_exactly_once(tmp_path: Path) -> None:
+    store = await open_spooled(tmp_path, busy_timeout_s=1.0)   # each attempt waits 1 s for the lock
+    try:
+        store.save_call(CallRecord(call_id="early", started_at=at(0), disposition="queued"))
+        await store.flush()
+        lock = ExclusiveLock(tmp_path / "crm.db")
+        started = time.perf_counter()
+        save_calls(store, "c", 20)
+        store.save_call(CallRecord(call_id="early", started_at=at(0), disposition="answered"))
+        assert time.perf_counter() - started < 0.5           # saving never waits for the database
+        await asyncio.wait_for(store.flush(), 5)             # "safe in the spool" counts as flushed
+        assert spooled_lines(tmp_path) == 20 * 3 + 2 and store.spool_depth == 62
+        assert stat.S_IMODE((tmp_path / "spool").stat().st_mode) == 0o700
+        assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in segments(tmp_path))
+        started = time.perf_counter()                        # a call's lookup is not held up
+        assert await store.find_contact("+33611000000") is None
+        assert time.perf_counter() - started < 0.8
+        save_calls(store, "d", 5)                            # later writes queue behind the spool
+        await store.flush()
+        assert spooled_lines(tmp_path) == 62 + 5 * 3 + 1
+        # reads see the waiting saves (nothing reconciles a call from the stale database copy)
+        assert (await store.get_call("early")).disposition == "answered"
+        assert [r.call_id for r in await store.list_calls(since=at(5), until=at(7))] == ["c5", "c6"]
+        assert [r.call_id for r in await store.list_calls(limit=3)] == ["c0", "d0", "early"]
+        assert len(await store.list_calls()) == 26
+
+        lock.release()
+        await until(lambda: store.spool_depth == 0)
+        assert segments(tmp_path) == []
+        assert await counts(store) == (1 + 20 + 5, 2 * 25, 2)
+        assert (await store.get_call("early")).disposition == "answered"   # the last save won
+        assert [e.kind for e in await store.call_events("c7")] == ["arrived", "hangup"]
+        assert await store.backend.fetchall("SELECT * FROM crm_spool_progress") == []
+        assert store.dropped == 0
+        store.save_call(CallRecord(call_id="after", started_at=at(99)))   # straight to the database
+        await store.flush()
+        assert await store.get_call("after") is not None and segments(tmp_path) == []
+    finally:
+        await store.close()
+
+
+async def test_disk_io_error_for_a_while_is_logged_once_and_caught_up(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = await open_spooled(tmp_path)
+    disk = store.backend = FailingDisk(store.backend)
+    try:
+        save_calls(store, "io", 10)
+        await store.flush()
+        for n in range(3):                                  # a few failed retries meanwhile
+            save_calls(store, f"more{n}-", 1)
+            await asyncio.sleep(0.15)
+        await store.flush()
+        assert store.spool_depth == 10 * 3 + 1 + 3 * 4
+        outage_logs = [r.getMessage() for r in caplog.records if "cannot write to" in r.getMessage()]
+        assert len(outage_logs) == 1, outage_logs
+        assert "disk I/O error" in outage_logs[0] and str(tmp_path / "spool") in outage_logs[0]
+        assert "still being served" in outage_logs[0] and "To fix: check the disk" in outage_logs[0]
+
+        disk.failing = False
+        await until(lambda: store.spool_depth == 0)
+        assert await counts(store) == (13, 2 * 13, 4)
+        assert "works again" in caplog.text
+    finally:
+        await store.close()
+
+
+async def test_close_with_database_locked_leaves_the_spool_and_restart_replays_it(tmp_path: Path) -> None:
+    store = await open_spooled(tmp_path)
+    lock = ExclusiveLock(tmp_path / "crm.db")
+    save_calls(store, "r", 8)
+    started = time.monotonic()
+    await asyncio.wait_for(store.close(), 5)                 # does not wait for the database
+    assert time.monotonic() - started < 2
+    assert spooled_lines(tmp_path) == 8 * 3 + 1
+    lock.release()
+
+    store = await open_spooled(tmp_path)                    # written before open_store returns
+    try:
+        assert segments(tmp_path) == []
+        assert await counts(store) == (8, 16, 1)
+    finally:
+        await store.close()
+
+
+async def make_spool(tmp_path: Path, calls: int) -> None:
+    """A spool left behind by a process that stopped while the database was locked."""
+    store = await open_spooled(tmp_path)
+    lock = ExclusiveLock(tmp_path / "crm.db")
+    save_calls(store, "s", calls)
+    await store.close()
+    lock.release()
+
+
+async def test_interrupted_replay_resumes_without_duplicates(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    await make_spool(tmp_path, 10)                           # 31 lines
+    real_open_backend = store_module.open_backend
+
+    async def flaky_open_backend(url: str, **kw: Any) -> Any:
+        # migrations pass, then two replay chunks commit, then the disk fails
+        return FailingDisk(await real_open_backend(url, **kw), fail_after=len(store_module.MIGRATIONS) + 3)
+
+    monkeypatch.setattr(store_module, "open_backend", flaky_open_backend)
+    store = await open_spooled(tmp_path, batch_max=5)
+    assert store.spool_depth == 31 - 10                       # two chunks of 5 are in
+    await store.close()
+    monkeypatch.setattr(store_module, "open_backend", real_open_backend)
+
+    store = await open_spooled(tmp_path, batch_max=5)
+    try:
+        assert segments(tmp_path) == []
+        assert await counts(store) == (10, 20, 1)
+        assert [e.kind for e in await store.call_events("s0")] == ["arrived", "hangup"]
+    finally:
+        await store.close()
+
+
+async def test_crash_between_replay_and_removing_the_file_is_not_duplicated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    await make_spool(tmp_path, 4)
+
+    def cannot_remove(self: Spool, segment: Path) -> None:
+        raise OSError("simulated crash before the spool file was removed")
+
+    monkeypatch.setattr(Spool, "remove", cannot_remove)
+    store = await open_spooled(tmp_path)
+    assert await counts(store) == (4, 8, 1)                  # all in, yet the file is still there
+    await store.close()
+    monkeypatch.undo()
+    assert spooled_lines(tmp_path) == 13
+
+    store = await open_spooled(tmp_path)
+    try:
+        assert segments(tmp_path) == []
+        assert await counts(store) == (4, 8, 1)              # the progress row skipped every line
+    finally:
+        await store.close()
+
+
+async def test_bad_records_are_set_aside_and_do_not_block_the_spool(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    good = {"kind": "event", "row": ["g1", "2026-11-24T09:00:00.000000Z", "arrived", "{}"]}
+    lines = [json.dumps(good),
+             json.dumps({"kind": "event", "row": ["bad", "2026-11-24T09:00:00.000000Z"]}),  # 2 of 4 values
+             '{"kind": "call", "row": ["torn',                                              # crash mid-line
+             json.dumps(good | {"row": ["g2", *good["row"][1:]]})]
+    (spool_dir / "00000001-test.jsonl").write_text("\n".join(lines) + "\n")
+
+    store = await open_spooled(tmp_path, batch_max=10)
+    try:
+        assert segments(tmp_path) == [] and store.dropped == 2
+        assert await counts(store) == (0, 2, 0)
+        rejected = [json.loads(line) for line in (spool_dir / REJECTED).read_text().splitlines()]
+        assert [r["item"] for r in rejected] == [lines[1], lines[2]]
+        assert "set aside in" in caplog.text
+        # live, while the database works: the bad item alone is set aside, its batch goes in
+        store._put(("event", ("live-bad", "x")))
+        store.add_event(CallEvent("live-good", at(0), "arrived", {}))
+        await store.flush()
+        assert [e.kind for e in await store.call_events("live-good")] == ["arrived"]
+        assert store.dropped == 3 and store.spool_depth == 0
+    finally:
+        await store.close()
+
+
+async def test_unwritable_spool_keeps_writes_in_memory_until_the_database_is_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    store = await open_spooled(tmp_path)
+    disk = store.backend = FailingDisk(store.backend)
+
+    def disk_full(self: Spool, writes: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Spool, "append", disk_full)
+    try:
+        save_calls(store, "m", 3)
+        await store.flush()
+        assert store.spool_depth == 10 and "kept in memory only" in caplog.text
+        disk.failing = False
+        await until(lambda: store.spool_depth == 0)
+        assert await counts(store) == (3, 6, 1)
+    finally:
+        await store.close()
+
+
+async def test_second_process_on_the_same_spool_runs_without_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    first = await open_spooled(tmp_path)
+    second = await open_spooled(tmp_path)
+    try:
+        assert first.spool is not None and second.spool is None
+        assert "in use by another process" in caplog.text
+    finally:
+        await second.close()
+        await first.close()
+
+
+async def test_outage_and_replay_on_both_backends(crm_url: str, tmp_path: Path) -> None:
+    store = await open_store(crm_url, spool_dir=tmp_path / "spool", retry_first_s=0.05, retry_max_s=0.2,
+                             batch_max=4)
+    disk = store.backend = FailingDisk(store.backend)
+    try:
+        save_calls(store, "b", 5)
+        store.save_call(CallRecord(call_id="b0", started_at=at(0), disposition="callback"))
+        await store.flush()
+        assert store.spool_depth == 17
+        disk.failing = False
+        await until(lambda: store.spool_depth == 0)
+        assert await counts(store) == (5, 10, 1)
+        assert (await store.get_call("b0")).disposition == "callback"
+        assert await store.backend.fetchall("SELECT * FROM crm_spool_progress") == []
+    finally:
+        await store.close()
+
+
+async def test_postgres_server_down_spools_and_replays_at_restart(tmp_path: Path) -> None:
+    url = pg_server().new_database()
+    store = await open_store(url, spool_dir=tmp_path / "spool")
+    # the server goes away: every session of this database is killed, reconnects refused
+    await store.backend.fetchall("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    store.backend._connect = None                            # as if the server did not come back
+    save_calls(store, "pg", 3)
+    await asyncio.wait_for(store.flush(), 10)
+    assert spooled_lines(tmp_path) == 10
+    await asyncio.wait_for(store.close(), 10)
+    store = await open_store(url, spool_dir=tmp_path / "spool")   # the server is back
+    try:
+        assert await counts(store) == (3, 6, 1) and segments(tmp_path) == []
+    finally:
+        await store.close()
+
+
+async def test_engine_start_while_the_database_is_locked_spools_from_the_first_call(tmp_path: Path) -> None:
+    await (await open_spooled(tmp_path)).close()            # the schema exists
+    await make_spool(tmp_path, 2)                            # and a spool from the last run
+    lock = ExclusiveLock(tmp_path / "crm.db")
+    try:
+        store = await asyncio.wait_for(open_spooled(tmp_path), 5)   # starts degraded, not failing
+        save_calls(store, "x", 3)
+        await store.flush()
+        assert store.spool_depth == 7 + 10 and store.degraded
+        assert (await store.get_call("s1")).ended_at == at(61)      # spooled by the last run
+        assert len(await store.list_calls()) == 5
+    finally:
+        lock.release()
+    try:
+        await until(lambda: store.spool_depth == 0)
+        assert await counts(store) == (5, 10, 2) and not store.degraded
+    finally:
+        await store.close()
+
