@@ -87,6 +87,10 @@ class BenchSandbox(Sandbox):
             lines += [f"[{e}](hotline-agent)", f"aors = {e}", "",
                       f"[{e}](hotline-agent-aor)", f"contact = sip:{e}@127.0.0.1:{PHONE_PORT}", ""]
         (etc / "pjsip_agents.conf").write_text("\n".join(lines))
+        # No verbose lines in messages.log (the test sandbox keeps them for debugging): at
+        # 1,000 calls they cost Asterisk CPU, which would flatter engine_cpu_vs_asterisk.
+        (etc / "logger.conf").write_text("[general]\n[logfiles]\n"
+                                         "messages.log => notice,warning,error\n")
         n = len(self.settings.agents())
         with open(etc / "extensions.conf", "a") as f:
             f.write(f"\n; bench/load.py: the same menu, one AGI process per call.\n[hotline]\n"

@@ -30,10 +30,6 @@ log = logging.getLogger(__name__)
 LONGEST_CALL = timedelta(hours=12)
 # Below this many bytes, reading beats seeking.
 _SCAN_BYTES = 256 * 1024
-# A CRM record starts when the engine takes the call, slightly after Asterisk's CDR start.
-_CLOCK_MARGIN = timedelta(hours=1)
-# Up to this many calls are looked up one by one; more, and the window is listed at once.
-_LOOKUP_ONE_BY_ONE = 200
 
 
 class CdrUnreadable(Exception):
@@ -175,7 +171,7 @@ class CdrRecovery:
                 log.info("CDR reconciliation: no hotline call in %s since %s", self.file.path,
                          f"{since:%Y-%m-%d %H:%M:%S} UTC")
             return 0, 0
-        known = await self._known(outcomes, since)
+        known = await self._known(outcomes)
         missing, completed = reconcile.plan(outcomes, known, self.agents)
         for record in missing:
             log.warning("call %s from %s was missing from the CRM; recorded from Asterisk's CDR "
@@ -207,9 +203,8 @@ class CdrRecovery:
         # cdr_csv writes whole seconds (truncated): a call in the CRM's first second counts.
         return since.replace(microsecond=0)
 
-    async def _known(self, outcomes: list[reconcile.CdrOutcome],
-                     since: datetime) -> dict[str, CallRecord | None]:
-        if len(outcomes) <= _LOOKUP_ONE_BY_ONE:
-            return {o.call_id: await self.store.get_call(o.call_id) for o in outcomes}
-        records = await self.store.list_calls(since=since - _CLOCK_MARGIN)
-        return {r.call_id: r for r in records}
+    async def _known(self, outcomes: list[reconcile.CdrOutcome]) -> dict[str, CallRecord | None]:
+        """What the CRM has of these calls, as reconcile.plan reads it: the full record of a
+        cut-off call (to complete), a bare marker for any other known call (left alone)."""
+        present, cut_off = await self.store.cut_off_calls([o.call_id for o in outcomes])
+        return {cid: cut_off.get(cid) or CallRecord(call_id=cid) for cid in present}

@@ -73,6 +73,10 @@ class CrmSettings(_Strict):
     # Where call records wait (fsync'd, 0600) while the database is locked, full or down;
     # written to the database, in order, once it works again. Local disk, one per engine.
     spool_dir: str = "var/crm-spool"
+    # How long the writer lets saves gather before one commit. 50 ms: ~1.3 commits per call
+    # instead of ~3 at 2 ms, and ~18% less engine CPU per call (bench/load.py). A crash loses
+    # at most these 50 ms of saves, and the CDR reconciliation at restart recovers those calls.
+    linger_ms: float = Field(50.0, ge=0, le=1000)
 
 
 class MqttSettings(_Strict):

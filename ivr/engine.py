@@ -156,7 +156,8 @@ class Engine:
         await self._start_speech()
         self.events.start()
         self.store = await open_store(self.settings.crm_url(),
-                                      spool_dir=self.settings.path(self.settings.crm.spool_dir))
+                                      spool_dir=self.settings.path(self.settings.crm.spool_dir),
+                                      linger_ms=self.settings.crm.linger_ms)
         await self._recover_cut_off_calls()
         # Calls Asterisk handled while no engine ran exist only in its CDRs: record them too,
         # in the background (a restarted engine must take its first caller at once).

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from .writer import CrmWriter, case_id_for  # noqa: F401  (case_id_for: part of 
 log = logging.getLogger("ivr.crm")
 
 _COLS = ", ".join(codec.CALL_COLUMNS)
+_ID_CHUNK = 500            # call ids per `IN (...)` query (well under SQLite's variable limit)
 _CASE_COLS = ("case_id", "call_id", "opened_at", "status", "closed_at", "closed_by", "note")
 
 
@@ -96,6 +98,32 @@ class CrmStore(CrmWriter):
         low, high = codec.ts(since), codec.ts(until)
         return {cid: row for cid, row in self.unwritten_calls.items()
                 if (low is None or (row[4] or "") >= low) and (high is None or (row[4] or "") < high)}
+
+    async def cut_off_calls(self, call_ids: Collection[str]) -> tuple[set[str], dict[str, CallRecord]]:
+        """(the ids the CRM has, the full records of those a killed engine left cut off).
+        Reads two columns per call, in chunks: cheap enough for a minute of a busy hotline's
+        CDRs without stalling the calls served meanwhile."""
+        await self._caught_up()
+        ids, present, cut = list(dict.fromkeys(call_ids)), set(), []
+        for i in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[i:i + _ID_CHUNK]
+            rows = await self.backend.fetchall(
+                f"SELECT call_id, recovered, disposition FROM calls WHERE call_id IN "
+                f"({', '.join('?' * len(chunk))})", chunk)
+            for call_id, recovered, disposition in rows:
+                present.add(call_id)
+                if recovered and disposition == "recovered":
+                    cut.append(call_id)
+        found = {cid: r for cid in cut if (r := await self.get_call(cid)) is not None}
+        for cid in ids:            # saves still waiting for the database are the latest
+            if (row := self.unwritten_calls.get(cid)) is not None:
+                present.add(cid)
+                record = codec.row_to_call(row)
+                if record.recovered and record.disposition == "recovered":
+                    found[cid] = record
+                else:
+                    found.pop(cid, None)
+        return present, found
 
     async def get_call(self, call_id: str) -> CallRecord | None:
         await self._caught_up()

@@ -32,6 +32,24 @@ async def test_save_and_read_back_roundtrip(crm_url: str) -> None:
         await store.close()
 
 
+async def test_cut_off_calls_finds_known_ids_and_full_cut_off_records(crm_url: str) -> None:
+    store = await open_store(crm_url)
+    try:
+        many = [CallRecord(call_id=f"1700000000.{n}", caller="+4930111", started_at=at(9, 0),
+                           disposition="answered") for n in range(1200)]     # several chunks
+        cut = CallRecord(call_id="1700000001.1", caller="+4930222", started_at=at(9, 1),
+                         disposition="recovered", recovered=True, route="fallback")
+        for rec in [*many, cut]:
+            store.save_call(rec)
+        await store.flush()
+        wanted = [r.call_id for r in many] + [cut.call_id, "1700000009.9"]
+        present, cut_off = await store.cut_off_calls(wanted)
+        assert present == {r.call_id for r in many} | {cut.call_id}    # not the unknown id
+        assert cut_off == {cut.call_id: cut}
+    finally:
+        await store.close()
+
+
 async def test_upsert_last_save_wins_and_record_is_snapshotted(crm_url: str) -> None:
     store = await open_store(crm_url)
     try:

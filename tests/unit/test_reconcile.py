@@ -286,11 +286,11 @@ class FlakyStore:
     async def fetchall(self, sql: str, params: list) -> list[tuple]:
         return [(None,)]                                   # schema_version: no creation date
 
-    async def get_call(self, call_id: str) -> CallRecord | None:
+    async def cut_off_calls(self, call_ids) -> tuple[set[str], dict[str, CallRecord]]:
         self.lookups += 1
         if self.lookups == 1:
             raise ConnectionError("database is down")
-        return next((r for r in self.saved if r.call_id == call_id), None)
+        return {r.call_id for r in self.saved if r.call_id in call_ids}, {}
 
     def save_call(self, record: CallRecord) -> None:
         self.saved.append(record)
