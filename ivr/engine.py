@@ -31,6 +31,7 @@ from ivr.crm.records import CallEvent, CallRecord
 from ivr.crm.store import CrmStore, open_store
 from ivr.plans import PlanHolder
 from ivr.privacy import mask_number
+from ivr.reconcile import endpoint_of  # noqa: F401  (session.py imports it from here)
 
 log = logging.getLogger(__name__)
 # Feature codes agents dial from their phones (asterisk/extensions_hotline.conf: *71…*74).
@@ -368,7 +369,7 @@ class Engine:
     def _dispatch(self, action: object) -> None:
         if isinstance(action, act.StartCallback):
             if self.ami is not None and not self.ami.connected:
-                self._tasks.append(asyncio.ensure_future(self.start_callback_when_linked(action)))
+                self._spawn(self.start_callback_when_linked(action))
             else:
                 self.callbacks.start(action.call_id, action.agent, action.number)
             return
@@ -404,11 +405,18 @@ class Engine:
                     log.exception("ACD tick failed")
 
     # ---- AMI ---------------------------------------------------------------------------
+    def _spawn(self, coro) -> None:
+        """A short-lived background job, cancelled on stop; it leaves the list when done, so
+        AMI reconnects over weeks do not grow it."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+
     def on_ami_login(self) -> None:
         if self.ami:
-            self._tasks.append(asyncio.ensure_future(self._resync_after_login(time.monotonic())))
+            self._spawn(self._resync_after_login(time.monotonic()))
         if self.cdr_recovery:      # cheap: reads only the CDRs appended since the last run
-            self._tasks.append(asyncio.ensure_future(self.cdr_recovery.run("AMI logged in")))
+            self._spawn(self.cdr_recovery.run("AMI logged in"))
 
     async def _resync_after_login(self, login_at: float) -> None:
         """After (re)connecting, the events of the outage are lost for good: re-read the
@@ -536,9 +544,3 @@ def _listed(listing: object) -> list:
     """An as_list AMI answer: the messages (panoramisk gives one message when the list is
     empty)."""
     return listing if isinstance(listing, list) else [listing]
-
-
-def endpoint_of(channel: str) -> str:
-    """'PJSIP/alice-0000002a' → 'alice'."""
-    name = channel.split("/", 1)[-1]
-    return name.rsplit("-", 1)[0] if "-" in name else name
