@@ -139,6 +139,14 @@ class Acd:
     def trace(self, call_id: str) -> list[str]:
         return [f"t={t:.1f}s {msg}" for t, msg in self._traces.get(call_id, [])]
 
+    def release_trace(self, call_id: str) -> None:
+        """The caller has saved this call's story elsewhere (the engine: in its CRM record):
+        forget it, so traces held are those of live calls rather than of the last
+        `trace_limit` calls. A call still in the ACD (e.g. a callback request made at the
+        end of the call) keeps its trace."""
+        if call_id not in self._calls:
+            self._traces.pop(call_id, None)
+
     def agent_state(self, name: str) -> AgentState:
         return self._agents[name].state
 

@@ -11,6 +11,9 @@ The event loop is chosen as `ivr serve --loop` chooses it (ivr/runtime.py; defau
 uvloop when installed). Collector pauses are timed with gc.callbacks (`gc` in STATS_FILE).
 
 SIGUSR1 writes STATS_FILE (JSON) and starts a new measuring phase; SIGTERM stops as `ivr serve`.
+Memory (bench/memprobe.py): a light sample every 30 s goes into STATS_FILE's "memory"; SIGUSR2
+writes a census to STATS_FILE.census.json (with a full collection and malloc_trim first if
+STATS_FILE.census-cmd says "collect"). --tracemalloc FRAMES traces allocations (slow).
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ from ivr.agi import server as agi_server  # noqa: E402
 from ivr.config import load_settings  # noqa: E402
 from ivr.engine import Engine  # noqa: E402
 from ivr import runtime  # noqa: E402
+
+import memprobe  # noqa: E402  (bench/, beside this file)
 
 # Commands Asterisk answers at once (no media time inside the round trip).
 INSTANT = ("GET VARIABLE", "SET VARIABLE", "CHANNEL STATUS", "EXEC StartMusicOnHold",
@@ -78,7 +83,7 @@ class Stats:
                 "gc": {f"gen{g}": {"collections": len(v), "total_ms": round(sum(v), 1),
                                    "max_ms": round(max(v, default=0.0), 2)}
                        for g, v in enumerate(self.gc_ms)},
-                "crm_transactions": _crm_batches() - self.crm_batches0}
+                "crm_transactions": _crm_batches() - self.crm_batches0, "memory": MEMORY}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(path)
@@ -94,6 +99,7 @@ def _pcts(values) -> dict:
 
 
 ENGINE: Engine | None = None
+STARTED = time.time()
 
 
 def _crm_batches() -> int:
@@ -103,6 +109,8 @@ def _crm_batches() -> int:
 
 
 STATS = Stats()
+MEMORY: list[dict] = []          # light samples since start (not reset per phase)
+CENSUS = memprobe.Census()
 _gc_t0 = 0.0
 
 
@@ -151,12 +159,17 @@ async def _sampler(engine: Engine, period: float = 0.1) -> None:
         n += 1
         if n % 10 == 0:
             STATS.timeline.append((round(time.time(), 1), sessions, waiters))
+        if n % 300 == 0:
+            MEMORY.append({**memprobe.light_sample(STARTED), "sessions": sessions})
 
 
 async def main(stats_file: Path, grace: float) -> None:
     global ENGINE
     if "--gc-threshold" in sys.argv:        # A/B of collector thresholds, bench only
         gc.set_threshold(*(int(x) for x in sys.argv[sys.argv.index("--gc-threshold") + 1].split(",")))
+    if "--tracemalloc" in sys.argv:         # where memory goes, bench only (slow)
+        import tracemalloc
+        tracemalloc.start(int(sys.argv[sys.argv.index("--tracemalloc") + 1]))
     engine = ENGINE = Engine(load_settings())
     loop = asyncio.get_running_loop()
 
@@ -164,7 +177,16 @@ async def main(stats_file: Path, grace: float) -> None:
         STATS.dump(stats_file)
         STATS.reset()
 
+    def on_usr2() -> None:
+        cmd = stats_file.with_suffix(".census-cmd")
+        collect = cmd.exists() and "collect" in cmd.read_text()
+        out = stats_file.with_suffix(".census.json")
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(CENSUS.take(collect)))
+        tmp.replace(out)
+
     loop.add_signal_handler(signal.SIGUSR1, on_usr1)
+    loop.add_signal_handler(signal.SIGUSR2, on_usr2)
     sampler = None
 
     original_start = engine.start

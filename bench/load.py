@@ -180,6 +180,11 @@ class Bench:
         if not (WORK / "sounds/fr/main.wav").exists():
             self.lab.ivr("sounds", "build", str(PROJECT / "dialplans/minimal.yaml"), timeout=300)
         self.lab.sandbox.build()
+        # Each run starts with an empty CDR file (the last one kept as Master.csv.prev): the
+        # engine reads its recent rows at start, so runs would otherwise differ by history.
+        cdr = self.root / "var/log/asterisk/cdr-csv/Master.csv"
+        if cdr.exists():
+            cdr.replace(cdr.with_suffix(".csv.prev"))
         self.lab.up(log=lambda *_: None)
         self.asterisk_pid = self.lab.sandbox.running_pid()
         self.stats_file.unlink(missing_ok=True)
@@ -188,7 +193,8 @@ class Bench:
             [sys.executable, str(Path(self.args.engine_src or PROJECT) / "bench/engine_run.py"), str(self.stats_file),
              "--grace", "5", "--loop", self.args.loop, *(["--gc-default"] if self.args.gc_default else []),
              *(["--crm-linger-ms", str(self.args.crm_linger_ms)] if self.args.crm_linger_ms is not None else []),
-             *(["--gc-threshold", self.args.gc_threshold] if self.args.gc_threshold else [])],
+             *(["--gc-threshold", self.args.gc_threshold] if self.args.gc_threshold else []),
+             *(["--tracemalloc", str(self.args.tracemalloc)] if self.args.tracemalloc else [])],
             env=self.lab.env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
         self.lab.engine_log = WORK / "engine.log"
         _wait_port(self.lab.settings.agi.port, self.lab.engine, WORK / "engine.log", timeout=120)
@@ -260,6 +266,18 @@ class Bench:
             time.sleep(0.1)
         return {}
 
+    def census(self, collect: bool = False) -> dict:
+        """bench/memprobe.py's census of the engine's memory (collect: then gc + malloc_trim)."""
+        cmd, out = self.stats_file.with_suffix(".census-cmd"), self.stats_file.with_suffix(".census.json")
+        out.unlink(missing_ok=True)
+        cmd.write_text("collect" if collect else "")
+        os.kill(self.engine_pid, signal.SIGUSR2)
+        for _ in range(600):
+            if out.exists():
+                return json.loads(out.read_text())
+            time.sleep(0.1)
+        return {}
+
     def crm(self, prefix: str) -> list[dict]:
         records = json.loads(self.lab.ivr("calls", "--format", "json", "--limit", "1000000",
                                           timeout=300).stdout)
@@ -267,7 +285,7 @@ class Bench:
 
     # ---- phases
     def run_engine_phase(self, name: str, prefix: str, rate: float, seconds: float,
-                         sample_every: float = 2.0) -> dict:
+                         sample_every: float = 2.0, census_at: tuple[float, ...] = ()) -> dict:
         """Calls at `rate` for `seconds` through the engine; waits until they all ended."""
         a = self.args
         count = max(1, int(rate * seconds))
@@ -289,7 +307,11 @@ class Bench:
                                     "--nonblocking", "-o", str(WORK / "profile.txt")],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         next_rss = t0
+        censuses, census_due = [], sorted(census_at)
         while proc.poll() is None:
+            if census_due and time.monotonic() - t0 >= census_due[0]:
+                censuses.append({"t": round(time.monotonic() - t0), **self.census()})
+                census_due.pop(0)
             time.sleep(sample_every)
             rss_peak = max(rss_peak, rss_mb(self.engine_pid))
             ast_calls_peak = max(ast_calls_peak, self.asterisk_channels())
@@ -337,7 +359,7 @@ class Bench:
             "rss_end_mb": round(rss_mb(self.engine_pid), 1), "rss_samples": rss_samples,
             "rss_kb_per_concurrent_call": round((rss_peak - rss0) * 1024 / max(1, stats.get("max_sessions", 1)), 1),
             "crm_records": len(records), "lost_records": lost, "wrong_records": wrong,
-            "duplicate_records": dupes,
+            "duplicate_records": dupes, "memory": stats.get("memory", []), "census": censuses,
         }
         return result
 
@@ -448,6 +470,8 @@ def main() -> None:
                    help="A/B: the engine with Python's default collector thresholds")
     p.add_argument("--profile", action="store_true",
                    help="py-spy the engine during the concurrency phase (pip install py-spy)")
+    p.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                   help="diagnosis: trace the engine's allocations (slow); the soak prints what grew")
     p.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
                    help="instead: steady load for SECONDS, engine RSS every 10 s, stuck agents")
     a = p.parse_args()
@@ -478,7 +502,12 @@ def main() -> None:
             rate = a.rate
             bench.start_phone(answer_after=0.5, talk=a.talk)
             out(f"soak: {rate} calls/s for {a.soak:.0f} s, talk {a.talk} s")
-            r = bench.run_engine_phase("soak", "0690", rate, a.soak, sample_every=2.0)
+            r = bench.run_engine_phase("soak", "0690", rate, a.soak, sample_every=2.0,
+                                       census_at=(a.talk + 40, max(a.talk + 41, a.soak - 5)))
+            after = bench.census(collect=True)      # every call ended: then gc + malloc_trim
+            (WORK / "soak-memory.json").write_text(json.dumps(
+                {"samples": r["memory"], "census": r["census"], "after": after}, indent=1))
+            _memory_report(out, r["memory"], r["census"], after)
             agents = json.loads(bench.lab.ivr("agents", "--format", "json").stdout)
             stuck = [x["agent"] for x in agents if x["state"] != "ready"]
             growth = r["rss_samples"]
@@ -513,6 +542,29 @@ def main() -> None:
     finally:
         bench.down()
     print(json.dumps(summary))
+
+
+def _memory_report(out, samples: list[dict], censuses: list[dict], after: dict) -> None:
+    """Where the soak's memory is (bench/memprobe.py): Python objects, glibc, pymalloc."""
+    out("engine memory every 30 s: t s, RSS, glibc in use / free kept / mmapped MB, pymalloc "
+        "arenas, threads, sessions")
+    for m in samples:
+        out(f"  {m['t']:>5} {m['rss_mb']:>6} {m.get('in_use_mb')} / {m.get('free_kept_mb')} / "
+            f"{m.get('mmapped_mb')} {m.get('pymalloc_arenas')} {m['threads']} {m.get('sessions')}"
+            f"{' traced ' + str(m['traced_mb']) if 'traced_mb' in m else ''}")
+    if len(censuses) >= 2:
+        a, b = censuses[0], censuses[-1]
+        out(f"census t={a['t']} → t={b['t']}: objects {a['objects']} → {b['objects']}, by generation "
+            f"{a['by_generation']} → {b['by_generation']}")
+        grown = sorted(((b["types"].get(k, 0) - a["types"].get(k, 0), k) for k in b["types"]), reverse=True)
+        out("  types grown most: " + ", ".join(f"{k} {d:+d}" for d, k in grown[:12] if d))
+        for line in b.get("tracemalloc_growth", [])[:15]:
+            out(f"  {line}")
+    if after:
+        out(f"after the calls: RSS {after['rss_mb']} MB, {after['objects']} objects "
+            f"{after['by_generation']}; gc.collect() freed {after.get('collected')} objects → RSS "
+            f"{after.get('rss_after_collect_mb')}; malloc_trim → {after.get('rss_after_malloc_trim_mb')} MB; "
+            f"pymalloc {after.get('pymalloc')} → {after.get('pymalloc_after_collect')}")
 
 
 def _steady_rss(samples: list, start: float, end: float) -> dict:

@@ -101,6 +101,7 @@ class Callbacks:
                             f"{'answered' if job.customer_status == 'ANSWER' else 'did not answer'}")
         rec.ended_at = datetime.now(timezone.utc)
         engine.store.save_call(rec)
+        engine.acd.release_trace(rec.call_id)       # the record holds it now
 
     def channel_ids(self, rung_before: float) -> list[str]:
         """Agent legs rung for callbacks before `rung_before` and not yet hung up (re-checked

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -50,8 +50,11 @@ class CdrFile:
         self._inode, self._offset = self._read_upto
 
     def read_new(self, since: datetime) -> list[reconcile.CdrRow]:
-        """Rows not read (and committed) before; on the first call (or after a rotation)
-        those ending from `since` on. [] while the file does not exist (no call ended yet)."""
+        """Rows not read (and committed) before that end at `since` or later (an earlier row
+        cannot belong to a call of the window); on the first call (or after a rotation) the
+        read starts near `since`. [] while the file does not exist (no call ended yet).
+        Streamed: memory follows the rows kept, not the bytes read (the first read of a busy
+        day's file goes through hours of rows)."""
         try:
             fh = open(self.path, "rb")
         except FileNotFoundError:
@@ -66,11 +69,28 @@ class CdrFile:
             if info.st_ino != self._inode or info.st_size < start:          # new or rotated
                 start = seek_time(fh, info.st_size, since, self.tz)
             fh.seek(start)
-            data = fh.read(info.st_size - start)
-        complete = data[:data.rfind(b"\n") + 1]      # a line being written waits for next time
-        self._read_upto = (info.st_ino, start + len(complete))
-        text = complete.decode("utf-8", errors="replace")
-        return list(reconcile.parse_lines(text.splitlines(), self.tz))
+            lines = _CompleteLines(fh, info.st_size - start)
+            rows = list(reconcile.parse_lines(lines, self.tz, ends_from=since))
+        self._read_upto = (info.st_ino, start + lines.consumed)
+        return rows
+
+
+class _CompleteLines:
+    """The whole lines among the next `size` bytes of `fh`, decoded; `consumed`: their bytes.
+    A last line without its newline is being written: it waits for the next read."""
+
+    def __init__(self, fh: BinaryIO, size: int):
+        self.fh, self.left, self.consumed = fh, size, 0
+
+    def __iter__(self) -> Iterator[str]:
+        readline = self.fh.readline
+        while self.left > 0:
+            line = readline(self.left)
+            if not line.endswith(b"\n"):
+                return
+            self.left -= len(line)
+            self.consumed += len(line)
+            yield line.decode("utf-8", errors="replace")
 
 
 def seek_time(fh: BinaryIO, size: int, since: datetime, tz: tzinfo | None) -> int:
@@ -161,10 +181,9 @@ class CdrRecovery:
         if self._since is None:
             self._since = await self._window_start()
         since = self._since
-        rows = await asyncio.to_thread(self.file.read_new, since)
-        calls = reconcile.group_calls(rows, self.contexts)
-        outcomes = [reconcile.outcome_of(legs) for legs in calls.values()]
-        outcomes = [o for o in outcomes if o.started_at >= since]
+        # In a thread, parsing included: a minute of a busy hotline is thousands of rows,
+        # which would stall the calls' event loop for tens of milliseconds.
+        outcomes = await asyncio.to_thread(self._read_outcomes, since)
         if not outcomes:
             self.file.commit()
             if why == "engine start":
@@ -191,6 +210,12 @@ class CdrRecovery:
             log.info("CDR reconciliation: the CRM has all %d hotline call(s) Asterisk logged "
                      "since %s", len(outcomes), f"{since:%Y-%m-%d %H:%M:%S} UTC")
         return len(missing), len(completed)
+
+    def _read_outcomes(self, since: datetime) -> list[reconcile.CdrOutcome]:
+        """The hotline calls that started at `since` or later among the rows not read yet."""
+        calls = reconcile.group_calls(self.file.read_new(since), self.contexts)
+        outcomes = (reconcile.outcome_of(legs) for legs in calls.values())
+        return [o for o in outcomes if o.started_at >= since]
 
     async def _window_start(self) -> datetime:
         """Not older than max_age_days, nor than the CRM itself: calls from before the CRM

@@ -473,6 +473,7 @@ class CallSession:
             except Exception:     # the caller may be gone already; the record still matters
                 pass
         self.engine.store.save_call(rec)
+        self.engine.acd.release_trace(self.call_id)     # the record holds it now
         self.engine.events.publish(f"calls/{self.call_id}/ended", {
             "disposition": rec.disposition, "queue": rec.queue, "agent": rec.agent,
             "wait_seconds": rec.wait_seconds, "talk_seconds": rec.talk_seconds})

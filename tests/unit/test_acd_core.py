@@ -197,6 +197,8 @@ def test_a_callback_request_joins_when_nobody_is_staffed_and_rings_back_at_login
     assert out == [StartCallback("c", "a", "+33600000000")]
     trace = acd.trace("c")                                 # one story: divert, then callback
     assert any("diverted" in line for line in trace) and any("callback request" in line for line in trace)
+    acd.release_trace("c")                                 # the caller's session ended: the
+    assert acd.trace("c") == trace                         # request still waits, so it stays
 
 
 def test_paused_agents_count_as_no_agents() -> None:
@@ -274,6 +276,20 @@ def test_snapshot_and_trace() -> None:
     assert agents["a"]["calls_taken"] == 1
     trace = acd.trace("busy-a")
     assert "longest-idle" in trace[1] and "offer to a" in trace[1]
+
+
+def test_released_traces_are_forgotten_and_live_ones_kept() -> None:
+    """Memory follows live calls: the engine releases a trace once the CRM record holds it."""
+    acd = build({"q": {"requirement": "x"}}, {"a": {"x": 1}})
+    busy_agent(acd, "a", "q")
+    acd.handle(CallArrived("w", "q"), 1)
+    acd.release_trace("w")                                 # still waiting: kept
+    assert acd.trace("w")
+    acd.handle(CallAbandoned("w"), 2)
+    assert "abandoned" in " ".join(acd.trace("w"))
+    acd.release_trace("w")
+    assert acd.trace("w") == [] and acd.trace("busy-a")    # only the released one went
+    acd.release_trace("never-seen")                        # harmless
 
 
 def test_unknown_queue_and_duplicate_ids_and_unknown_agents() -> None:

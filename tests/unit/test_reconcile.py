@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -75,6 +76,34 @@ def test_local_times_are_read_in_the_given_zone():
     paris = timezone(timedelta(hours=1))
     row = next(reconcile.parse_lines(ENGINE_CALL, paris))
     assert row.start == datetime(2026, 11, 24, 1, 49, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("tz", [timezone.utc, timezone(timedelta(hours=1)), None])
+def test_rows_ending_before_the_window_are_skipped_and_the_boundary_is_kept(tz):
+    end = datetime(2026, 11, 24, 3, tzinfo=timezone.utc)
+    lines = [cdr_line(f"{i}.0", "0611", (end + timedelta(seconds=i)).astimezone(tz))
+             for i in (-3600, -1, 0, 1)]
+    kept = [r.uniqueid for r in reconcile.parse_lines(lines, tz, ends_from=end)]
+    assert kept == ["0.0", "1.0"]
+    assert len(list(reconcile.parse_lines(lines, tz))) == 4
+
+
+def test_reading_a_big_file_keeps_only_the_window_in_memory(tmp_path):
+    """The first read of a day's file goes through hours of rows (the longest-call margin):
+    rows ending before the window are dropped while streaming, not gathered then filtered."""
+    path = tmp_path / "Master.csv"
+    end = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+    with open(path, "w") as fh:                            # 11 h, a call every 2 seconds
+        for i in range(11 * 1800, 0, -1):
+            fh.write(cdr_line(f"{i}.0", "0611", end - timedelta(seconds=2 * i)))
+    tracemalloc.start()
+    try:
+        rows = CdrFile(path).read_new(end - timedelta(minutes=10))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(rows) == 300 and rows[-1].uniqueid == "1.0"
+    assert peak < path.stat().st_size / 4, (peak, path.stat().st_size)
 
 
 @pytest.mark.parametrize("columns, userfield", [(17, ""), (18, "ivr-fallback"),
