@@ -194,15 +194,16 @@ def talk_upper_bound(outcome: CdrOutcome) -> float | None:
 
 def enrich_cut_off(record: CallRecord, outcome: CdrOutcome,
                    agents: Mapping[str, str]) -> CallRecord | None:
-    """A call the engine was serving when it stopped abruptly (already marked recovered):
-    add what Asterisk's CDR says happened next. The disposition stays `recovered` (the
-    CRM's word for these calls); agent and talk are filled only if the engine had none.
-    None when there is nothing to add (e.g. done by an earlier run)."""
+    """A call the engine was serving when it stopped abruptly (marked recovered, disposition
+    `recovered` until now): what Asterisk's CDR says happened next. The disposition becomes
+    the CDR's (answered / failed / abandoned: reports count the call as what it was), the
+    `recovered` flag stays; agent and talk are filled only if the engine had none. None when
+    there is nothing to add (e.g. done by an earlier run)."""
     if CDR_MARK in (record.hangup_cause or ""):
         return None
     cause = f"{record.hangup_cause or 'the engine stopped abruptly'}; {CDR_MARK}: {outcome.summary}"
     return replace(
-        record, hangup_cause=cause,
+        record, hangup_cause=cause, disposition=outcome.disposition, recovered=True,
         agent=record.agent or _agent(outcome, agents),
         talk_seconds=record.talk_seconds if record.agent else talk_upper_bound(outcome),
         ended_at=max(outcome.ended_at, record.started_at or outcome.ended_at),   # not restart time

@@ -87,7 +87,7 @@ def test_a_call_cut_off_by_a_kill_gets_its_outcome_once_it_ends(lab, tmp_path):
             assert time.monotonic() < deadline, rec
             time.sleep(0.3)
             rec = other.call_record("0611000074")
-        assert rec["recovered"] and rec["disposition"] == "recovered" and rec["agent"] == "alice"
+        assert rec["recovered"] and rec["disposition"] == "answered" and rec["agent"] == "alice"
         assert "answered by alice" in rec["hangup_cause"] and rec["talk_seconds"] >= 6
         assert len(records_of(other, "0611000074")) == 1
         assert "periodic check" in other.log_text()

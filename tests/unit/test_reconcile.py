@@ -185,7 +185,7 @@ def test_plan_writes_missing_calls_completes_cut_off_ones_and_leaves_the_rest():
     missing, completed = reconcile.plan(found.values(), known, AGENTS)
     assert [r.call_id for r in missing] == ["1795488566.8"]
     [done] = completed
-    assert done.disposition == "recovered" and done.agent is None
+    assert done.disposition == "failed" and done.recovered and done.agent is None   # the CDR's word
     assert done.ended_at == datetime(2026, 11, 24, 2, 57, 59, tzinfo=timezone.utc)
     assert done.hangup_cause.startswith("the engine stopped abruptly during the call; recovered")
     # A second run over the same CDRs, with what the first one wrote: nothing more to do.
