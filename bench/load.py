@@ -565,6 +565,9 @@ def _memory_report(out, samples: list[dict], censuses: list[dict], after: dict) 
             f"{after['by_generation']}; gc.collect() freed {after.get('collected')} objects → RSS "
             f"{after.get('rss_after_collect_mb')}; malloc_trim → {after.get('rss_after_malloc_trim_mb')} MB; "
             f"pymalloc {after.get('pymalloc')} → {after.get('pymalloc_after_collect')}")
+        out(f"  cyclic garbage by type: {after.get('garbage_types')}")
+        for line in after.get("garbage_sample", []):
+            out(f"    {line}")
 
 
 def _steady_rss(samples: list, start: float, end: float) -> dict:

@@ -109,7 +109,14 @@ class Census:
                     f"{s.size_diff / 1024:+.0f} kB {s.count_diff:+d} {s.traceback}"
                     for s in snap.compare_to(self.first_snapshot, "lineno")[:25]]
         if collect:
+            # What the collector finds unreachable (cycles), by type: kept aside, then freed.
+            gc.set_debug(gc.DEBUG_SAVEALL)
             result["collected"] = gc.collect()
+            result["garbage_types"] = dict(Counter(type(o).__name__ for o in gc.garbage).most_common(25))
+            result["garbage_sample"] = _garbage_cycles()
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.collect()
             result["rss_after_collect_mb"] = round(rss_mb(), 1)
             result["pymalloc_after_collect"] = pymalloc_summary()
             if _libc is not None:
@@ -118,3 +125,17 @@ class Census:
                 result["malloc_after_trim"] = malloc_mb()
         result["census_ms"] = round((time.perf_counter() - t) * 1000, 1)
         return result
+
+
+
+def _garbage_cycles(limit: int = 5) -> list[str]:
+    """For a few frames and functions among the garbage: where they come from (the code that
+    made the cycle: a frame kept by an exception's traceback, a closure...)."""
+    seen = Counter()
+    for o in gc.garbage:
+        code = getattr(o, "f_code", None) or getattr(o, "__code__", None)
+        if code is not None:
+            seen[f"{type(o).__name__} {code.co_name} {code.co_filename.rsplit('/', 2)[-1]}:{code.co_firstlineno}"] += 1
+        elif isinstance(o, BaseException):
+            seen[f"exception {type(o).__name__}: {str(o)[:60]}"] += 1
+    return [f"{n}× {what}" for what, n in seen.most_common(limit * 3)]

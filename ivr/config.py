@@ -66,6 +66,10 @@ class SpeechSettings(_Strict):
     # The plan languages the model serves (its phrases are checked against its vocabulary);
     # empty: all of them.
     languages: list[str] = Field(default_factory=list)
+    # After this many calls in a row whose recognition failed (a broken model or decoder),
+    # speech nodes take keys at once for suspend_for_s, then calls try speech again.
+    suspend_after_failures: int = Field(3, ge=1)
+    suspend_for_s: float = Field(300.0, ge=0)
 
 
 class CrmSettings(_Strict):

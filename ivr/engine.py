@@ -26,6 +26,7 @@ from ivr.config import Settings
 from ivr.control import ControlServer
 from ivr.events import EventBus
 from ivr.speech.audiosocket import AudioSocketServer
+from ivr.speech.breaker import SpeechBreaker
 from ivr.speech.recognizer import SpeechModel
 from ivr.crm.records import CallEvent, CallRecord
 from ivr.crm.store import CrmStore, open_store
@@ -83,6 +84,8 @@ class Engine:
         self.stopping = asyncio.Event()
         self.control: ControlServer | None = None
         self.speech_model = None
+        self.speech_breaker = SpeechBreaker(settings.speech.suspend_after_failures,
+                                            settings.speech.suspend_for_s)
         self.audiosocket: AudioSocketServer | None = None
         self.events = EventBus(settings.mqtt)
         self.callbacks = Callbacks(self)

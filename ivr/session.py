@@ -59,7 +59,8 @@ class CallSession:
         self.required: str | None = None        # the route's extra skill expression
         self._path_logged = 0
         # Why speech nodes took keys only in this call (the CRM's speech_outcome): no_model
-        # (none loaded at start) or recognizer_error (it broke mid-call); None if speech ran.
+        # (none loaded at start), recognizer_error (it broke mid-call) or recognizer_suspended
+        # (it broke in the last calls: see ivr/speech/breaker.py); None if speech ran.
         self.speech_unavailable: str | None = None
 
     @property
@@ -161,8 +162,11 @@ class CallSession:
         """A speech node: the prompt (a key interrupts it), then the caller's voice through
         AudioSocket into the shared model, or a key. Without a model: keys only."""
         self.stage = "speech"
+        breaker = self.engine.speech_breaker
         if self.engine.speech_model is None:
             self.speech_unavailable = self.speech_unavailable or "no_model"
+        elif self.speech_unavailable is None and not breaker.allows(time.monotonic()):
+            self.speech_unavailable = "recognizer_suspended"
         keys = "".join(sorted(listen.keys))
         key = await self.caller.play(listen.prompts, keys)
         keys_only = self.speech_unavailable is not None
@@ -178,7 +182,13 @@ class CallSession:
                       "with keys only (the plan's re-ask, then a person). If this repeats, the "
                       "speech model (speech.model) is broken: reinstall it and restart the "
                       "engine", self.call_id, listen.node, exc)
+            if breaker.failed(time.monotonic()):
+                log.error("speech recognition failed in %d calls in a row: speech nodes take "
+                          "keys only for the next %.0f s (speech.suspend_for_s), then calls try "
+                          "it again. Check the speech model (speech.model) and the engine log",
+                          breaker.failures, breaker.cool_off_s)
             return ins.SpeechInput(key=await self.caller.wait_digit(listen.no_speech_timeout))
+        breaker.succeeded()
         if isinstance(heard, str):
             return ins.SpeechInput(key=heard)
         self._remember_speech(heard)
@@ -456,6 +466,7 @@ class CallSession:
     async def _finish(self, done: bool) -> None:
         rec = self.record
         rec.ended_at = utcnow()
+        self.walker.close()
         rec.path = list(self.walker.path)
         self._walker_events()
         self._event("hangup", disposition=rec.disposition, cause=rec.hangup_cause)

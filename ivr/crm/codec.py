@@ -1,8 +1,15 @@
 """Row <-> dataclass conversion. Timestamps are fixed-width UTC text so that
-string comparison equals time order on both SQLite and PostgreSQL."""
+string comparison equals time order on both SQLite and PostgreSQL.
+
+Event and agent-event rows end with a key made with the row (event_key()): it travels
+with the row through the spool, so a batch written twice (a commit whose answer was lost,
+then retried or replayed) inserts each event once (ON CONFLICT (event_key) DO NOTHING)."""
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,6 +23,24 @@ CALL_COLUMNS = (
     "speech_outcome", "queue", "priority", "wait_seconds", "agent", "talk_seconds",
     "disposition", "adverse_event", "decision_trace", "hangup_cause", "recovered",
 )
+
+
+# Unique without a uuid per event (hot path): random per process, then a counter.
+_key_prefix = uuid.uuid4().hex[:16]     # 64 random bits per process
+_key_counter = itertools.count()
+
+
+def _new_key_prefix() -> None:
+    global _key_prefix
+    _key_prefix = uuid.uuid4().hex[:16]     # a forked child would otherwise repeat its parent's keys
+
+
+os.register_at_fork(after_in_child=_new_key_prefix)
+
+
+def event_key() -> str:
+    """A key no other event or agent event has: '<16 hex>-<counter in hex>'."""
+    return f"{_key_prefix}-{next(_key_counter):x}"
 
 
 def ts(value: datetime | None) -> str | None:
@@ -62,7 +87,8 @@ def row_to_call(row: tuple[Any, ...]) -> CallRecord:
 
 
 def event_to_row(ev: CallEvent) -> tuple[Any, ...]:
-    return (str(ev.call_id), ts(ev.at), ev.kind, _json(dict(ev.data)))
+    """(call_id, at, kind, data, event_key): each conversion makes a new key: convert an event once."""
+    return (str(ev.call_id), ts(ev.at), ev.kind, _json(dict(ev.data)), event_key())
 
 
 def row_to_event(row: tuple[Any, ...]) -> CallEvent:
@@ -70,7 +96,8 @@ def row_to_event(row: tuple[Any, ...]) -> CallEvent:
 
 
 def agent_to_row(ev: AgentEvent) -> tuple[Any, ...]:
-    return (ev.agent, ts(ev.at), ev.state, ev.reason)
+    """(agent, at, state, reason, event_key): each conversion makes a new key: convert an event once."""
+    return (ev.agent, ts(ev.at), ev.state, ev.reason, event_key())
 
 
 def row_to_agent(row: tuple[Any, ...]) -> AgentEvent:

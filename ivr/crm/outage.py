@@ -28,6 +28,8 @@ def is_outage(exc: BaseException) -> bool:
     psycopg = sys.modules.get("psycopg")
     if psycopg is not None and isinstance(exc, psycopg.Error):
         state = getattr(exc, "sqlstate", None) or ""
+        if not state:       # refused by psycopg itself, before the server saw it: the values
+            return not isinstance(exc, (psycopg.ProgrammingError, psycopg.DataError))
         return not state.startswith(_PG_DATA_CLASSES)
     return False       # TypeError, ValueError, OverflowError…: the record's values
 

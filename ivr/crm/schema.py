@@ -43,6 +43,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         """CREATE TABLE crm_spool_progress (
             segment TEXT PRIMARY KEY, applied_upto INTEGER NOT NULL, updated_at TEXT NOT NULL)""",
     ]),
+    (4, "event keys, so a batch written twice (commit answer lost) inserts its events once", [
+        # Made when the event is (codec.event_key); the writer inserts ON CONFLICT (event_key)
+        # DO NOTHING. Rows from before this migration keep NULL: both dialects let NULLs
+        # repeat in a unique index. Adding a nullable column without a default is instant on
+        # both; building each index scans its table once, in this migration's transaction.
+        "ALTER TABLE call_events ADD COLUMN event_key TEXT",
+        "CREATE UNIQUE INDEX call_events_key ON call_events (event_key)",
+        "ALTER TABLE agent_events ADD COLUMN event_key TEXT",
+        "CREATE UNIQUE INDEX agent_events_key ON agent_events (event_key)",
+    ]),
 ]
 
 SERIAL_PK = {

@@ -3,14 +3,18 @@ until the writer replays them in order.
 
 Layout of the spool directory (0700; files 0600, since they hold callers' numbers):
   <seq>-<unique>.jsonl   segments, replayed oldest (lowest seq) first; one write a line:
-                         {"kind": "call"|"event"|"agent", "row": [...]}
+                         {"kind": "call"|"event"|"agent", "row": [...]}; an event or agent
+                         row ends with its event_key (lines of older versions have none:
+                         replayed as before, without the duplicate guard)
   rejected.jsonl         items the database refused for a data reason, set aside for a person
   .lock                  held (flock) by the one process that owns this spool
 
 A segment is only ever appended to, so a line's index never changes: the replay records
 "lines applied so far" per segment in the database, in the same transaction as the rows
-(see store.py), which makes an interrupted replay resume without duplicates. Segment
+(see writer.py), which makes an interrupted replay resume without duplicates. Segment
 names are never reused, so a progress row left behind can never match a new segment.
+Writes that are spooled after their commit in fact went through (its answer was lost) are
+harmless too: calls are upserts, events are skipped by their event_key.
 
 All methods do blocking file I/O: the store calls them through asyncio.to_thread.
 """

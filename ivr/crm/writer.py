@@ -5,6 +5,11 @@ Order is the invariant: writes reach the database in the order they were queued,
 "last save wins" stays true. While anything older waits (spool files, or the in-memory
 backlog when even the spool cannot be written), new writes queue up behind it instead of
 going to the database; a timer with backoff replays the spool, then the backlog.
+
+Every write is idempotent, so a batch may be written twice: when a commit went through but
+its answer was lost (connection dropped during COMMIT), the batch is retried or spooled and
+replayed. Calls are upserts; events and agent events carry a key made when they were
+queued (codec.event_key) and are inserted ON CONFLICT (event_key) DO NOTHING: each lands once.
 """
 from __future__ import annotations
 
@@ -32,8 +37,12 @@ _OPEN_CASE = (
     "INSERT INTO ae_cases (case_id, call_id, opened_at, status) VALUES (?, ?, ?, 'open') "
     "ON CONFLICT (call_id) DO UPDATE SET opened_at = COALESCE(ae_cases.opened_at, excluded.opened_at)"
 )
-_INSERT_EVENT = "INSERT INTO call_events (call_id, at, kind, data) VALUES (?, ?, ?, ?)"
-_INSERT_AGENT = "INSERT INTO agent_events (agent, at, state, reason) VALUES (?, ?, ?, ?)"
+# A NULL key (a spool line from before keys) never conflicts: a plain insert, as it was.
+_INSERT_EVENT = ("INSERT INTO call_events (call_id, at, kind, data, event_key) VALUES (?, ?, ?, ?, ?) "
+                 "ON CONFLICT (event_key) DO NOTHING")
+_INSERT_AGENT = ("INSERT INTO agent_events (agent, at, state, reason, event_key) VALUES (?, ?, ?, ?, ?) "
+                 "ON CONFLICT (event_key) DO NOTHING")
+_UNKEYED_WIDTH = 4         # event / agent rows spooled by a version without event keys
 _SET_PROGRESS = (
     "INSERT INTO crm_spool_progress (segment, applied_upto, updated_at) VALUES (?, ?, ?) "
     "ON CONFLICT (segment) DO UPDATE SET applied_upto = excluded.applied_upto, "
@@ -47,6 +56,11 @@ _STOP = object()
 
 def case_id_for(call_id: str) -> str:
     return f"AE-{call_id}"     # deterministic, so re-saving a call never opens a second case
+
+
+def _keyed(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    # An old spool line has no key: NULL. Any other width is left to fail as bad data.
+    return (*row, None) if len(row) == _UNKEYED_WIDTH else row
 
 
 class UnreadableLine(ValueError):
@@ -239,10 +253,10 @@ class CrmWriter:
             cases = [(case_id_for(r[0]), r[0], r[4]) for r in calls if r[20]]
             if cases:
                 await tx.executemany(_OPEN_CASE, cases)
-        events = [row for kind, row in writes if kind == "event"]
+        events = [_keyed(row) for kind, row in writes if kind == "event"]
         if events:
             await tx.executemany(_INSERT_EVENT, events)
-        agents = [row for kind, row in writes if kind == "agent"]
+        agents = [_keyed(row) for kind, row in writes if kind == "agent"]
         if agents:
             await tx.executemany(_INSERT_AGENT, agents)
 

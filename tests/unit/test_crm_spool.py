@@ -8,9 +8,10 @@ import sqlite3
 import stat
 import sys
 import time
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 
@@ -19,6 +20,7 @@ from crm_pg import crm_url, pg_server  # noqa: E402,F401  (crm_url: fixture)
 
 import ivr.crm.store as store_module  # noqa: E402
 from ivr.crm import CallEvent, CallRecord, open_store  # noqa: E402
+from ivr.crm.schema import MIGRATIONS  # noqa: E402
 from ivr.crm.spool import REJECTED, Spool  # noqa: E402
 from ivr.crm.store import CrmStore  # noqa: E402
 
@@ -354,3 +356,124 @@ async def test_engine_start_while_the_database_is_locked_spools_from_the_first_c
     finally:
         await store.close()
 
+
+
+def lost_answer(dialect: str) -> Exception:
+    """The error a client sees when the connection drops before COMMIT's answer arrives."""
+    if dialect == "postgresql":
+        import psycopg
+        return psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+    return sqlite3.OperationalError("disk I/O error")
+
+
+class LostCommitAnswer:
+    """Wraps a backend: the next `times` write transactions COMMIT, then fail with an outage
+    error as if the answer to COMMIT never arrived. `reconnects`: the backend then reports a
+    lost connection (as PostgreSQL's does), so the writer retries the batch at once;
+    otherwise the batch goes to the spool and is replayed."""
+
+    def __init__(self, inner: Any, times: int, reconnects: bool) -> None:
+        self.inner, self.times, self.reconnects = inner, times, reconnects
+        self.dialect, self.where = inner.dialect, inner.where
+        self._lost = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        async with self.inner.transaction() as tx:
+            yield tx
+        if self.times > 0:                                   # committed; the answer is lost
+            self.times -= 1
+            if self.dialect == "postgresql":
+                await self.inner._w.close()                  # really dropped: the retry reconnects
+            self._lost = self.reconnects
+            raise lost_answer(self.dialect)
+
+    def lost_connection(self) -> bool:
+        lost, self._lost = self._lost, False
+        return lost
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        return await self.inner.fetchall(sql, params)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def keys(store: CrmStore, table: str) -> tuple[int, int]:
+    """(rows with a key, distinct keys) in call_events or agent_events."""
+    rows = await store.backend.fetchall(f"SELECT COUNT(event_key), COUNT(DISTINCT event_key) FROM {table}")
+    return rows[0][0], rows[0][1]
+
+
+@pytest.mark.parametrize("reconnects", [True, False], ids=["retried", "spooled"])
+async def test_batch_whose_commit_answer_is_lost_writes_each_event_once(
+        crm_url: str, tmp_path: Path, reconnects: bool, caplog: pytest.LogCaptureFixture) -> None:
+    store = await open_store(crm_url, spool_dir=tmp_path / "spool", retry_first_s=0.05, retry_max_s=0.2)
+    # spooled: the first replay's commit loses its answer too (its progress row went in with it)
+    lossy = store.backend = LostCommitAnswer(store.backend, times=1 if reconnects else 2, reconnects=reconnects)
+    try:
+        save_calls(store, "u", 5)
+        store.save_call(CallRecord(call_id="u0", started_at=at(0), disposition="callback"))
+        await store.flush()
+        await until(lambda: store.spool_depth == 0 and not store.degraded)
+        assert lossy.times == 0 and store.dropped == 0
+        assert ("cannot write to" in caplog.text) is not reconnects    # retried at once, or spooled
+        assert await counts(store) == (5, 10, 1)
+        assert await keys(store, "call_events") == (10, 10) and await keys(store, "agent_events") == (1, 1)
+        assert (await store.get_call("u0")).disposition == "callback"    # the last save won
+        assert [e.kind for e in await store.call_events("u3")] == ["arrived", "hangup"]
+        assert segments(tmp_path) == []
+    finally:
+        await store.close()
+
+
+async def test_spool_lines_without_event_keys_still_replay(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    t = "2026-11-24T09:00:00.000000Z"
+    old_event = {"kind": "event", "row": ["o1", t, "arrived", "{}"]}           # before event keys
+    old_agent = {"kind": "agent", "row": ["alice", t, "ready", None]}
+    new_event = {"kind": "event", "row": ["n1", t, "arrived", "{}", "k-1"]}
+    lines = [old_event, old_agent, new_event, new_event]     # the same keyed event spooled twice
+    (spool_dir / "00000001-test.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+    store = await open_spooled(tmp_path)
+    try:
+        assert segments(tmp_path) == [] and store.dropped == 0
+        assert await counts(store) == (0, 2, 1)
+        assert await keys(store, "call_events") == (1, 1) and await keys(store, "agent_events") == (0, 0)
+        assert [e.kind for e in await store.call_events("o1")] == ["arrived"]
+        assert [(e.agent, e.state) for e in await store.agent_events()] == [("alice", "ready")]
+        store.add_event(CallEvent("live", at(0), "arrived", {}))   # new writes: keyed, in the spool too
+        store.add_agent_event("bob", at(1), "pause")
+        store.add_agent_event("bob", at(2), "ready")
+        await store.flush()
+        assert await keys(store, "call_events") == (2, 2) and await keys(store, "agent_events") == (2, 2)
+    finally:
+        await store.close()
+
+
+async def test_database_at_schema_3_gets_event_keys_and_keeps_its_events(
+        crm_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:3])   # the previous version
+    store = await open_store(crm_url)
+    for _ in range(2):                                                 # old duplicates stay
+        await store._job(lambda tx: tx.execute(
+            "INSERT INTO call_events (call_id, at, kind, data) VALUES ('v3', ?, 'arrived', '{}')",
+            [f"{T0:%Y-%m-%dT%H:%M:%S.%fZ}"]))
+    await store.close()
+    monkeypatch.undo()
+
+    store = await open_store(crm_url, spool_dir=tmp_path / "spool")
+    try:
+        rows = await store.backend.fetchall("SELECT MAX(version) FROM schema_version")
+        assert rows[0][0] == MIGRATIONS[-1][0] == 4
+        store.add_event(CallEvent("v3", at(1), "hangup", {}))
+        store.add_agent_event("alice", at(2), "pause", "coffee")
+        await store.flush()
+        assert [e.kind for e in await store.call_events("v3")] == ["arrived", "arrived", "hangup"]
+        assert [e.kind for e in await store.list_events(kinds=["hangup"])] == ["hangup"]
+        assert [e.reason for e in await store.agent_events(since=at(3))] == ["coffee"]
+        assert await keys(store, "call_events") == (1, 1)
+    finally:
+        await store.close()

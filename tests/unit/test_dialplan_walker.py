@@ -41,6 +41,26 @@ def test_minimal_key_1_routes_to_orders() -> None:
                       {"node": "orders", "type": "route"}]
 
 
+def test_a_walk_frees_itself_without_the_garbage_collector() -> None:
+    """Thousands of calls an hour: each walk must go when its call does, not wait for a
+    full collection (the engine's collector rarely runs its oldest generation)."""
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        done, _ = walk(MINIMAL, ["1"])                         # finished: closed by itself
+        hung_up = Walker(MINIMAL, {"caller": "+33600000001"}, now=lambda: TUESDAY_10H)
+        hung_up.start()                                        # the caller left mid-menu
+        hung_up.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            hung_up.send("1")
+        refs = [weakref.ref(done), weakref.ref(hung_up)]
+        del done, hung_up
+        assert [r() for r in refs] == [None, None]             # freed by reference counting
+    finally:
+        gc.enable()
+
+
 def test_minimal_timeouts_then_operator() -> None:
     w, seen = walk(MINIMAL, [None, None, None])  # retries: 2 -> 3 asks
     assert all(isinstance(i, AskDigit) for i in seen[:3])
