@@ -29,7 +29,11 @@ How it measures (see the report in the commit message / README of bench for the 
   variant's first unsustained step. Also given: CPU per call of the whole box's telephony
   work (Asterisk + engine vs Asterisk + AGI processes) at the lowest step.
 - soak memory: RSS every 10 s; the verdict is the steady-state slope once the calls at once
-  have levelled off (end-vs-start also counts the ~1,000 live calls' working set).
+  have levelled off (end-vs-start also counts the ~1,000 live calls' working set), and the
+  slope of the second half. bench/memprobe.py says where the memory is: every 30 s glibc's
+  and pymalloc's figures, and a census (objects by type, then after the calls the cyclic
+  garbage a full collection finds) at the start and end of the steady load; saved in
+  .cache/bench-load/soak-memory.json. --tracemalloc FRAMES adds allocation sites (slow).
 - A/B knobs for the engine (never defaults): --loop, --gc-threshold / --gc-default,
   --crm-linger-ms, --ami-callback-events-only, --engine-src DIR (another copy of the tree).
 """
@@ -517,9 +521,15 @@ def main() -> None:
             summary = _summary(r, None)
             steady = _steady_rss(growth, start=a.talk + 40, end=a.soak)
             out(f"RSS under steady load (t = {a.talk + 40:.0f}…{a.soak:.0f} s): {steady}")
+            # The first minutes also reach the working set's high-water mark (e.g. the first
+            # CDR checks at full load); a leak keeps its slope in the second half too.
+            late = _steady_rss(growth, start=a.soak / 2, end=a.soak)
+            out(f"RSS in the second half (t = {a.soak / 2:.0f}…{a.soak:.0f} s): {late}")
             summary.update({"soak_s": a.soak, "rss_growth_mb": round(r["rss_end_mb"] - r["rss_start_mb"], 1),
                             "rss_steady_growth_mb": steady.get("growth_mb"),
                             "rss_steady_slope_mb_per_10min": steady.get("slope_mb_per_10min"),
+                            "rss_second_half_growth_mb": late.get("growth_mb"),
+                            "rss_second_half_slope_mb_per_10min": late.get("slope_mb_per_10min"),
                             "stuck_agents": len(stuck)})
             _table(out, r)
         else:

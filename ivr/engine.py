@@ -11,6 +11,7 @@ import logging
 import signal
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -41,6 +42,9 @@ FEATURE_CODES = {"71": "login", "72": "logout", "73": "pause", "74": "ready"}
 BUSY_STATES = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
 # The pause reason of agents whose callback could not ring while the AMI link was down.
 AMI_DOWN_REASON = "AMI link down"
+# The start-up steps that read the CRM, as the log names them.
+CRM_START_STEPS = {"_recover_cut_off_calls": "marking the calls cut off when the engine last stopped",
+                   "_requeue_callbacks": "re-queueing the callback promises from before the restart"}
 
 
 @dataclass
@@ -72,7 +76,8 @@ class Engine:
         self.agent_endpoint = {a.name: a.endpoint for a in self.acd_config.agents}
         self.agents_ready = agents_ready
         self.store: CrmStore | None = None
-        self.cdr_recovery: CdrRecovery | None = None
+        self.started_at = datetime.now(timezone.utc)      # set again once the CRM is open
+        self.cdr_recovery: CdrRecovery | None = None      # started after the cut-off calls
         self.agi: AgiServer | None = None
         self.ami: AmiLink | None = None
         self.waiters: dict[str, Waiter] = {}
@@ -122,9 +127,12 @@ class Engine:
 
     async def _recover_cut_off_calls(self, within: timedelta = timedelta(days=2)) -> None:
         """Calls the last engine process started but never finished (it was killed): mark
-        them recovered, so the CRM keeps every call; Asterisk's fallback took those callers."""
+        them recovered, so the CRM keeps every call; Asterisk's fallback took those callers.
+        Only calls from before this process started: when this runs late (the database was
+        down at start), calls being served now are not finished either."""
         now = datetime.now(timezone.utc)
-        cut = [r for r in await self.store.list_calls(since=now - within) if r.ended_at is None]
+        cut = [r for r in await self.store.list_calls(since=now - within, until=self.started_at)
+               if r.ended_at is None]
         for rec in cut:
             rec.ended_at, rec.recovered = now, True
             rec.disposition = rec.disposition or "recovered"
@@ -139,7 +147,7 @@ class Engine:
         """Callback requests live in the ACD, which a restart empties: the CRM keeps them
         (disposition callback, no agent yet), so a promised callback survives the night."""
         now = datetime.now(timezone.utc)
-        waiting = [r for r in await self.store.list_calls(since=now - within)
+        waiting = [r for r in await self.store.list_calls(since=now - within, until=self.started_at)
                    if r.disposition == "callback" and r.agent is None and r.caller and r.queue
                    and r.queue in self.queue_names() and r.call_id not in self.callbacks.pending]
         for rec in sorted(waiting, key=lambda r: r.started_at or now):
@@ -151,6 +159,43 @@ class Engine:
             log.info("%d callback request(s) from before the restart are back in their queues",
                      len(waiting))
 
+    async def _crm_start_step(self, step: Callable[[], Awaitable[None]], quiet: bool = False) -> bool:
+        """Run one start-up step that reads the CRM; False (logged) if the database failed."""
+        try:
+            await step()
+            return True
+        except Exception as exc:
+            (log.debug if quiet else log.warning)(
+                "CRM: %s failed (%s); tried again when the database answers",
+                CRM_START_STEPS.get(step.__name__, step.__name__), exc)
+            return False
+
+    def _start_cdr_recovery(self) -> None:
+        """Calls Asterisk handled while no engine ran exist only in its CDRs: record them too,
+        in the background (a restarted engine must take its first caller at once). After
+        the cut-off calls are marked: the CDRs complete those."""
+        self.cdr_recovery = CdrRecovery(self.settings, self.store, self.endpoint_to_agent)
+        self._tasks.append(asyncio.create_task(
+            self.cdr_recovery.run_forever(self.settings.cdr.every_s)))
+
+    async def _crm_start_steps_when_back(self, retry_max_s: float = 30.0) -> None:
+        """The start-up steps the CRM database refused, in start's order, once it answers
+        (store.wait_ready); a step that fails again is retried with backoff, quietly."""
+        delay, quiet = 1.0, False
+        while True:
+            await self.store.wait_ready()
+            done = self.cdr_recovery is not None
+            if not done and await self._crm_start_step(self._recover_cut_off_calls, quiet):
+                self._start_cdr_recovery()
+                done = True
+            if done and await self._crm_start_step(self._requeue_callbacks, quiet):
+                log.warning("CRM: %s answers: cut-off calls, Asterisk's CDRs and callback "
+                            "promises from before the restart are being taken care of",
+                            self.store.backend.where)
+                return
+            await asyncio.sleep(delay)
+            delay, quiet = min(delay * 2, retry_max_s), True
+
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
 
@@ -159,15 +204,15 @@ class Engine:
         self.plans.load_initial()
         await self._start_speech()
         self.events.start()
+        # A CRM database down at start does not stop the engine: the store spools (see
+        # ivr/crm/README.md) and what start-up reads from it runs once it answers.
         self.store = await open_store(self.settings.crm_url(),
                                       spool_dir=self.settings.path(self.settings.crm.spool_dir),
                                       linger_ms=self.settings.crm.linger_ms)
-        await self._recover_cut_off_calls()
-        # Calls Asterisk handled while no engine ran exist only in its CDRs: record them too,
-        # in the background (a restarted engine must take its first caller at once).
-        self.cdr_recovery = CdrRecovery(self.settings, self.store, self.endpoint_to_agent)
-        self._tasks.append(asyncio.create_task(
-            self.cdr_recovery.run_forever(self.settings.cdr.every_s)))
+        self.started_at = datetime.now(timezone.utc)    # calls from before are the last run's
+        crm_read = self.store.ready.is_set() and await self._crm_start_step(self._recover_cut_off_calls)
+        if crm_read:
+            self._start_cdr_recovery()
         if self.agents_ready:
             for name in self.agent_endpoint:
                 self.agent_command("login", name, "engine start")
@@ -176,7 +221,14 @@ class Engine:
             await self.ami.start()
         except Exception as exc:   # calls still work without AMI; availability is then ours alone
             log.error("AMI unavailable (%s); serving calls without device states", exc)
-        await self._requeue_callbacks()
+        if crm_read:
+            crm_read = await self._crm_start_step(self._requeue_callbacks)
+        if not crm_read:
+            log.warning("CRM: the engine starts without its database (%s). Calls are served; "
+                        "calls cut off when the engine last stopped, Asterisk's CDRs and callback "
+                        "promises from before the restart are picked up as soon as it answers, "
+                        "automatically", self.store.backend.where)
+            self._spawn(self._crm_start_steps_when_back())
         self.agi = AgiServer(self.settings.agi.host, self.settings.agi.port, self._agi_entry,
                              self.settings.agi.allowed_hosts)
         await self.agi.start()

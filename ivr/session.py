@@ -141,8 +141,7 @@ class CallSession:
             elif isinstance(instr, ins.Listen):
                 instr = self.walker.send(await self._listen(instr))
             elif isinstance(instr, ins.LookupCaller):
-                contact = await self.engine.store.find_contact(instr.number) if instr.number else None
-                instr = self.walker.send(contact)
+                instr = self.walker.send(await self._lookup_caller(instr.number))
             elif isinstance(instr, ins.Route):
                 await self._queue(instr)
                 return
@@ -368,18 +367,25 @@ class CallSession:
         self.stage = "queue"
         return False
 
+    async def _lookup_caller(self, number: str | None) -> dict | None:
+        """The caller's contact for a lookup node. A CRM that cannot answer now makes the
+        caller unknown (the node's default branch), never a dropped call: the store logs
+        that once per outage."""
+        if not number:
+            return None
+        store = self.engine.store
+        return await store.live_read(store.find_contact(number), None,
+                                     f"the caller lookup of call {self.call_id}")
+
     async def _screen_pop(self, agent: str) -> None:
-        """What the agent sees while the phone rings: who calls, their history, open cases."""
+        """What the agent sees while the phone rings: who calls, their history, open cases.
+        Without the CRM (down or slow), the pop goes out without them: a nicety must never
+        touch the call."""
         rec, store = self.record, self.engine.store
-        try:
-            contact = await store.find_contact(rec.caller) if rec.caller else None
-            history = await store.contact_history(rec.caller, limit=None) if rec.caller else []
-            their_calls = {c.call_id for c in history}
-            cases = [c for c in await store.list_cases(status="open") if c["call_id"] in their_calls]
-            history = history[:5]
-        except Exception as exc:       # a screen-pop is a nicety: never let it touch the call
-            log.warning("screen-pop for call %s incomplete: %s", self.call_id, exc)
-            contact, history, cases = None, [], []
+        contact, history, cases = None, [], []
+        if rec.caller:
+            contact, history, cases = await store.live_read(
+                self._caller_history(rec.caller), (None, [], []), f"the screen-pop of call {self.call_id}")
         self.engine.events.publish(f"screenpop/{agent}", {
             "call_id": self.call_id, "caller": rec.caller, "contact": contact,
             "queue": rec.queue, "intent": rec.intent, "adverse_event": rec.adverse_event,
@@ -389,6 +395,15 @@ class CallSession:
                             "disposition": c.disposition, "agent": c.agent} for c in history],
             "open_adverse_event_cases": cases,
         })
+
+    async def _caller_history(self, caller: str) -> tuple[dict | None, list[CallRecord], list[dict]]:
+        """(contact, last 5 calls, open adverse-event cases) of this caller, from the CRM."""
+        store = self.engine.store
+        contact = await store.find_contact(caller)
+        history = await store.contact_history(caller, limit=None)
+        their_calls = {c.call_id for c in history}
+        cases = [c for c in await store.list_cases(status="open") if c["call_id"] in their_calls]
+        return contact, history[:5], cases
 
     async def _answering_agent(self, offers: list[act.OfferCall]) -> str:
         peer = await self.agi.get_variable("DIALEDPEERNAME") or ""

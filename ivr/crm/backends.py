@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Protocol, Sequence
@@ -15,9 +16,11 @@ from urllib.parse import unquote, urlsplit
 
 import aiosqlite
 
-from .errors import CrmError
+from .errors import CrmError, CrmUnreachable
+from .outage import refused_by_settings
 
 Params = Sequence[Any]
+CONNECT_TIMEOUT_S = 10        # PostgreSQL, unless the URL or PGCONNECT_TIMEOUT says otherwise
 
 
 class Tx(Protocol):
@@ -146,28 +149,53 @@ class _PgTx:
 
 class PgBackend:
     dialect = "postgresql"
+    # After a failed connection attempt, reads fail at once for this long instead of each
+    # trying again: live calls must not queue up behind a server that does not answer.
+    READ_RECONNECT_PAUSE_S = 1.0
 
     def __init__(self, where: str, writer: Any, reader: Any, connect: Any = None) -> None:
+        # writer/reader are None while the server has not been reached yet (down at start)
         self.where, self._w, self._r = where, writer, reader
         self._connect = connect
+        self._reconnecting = asyncio.Lock()       # one attempt at a time, not one per caller
+        self._failed_at = float("-inf")           # monotonic time of the last failed attempt
+        self._failure: str | None = None           # what the last failed attempt said
+        self.unreachable: CrmUnreachable | None = None   # set by open(connect_later=True)
 
-    async def _alive(self, conn: Any) -> Any:
-        """Reconnect a connection the server dropped (restart, failover, idle kill)."""
-        if (conn.closed or conn.broken) and self._connect is not None:
-            import psycopg
+    async def _alive(self, role: str, *, fail_fast: bool = False) -> Any:
+        """The connection `role` ("_w" or "_r"), (re)opened if the server dropped it (restart,
+        failover, idle kill) or was never reached. fail_fast: just after a failed attempt,
+        fail without trying again (reads of live calls)."""
+        conn = getattr(self, role)
+        if not _needs_connecting(conn) or self._connect is None:
+            return conn
+        async with self._reconnecting:
+            conn = getattr(self, role)
+            if not _needs_connecting(conn):          # another task reconnected meanwhile
+                return conn
+            if fail_fast and self._failure and time.monotonic() - self._failed_at < self.READ_RECONNECT_PAUSE_S:
+                raise CrmUnreachable(self._failure)
             try:
-                return await self._connect()
-            except psycopg.Error as exc:
-                raise CrmError(f"lost the connection to {self.where} and cannot reconnect: {exc}") from exc
-        return conn
+                conn = await self._connect()
+            except Exception as exc:
+                self._failed_at = time.monotonic()
+                self._failure = (f"cannot connect to {self.where}: {_oneline(exc)}" if conn is None else
+                                 f"lost the connection to {self.where} and cannot reconnect: {_oneline(exc)}")
+                raise CrmUnreachable(self._failure) from exc
+            setattr(self, role, conn)
+            self._failure = None
+            return conn
 
     def lost_connection(self) -> bool:
         """The writer's connection was dropped (server restart, failover): the next
         transaction reconnects, so a write that just failed is worth retrying at once."""
-        return bool(self._w.closed or self._w.broken) and self._connect is not None
+        return self._w is not None and bool(self._w.closed or self._w.broken) and self._connect is not None
 
     @classmethod
-    async def open(cls, url: str) -> "PgBackend":
+    async def open(cls, url: str, *, connect_later: bool = False) -> "PgBackend":
+        """Connect. A server refusing these settings (wrong password, database or user) is a
+        CrmError; one that cannot be reached is a CrmUnreachable, or, with connect_later, a
+        backend that connects on first use (`unreachable` says why it is not connected)."""
         import psycopg
         from psycopg.conninfo import conninfo_to_dict
 
@@ -178,39 +206,65 @@ class PgBackend:
         extra: dict[str, Any] = {}
         if not info.get("password") and os.environ.get("IVR_DB_PASSWORD"):
             extra["password"] = os.environ["IVR_DB_PASSWORD"]
+        if "connect_timeout" not in info and not os.environ.get("PGCONNECT_TIMEOUT"):
+            # libpq waits for the OS (minutes) on a host that drops packets: meanwhile the
+            # writer holds records in memory rather than in the spool
+            extra["connect_timeout"] = CONNECT_TIMEOUT_S
         where = (f"PostgreSQL {info.get('user', '?')}@{info.get('host', 'localhost')}:"
                  f"{info.get('port', 5432)}/{info.get('dbname', '?')}")
 
         async def connect() -> Any:
             return await psycopg.AsyncConnection.connect(url, autocommit=True, **extra)
 
+        backend = cls(where, None, None, connect)
         try:
-            writer = await connect()
-            reader = await connect()
+            backend._w = await connect()
+            backend._r = await connect()
         except psycopg.Error as exc:
-            raise CrmError(f"cannot connect to {where}: {str(exc).strip()}. Check that the server is "
-                           "running, the URL, and IVR_DB_PASSWORD.") from exc
-        return cls(where, writer, reader, connect)
+            await backend.close()
+            if refused_by_settings(exc):
+                raise CrmError(f"cannot connect to {where}: {_oneline(exc)}. The server refused "
+                               "these settings: check the user, the database name and the "
+                               "password (crm.url, or IVR_DB_PASSWORD).") from exc
+            if not connect_later:
+                raise CrmUnreachable(f"cannot connect to {where}: {_oneline(exc)}. Check that the "
+                                     "server is running and reachable from here.") from exc
+            backend._w = backend._r = None
+            backend.unreachable = CrmUnreachable(f"cannot connect to {where}: {_oneline(exc)}")
+        return backend
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgTx]:
-        self._w = await self._alive(self._w)
-        async with self._w.transaction():
-            yield _PgTx(self._w)
+        conn = await self._alive("_w")
+        async with conn.transaction():
+            yield _PgTx(conn)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        self._r = await self._alive(self._r)
-        cur = await self._r.execute(_pg(sql), tuple(params))
+        conn = await self._alive("_r", fail_fast=True)
+        cur = await conn.execute(_pg(sql), tuple(params))
         return list(await cur.fetchall())
 
     async def close(self) -> None:
-        await self._r.close()
-        await self._w.close()
+        for conn in (self._r, self._w):
+            if conn is not None:
+                await conn.close()
 
 
-async def open_backend(url: str, busy_timeout_s: float = 10.0) -> Backend:
+def _needs_connecting(conn: Any) -> bool:
+    return conn is None or bool(conn.closed or conn.broken)
+
+
+def _oneline(exc: BaseException) -> str:
+    # libpq's messages span lines ("...failed: Connection refused\n\tIs the server running...?")
+    # and may end in a full stop: our sentence goes on after them
+    return " ".join(str(exc).split()).rstrip(". ")
+
+
+async def open_backend(url: str, busy_timeout_s: float = 10.0, *, connect_later: bool = False) -> Backend:
     """busy_timeout_s: how long an SQLite write waits for another process's lock before
-    failing (the store then spools it); PostgreSQL waits on its own lock settings."""
+    failing (the store then spools it); PostgreSQL waits on its own lock settings.
+    connect_later: a PostgreSQL server that cannot be reached now is connected on first use
+    (PgBackend.open); its settings are still checked if it answers."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         parts = urlsplit(url)
@@ -219,6 +273,6 @@ async def open_backend(url: str, busy_timeout_s: float = 10.0) -> Backend:
                            "sqlite:////absolute/crm.db (a file; :memory: is not supported)")
         return await SqliteBackend.open(Path(unquote(parts.path[1:])), busy_timeout_s)
     if scheme in ("postgresql", "postgres"):
-        return await PgBackend.open(url)
+        return await PgBackend.open(url, connect_later=connect_later)
     raise CrmError(f"unsupported CRM URL {url!r}: use sqlite:///path/crm.db or "
                    "postgresql://user@host:port/db")

@@ -3,3 +3,8 @@
 
 class CrmError(Exception):
     """A problem the operator can fix (bad URL, bad CSV row, unknown case...)."""
+
+
+class CrmUnreachable(CrmError):
+    """The database server cannot be reached right now (down, restarting, network): an
+    outage that ends by itself, unlike a wrong URL or password (a plain CrmError)."""

@@ -4,19 +4,34 @@ An outage (locked, disk full, I/O error, server gone, schema or permission probl
 every write alike: the writes wait in the spool and are retried. A data problem (a value
 the database refuses) belongs to one record: that record is set aside, the rest go on.
 When in doubt we say "outage": waiting costs nothing, setting a record aside needs a person.
+
+The same reasoning at connection time: a server that answers "no such database", "wrong
+password" or "no such role" will say so forever, so that is the settings (a start error a
+person must fix); a server that does not answer (refused, timed out, starting up, too many
+clients) is an outage: the engine starts, spools, and connects when it can.
 """
 from __future__ import annotations
 
 import sqlite3
 import sys
 
-from .errors import CrmError
+from .errors import CrmError, CrmUnreachable
 
 # SQLite's per-record errors: constraint, bad value or binding; everything else is the database.
 _SQLITE_DATA = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
                 sqlite3.ProgrammingError)
 # PostgreSQL SQLSTATE classes that are about the values: 22 data exception, 23 integrity.
 _PG_DATA_CLASSES = ("22", "23")
+# What libpq (and psycopg's own host name resolution) says when the server, or the name
+# service, answered and refused these settings. A failed connection carries no SQLSTATE,
+# only this text; a server configured for another language says it in that language: we
+# then take it for an outage (when in doubt...), and its own words are in the log.
+_SETTINGS_REFUSED = (
+    "password authentication failed", "no password supplied", "authentication failed",
+    "no pg_hba.conf entry", "does not exist", "not permitted to log in", "permission denied",
+    "name or service not known", "nodename nor servname", "invalid", "ssl was required",
+    "does not support ssl", "certificate",
+)
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -32,6 +47,23 @@ def is_outage(exc: BaseException) -> bool:
             return not isinstance(exc, (psycopg.ProgrammingError, psycopg.DataError))
         return not state.startswith(_PG_DATA_CLASSES)
     return False       # TypeError, ValueError, OverflowError…: the record's values
+
+
+def refused_by_settings(exc: BaseException) -> bool:
+    """True if a connection failed because of the settings (URL, user, password, database
+    name, TLS), not because the server is down or unreachable right now."""
+    text = str(exc).lower()
+    return any(words in text for words in _SETTINGS_REFUSED)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True if the connection itself failed (cannot connect, or dropped): the database did
+    not get to refuse the work, so there is nothing for a person to read in its answer."""
+    if isinstance(exc, CrmUnreachable):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return (psycopg is not None and isinstance(exc, psycopg.OperationalError)
+            and (getattr(exc, "sqlstate", None) or "08")[:2] in ("08", "57"))
 
 
 def what_to_do(exc: BaseException, where: str) -> str:

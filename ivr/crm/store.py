@@ -8,26 +8,27 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import codec
 from .backends import Backend, Tx, open_backend
 from .contacts import CONTACT_FIELDS, ContactRow, contact_dict, normalise_number, parse_contacts_csv, upsert_contact
-from .errors import CrmError
-from .outage import is_outage
+from .errors import CrmError, CrmUnreachable
+from .outage import is_outage, what_to_do
 from .records import AGENT_STATES, CONTACT_TYPES, AgentEvent, CallEvent, CallRecord
 from .schema import MIGRATIONS, VERSION_TABLE, render
 from .spool import Spool
-from .writer import CrmWriter, case_id_for  # noqa: F401  (case_id_for: part of the API)
+from .writer import CrmWriter, Prepare, case_id_for  # noqa: F401  (case_id_for: part of the API)
 
 log = logging.getLogger("ivr.crm")
 
 _COLS = ", ".join(codec.CALL_COLUMNS)
 _ID_CHUNK = 500            # call ids per `IN (...)` query (well under SQLite's variable limit)
 _CASE_COLS = ("case_id", "call_id", "opened_at", "status", "closed_at", "closed_by", "note")
+T = TypeVar("T")
 
 
 class CrmStore(CrmWriter):
@@ -36,11 +37,14 @@ class CrmStore(CrmWriter):
 
     def __init__(self, backend: Backend, *, batch_max: int = 200, linger_ms: float = 2.0,
                  country_code: str = "", spool: Spool | None = None, retry_first_s: float = 1.0,
-                 retry_max_s: float = 30.0, read_wait_s: float = 2.0) -> None:
+                 retry_max_s: float = 30.0, read_wait_s: float = 2.0, live_read_s: float = 3.0,
+                 prepare: Prepare | None = None) -> None:
         super().__init__(backend, batch_max=batch_max, linger_ms=linger_ms, spool=spool,
-                         retry_first_s=retry_first_s, retry_max_s=retry_max_s)
+                         retry_first_s=retry_first_s, retry_max_s=retry_max_s, prepare=prepare)
         self.country_code = country_code
         self.read_wait_s = read_wait_s
+        self.live_read_s = live_read_s
+        self._read_failure: BaseException | None = None     # reads of live calls are failing
 
     # ------------------------------------------------------------ enqueueing (never raise)
     def save_call(self, record: CallRecord) -> None:
@@ -76,6 +80,40 @@ class CrmStore(CrmWriter):
             await asyncio.wait_for(asyncio.shield(self.flush()), self.read_wait_s)
         except TimeoutError:
             log.debug("CRM: reading before the writer caught up (it is slow or the database busy)")
+
+    async def live_read(self, read: Awaitable[T], default: T, what: str) -> T:
+        """A read a live call needs (caller lookup, screen-pop): its result, or `default` if
+        the database fails or does not answer within live_read_s. Never raises: a caller is
+        never dropped or held in silence for the CRM. Said once per outage, not per call."""
+        task = asyncio.ensure_future(read)
+        try:
+            # shield: a cancelled query could leave the shared reader connection unusable
+            result = await asyncio.wait_for(asyncio.shield(task), self.live_read_s)
+        except Exception as exc:
+            self._live_read_failed(exc, what)
+            return default
+        finally:
+            if not task.done():                  # still running: nobody waits for it any more
+                task.add_done_callback(_forget)
+        if self._read_failure is not None:
+            log.warning("CRM: %s answers reads again: callers are recognised again", self.backend.where)
+            self._read_failure = None
+        return result
+
+    def _live_read_failed(self, exc: BaseException, what: str) -> None:
+        why = (f"no answer within {self.live_read_s:g} s" if isinstance(exc, TimeoutError)
+               else f"{type(exc).__name__}: {exc}" if not is_outage(exc) else str(exc))
+        if self._read_failure is not None:
+            log.debug("CRM: %s skipped too (%s)", what, why)
+            return
+        self._read_failure = exc
+        where = self.backend.where
+        fix = (f"check that {where} is running, reachable and not overloaded"
+               if isinstance(exc, TimeoutError) else what_to_do(exc, where))
+        log.warning("CRM: cannot read from %s (%s; first: %s). Calls go on: callers are taken as "
+                    "unknown (dialplan lookups take their default branch) and screen-pops show no "
+                    "history until it answers; said once until then. To fix: %s.", where, why,
+                    what, fix, exc_info=not is_outage(exc))
 
     # ------------------------------------------------------------ reads (flush first: read-your-writes)
     async def list_calls(self, since: datetime | None = None, until: datetime | None = None,
@@ -251,6 +289,11 @@ class CrmStore(CrmWriter):
         return [codec.row_to_call(r) for r in await self.backend.fetchall(sql, params)]
 
 
+def _forget(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()                 # retrieved: no "exception was never retrieved" noise
+
+
 def _case(row: tuple[Any, ...]) -> dict[str, Any]:
     d = dict(zip(_CASE_COLS, row))
     d["opened_at"] = codec.parse_ts(d["opened_at"])
@@ -302,22 +345,18 @@ async def open_store(url: str, *, batch_max: int = 200, linger_ms: float = 2.0,
     IVR_COUNTRY_CODE) turns national numbers like 030 123 into +49 30 123 for matching.
     spool_dir: where writes wait while the database fails (the engine passes crm.spool_dir);
     what a previous process left there is written before this returns, if the database works.
-    Without it, such writes wait in memory only."""
-    backend = await open_backend(url, busy_timeout_s=busy_timeout_s)
-    outage: BaseException | None = None
+    Without it, such writes wait in memory only.
+    With a spool, a database that is down at start does not stop the store: it starts
+    degraded (`store.ready` unset) and spools; a PostgreSQL server that cannot be reached is
+    connected, migrated, then sent the spool, when it answers (`await store.wait_ready()`).
+    Settings the server refuses (wrong password, unknown database) still raise CrmError."""
+    backend = await open_backend(url, busy_timeout_s=busy_timeout_s, connect_later=spool_dir is not None)
     attempt_started = time.monotonic()
     try:
-        await _migrate(backend)
-    except CrmError:
+        outage, prepare = await _prepare_at_open(backend, spool_dir is not None)
+    except BaseException:
         await backend.close()
         raise
-    except Exception as exc:
-        # Locked or failing at start, but the schema is already current: start anyway and
-        # spool (an engine restarted during a backup must still serve and log its calls).
-        if spool_dir is None or not is_outage(exc) or not await _schema_is_current(backend):
-            await backend.close()
-            raise CrmError(f"cannot prepare the CRM schema in {backend.where}: {exc}") from exc
-        outage = exc
     cc = os.environ.get("IVR_COUNTRY_CODE", "") if country_code is None else country_code
     try:
         spool = await _open_spool(Path(spool_dir), backend) if spool_dir is not None else None
@@ -325,7 +364,7 @@ async def open_store(url: str, *, batch_max: int = 200, linger_ms: float = 2.0,
         await backend.close()
         raise
     store = CrmStore(backend, batch_max=batch_max, linger_ms=linger_ms, country_code=cc, spool=spool,
-                     retry_first_s=retry_first_s, retry_max_s=retry_max_s)
+                     retry_first_s=retry_first_s, retry_max_s=retry_max_s, prepare=prepare)
     if outage is not None:
         store._attempt_started = attempt_started
         store._outage_seen(outage)
@@ -334,6 +373,30 @@ async def open_store(url: str, *, batch_max: int = 200, linger_ms: float = 2.0,
                     spool.depth, spool.dir, backend.where)
         await store.flush()          # the writer replays first: reads then see those records
     return store
+
+
+async def _prepare_at_open(backend: Backend, spooled: bool) -> tuple[BaseException | None, Prepare | None]:
+    """Migrate now. Returns (None, None), or, with a spool and the database down, (the
+    outage the store starts with, the migration its writer runs before writing, if the
+    schema could not be checked). Raises CrmError when the store cannot start."""
+    unreachable = getattr(backend, "unreachable", None)
+    if unreachable is not None:                    # never connected: nothing to try twice
+        return unreachable, lambda: _migrate(backend)
+    try:
+        await _migrate(backend)
+        return None, None
+    except CrmUnreachable as exc:                  # connected, then dropped: as if down
+        if not spooled:
+            raise
+        return exc, lambda: _migrate(backend)
+    except CrmError:
+        raise
+    except Exception as exc:
+        # Locked or failing at start, but the schema is already current: start anyway and
+        # spool (an engine restarted during a backup must still serve and log its calls).
+        if not spooled or not is_outage(exc) or not await _schema_is_current(backend):
+            raise CrmError(f"cannot prepare the CRM schema in {backend.where}: {exc}") from exc
+        return exc, None
 
 
 async def _schema_is_current(backend: Backend) -> bool:

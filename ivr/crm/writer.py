@@ -10,6 +10,10 @@ Every write is idempotent, so a batch may be written twice: when a commit went t
 its answer was lost (connection dropped during COMMIT), the batch is retried or spooled and
 replayed. Calls are upserts; events and agent events carry a key made when they were
 queued (codec.event_key) and are inserted ON CONFLICT (event_key) DO NOTHING: each lands once.
+
+A store opened while its database could not be reached has a `prepare` step (the schema
+migrations): the retry timer runs it first, and nothing is written before it succeeded.
+`ready` is set once the database is reachable and its schema current (at once otherwise).
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from typing import Any, Awaitable, Callable
 from . import codec
 from .backends import Backend, Tx
 from .errors import CrmError
-from .outage import is_outage, what_to_do
+from .outage import is_outage, is_unreachable, what_to_do
 from .spool import Spool, SpooledLine, Write, encode
 
 log = logging.getLogger("ivr.crm")
@@ -51,6 +55,7 @@ _SET_PROGRESS = (
 REMINDER_EVERY_S = 300.0
 
 Job = Callable[[Tx], Awaitable[Any]]
+Prepare = Callable[[], Awaitable[Any]]
 _STOP = object()
 
 
@@ -70,7 +75,7 @@ class UnreadableLine(ValueError):
 class CrmWriter:
     def __init__(self, backend: Backend, *, batch_max: int = 200, linger_ms: float = 2.0,
                  spool: Spool | None = None, retry_first_s: float = 1.0,
-                 retry_max_s: float = 30.0) -> None:
+                 retry_max_s: float = 30.0, prepare: Prepare | None = None) -> None:
         self.backend = backend
         self.batch_max = max(1, batch_max)
         self.linger = max(0.0, linger_ms) / 1000
@@ -92,6 +97,11 @@ class CrmWriter:
         self._reminded_at = 0.0
         self._retry_delay = retry_first_s
         self._retry_at = 0.0                 # monotonic; 0: replay a spool left at start now
+        self._prepare = prepare              # still to run before any write (see the docstring)
+        self._prepare_said = ""              # the last "cannot prepare" logged, said once
+        self.ready = asyncio.Event()         # the database answered and its schema is current
+        if prepare is None:
+            self.ready.set()
         self._task = asyncio.create_task(self._writer(), name="crm-writer")
 
     @property
@@ -105,7 +115,14 @@ class CrmWriter:
         return self._outage is not None or self._waiting()
 
     def _waiting(self) -> bool:
-        return self._spooled or bool(self._backlog)
+        # an unprepared database is retried too, with no write waiting: the engine waits
+        # for `ready` to do its start-up reads
+        return self._spooled or bool(self._backlog) or self._prepare is not None
+
+    async def wait_ready(self) -> None:
+        """Return once the database is reachable and its schema current (at once if it was
+        at open). Start-up work that must read the CRM waits for this."""
+        await self.ready.wait()
 
     # ------------------------------------------------------------ the writer task
     async def _writer(self) -> None:
@@ -179,7 +196,7 @@ class CrmWriter:
         writes, self._backlog = self._backlog + writes, []
         if not writes:
             return
-        if self._outage is None and not self._spooled:
+        if self._outage is None and not self._spooled and self._prepare is None:
             writes = await self._commit(writes)
         if writes:
             await self._defer(writes)
@@ -305,6 +322,8 @@ class CrmWriter:
 
     async def _catch_up(self) -> None:
         """Replay the spool, then the in-memory backlog; back to direct writes when both are empty."""
+        if self._prepare is not None and not await self._prepared():
+            return
         waiting = self.spool_depth
         if await self._replay() and self._backlog:
             pending, self._backlog = self._backlog, []
@@ -320,6 +339,37 @@ class CrmWriter:
         elif waiting:
             log.info("CRM: wrote the %d record(s) a previous run left in the spool", waiting)
         self._outage, self._retry_delay, self._retry_at = None, self.retry_first_s, 0.0
+
+    async def _prepared(self) -> bool:
+        """Run the prepare step (migrations) of a database unreachable at open. True once done."""
+        assert self._prepare is not None
+        self._attempt_started = time.monotonic()
+        try:
+            await self._prepare()
+        except Exception as exc:
+            if not is_unreachable(exc):            # it answered, and refused: a person must act
+                self._cannot_prepare(exc)
+            self._outage_seen(exc)
+            return False
+        self._prepare = None
+        self.ready.set()
+        log.warning("CRM: %s is reachable and its schema is ready; writing the %d record(s) "
+                    "waiting in the spool, in order", self.backend.where, self.spool_depth)
+        return True
+
+    def _cannot_prepare(self, exc: BaseException) -> None:
+        said = f"{type(exc).__name__}: {exc}"
+        if said == self._prepare_said:           # loud once; the outage reminders go on
+            return
+        self._prepare_said = said
+        where = self.backend.where
+        kept = f"in the spool {self.spool.dir}" if self.spool else "in memory (no spool configured)"
+        # our own CrmError already says what to do (e.g. "upgrade the hotline software")
+        fix = "" if isinstance(exc, CrmError) else f" To fix: {what_to_do(exc, where)}."
+        log.error("CRM: %s answers but its schema cannot be prepared (%s). Nothing is lost: "
+                  "records wait %s and are written, in order, once this is fixed (retried every "
+                  "%g s at most); calls are served meanwhile.%s", where, said, kept,
+                  self.retry_max_s, fix, exc_info=not isinstance(exc, CrmError))
 
     async def _replay(self) -> bool:
         """Replay every segment, oldest first. True when the spool is empty."""

@@ -1,19 +1,24 @@
 """Issue 7, "no call lost": the CRM database is locked by another process while calls come
-in. Calls are served as usual; their records wait in the durable spool and are written,
-exactly once, when the lock is released."""
+in, or (PostgreSQL) not running when the engine starts. Calls are served as usual; their
+records wait in the durable spool and are written, exactly once, when it works again."""
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ivr.control import request
-from ivr.lab import Lab
+from ivr.crm import codec
+from ivr.lab import PROJECT, Lab
 from ivr.sipp import AwaitHangup, HangUp, Pause, Press
+from tests.crm.crm_pg import PgServer
+from tests.integration.conftest import OFFICE_HOURS, lab_config, sounds_of
 
 pytestmark = pytest.mark.asterisk
 
@@ -119,3 +124,65 @@ def test_engine_restarted_while_the_crm_is_locked_serves_calls_and_replays_its_s
     second = engine.call_record("0611700012", timeout=30)
     assert second["disposition"] == "answered" and second["agent"] in ("bob", "dave")
     wait_for(lambda: not any(spool.glob("0*.jsonl")), 30, "the spool emptied", engine)
+
+
+def spooled_calls(spool: Path, caller: str) -> list:
+    """The call records waiting in the spool for this caller, oldest save first."""
+    rows = [json.loads(line) for seg in sorted(spool.glob("0*.jsonl")) for line in seg.read_text().splitlines()]
+    return [codec.row_to_call(tuple(r["row"])) for r in rows if r["kind"] == "call" and r["row"][1] == caller]
+
+
+def test_engine_started_while_postgres_is_down_serves_calls_and_writes_them_once_it_is_up(
+        lab: Lab, tmp_path: Path) -> None:
+    server = PgServer()
+    url = server.new_database()                  # exists, no schema yet: the engine migrates it
+    server.halt()                                # nothing listens on its port now
+    pg_lab = Lab(lab_config(tmp_path, PROJECT / "dialplans/hotline.yaml", sounds_of(lab),
+                            extra={"crm": {"url": url}}))
+    spool = pg_lab.settings.path(pg_lab.settings.crm.spool_dir)
+    try:
+        pg_lab.start_engine("--clock", OFFICE_HOURS, "--grace", "2")   # starts: no fallback-only hotline
+        log = pg_lab.log_text
+        wait_for(lambda: "cannot write to PostgreSQL" in log(), 15, "the CRM outage logged", pg_lab)
+        assert "starts without its database" in log()
+        pg_lab.start_phones(answer_after=1.0, talk_seconds=2.0)
+        # French, the lookup node (the CRM cannot answer: an unknown caller), main menu, 0: a person
+        to_agent = pg_lab.call("0611700021", [Pause(1.5), Press("1"), Pause(2.0), Press("0"), AwaitHangup(90)])
+        time.sleep(0.5)
+        leaves = pg_lab.call("0611700022", [Pause(1.5), Press("1"), Pause(1.5), HangUp()])
+        assert to_agent.wait(120) == 0, pg_lab.sipp.errors("caller", 0)
+        assert leaves.wait(30) == 0
+
+        wait_for(lambda: [c for c in spooled_calls(spool, "0611700021") if c.ended_at], 15,
+                 "the answered call's record in the spool", pg_lab)
+        spooled = spooled_calls(spool, "0611700021")[-1]
+        assert spooled.disposition == "answered" and spooled.queue == "operator" and spooled.agent
+        assert {"node": "identify", "input": "lookup", "contact_type": "unknown"} in spooled.path
+        assert log().count("cannot read from PostgreSQL") == 1          # once, not once per call
+        assert "callers are taken as unknown" in log()
+        assert "handed to Asterisk's" not in log() and "handing it to" not in log()   # none to the fallback
+        status = request(pg_lab.settings.path(pg_lab.settings.control.socket), {"cmd": "status"})
+        assert status["crm_spool"] > 0
+
+        server.start()
+        wait_for(lambda: "schema is ready" in log(), 60, "the schema created", pg_lab)
+        wait_for(lambda: not any(spool.glob("0*.jsonl")), 30, "the spool emptied", pg_lab)
+        wait_for(lambda: "are being taken care of" in log(), 30, "the start-up reads done", pg_lab)
+        assert "works again" in log()
+
+        answered = pg_lab.call_record("0611700021", timeout=30)
+        assert answered["disposition"] == "answered" and answered["queue"] == "operator"
+        assert answered["agent"] == spooled.agent and answered["talk_seconds"] > 1.0
+        steps = [e["kind"] for e in pg_lab.call_events(answered["call_id"]) if e["kind"] != "ivr"]
+        assert steps == ["arrived", "queue_enter", "offer", "connect", "complete", "hangup"]   # once each
+        assert pg_lab.call_record("0611700022", timeout=30)["disposition"] == "abandoned"
+        with psycopg.connect(url) as conn:
+            calls = conn.execute("SELECT caller, COUNT(*) FROM calls WHERE caller LIKE '06117000%' "
+                                 "GROUP BY caller ORDER BY caller").fetchall()
+            keys = conn.execute("SELECT COUNT(event_key), COUNT(DISTINCT event_key) FROM call_events").fetchone()
+        assert calls == [("0611700021", 1), ("0611700022", 1)]
+        assert keys[0] == keys[1] > 0                                   # no event written twice
+    finally:
+        pg_lab.stop_phones()
+        pg_lab.stop_engine()
+        server.stop()

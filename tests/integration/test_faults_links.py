@@ -225,23 +225,29 @@ def test_ami_link_cut_while_the_agent_answers_leaves_no_one_offered(ami_cut):
              5, hub)
 
 
+def alice_busy_and_a_callback_asked(hub: Lab, busy_caller: str, asker: str, talk_s: float):
+    """alice (the only agent) talks `talk_s` s with `busy_caller`; `asker` waits, then asks
+    for a callback (*). Returns (busy call, asker call) about 2.5 s before alice is free."""
+    hub.start_engine("--grace", "2", "--no-agents-ready")
+    wait_for("first AMI login", lambda: logins(hub) >= 1, 10, hub)
+    hub.ivr("agent", "login", "alice")
+    hub.start_phones(only={"alice": 0.5}, talk_seconds=talk_s)
+    hub.start_customer_phone(answer_after=0.5, talk_seconds=2.0)
+    t0 = time.monotonic()
+    busy = hub.call(busy_caller, [Pause(1.5), Press("0"), AwaitHangup(60)])
+    time.sleep(1.0)
+    asking = hub.call(asker, [Pause(1.5), Press("0"), Pause(2.0), Press("*"), AwaitHangup(30)])
+    time.sleep(max(0.0, t0 + talk_s - time.monotonic()))
+    return busy, asking
+
+
 def test_a_callback_due_while_the_ami_link_is_down_rings_once_it_is_back(ami_cut):
     # A callback rings the agent through AMI Originate, which fails at once while the link is
     # down (tests/unit/test_ami_link.py); the engine must not count that as the agent's
     # no-answer (a RONA pause would leave alice paused and the request unserved).
     hub = ami_cut
-    hub.start_engine("--grace", "2", "--no-agents-ready")
-    wait_for("first AMI login", lambda: logins(hub) >= 1, 10, hub)
-    hub.ivr("agent", "login", "alice")
-    hub.start_phones(only={"alice": 0.5}, talk_seconds=7.0)
-    hub.start_customer_phone(answer_after=0.5, talk_seconds=2.0)
-    t0 = time.monotonic()
-    busy = hub.call("0611000076", [Pause(1.5), Press("0"), AwaitHangup(60)])   # alice: 7 s
-    time.sleep(1.0)
-    asker = hub.call("0611000077", [Pause(1.5), Press("0"), Pause(2.0), Press("*"),
-                                    AwaitHangup(30)])
-    time.sleep(max(0.0, t0 + 7.0 - time.monotonic()))
-    # alice's call ends (~t0 + 9.5 s) during the outage: the callback falls due then.
+    busy, asker = alice_busy_and_a_callback_asked(hub, "0611000076", "0611000077", talk_s=7.0)
+    # alice's call ends (~2.5 s later) during the outage: the callback falls due then.
     outage(hub, 5.0)
     assert busy.wait(60) == 0 and asker.wait(60) == 0
     rec = wait_for_callback(hub, "0611000077", 40)
@@ -249,6 +255,29 @@ def test_a_callback_due_while_the_ami_link_is_down_rings_once_it_is_back(ami_cut
     assert "caller answered" in rec["hangup_cause"]
     assert not any("RONA" in line for line in rec["decision_trace"]), rec["decision_trace"]
     assert "could not ring" not in hub.log_text()
+
+
+def test_a_callback_due_during_a_long_ami_outage_pauses_the_agent_until_the_link_is_back(ami_cut):
+    # Longer than the 10 s a due callback waits for the link: the agent cannot be rung, so she
+    # is paused ("AMI link down") rather than offered calls she would never get, the request
+    # keeps its place, and both come back with the link.
+    hub = ami_cut
+    busy, asker = alice_busy_and_a_callback_asked(hub, "0611000078", "0611000079", talk_s=5.0)
+
+    def paused_meanwhile() -> None:     # alice's call ends ~2.5 s later: the callback is due
+        wait_for("alice paused while the link is down",
+                 lambda: agents(hub)["alice"]["state"] == "paused", 25, hub)
+        assert agents(hub)["alice"]["reason"] == "AMI link down"
+
+    outage(hub, 20.0, during=paused_meanwhile)
+    assert busy.wait(60) == 0 and asker.wait(60) == 0
+    rec = wait_for_callback(hub, "0611000079", 40)
+    assert rec["disposition"] == "callback" and rec["agent"] == "alice", rec
+    assert "caller answered" in rec["hangup_cause"]
+    log = hub.log_text()
+    assert "not started: no AMI link to Asterisk for 10 s" in log
+    assert "AMI link back: alice is ready again" in log
+    assert not any("RONA" in line for line in rec["decision_trace"]), rec["decision_trace"]
 
 
 def wait_for_callback(hub: Lab, caller: str, timeout: float) -> dict:

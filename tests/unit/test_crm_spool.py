@@ -1,5 +1,6 @@
 """The CRM's durable spool, on a real SQLite file: a locked database, a failing disk, a
-restart with a spool left behind, an interrupted replay, and bad records set aside."""
+restart with a spool left behind, an interrupted replay, and bad records set aside; on
+PostgreSQL: a server down while running, and down at start (then migrated when it is back)."""
 from __future__ import annotations
 
 import asyncio
@@ -16,10 +17,11 @@ from typing import Any, AsyncIterator, Callable
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
-from crm_pg import crm_url, pg_server  # noqa: E402,F401  (crm_url: fixture)
+from crm_pg import PgServer, crm_url, pg_server  # noqa: E402,F401  (crm_url: fixture)
 
 import ivr.crm.store as store_module  # noqa: E402
-from ivr.crm import CallEvent, CallRecord, open_store  # noqa: E402
+from ivr.crm import CallEvent, CallRecord, CrmError, open_store  # noqa: E402
+from ivr.crm.errors import CrmUnreachable  # noqa: E402
 from ivr.crm.schema import MIGRATIONS  # noqa: E402
 from ivr.crm.spool import REJECTED, Spool  # noqa: E402
 from ivr.crm.store import CrmStore  # noqa: E402
@@ -478,3 +480,175 @@ async def test_database_at_schema_3_gets_event_keys_and_keeps_its_events(
         assert await keys(store, "call_events") == (1, 1)
     finally:
         await store.close()
+
+
+# ---------------------------------------------------------------- PostgreSQL down at start
+@pytest.fixture(scope="module")
+def own_pg() -> Any:
+    """A PostgreSQL server of these tests' own, which they stop and start again."""
+    pg_server()                                              # skips loudly without binaries
+    server = PgServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg(own_pg: Any) -> Any:
+    yield own_pg
+    if not own_pg.running:                                   # a failed test left it down
+        own_pg.start()
+
+
+def outage_lines(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if words in r.getMessage()]
+
+
+async def test_postgres_down_at_start_starts_spooling_then_migrates_and_writes_each_once_in_order(
+        pg: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    url = pg.new_database()                                  # created, but no schema yet
+    pg.halt()
+    store = await asyncio.wait_for(open_store(url, spool_dir=tmp_path / "spool", retry_first_s=0.05,
+                                              retry_max_s=0.2, batch_max=4), 10)
+    try:
+        assert store.degraded and not store.ready.is_set()
+        assert len(outage_lines(caplog, "cannot write to")) == 1
+        assert "Connection refused" in caplog.text and str(tmp_path / "spool") in caplog.text
+        save_calls(store, "pd", 5)
+        store.save_call(CallRecord(call_id="pd0", started_at=at(0), disposition="callback"))
+        await asyncio.wait_for(store.flush(), 5)
+        assert spooled_lines(tmp_path) == store.spool_depth == 17
+        assert (await store.get_call("pd0")).disposition == "callback"   # the waiting save
+        started = time.perf_counter()                        # a live call's lookup: unknown caller
+        for _ in range(3):
+            assert await store.live_read(store.find_contact("+33611000001"), None, "a lookup") is None
+        assert time.perf_counter() - started < 1.0
+        assert len(outage_lines(caplog, "cannot read from")) == 1      # once per outage
+        assert "callers are taken as unknown" in caplog.text
+        await asyncio.sleep(0.5)                             # retries fail meanwhile, quietly
+        assert len(outage_lines(caplog, "cannot write to")) == 1 and not store.ready.is_set()
+
+        pg.start()
+        await asyncio.wait_for(store.wait_ready(), 10)
+        await until(lambda: store.spool_depth == 0 and not store.degraded)
+        rows = await store.backend.fetchall("SELECT MAX(version) FROM schema_version")
+        assert rows[0][0] == MIGRATIONS[-1][0]
+        assert await counts(store) == (5, 10, 1) and segments(tmp_path) == []
+        assert (await store.get_call("pd0")).disposition == "callback"  # the last save won
+        assert [e.kind for e in await store.call_events("pd3")] == ["arrived", "hangup"]
+        assert await keys(store, "call_events") == (10, 10)
+        assert "is reachable and its schema is ready" in caplog.text and "works again" in caplog.text
+        assert await store.live_read(store.find_contact("+33611000001"), None, "a lookup") is None
+        assert "answers reads again" in caplog.text
+        store.save_call(CallRecord(call_id="pd-after", started_at=at(99)))   # straight in
+        await store.flush()
+        assert await store.get_call("pd-after") is not None and segments(tmp_path) == []
+        assert store.dropped == 0
+    finally:
+        await store.close()
+
+
+async def test_postgres_down_at_close_too_keeps_the_spool_for_the_next_start(
+        pg: Any, tmp_path: Path) -> None:
+    url = pg.new_database()
+    pg.halt()
+    store = await open_store(url, spool_dir=tmp_path / "spool")
+    save_calls(store, "pc", 3)
+    await asyncio.wait_for(store.close(), 10)
+    assert spooled_lines(tmp_path) == 10
+    pg.start()
+    store = await open_store(url, spool_dir=tmp_path / "spool")      # migrates, then replays
+    try:
+        assert await counts(store) == (3, 6, 1) and segments(tmp_path) == []
+    finally:
+        await store.close()
+
+
+async def test_schema_newer_than_the_software_when_the_server_comes_back_keeps_spooling(
+        pg: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    url = pg.new_database()
+    await (await open_store(url)).close()
+    newer = MIGRATIONS[-1][0] + 1
+    import psycopg
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (%s, 'from a newer release', 'x')", [newer])
+    pg.halt()
+    store = await open_store(url, spool_dir=tmp_path / "spool", retry_first_s=0.05, retry_max_s=0.2)
+    try:
+        save_calls(store, "pn", 2)
+        pg.start()
+        await until(lambda: "schema cannot be prepared" in caplog.text)
+        await asyncio.sleep(0.5)                             # retried meanwhile: said once
+        assert len(outage_lines(caplog, "schema cannot be prepared")) == 1
+        assert f"schema version {newer}" in caplog.text and "upgrade the hotline software" in caplog.text
+        assert "Nothing is lost" in caplog.text
+        assert not store.ready.is_set() and store.spool_depth == 7 and spooled_lines(tmp_path) == 7
+        with psycopg.connect(url, autocommit=True) as conn:  # the person's fix
+            conn.execute("DELETE FROM schema_version WHERE version = %s", [newer])
+        await asyncio.wait_for(store.wait_ready(), 10)
+        await until(lambda: store.spool_depth == 0 and not store.degraded)
+        assert await counts(store) == (2, 4, 1) and store.dropped == 0
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("case, words", [
+    ("unknown database", 'database "nope" does not exist'),
+    ("unknown user", 'role "nobody" does not exist'),
+    ("wrong password", 'password authentication failed for user "secretive"'),
+    ("no password", "no password supplied"),
+])
+async def test_postgres_settings_the_server_refuses_are_a_clear_start_error(
+        pg: Any, tmp_path: Path, case: str, words: str) -> None:
+    if not getattr(pg, "_has_password_role", False):
+        pg.require_password("secretive", "right")
+        pg._has_password_role = True
+    url = {"unknown database": pg.url("nope"), "unknown user": pg.url(user="nobody"),
+           "wrong password": pg.url().replace("postgres@", "secretive:wrong@"),
+           "no password": pg.url(user="secretive")}[case]
+    with pytest.raises(CrmError) as err:
+        await asyncio.wait_for(open_store(url, spool_dir=tmp_path / "spool"), 10)
+    assert not isinstance(err.value, CrmUnreachable)
+    assert words in str(err.value) and "refused these settings" in str(err.value)
+    assert "wrong" not in str(err.value)                     # the password is not shown
+    assert not segments(tmp_path)
+
+
+async def test_live_reads_never_hold_a_call_up_and_say_so_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = await open_spooled(tmp_path)
+    real = store.backend
+    store.backend = Hanging(real)
+    store.live_read_s = 0.2
+    try:
+        started = time.perf_counter()
+        assert await store.live_read(store.find_contact("+33611000001"), None, "the lookup of call a") is None
+        assert await store.live_read(store.find_contact("+33611000002"), None, "the lookup of call b") is None
+        assert 0.35 < time.perf_counter() - started < 1.0
+        assert outage_lines(caplog, "cannot read from") == [
+            f"CRM: cannot read from {real.where} (no answer within 0.2 s; first: the lookup of call a). "
+            "Calls go on: callers are taken as unknown (dialplan lookups take their default branch) "
+            "and screen-pops show no history until it answers; said once until then. To fix: check "
+            f"that {real.where} is running, reachable and not overloaded."]
+        store.backend = real
+        assert await store.live_read(store.find_contact("+33611000001"), None, "the lookup of call c") is None
+        assert "answers reads again" in caplog.text
+    finally:
+        store.backend = real
+        await store.close()
+
+
+class Hanging:
+    """Wraps a backend whose reads never answer (a network that drops packets)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.dialect, self.where = inner, inner.dialect, inner.where
+
+    def transaction(self) -> Any:
+        return self.inner.transaction()
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        await asyncio.sleep(3600)
+        return []
+
+    async def close(self) -> None:
+        await self.inner.close()
