@@ -277,7 +277,9 @@ def test_a_callback_due_during_a_long_ami_outage_pauses_the_agent_until_the_link
     log = hub.log_text()
     assert "not started: no AMI link to Asterisk for 10 s" in log
     assert "AMI link back: alice is ready again" in log
-    assert not any("RONA" in line for line in rec["decision_trace"]), rec["decision_trace"]
+    # The trace says why the first offer failed: the link, not alice's phone.
+    assert any("failed (AMI link down)" in line for line in rec["decision_trace"]), rec["decision_trace"]
+    assert not any("noanswer" in line for line in rec["decision_trace"]), rec["decision_trace"]
 
 
 def wait_for_callback(hub: Lab, caller: str, timeout: float) -> dict:
