@@ -488,6 +488,7 @@ def own_pg() -> Any:
     """A PostgreSQL server of these tests' own, which they stop and start again."""
     pg_server()                                              # skips loudly without binaries
     server = PgServer()
+    server.require_password("secretive", "right")            # the others are trusted
     yield server
     server.stop()
 
@@ -599,9 +600,6 @@ async def test_schema_newer_than_the_software_when_the_server_comes_back_keeps_s
 ])
 async def test_postgres_settings_the_server_refuses_are_a_clear_start_error(
         pg: Any, tmp_path: Path, case: str, words: str) -> None:
-    if not getattr(pg, "_has_password_role", False):
-        pg.require_password("secretive", "right")
-        pg._has_password_role = True
     url = {"unknown database": pg.url("nope"), "unknown user": pg.url(user="nobody"),
            "wrong password": pg.url().replace("postgres@", "secretive:wrong@"),
            "no password": pg.url(user="secretive")}[case]
@@ -611,6 +609,23 @@ async def test_postgres_settings_the_server_refuses_are_a_clear_start_error(
     assert words in str(err.value) and "refused these settings" in str(err.value)
     assert "wrong" not in str(err.value)                     # the password is not shown
     assert not segments(tmp_path)
+
+
+class Hanging:
+    """Wraps a backend whose reads never answer (a network that drops packets)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.dialect, self.where = inner, inner.dialect, inner.where
+
+    def transaction(self) -> Any:
+        return self.inner.transaction()
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        await asyncio.sleep(3600)
+        return []
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 async def test_live_reads_never_hold_a_call_up_and_say_so_once(
@@ -635,20 +650,3 @@ async def test_live_reads_never_hold_a_call_up_and_say_so_once(
     finally:
         store.backend = real
         await store.close()
-
-
-class Hanging:
-    """Wraps a backend whose reads never answer (a network that drops packets)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.dialect, self.where = inner, inner.dialect, inner.where
-
-    def transaction(self) -> Any:
-        return self.inner.transaction()
-
-    async def fetchall(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
-        await asyncio.sleep(3600)
-        return []
-
-    async def close(self) -> None:
-        await self.inner.close()
