@@ -29,11 +29,11 @@ from ivr.events import EventBus
 from ivr.speech.audiosocket import AudioSocketServer
 from ivr.speech.breaker import SpeechBreaker
 from ivr.speech.recognizer import SpeechModel
-from ivr.crm.records import CallEvent, CallRecord
+from ivr.crm.records import CUT_OFF, CallEvent, CallRecord
 from ivr.crm.store import CrmStore, open_store
 from ivr.plans import PlanHolder
 from ivr.privacy import mask_number
-from ivr.reconcile import endpoint_of  # noqa: F401  (session.py imports it from here)
+from ivr.reconcile import endpoint_of
 
 log = logging.getLogger(__name__)
 # Feature codes agents dial from their phones (asterisk/extensions_hotline.conf: *71…*74).
@@ -42,9 +42,6 @@ FEATURE_CODES = {"71": "login", "72": "logout", "73": "pause", "74": "ready"}
 BUSY_STATES = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
 # The pause reason of agents whose callback could not ring while the AMI link was down.
 AMI_DOWN_REASON = "AMI link down"
-# The start-up steps that read the CRM, as the log names them.
-CRM_START_STEPS = {"_recover_cut_off_calls": "marking the calls cut off when the engine last stopped",
-                   "_requeue_callbacks": "re-queueing the callback promises from before the restart"}
 
 
 @dataclass
@@ -135,7 +132,7 @@ class Engine:
                if r.ended_at is None]
         for rec in cut:
             rec.ended_at, rec.recovered = now, True
-            rec.disposition = rec.disposition or "recovered"
+            rec.disposition = rec.disposition or CUT_OFF
             rec.route = "fallback"
             rec.hangup_cause = ("the engine stopped abruptly during the call; Asterisk's "
                                 "fallback took the caller (see its CDR for the outcome)")
@@ -159,16 +156,29 @@ class Engine:
             log.info("%d callback request(s) from before the restart are back in their queues",
                      len(waiting))
 
-    async def _crm_start_step(self, step: Callable[[], Awaitable[None]], quiet: bool = False) -> bool:
+    async def _crm_start_step(self, step: Callable[[], Awaitable[None]], what: str,
+                              quiet: bool = False) -> bool:
         """Run one start-up step that reads the CRM; False (logged) if the database failed."""
         try:
             await step()
             return True
         except Exception as exc:
             (log.debug if quiet else log.warning)(
-                "CRM: %s failed (%s); tried again when the database answers",
-                CRM_START_STEPS.get(step.__name__, step.__name__), exc)
+                "CRM: %s failed (%s); tried again when the database answers", what, exc)
             return False
+
+    async def _crm_start_steps(self, quiet: bool = False) -> bool:
+        """The start-up work that reads the CRM, in order: mark the cut-off calls, then start
+        the CDR recovery (which completes them), then re-queue callback promises. False if
+        the database failed; a step done stays done, so a second try goes on from there."""
+        if self.cdr_recovery is None:
+            if not await self._crm_start_step(
+                    self._recover_cut_off_calls,
+                    "marking the calls cut off when the engine last stopped", quiet):
+                return False
+            self._start_cdr_recovery()
+        return await self._crm_start_step(
+            self._requeue_callbacks, "re-queueing the callback promises from before the restart", quiet)
 
     def _start_cdr_recovery(self) -> None:
         """Calls Asterisk handled while no engine ran exist only in its CDRs: record them too,
@@ -184,11 +194,7 @@ class Engine:
         delay, quiet = 1.0, False
         while True:
             await self.store.wait_ready()
-            done = self.cdr_recovery is not None
-            if not done and await self._crm_start_step(self._recover_cut_off_calls, quiet):
-                self._start_cdr_recovery()
-                done = True
-            if done and await self._crm_start_step(self._requeue_callbacks, quiet):
+            if await self._crm_start_steps(quiet):
                 log.warning("CRM: %s answers: cut-off calls, Asterisk's CDRs and callback "
                             "promises from before the restart are being taken care of",
                             self.store.backend.where)
@@ -210,9 +216,6 @@ class Engine:
                                       spool_dir=self.settings.path(self.settings.crm.spool_dir),
                                       linger_ms=self.settings.crm.linger_ms)
         self.started_at = datetime.now(timezone.utc)    # calls from before are the last run's
-        crm_read = self.store.ready.is_set() and await self._crm_start_step(self._recover_cut_off_calls)
-        if crm_read:
-            self._start_cdr_recovery()
         if self.agents_ready:
             for name in self.agent_endpoint:
                 self.agent_command("login", name, "engine start")
@@ -221,9 +224,7 @@ class Engine:
             await self.ami.start()
         except Exception as exc:   # calls still work without AMI; availability is then ours alone
             log.error("AMI unavailable (%s); serving calls without device states", exc)
-        if crm_read:
-            crm_read = await self._crm_start_step(self._requeue_callbacks)
-        if not crm_read:
+        if not (self.store.ready.is_set() and await self._crm_start_steps()):
             log.warning("CRM: the engine starts without its database (%s). Calls are served; "
                         "calls cut off when the engine last stopped, Asterisk's CDRs and callback "
                         "promises from before the restart are picked up as soon as it answers, "

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from ivr.crm.records import CallRecord
+from ivr.crm.records import CallRecord, is_cut_off
 
 # The dialplan marks the CDR of calls it sends to the operators itself (CDR(userfield)).
 FALLBACK_USERFIELD = "ivr-fallback"
@@ -217,11 +217,6 @@ def _agent(outcome: CdrOutcome, agents: Mapping[str, str]) -> str | None:
     return agents.get(outcome.endpoint, outcome.endpoint)
 
 
-def is_cut_off(record: CallRecord) -> bool:
-    """Marked by the engine at start: begun by a process that was killed mid-call."""
-    return record.recovered and record.disposition == "recovered"
-
-
 def plan(outcomes: Iterable[CdrOutcome], known: Mapping[str, CallRecord | None],
          agents: Mapping[str, str]) -> tuple[list[CallRecord], list[CallRecord]]:
     """(new records for calls the CRM lacks, updated cut-off records). Calls the CRM has in
@@ -231,7 +226,7 @@ def plan(outcomes: Iterable[CdrOutcome], known: Mapping[str, CallRecord | None],
         record = known.get(outcome.call_id)
         if record is None:
             missing.append(record_for_missing(outcome, agents))
-        elif is_cut_off(record):
+        elif is_cut_off(record.recovered, record.disposition):
             enriched = enrich_cut_off(record, outcome, agents)
             if enriched is not None:
                 updated.append(enriched)

@@ -19,8 +19,9 @@ from ivr.caller import AgiCaller
 from ivr.crm.records import CallEvent, CallRecord
 from ivr.dialplan import instructions as ins
 from ivr.dialplan.walker import Walker
-from ivr.engine import Engine, Waiter, endpoint_of
+from ivr.engine import Engine, Waiter
 from ivr.privacy import mask_number
+from ivr.reconcile import endpoint_of
 from ivr.speech.recognizer import listen_or_key
 
 log = logging.getLogger(__name__)

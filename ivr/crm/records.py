@@ -10,6 +10,8 @@ DISPOSITIONS = (
     "self_service", "answered", "abandoned", "callback", "voicemail",
     "overflowed", "failed", "transferred", "recovered",
 )
+# The disposition of a call a killed engine left mid-way, until Asterisk's CDR gives its outcome.
+CUT_OFF = "recovered"
 CONTACT_TYPES = ("pharmacist", "doctor", "patient", "student", "other")
 AGENT_STATES = ("login", "logout", "pause", "ready", "wrapup")
 
@@ -21,6 +23,12 @@ def utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+def is_cut_off(recovered: bool, disposition: str | None) -> bool:
+    """Marked by the engine at start: begun by a process that was killed mid-call, and not
+    yet completed from the CDR (columns, so a store can test rows it has not decoded)."""
+    return bool(recovered) and disposition == CUT_OFF
 
 
 @dataclass

@@ -18,7 +18,7 @@ from .backends import Backend, Tx, open_backend
 from .contacts import CONTACT_FIELDS, ContactRow, contact_dict, normalise_number, parse_contacts_csv, upsert_contact
 from .errors import CrmError, CrmUnreachable
 from .outage import is_outage, what_to_do
-from .records import AGENT_STATES, CONTACT_TYPES, AgentEvent, CallEvent, CallRecord
+from .records import AGENT_STATES, CONTACT_TYPES, AgentEvent, CallEvent, CallRecord, is_cut_off
 from .schema import MIGRATIONS, VERSION_TABLE, render
 from .spool import Spool
 from .writer import CrmWriter, Prepare, case_id_for  # noqa: F401  (case_id_for: part of the API)
@@ -150,14 +150,14 @@ class CrmStore(CrmWriter):
                 f"({', '.join('?' * len(chunk))})", chunk)
             for call_id, recovered, disposition in rows:
                 present.add(call_id)
-                if recovered and disposition == "recovered":
+                if is_cut_off(recovered, disposition):
                     cut.append(call_id)
         found = {cid: r for cid in cut if (r := await self.get_call(cid)) is not None}
         for cid in ids:            # saves still waiting for the database are the latest
             if (row := self.unwritten_calls.get(cid)) is not None:
                 present.add(cid)
                 record = codec.row_to_call(row)
-                if record.recovered and record.disposition == "recovered":
+                if is_cut_off(record.recovered, record.disposition):
                     found[cid] = record
                 else:
                     found.pop(cid, None)
