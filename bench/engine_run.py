@@ -1,13 +1,13 @@
 """The real engine (`ivr -v serve`) with instrumentation, for bench/load.py.
 
-It runs exactly what `ivr serve` runs (ivr.engine.Engine.serve_forever, same logging level),
+It runs exactly what `ivr serve` runs (ivr.app.engine.Engine.serve_forever, same logging level),
 but wraps AgiChannel.command to time every AGI command from the write to its parsed reply
 (so the time includes the engine's own event-loop scheduling delay, the part an overloaded
 engine adds), and samples live FastAGI sessions and event-loop lag. Nothing under ivr/ changes.
 
     python bench/engine_run.py STATS_FILE [--grace S] [--loop auto|uvloop|asyncio]   (IVR_CONFIG: settings)
 
-The event loop is chosen as `ivr serve --loop` chooses it (ivr/runtime.py; default auto =
+The event loop is chosen as `ivr serve --loop` chooses it (ivr/app/runtime.py; default auto =
 uvloop when installed). Collector pauses are timed with gc.callbacks (`gc` in STATS_FILE).
 
 SIGUSR1 writes STATS_FILE (JSON) and starts a new measuring phase; SIGTERM stops as `ivr serve`.
@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collections import Counter  # noqa: E402
 
-from ivr import ami as ami_module  # noqa: E402
-from ivr.agi import server as agi_server  # noqa: E402
+from ivr.telephony import ami as ami_module  # noqa: E402
+from ivr.telephony.agi import server as agi_server  # noqa: E402
 from ivr.config import load_settings  # noqa: E402
-from ivr.engine import Engine  # noqa: E402
-from ivr import runtime  # noqa: E402
+from ivr.app.engine import Engine  # noqa: E402
+from ivr.app import runtime  # noqa: E402
 
 import memprobe  # noqa: E402  (bench/, beside this file)
 

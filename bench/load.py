@@ -71,7 +71,7 @@ CLK = os.sysconf("SC_CLK_TCK")
 
 
 # ---- the sandbox with one phone for all agents and the classic extension ---------------------
-# What the engine reads from AMI (ivr/engine.py on_ami_event, ivr/callbacks.py, FullyBooted for
+# What the engine reads from AMI (ivr/app/engine.py on_ami_event, ivr/call/callbacks.py, FullyBooted for
 # reconnects, DeviceStateList's answers): everything else is parsed by panoramisk for nothing.
 AMI_EVENTS_USED = ["FullyBooted", "DeviceStateChange", "DialEnd", "Newstate", "Hangup",
                    "OriginateResponse", "DeviceStateListComplete"]

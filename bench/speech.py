@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ivr.speech.audiosocket import (  # noqa: E402
+from ivr.telephony.audiosocket import (  # noqa: E402
     FRAME_BYTES, AudioSocketServer, FrameParser, Kind, encode_audio, encode_uuid,
 )
 from ivr.speech.recognizer import SpeechModel, _rms, listen  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 from acd.config import AcdConfig
-from ivr.destinations import Destination, parse_destinations
+from ivr.call.destinations import Destination, parse_destinations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_CONFIG = Path("config/engine.yaml")
@@ -113,7 +113,7 @@ class SandboxSettings(_Strict):
 class CdrSettings(_Strict):
     """Asterisk's CDRs, read at engine start (then every `every_s` and when AMI reconnects) so
     that calls Asterisk handled while the engine was down still get a CRM record
-    (ivr/cdr_recovery.py)."""
+    (ivr/crm/cdr_recovery.py)."""
     enabled: bool = True
     # cdr_csv's Master.csv; the engine's user must be able to read it (else a warning says
     # reconciliation is off). Empty: the sandbox's own file. cdr.conf [csv] needs

@@ -1,13 +1,5 @@
-"""Speech recognition building blocks for the ``speech`` dialplan node:
-AudioSocket transport, grammar-based vosk recognition, confidence decision."""
-from .audiosocket import AudioSocketServer, Frame, FrameError, FrameParser, Kind, Listener
-from .confidence import PHARMACOVIGILANCE, Decision, Outcome, decide
-from .modeldir import ModelNotFound, resolve_model_path, tuned_model_dir
-from .recognizer import Heard, Recognition, SpeechModel, Word, listen, match_intents
+"""Speech for the ``speech`` dialplan node: grammar-based vosk recognition (recognizer.py,
+loaded only by the engine), the confidence decision (confidence.py, pure) and the breaker.
 
-__all__ = [
-    "AudioSocketServer", "Frame", "FrameError", "FrameParser", "Kind", "Listener",
-    "PHARMACOVIGILANCE", "Decision", "Outcome", "decide",
-    "ModelNotFound", "resolve_model_path", "tuned_model_dir",
-    "Heard", "Recognition", "SpeechModel", "Word", "listen", "match_intents",
-]
+Nothing is imported here on purpose: the pure dialplan walker imports ``confidence`` and must
+not load vosk, asyncio or threads with it."""

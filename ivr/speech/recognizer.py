@@ -35,7 +35,7 @@ with warnings.catch_warnings():  # stdlib until 3.13, then the audioop-lts packa
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
-from .audiosocket import Kind, Listener
+from ivr.telephony.audiosocket import Kind, Listener
 from .modeldir import resolve_model_path, tuned_model_dir
 
 log = logging.getLogger(__name__)

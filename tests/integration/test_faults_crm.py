@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ivr.control import request
+from ivr.app.control import request
 from ivr.crm import codec
 from ivr.lab import PROJECT, Lab
 from ivr.sipp import AwaitHangup, HangUp, Pause, Press

@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ivr.agi.protocol import (
+from ivr.telephony.agi.protocol import (
     NEED_DATA, AgiConnection, Environment, HangupNotice, LocalProtocolError, ProtocolError,
     Reply, State,
 )

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from ivr.agi.server import AgiChannel, AgiServer, CallerHungUp
+from ivr.telephony.agi.server import AgiChannel, AgiServer, CallerHungUp
 
 HEADER = b"agi_network: yes\nagi_network_script: hotline\nagi_uniqueid: 42.1\nagi_arg_1: 100\n\n"
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ivr.ami import AmiError, AmiLink
+from ivr.telephony.ami import AmiError, AmiLink
 from ivr.config import AmiSettings
 
 

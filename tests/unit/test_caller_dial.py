@@ -1,6 +1,6 @@
 """AgiCaller.dial: DIALSTATUS is read from Asterisk unless AMI already saw the answer."""
-from ivr.agi.protocol import Reply
-from ivr.caller import AgiCaller
+from ivr.telephony.agi.protocol import Reply
+from ivr.call.caller import AgiCaller
 
 
 class FakeAgi:

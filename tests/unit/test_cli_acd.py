@@ -3,7 +3,7 @@ import json
 
 from click.testing import CliRunner
 
-from ivr.cli import main
+from ivr.cli.main import main
 
 
 def run(*args: str) -> dict:

@@ -1,4 +1,4 @@
-"""ivr.configcheck: config/*.yaml, asterisk/*.conf and security checks, each at file:line."""
+"""ivr.cli.check: config/*.yaml, asterisk/*.conf and security checks, each at file:line."""
 from __future__ import annotations
 
 import os
@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from ivr.config import load_settings
-from ivr.configcheck import check_config, parse_conf, weak_secret
+from ivr.cli.check import check_config, parse_conf, weak_secret
 from ivr.dialplan import load_plan
 from ivr.dialplan.model import all_prompts
 from ivr.dialplan.problems import Problem
-from ivr.sounds import sound_path
+from ivr.cli.sounds import sound_path
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STRONG = "k3T9-vQz7-Lm2P-x8Rw"
@@ -193,7 +193,7 @@ def test_check_command_whole_installation_and_paths(good: Path, broken: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from ivr.configcheck import check_cmd
+    from ivr.cli.check import check_cmd
 
     monkeypatch.delenv("IVR_AMI_SECRET", raising=False)
     runner = CliRunner()

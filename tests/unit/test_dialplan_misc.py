@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ivr.dialplan import Catalog, parse_plan
 from ivr.dialplan import expr
-from ivr.cli import main
+from ivr.cli.main import main
 from ivr.lab import write_config
 from ivr.dialplan.schema import json_schema
 

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from ivr.agi.protocol import (MAX_LINE, NEED_DATA, AgiConnection, Environment, HangupNotice,
+from ivr.telephony.agi.protocol import (MAX_LINE, NEED_DATA, AgiConnection, Environment, HangupNotice,
                               ProtocolError, Reply, State)
-from ivr.ami import AmiLink
+from ivr.telephony.ami import AmiLink
 from ivr.config import AmiSettings
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

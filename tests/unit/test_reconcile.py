@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ivr import reconcile
-from ivr.cdr_recovery import CdrFile, CdrRecovery, CdrUnreadable, seek_time
+from ivr.crm import reconcile
+from ivr.crm.cdr_recovery import CdrFile, CdrRecovery, CdrUnreadable, seek_time
 from ivr.config import Settings
 from ivr.crm import codec
 from ivr.crm.records import CallRecord

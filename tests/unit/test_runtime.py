@@ -1,10 +1,10 @@
-"""ivr/runtime.py: the event loop `ivr serve` runs on, and its fallback."""
+"""ivr/app/runtime.py: the event loop `ivr serve` runs on, and its fallback."""
 import asyncio
 import sys
 
 import pytest
 
-from ivr import runtime
+from ivr.app import runtime
 
 
 async def _loop_module() -> str:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.speech.audiosocket import (
+from ivr.telephony.audiosocket import (
     FRAME_BYTES, MAX_PAYLOAD, SILENCE, AudioSocketServer, Frame, FrameParser, Kind,
     encode, encode_audio, encode_dtmf, encode_hangup, encode_uuid,
 )
@@ -177,7 +177,7 @@ async def test_expect_rejects_non_uuid() -> None:
 
 
 async def test_connections_from_hosts_not_allowed_are_refused():
-    from ivr.speech.audiosocket import AudioSocketServer
+    from ivr.telephony.audiosocket import AudioSocketServer
     server = await AudioSocketServer("127.0.0.1", 0, allowed_hosts=["10.1.2.3"]).start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.speech.audiosocket import FRAME_BYTES, AudioSocketServer, encode_audio, encode_uuid
+from ivr.telephony.audiosocket import FRAME_BYTES, AudioSocketServer, encode_audio, encode_uuid
 from ivr.speech.modeldir import ModelNotFound, resolve_model_path, tuned_model_dir
 from ivr.speech.recognizer import Heard, SpeechModel, listen, match_intents
 

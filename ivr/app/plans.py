@@ -14,7 +14,7 @@ from acd.config import AcdConfig
 from ivr.config import ConfigError, Settings
 from ivr.dialplan import Catalog, Plan, PlanInvalid, load_checked
 from ivr.dialplan.loader import plan_version
-from ivr.sounds import missing_prompts
+from ivr.cli.sounds import missing_prompts
 
 log = logging.getLogger(__name__)
 

@@ -24,12 +24,12 @@ from pydantic import BaseModel, ValidationError
 from acd.config import AcdConfig, AgentSpec, QueueSpec
 from acd.skills import compile_requirement
 from ivr.config import AgentEntry, ConfigError, Settings, load_settings
-from ivr.destinations import Destination
+from ivr.call.destinations import Destination
 from ivr.dialplan.checks import Catalog, check_paths
 from ivr.dialplan.loader import load_plan
 from ivr.dialplan.problems import PlanInvalid, Problem
-from ivr.plans import catalog_for
-from ivr.sounds import missing_prompts
+from ivr.app.plans import catalog_for
+from ivr.cli.sounds import missing_prompts
 from ivr.dialplan.source import Source, load_yaml
 
 AMI_READ_OK = frozenset({"system", "call", "agent", "user", "reporting", "dialplan"})

@@ -14,14 +14,14 @@ from datetime import datetime, timezone
 
 from acd import actions as act
 from acd import events as ev
-from ivr.agi.server import AgiChannel, CallerHungUp
-from ivr.caller import AgiCaller
+from ivr.telephony.agi.server import AgiChannel, CallerHungUp
+from ivr.call.caller import AgiCaller
 from ivr.crm.records import CallEvent, CallRecord
 from ivr.dialplan import instructions as ins
 from ivr.dialplan.walker import Walker
-from ivr.engine import Engine, Waiter
+from ivr.app.engine import Engine, Waiter
 from ivr.privacy import mask_number
-from ivr.reconcile import endpoint_of
+from ivr.crm.reconcile import endpoint_of
 from ivr.speech.recognizer import listen_or_key
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The engine process: FastAGI server, AMI link, the ACD driven in real time, the CRM store.
 
 Everything here is wiring: decisions live in the pure cores (acd/, ivr/dialplan/), I/O in the
-adapters (ivr/agi/, ivr/ami.py, ivr/crm/). One asyncio loop, one CallSession per call.
+adapters (ivr/telephony/agi/, ivr/telephony/ami.py, ivr/crm/). One asyncio loop, one CallSession per call.
 """
 from __future__ import annotations
 
@@ -19,21 +19,21 @@ from acd import actions as act
 from acd import events as ev
 from acd.core import Acd
 from acd.state import AgentState
-from ivr.agi.server import AgiChannel, AgiServer
-from ivr.ami import AmiLink
-from ivr.callbacks import Callbacks
-from ivr.cdr_recovery import CdrRecovery
+from ivr.telephony.agi.server import AgiChannel, AgiServer
+from ivr.telephony.ami import AmiLink
+from ivr.call.callbacks import Callbacks
+from ivr.crm.cdr_recovery import CdrRecovery
 from ivr.config import Settings
-from ivr.control import ControlServer
-from ivr.events import EventBus
-from ivr.speech.audiosocket import AudioSocketServer
+from ivr.app.control import ControlServer
+from ivr.app.bus import EventBus
+from ivr.telephony.audiosocket import AudioSocketServer
 from ivr.speech.breaker import SpeechBreaker
 from ivr.speech.recognizer import SpeechModel
 from ivr.crm.records import CUT_OFF, CallEvent, CallRecord
 from ivr.crm.store import CrmStore, open_store
-from ivr.plans import PlanHolder
+from ivr.app.plans import PlanHolder
 from ivr.privacy import mask_number
-from ivr.reconcile import endpoint_of
+from ivr.crm.reconcile import endpoint_of
 
 log = logging.getLogger(__name__)
 # Feature codes agents dial from their phones (asterisk/extensions_hotline.conf: *71…*74).
@@ -297,7 +297,7 @@ class Engine:
         elif script == "unseen-hangup":
             self._record_unseen_hangup(chan)
         else:
-            from ivr.session import CallSession
+            from ivr.call.session import CallSession
             await CallSession(self, chan).run()
 
     def _record_unseen_hangup(self, chan: AgiChannel) -> None:

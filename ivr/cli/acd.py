@@ -13,6 +13,7 @@ from rich.table import Table
 
 from acd.erlang import agents_for_service_level, erlang_a, erlang_c
 from acd.simulate import Simulator
+from ivr.cli.common import settings_or_exit
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -85,7 +86,6 @@ def staffing(calls: float, period: float, aht: float, target: float, agents: int
 def simulate(ctx: click.Context, scenario: str, calls: int | None, seed: int | None, fmt: str) -> None:
     """Run the real ACD on a simulated clock (Poisson arrivals) and report KPIs. Queues and
     agents come from the scenario, or from config/queues.yaml and agents.yaml if it has none."""
-    from ivr.cli import settings_or_exit
     with open(scenario, encoding="utf-8") as fh:
         data = yaml.safe_load(fh) or {}
     if "queues" not in data or "agents" not in data:

@@ -5,7 +5,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from ivr.agi.protocol import (
+from ivr.telephony.agi.protocol import (
     NEED_DATA, AgiConnection, Environment, HangupNotice, ProtocolError, Reply, State,
 )
 

@@ -1,6 +1,6 @@
 """Reading Asterisk's Master.csv and writing the CRM records of calls the engine missed.
 
-The decisions are in ivr/reconcile.py (pure); this is the I/O around them: find where the
+The decisions are in ivr/crm/reconcile.py (pure); this is the I/O around them: find where the
 retention window starts in a possibly huge, append-only CSV (bisection on byte offsets, so
 years of old CDRs are never read), remember how far it has read (a second run reads only what
 Asterisk appended since), and save through the CRM store.
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import BinaryIO
 
-from ivr import reconcile
+from ivr.crm import reconcile
 from ivr.config import Settings
 from ivr.crm import codec
 from ivr.crm.records import CallRecord

@@ -9,18 +9,8 @@ from pathlib import Path
 
 import click
 
+from ivr.cli.common import UserError, settings_or_exit
 from ivr.config import ConfigError, load_settings
-
-
-class UserError(click.ClickException):
-    exit_code = 1
-
-
-def settings_or_exit(ctx: click.Context):
-    try:
-        return load_settings(ctx.obj.get("config"))
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
 
 
 @click.group()
@@ -55,9 +45,9 @@ def main(ctx: click.Context, config: str | None, verbose: int) -> None:
 @click.pass_context
 def serve(ctx: click.Context, no_agents_ready: bool, grace: float, clock, loop_name: str) -> None:
     """Run the engine: FastAGI for Asterisk, AMI link, ACD, CRM."""
-    from ivr import runtime
+    from ivr.app import runtime
     from ivr.dialplan import PlanInvalid
-    from ivr.engine import Engine
+    from ivr.app.engine import Engine
 
     settings = settings_or_exit(ctx)
     if logging.getLogger().level > logging.INFO:
@@ -154,7 +144,7 @@ def sounds_build(ctx: click.Context, paths: tuple[Path, ...], force: bool, no_pr
     """Synthesize every missing prompt of the dialplan(s) (default: the configured one) with
     espeak-ng, low-passed, 8 kHz mono. Recorded files already there are kept."""
     from ivr.dialplan import PlanInvalid
-    from ivr.sounds import build_sounds
+    from ivr.cli.sounds import build_sounds
     settings = settings_or_exit(ctx)
     try:
         report = build_sounds(paths or [settings.path(settings.dialplan)],
@@ -174,7 +164,7 @@ def sounds_build(ctx: click.Context, paths: tuple[Path, ...], force: bool, no_pr
 
 
 def _control(ctx: click.Context, payload: dict) -> dict:
-    from ivr.control import ControlError, request
+    from ivr.app.control import ControlError, request
     settings = settings_or_exit(ctx)
     try:
         return request(settings.path(settings.control.socket), payload)
@@ -239,7 +229,7 @@ def _register_modules() -> None:
     """Command groups owned by other modules."""
     from ivr.crm import cli as crm_cli
     from ivr.dialplan import cli as dialplan_cli
-    from ivr.configcheck import check_cmd
+    from ivr.cli.check import check_cmd
     from ivr.crm.purge import purge_cmd
     crm_cli.register(main)
     main.add_command(check_cmd)          # ivr check [PATHS] [--strict]; no PATHS: the whole site
@@ -251,7 +241,7 @@ def _register_modules() -> None:
 
     crm_group.add_command(purge_cmd)
 
-    from ivr.cli_acd import simulate, staffing
+    from ivr.cli.acd import simulate, staffing
     main.add_command(staffing)
     main.add_command(simulate)
 

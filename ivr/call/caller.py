@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ivr.agi.server import AgiChannel, CallerHungUp
+from ivr.telephony.agi.server import AgiChannel, CallerHungUp
 
 log = logging.getLogger(__name__)
 ALL_KEYS = "0123456789*#"
