@@ -153,7 +153,7 @@ async def _sampler(engine: Engine, period: float = 0.1) -> None:
         await asyncio.sleep(period)
         STATS.lag.append((time.perf_counter() - t - period) * 1000.0)
         sessions = len(engine.agi.sessions) if engine.agi else 0
-        waiters = len(engine.waiters)
+        waiters = len(engine.acd.waiters)
         STATS.max_sessions = max(STATS.max_sessions, sessions)
         STATS.max_waiters = max(STATS.max_waiters, waiters)
         n += 1

@@ -11,10 +11,14 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Protocol
 
 from acd import events as ev
+from ivr.call.context import AcdPort, StorePort
+from ivr.call.flow import callback_made
 from ivr.crm.records import CallRecord
 
 log = logging.getLogger(__name__)
@@ -34,28 +38,39 @@ class PendingCallback:
     customer_status: str | None = None
 
 
+class Originator(Protocol):
+    """AMI Originate (ivr/telephony/ami.py AmiLink)."""
+    async def originate(self, channel: str, *, context: str, exten: str, caller_id: str,
+                        timeout_s: float, channel_id: str, variables: dict[str, str]) -> object: ...
+
+
 class Callbacks:
-    def __init__(self, engine):
-        self.engine = engine
+    def __init__(self, acd: AcdPort, store: StorePort, agent_endpoint: Mapping[str, str],
+                 ring_timeout: Callable[[str | None], float],
+                 originator: Callable[[], Originator | None]):
+        self.acd, self.store = acd, store
+        self.agent_endpoint = agent_endpoint
+        self.ring_timeout = ring_timeout        # of the call's queue
+        self.originator = originator            # the AMI link, once there is one
         self.pending: dict[str, PendingCallback] = {}     # by call_id
         self._by_channel: dict[str, PendingCallback] = {}
 
     def request(self, record: CallRecord, queued_at: float) -> None:
         self.pending[record.call_id] = PendingCallback(record, queued_at)
-        self.engine.acd_handle(ev.CallbackRequested(record.call_id, record.caller))
+        self.acd.handle(ev.CallbackRequested(record.call_id, record.caller))
 
     def join(self, record: CallRecord, required: str | None, queued_at: float | None = None) -> None:
         """A callback request entering the queue with the caller gone (a callback destination,
         or a request re-read from the CRM at start): it waits for an agent whoever is staffed."""
         self.pending[record.call_id] = PendingCallback(record, queued_at or time.monotonic())
-        self.engine.acd_handle(ev.CallArrived(record.call_id, record.queue or "", record.priority or 0,
+        self.acd.handle(ev.CallArrived(record.call_id, record.queue or "", record.priority or 0,
                                               record.caller, required, callback=record.caller))
 
     def start(self, call_id: str, agent: str, number: str) -> None:
         job = self.pending.get(call_id)
         if job is None:
             log.error("callback for unknown call %s: ending it in the ACD", call_id)
-            self.engine.acd_handle(ev.CallEnded(call_id))
+            self.acd.handle(ev.CallEnded(call_id))
             return
         log.info("callback for call %s: ringing %s first", call_id, agent)
         asyncio.create_task(self._run_logged(job, agent, number))
@@ -66,17 +81,20 @@ class Callbacks:
         except Exception:
             log.exception("callback for call %s failed; the request stays queued",
                           job.record.call_id)
-            self.engine.acd_handle(ev.OfferFailed(job.record.call_id, agent, "engine error"))
+            self.acd.handle(ev.OfferFailed(job.record.call_id, agent, "engine error"))
 
     async def _run(self, job: PendingCallback, agent: str, number: str) -> None:
-        engine, rec = self.engine, job.record
-        ring = engine.acd_config_queue(rec.queue).ring_timeout
+        rec = job.record
+        ring = self.ring_timeout(rec.queue)
         job.agent, job.channel_id, job.rung_at = agent, str(uuid.uuid4()), time.monotonic()
         job.answered.clear(), job.failed.clear()
         self._by_channel[job.channel_id] = job
         try:
-            await engine.ami.originate(
-                f"PJSIP/{engine.agent_endpoint[agent]}", context="hotline-callback",
+            ami = self.originator()
+            if ami is None:
+                raise ConnectionError("no AMI link to Asterisk")
+            await ami.originate(
+                f"PJSIP/{self.agent_endpoint[agent]}", context="hotline-callback",
                 exten=number, caller_id=f"Callback <{number}>", timeout_s=ring,
                 channel_id=job.channel_id, variables={"IVR_CALLBACK_FOR": rec.call_id})
             done = await _first(job.answered, job.failed, timeout=ring + 10)
@@ -85,23 +103,17 @@ class Callbacks:
             done = job.failed
         if done is not job.answered:
             log.info("callback for call %s: %s did not answer", rec.call_id, agent)
-            engine.acd_handle(ev.OfferFailed(rec.call_id, agent, "noanswer"))
+            self.acd.handle(ev.OfferFailed(rec.call_id, agent, "noanswer"))
             return                     # the ACD re-offers the request to the next agent
-        engine.acd_handle(ev.OfferAnswered(rec.call_id, agent))
+        self.acd.handle(ev.OfferAnswered(rec.call_id, agent))
         await job.ended.wait()
-        engine.acd_handle(ev.CallEnded(rec.call_id))
+        self.acd.handle(ev.CallEnded(rec.call_id))
         self.pending.pop(rec.call_id, None)
-        ended = time.monotonic()
-        rec.agent = agent
-        rec.wait_seconds = round(job.answered_at - job.queued_at, 3)
-        rec.talk_seconds = round(ended - job.answered_at, 3)
-        rec.disposition = "callback"
-        rec.decision_trace = list(engine.acd.trace(rec.call_id))
-        rec.hangup_cause = (f"called back by {agent}; caller "
-                            f"{'answered' if job.customer_status == 'ANSWER' else 'did not answer'}")
-        rec.ended_at = datetime.now(timezone.utc)
-        engine.store.save_call(rec)
-        engine.acd.release_trace(rec.call_id)       # the record holds it now
+        callback_made(rec, agent=agent, queued_at=job.queued_at, answered_at=job.answered_at,
+                      now=time.monotonic(), customer_status=job.customer_status,
+                      trace=self.acd.trace(rec.call_id), wall=datetime.now(timezone.utc))
+        self.store.save_call(rec)
+        self.acd.release_trace(rec.call_id)       # the record holds it now
 
     def channel_ids(self, rung_before: float) -> list[str]:
         """Agent legs rung for callbacks before `rung_before` and not yet hung up (re-checked

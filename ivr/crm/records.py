@@ -3,15 +3,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 ROUTES = ("dtmf", "speech", "fallback", "default")
-DISPOSITIONS = (
-    "self_service", "answered", "abandoned", "callback", "voicemail",
-    "overflowed", "failed", "transferred", "recovered",
-)
+
+
+class Disposition(StrEnum):
+    """How a call ended, in the CRM's words (the call core sets it, in one place)."""
+    SELF_SERVICE = "self_service"     # the menu answered it; no person needed
+    ANSWERED = "answered"             # an agent talked with the caller
+    ABANDONED = "abandoned"           # the caller hung up first
+    CALLBACK = "callback"             # promised (and later made) a callback
+    VOICEMAIL = "voicemail"
+    OVERFLOWED = "overflowed"         # diverted out of the queue: a transfer or a message
+    FAILED = "failed"                 # nobody could take it; Asterisk's fallback did
+    TRANSFERRED = "transferred"       # the menu transferred it and someone answered
+    RECOVERED = "recovered"           # cut off by a killed engine, outcome not yet known
+
+
+DISPOSITIONS = tuple(d.value for d in Disposition)
 # The disposition of a call a killed engine left mid-way, until Asterisk's CDR gives its outcome.
-CUT_OFF = "recovered"
+CUT_OFF = Disposition.RECOVERED.value
 CONTACT_TYPES = ("pharmacist", "doctor", "patient", "student", "other")
 AGENT_STATES = ("login", "logout", "pause", "ready", "wrapup")
 

@@ -80,6 +80,7 @@ class Route:
     required: str | None
     agent: str | None
     node: str
+    adverse_event: bool = False   # the plan's safety route or the adverse-event intent
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,8 @@ class Walker:
             yield Play(self._ids(nid, "prompt"))
         yield Route(node.queue, node.intent, node.priority,
                     expr.resolve_skills(node.required, self.language),
-                    node.agent or self._preferred_agent, nid)
+                    node.agent or self._preferred_agent, nid,
+                    nid == self.plan.policy.safety_route or node.intent == ADVERSE_INTENT)
         return None
 
     def _node_transfer(self, nid: str, node: Any) -> Flow:

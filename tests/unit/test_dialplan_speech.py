@@ -26,7 +26,7 @@ YES_NO_KO = {"yes": ("네",), "no": ("아니요",), "adverse-event": ("이상 �
 ORDERS = Route("orders", "order", 10, None, None, "orders")
 MEDINFO = Route("medinfo", "product-info", 10, None, None, "medinfo")
 OPERATOR = Route("operator", "operator", 0, None, None, "operator")
-SAFETY = Route("pharmacovigilance", "adverse-event", 100, None, None, "safety")
+SAFETY = Route("pharmacovigilance", "adverse-event", 100, None, None, "safety", True)
 
 
 def said(text: str, confidence: float, intent: str | None = None, *candidates: str) -> SpeechInput:

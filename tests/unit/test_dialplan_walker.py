@@ -99,7 +99,7 @@ def test_multi_digit_answer_is_invalid() -> None:
 
 def test_minimal_safety_key() -> None:
     w, seen = walk(MINIMAL, ["9"])
-    assert seen[-1] == Route("pharmacovigilance", "adverse-event", 100, None, None, "safety")
+    assert seen[-1] == Route("pharmacovigilance", "adverse-event", 100, None, None, "safety", True)
     assert {"node": "main", "input": "safety", "key": "9"} in w.path
 
 
@@ -153,7 +153,7 @@ def test_safety_key_from_nested_menu() -> None:
     assert seen[-1] == Play(("fr/adverse-event",))
     w.send(None)
     assert w.result == Route("pharmacovigilance", "adverse-event", 100, None, None,
-                             "adverse-event")
+                             "adverse-event", True)
 
 
 def test_after_hours_safety_key_still_works() -> None:

@@ -54,14 +54,14 @@ async def test_start_up_reads_wait_for_the_database_and_spare_the_calls_served_m
                           extra={"crm": {"url": url}, "cdr": {"enabled": False}})
     engine = Engine(load_settings(config), agents_ready=False)
     engine.store = await open_store(url, spool_dir=tmp_path / "spool", retry_first_s=0.05, retry_max_s=0.2)
-    engine.started_at = datetime.now(timezone.utc)
-    task = asyncio.create_task(engine._crm_start_steps_when_back())
+    engine.wire_crm_parts(started_at=datetime.now(timezone.utc))
+    task = asyncio.create_task(engine.crm_startup.steps_when_back())
     try:
         # a call served during the outage, still talking: not "cut off"
         engine.store.save_call(CallRecord(call_id="live", caller="+33611000003",
                                           started_at=datetime.now(timezone.utc)))
         await asyncio.sleep(0.5)
-        assert not task.done() and engine.cdr_recovery is None and not engine.callbacks.pending
+        assert not task.done() and engine.crm_startup.cdr_recovery is None and not engine.callbacks.pending
 
         pg.start()
         await asyncio.wait_for(task, 10)
@@ -71,7 +71,7 @@ async def test_start_up_reads_wait_for_the_database_and_spare_the_calls_served_m
         live = await engine.store.get_call("live")
         assert not live.recovered and live.ended_at is None
         assert list(engine.callbacks.pending) == ["promise"]        # back in its queue
-        assert engine.cdr_recovery is not None                      # started after the cut-off calls
+        assert engine.crm_startup.cdr_recovery is not None                      # started after the cut-off calls
         assert "are being taken care of" in caplog.text
     finally:
         task.cancel()

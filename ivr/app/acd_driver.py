@@ -1,0 +1,134 @@
+"""The ACD core (acd/, pure) driven in real time: events in with the monotonic clock, its
+actions out to the calls waiting in line (their `Waiter`), a timer task for its deadlines.
+
+It also keeps which agents' phones ring or talk because of us: for those, AMI device states
+are our own doing, not news (AgentPresence asks `engaged_by_us`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from acd import actions as act
+from acd import events as ev
+from acd.config import AcdConfig, QueueSpec
+from acd.core import Acd
+from acd.state import AgentState
+from ivr.call.context import Waiter
+
+log = logging.getLogger(__name__)
+
+
+class AcdDriver:
+    def __init__(self, config: AcdConfig, *, start_callback: Callable[[act.StartCallback], None],
+                 agents_touched: Callable[[set[str]], None] | None = None):
+        self.core = Acd(config)
+        self.config = config
+        self.queues = {q.name: q for q in config.queues}
+        self.waiters: dict[str, Waiter] = {}
+        self._start_callback = start_callback
+        self._agents_touched = agents_touched
+        self._engaged: Counter[str] = Counter()
+        self._timer_wake = asyncio.Event()
+        self._timer_due = 0.0         # monotonic instant the timer task wakes up next
+
+    def queue(self, name: str | None) -> QueueSpec:
+        """The call's queue; the first one for a call that has none (yet)."""
+        return self.queues[name] if name in self.queues else self.config.queues[0]
+
+    def handle(self, event: object) -> list[object]:
+        actions = self.core.handle(event, time.monotonic())
+        for action in actions:
+            self._dispatch(action)
+        # Wake the timer task only for a deadline sooner than its own wake-up: waking it on
+        # every event (several per call) cost a wait_for task and a timer each time.
+        deadline = self.core.next_deadline()
+        if deadline is not None and deadline < self._timer_due:
+            self._timer_wake.set()
+        if self._agents_touched is not None:
+            touched = {getattr(x, "agent", None) for x in [event, *actions]} - {None}
+            if touched:
+                self._agents_touched(touched)
+        return actions
+
+    def _dispatch(self, action: object) -> None:
+        if isinstance(action, act.StartCallback):
+            self._start_callback(action)
+            return
+        call_id = getattr(action, "call_id", None)
+        waiter = self.waiters.get(call_id) if call_id else None
+        if waiter is None:
+            if not isinstance(action, (act.Escalated, act.Overflowed)):
+                log.warning("ACD action for a call not waiting here: %s", action)
+            return
+        if isinstance(action, act.OfferCall) and action.agent not in waiter.offered_agents:
+            waiter.offered_agents.add(action.agent)
+            self._engaged[action.agent] += 1
+        waiter.push(action)
+
+    # ---- the calls in line -------------------------------------------------------------
+    def join(self, waiter: Waiter) -> None:
+        self.waiters[waiter.call_id] = waiter
+
+    def leave(self, call_id: str) -> None:
+        waiter = self.waiters.pop(call_id, None)
+        for agent in list(waiter.offered_agents if waiter else ()):
+            self._release(waiter, agent)
+
+    def release_offer(self, call_id: str, agent: str) -> None:
+        """An offer is over (no answer, caller gone): AMI device states count again."""
+        waiter = self.waiters.get(call_id)
+        if waiter is not None:
+            self._release(waiter, agent)
+
+    def _release(self, waiter: Waiter, agent: str) -> None:
+        if agent in waiter.offered_agents:
+            waiter.offered_agents.discard(agent)
+            self._engaged[agent] -= 1
+
+    def engaged_by_us(self, agent: str) -> bool:
+        return self._engaged[agent] > 0
+
+    def trace(self, call_id: str) -> list[str]:
+        return list(self.core.trace(call_id))
+
+    def release_trace(self, call_id: str) -> None:
+        self.core.release_trace(call_id)
+
+    # ---- state -------------------------------------------------------------------------
+    def agent_state(self, agent: str) -> AgentState:
+        return self.core.agent_state(agent)
+
+    def snapshot(self) -> dict:
+        """Agents and queues for displays, with durations in seconds."""
+        now = time.monotonic()
+        snap = self.core.state_snapshot(now)
+        for agent in snap["agents"]:
+            since = agent.pop("since", None)
+            agent["for_seconds"] = round(now - since, 1) if since is not None else None
+        for queue in snap["queues"]:
+            queue.pop("oldest_arrival", None)
+            queue["longest_wait"] = round(queue["longest_wait"], 1)
+        return snap
+
+    async def run_timer(self) -> None:
+        """Tick the ACD at its next deadline (escalations, wrap-up ends, announcements)."""
+        while True:
+            deadline = self.core.next_deadline()
+            now = time.monotonic()
+            delay = 1.0 if deadline is None else max(0.0, min(1.0, deadline - now))
+            self._timer_due = now + delay
+            self._timer_wake.clear()
+            try:
+                async with asyncio.timeout(delay):
+                    await self._timer_wake.wait()
+            except TimeoutError:
+                pass
+            if deadline is not None and time.monotonic() >= deadline:
+                try:
+                    self.handle(ev.Tick())
+                except Exception:
+                    log.exception("ACD tick failed")

@@ -1,0 +1,30 @@
+"""The engine's answers on its control socket (ivr/app/control.py): `ivr agent`, `ivr agents`,
+`ivr queues`, `ivr top`, `ivr reload`."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ivr.app.acd_driver import AcdDriver
+from ivr.app.agents import AgentCommands
+from ivr.app.plans import PlanHolder
+
+
+class ControlApi:
+    def __init__(self, agents: AgentCommands, acd: AcdDriver, plans: PlanHolder,
+                 spool_depth: Callable[[], int]):
+        self.agents, self.acd, self.plans = agents, acd, plans
+        self._spool_depth = spool_depth
+
+    def __call__(self, request: dict) -> dict:
+        cmd = request["cmd"]
+        if cmd == "agent":
+            return self.agents.command(request["action"], request["agent"], request.get("reason", ""))
+        if cmd == "status":
+            return {"ok": True, **self.acd.snapshot(), "plan_version": self.plans.current.version,
+                    "crm_spool": self._spool_depth()}
+        if cmd == "reload":
+            ok = self.plans.reload()
+            return {"ok": ok, "plan_version": self.plans.current.version,
+                    **({} if ok else {"error": "the new dialplan is invalid; the running "
+                                                "plan stays (see the engine log or `ivr check`)"})}
+        return {"ok": False, "error": f"unknown command {cmd!r}"}
