@@ -32,6 +32,7 @@ class PendingCallback:
     rung_at: float = 0.0                  # monotonic: when that leg's Originate was sent
     agent: str | None = None
     answered_at: float | None = None
+    customer_answered_at: float | None = None    # monotonic: the customer picked up
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     failed: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -110,7 +111,7 @@ class Callbacks:
         self.acd.handle(ev.CallEnded(rec.call_id))
         self.pending.pop(rec.call_id, None)
         callback_made(rec, agent=agent, queued_at=job.queued_at, answered_at=job.answered_at,
-                      now=time.monotonic(), customer_status=job.customer_status,
+                      customer_answered_at=job.customer_answered_at, now=time.monotonic(), customer_status=job.customer_status,
                       trace=self.acd.trace(rec.call_id), wall=datetime.now(timezone.utc))
         self.store.save_call(rec)
         self.acd.release_trace(rec.call_id)       # the record holds it now
@@ -132,6 +133,8 @@ class Callbacks:
             job.failed.set()
         elif name == "DialEnd":
             job.customer_status = event.get("DialStatus")
+            if job.customer_status == "ANSWER":
+                job.customer_answered_at = time.monotonic()
         elif name == "Hangup":
             self._by_channel.pop(job.channel_id, None)
             job.ended.set()

@@ -126,13 +126,19 @@ class CallFlow:
             self._end(Disposition.OVERFLOWED if self._overflow_transfer else Disposition.TRANSFERRED)
 
     # ---- the queue ---------------------------------------------------------------------
-    def enter_queue(self, route: Route, now: float) -> list[cmd.Command]:
+    def enter_queue(self, route: Route, now: float, path: list[dict] | None = None,
+                    language: str | None = None) -> list[cmd.Command]:
+        """The call joins a queue. The record is saved again with what the menu learnt (path,
+        queue, intent): an engine killed from here on must not lose it (the CDR recovery
+        completes the record but cannot know those)."""
         rec = self.record
         self.stage, self.in_queue, self.queued_at = Stage.QUEUE, True, now
         rec.queue, rec.priority, rec.intent = route.queue, route.priority, route.intent
         rec.adverse_event = rec.adverse_event or route.adverse_event
+        if path is not None:
+            rec.path, rec.language = list(path), language
         self.required = route.required
-        return [cmd.Timeline("queue_enter", {"queue": route.queue, "priority": route.priority,
+        return [cmd.SaveRecord(), cmd.Timeline("queue_enter", {"queue": route.queue, "priority": route.priority,
                                              "intent": route.intent}),
                 cmd.Publish("queued", {"queue": route.queue, "priority": route.priority,
                                        "intent": route.intent, "adverse_event": rec.adverse_event}),
@@ -214,8 +220,11 @@ class CallFlow:
         if self.answered_by is not None:
             return []
         self.answered_by, self.answered_at = agent, now
-        return [cmd.Publish("answered", {"agent": agent}),
-                cmd.ToAcd(ev.OfferAnswered(self.call_id, agent))]
+        # In the timeline at once: if the engine dies mid-conversation, the CDR recovery
+        # times the talk from this instant, not from the hotline's own answer.
+        known = [cmd.Timeline("answered", {"agent": agent})] if now is not None else []
+        return known + [cmd.Publish("answered", {"agent": agent}),
+                        cmd.ToAcd(ev.OfferAnswered(self.call_id, agent))]
 
     def dial_ended(self, status: str, peer: str | None, now: float,
                    caller_gone: bool = False) -> list[cmd.Command]:
@@ -256,31 +265,32 @@ class CallFlow:
     def _divert(self, action: act.Diverted, now: float) -> list[cmd.Command]:
         rec, where = self.record, action.destination
         rec.decision_trace.append(f"diverted to {where}: {action.reason}")
+        noted = [cmd.Timeline("divert", {"destination": where, "reason": action.reason})]
         if where in self._queues:      # another queue: a new arrival there
             rec.hangup_cause = f"moved to queue {where}: {action.reason}"
-            return self.enter_queue(Route(where, rec.intent or "", rec.priority or 0, None, None,
+            return noted + self.enter_queue(Route(where, rec.intent or "", rec.priority or 0, None, None,
                                           "divert", rec.adverse_event), now)
         self.in_queue = False          # the ACD let go of the call when it diverted it
         dest = self._destinations.get(where)
         if dest is None:
-            return [cmd.HandBack(f"destination {where!r} is not defined (queues' "
+            return noted + [cmd.HandBack(f"destination {where!r} is not defined (queues' "
                                  "`destinations:`)")]
         rec.hangup_cause = f"diverted to {where}: {action.reason}"
         if dest.transfer:
             self.stage, self._overflow_transfer = Stage.TRANSFER, True
-            return [cmd.Transfer(dest.transfer)]
+            return noted + [cmd.Transfer(dest.transfer)]
         if dest.callback and rec.caller and rec.queue:
             # The promise the prompt makes: the request waits in the queue (even with nobody
             # staffed, e.g. after hours) and an agent rings back when its turn comes.
             self._end(Disposition.CALLBACK, "callback requested; waiting for the caller's turn")
-            return [cmd.RequestCallback(self.required, None),
+            return noted + [cmd.RequestCallback(self.required, None),
                     cmd.Timeline("callback_request", {"number": rec.caller, "queue": rec.queue,
                                                       "required": self.required, "diverted": True}),
                     cmd.PlaySystemPrompt("callback-confirm")]
         if dest.callback:      # no number to call back: a person now rather than a promise
-            return [cmd.HandBack("a callback destination but the caller's number is unknown")]
+            return noted + [cmd.HandBack("a callback destination but the caller's number is unknown")]
         self._end(Disposition.OVERFLOWED)
-        return [cmd.Play(tuple(dest.message) + ("vm-goodbye",))]
+        return noted + [cmd.Play(tuple(dest.message) + ("vm-goodbye",))]
 
     # ---- endings -----------------------------------------------------------------------
     def caller_hung_up(self, now: float) -> list[cmd.Command]:
@@ -342,12 +352,16 @@ class CallFlow:
 
 
 def callback_made(record: CallRecord, *, agent: str, queued_at: float, answered_at: float,
-                  now: float, customer_status: str | None, trace: list[str], wall: datetime) -> None:
+                  customer_answered_at: float | None, now: float, customer_status: str | None,
+                  trace: list[str], wall: datetime) -> None:
     """A callback conversation is over: the record written when the caller left gets the
-    agent, the wait until connected and the talk, so reports count it against service level."""
+    agent, the wait until the agent picked up and the talk with the customer (none when the
+    customer never answered: the agent only heard it ring), so reports count it against
+    service level."""
     record.agent = agent
     record.wait_seconds = seconds(queued_at, answered_at)
-    record.talk_seconds = seconds(answered_at, now)
+    record.talk_seconds = (seconds(customer_answered_at, now)
+                           if customer_status == ANSWER and customer_answered_at is not None else 0.0)
     record.disposition = Disposition.CALLBACK.value
     record.decision_trace = list(trace)
     record.hangup_cause = (f"called back by {agent}; caller "

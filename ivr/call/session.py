@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from ivr.call import commands as cmd
 from ivr.call.caller import AgiCaller
 from ivr.call.context import CallContext, Waiter
+from ivr.call.decisions import describe
 from ivr.call.flow import CallFlow, Walked
 from ivr.call.listening import CallListener
 from ivr.call.screenpop import screen_pop
@@ -158,7 +159,8 @@ class CallSession:
         self.waiter = Waiter(self.call_id, self._agent_answered, lambda: flow.answered_by is not None)
         self.ctx.acd.join(self.waiter)
         try:
-            await self._run(flow.enter_queue(route, time.monotonic()))
+            await self._run(flow.enter_queue(route, time.monotonic(), self.walker.path,
+                                                self.walker.language))
             while not flow.queue_over:
                 if self.waiter.actions:
                     actions = list(self.waiter.actions)
@@ -209,6 +211,8 @@ class CallSession:
         for command in commands:
             if isinstance(command, cmd.Timeline):
                 ctx.store.add_event(CallEvent(call_id, utcnow(), command.kind, command.data))
+                if log.isEnabledFor(logging.INFO) and (line := describe(command.kind, command.data)):
+                    log.info("call %s: %s", call_id, line)
             elif isinstance(command, cmd.SaveRecord):
                 ctx.store.save_call(self.record)
             elif isinstance(command, cmd.Publish):
@@ -234,18 +238,13 @@ class CallSession:
 
     async def _ring(self, ring: cmd.Ring) -> None:
         targets = "&".join(f"PJSIP/{self.ctx.agent_endpoint[a]}" for a in ring.agents)
-        ring_start = time.monotonic()
         status = await self.caller.dial(targets, ring.ring_timeout,
                                         answered=lambda: self.flow.answered_by is not None)
         peer = None
         if status == "ANSWER" and self.flow.answered_by is None:   # AMI missed the DialEnd
             peer = self.ctx.endpoint_agent.get(endpoint_of(await self.agi.get_variable("DIALEDPEERNAME") or ""))
-        now = time.monotonic()
-        if status != "ANSWER" and not (self.caller.hung_up or status == "CANCEL"):
-            for agent in ring.agents:
-                log.info("call %s: %s did not answer (%s after %.0f s)", self.call_id, agent,
-                         status, now - ring_start)
-        self._instant(self.flow.dial_ended(status, peer, now, caller_gone=self.caller.hung_up))
+        self._instant(self.flow.dial_ended(status, peer, time.monotonic(),
+                                           caller_gone=self.caller.hung_up))
         if self.flow.caller_gone:
             raise CallerHungUp("caller hung up while an agent was ringing")
 

@@ -19,7 +19,7 @@ from typing import BinaryIO
 from ivr.crm import reconcile
 from ivr.config import Settings
 from ivr.crm import codec
-from ivr.crm.records import CallRecord
+from ivr.crm.records import CallRecord, is_cut_off
 from ivr.crm.store import CrmStore
 from ivr.privacy import mask_number
 
@@ -191,7 +191,8 @@ class CdrRecovery:
                          f"{since:%Y-%m-%d %H:%M:%S} UTC")
             return 0, 0
         known = await self._known(outcomes)
-        missing, completed = reconcile.plan(outcomes, known, self.agents)
+        missing, completed = reconcile.plan(outcomes, known, self.agents,
+                                            await self._answered(known))
         for record in missing:
             log.warning("call %s from %s was missing from the CRM; recorded from Asterisk's CDR "
                         "as %s%s", record.call_id, mask_number(record.caller), record.disposition,
@@ -227,6 +228,17 @@ class CdrRecovery:
         since = max(oldest, created) if created else oldest
         # cdr_csv writes whole seconds (truncated): a call in the CRM's first second counts.
         return since.replace(microsecond=0)
+
+    async def _answered(self, known: dict[str, CallRecord | None]) -> dict[str, datetime]:
+        """When the engine saw an agent answer each cut-off call (its durable `answered`
+        step), for the talk time; cut-off calls are few (those of one killed process)."""
+        out: dict[str, datetime] = {}
+        for cid, record in known.items():
+            if record is not None and is_cut_off(record.recovered, record.disposition):
+                steps = [e for e in await self.store.call_events(cid) if e.kind == "answered"]
+                if steps:
+                    out[cid] = steps[-1].at
+        return out
 
     async def _known(self, outcomes: list[reconcile.CdrOutcome]) -> dict[str, CallRecord | None]:
         """What the CRM has of these calls, as reconcile.plan reads it: the full record of a

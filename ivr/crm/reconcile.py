@@ -187,23 +187,32 @@ def talk_upper_bound(outcome: CdrOutcome) -> float | None:
     return None if outcome.billsec is None else float(outcome.billsec)
 
 
-def enrich_cut_off(record: CallRecord, outcome: CdrOutcome,
-                   agents: Mapping[str, str]) -> CallRecord | None:
+def enrich_cut_off(record: CallRecord, outcome: CdrOutcome, agents: Mapping[str, str],
+                   answered_at: datetime | None = None) -> CallRecord | None:
     """A call the engine was serving when it stopped abruptly (marked recovered, disposition
     `recovered` until now): what Asterisk's CDR says happened next. The disposition becomes
     the CDR's (answered / failed / abandoned: reports count the call as what it was), the
-    `recovered` flag stays; agent and talk are filled only if the engine had none. None when
-    there is nothing to add (e.g. done by an earlier run)."""
+    `recovered` flag stays; agent and talk are filled only if the engine had none, the talk
+    from `answered_at` (when the engine saw its agent answer) to the CDR's end, else the CDR's
+    upper bound. Path, queue and intent stay as the engine wrote them. None when there is
+    nothing to add (e.g. done by an earlier run)."""
     if CDR_MARK in (record.hangup_cause or ""):
         return None
     cause = f"{record.hangup_cause or 'the engine stopped abruptly'}; {CDR_MARK}: {outcome.summary}"
     return replace(
         record, hangup_cause=cause, disposition=outcome.disposition, recovered=True,
         agent=record.agent or _agent(outcome, agents),
-        talk_seconds=record.talk_seconds if record.agent else talk_upper_bound(outcome),
+        talk_seconds=(record.talk_seconds if record.talk_seconds is not None
+                      else _talk_since(answered_at, outcome)),
         ended_at=max(outcome.ended_at, record.started_at or outcome.ended_at),   # not restart time
         decision_trace=[*record.decision_trace, *outcome.legs],
     )
+
+
+def _talk_since(answered_at: datetime | None, outcome: CdrOutcome) -> float | None:
+    if answered_at is None or outcome.disposition != "answered":
+        return talk_upper_bound(outcome)
+    return round(max(0.0, (outcome.ended_at - answered_at).total_seconds()), 3)
 
 
 def _agent(outcome: CdrOutcome, agents: Mapping[str, str]) -> str | None:
@@ -213,16 +222,18 @@ def _agent(outcome: CdrOutcome, agents: Mapping[str, str]) -> str | None:
 
 
 def plan(outcomes: Iterable[CdrOutcome], known: Mapping[str, CallRecord | None],
-         agents: Mapping[str, str]) -> tuple[list[CallRecord], list[CallRecord]]:
+         agents: Mapping[str, str], answered: Mapping[str, datetime] | None = None,
+         ) -> tuple[list[CallRecord], list[CallRecord]]:
     """(new records for calls the CRM lacks, updated cut-off records). Calls the CRM has in
-    any other state are left alone, so running twice writes nothing new."""
+    any other state are left alone, so running twice writes nothing new. `answered`: when
+    the engine saw an agent answer a cut-off call (its timeline's `answered` step)."""
     missing, updated = [], []
     for outcome in outcomes:
         record = known.get(outcome.call_id)
         if record is None:
             missing.append(record_for_missing(outcome, agents))
         elif is_cut_off(record.recovered, record.disposition):
-            enriched = enrich_cut_off(record, outcome, agents)
+            enriched = enrich_cut_off(record, outcome, agents, (answered or {}).get(outcome.call_id))
             if enriched is not None:
                 updated.append(enriched)
     return missing, updated

@@ -140,6 +140,26 @@ def test_a_callback_request_keeps_the_place_and_is_honoured(hotline):
     assert any("callback requested" in line for line in rec["decision_trace"])
 
 
+def test_a_callback_the_customer_never_answers_has_no_talk_time(hotline):
+    # alice picks up the callback, then hears the customer's phone ring until she gives up:
+    # that is no conversation, and reports must not count it as talk.
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    hotline.ivr("agent", "login", "alice")
+    hotline.start_phones(only={"alice": 0.5}, talk_seconds=6.0)
+    hotline.start_customer_phone(answer_after=None)
+    busy = hotline.call("0611000055", OPERATOR)                 # alice talks 6 s
+    time.sleep(1.0)
+    asker = hotline.call("0611000056", [Pause(1.5), Press("1"), Pause(1.5), Press("0"),
+                                        Pause(2.0), Press("*"), AwaitHangup(30)])
+    assert asker.wait(60) == 0 and busy.wait(60) == 0
+    deadline = time.monotonic() + 60
+    while not (rec := hotline.call_record("0611000056")).get("agent"):
+        assert time.monotonic() < deadline, rec
+        time.sleep(1.0)
+    assert rec["agent"] == "alice" and "did not answer" in rec["hangup_cause"], rec
+    assert rec["talk_seconds"] == 0, rec
+
+
 def test_an_after_hours_callback_promise_survives_a_restart_and_is_kept(lab, tmp_path):
     # Nobody is staffed at night: the operator queue diverts to its callback destination. The
     # request must wait (in the CRM across a restart) and ring back when an agent logs in.

@@ -152,3 +152,13 @@ def test_engine_killed_with_one_caller_talking_and_one_waiting(engine):
     engine.start_engine()
     for caller in ("0611000009", "0611000010"):
         assert engine.call_record(caller)["recovered"]
+    # The talk is alice's (~8 s from her answer, which the engine had written down), not the
+    # caller's billed time from the hotline's own answer (menu and ringing included); the menu's
+    # findings (path, queue, intent) written before the kill are kept.
+    deadline = time.monotonic() + 15
+    while "Asterisk's CDR" not in ((rec := engine.call_record("0611000009"))["hangup_cause"] or ""):
+        assert time.monotonic() < deadline, rec
+        time.sleep(0.3)
+    assert rec["disposition"] == "answered" and rec["agent"] == "alice"
+    assert 6.5 <= rec["talk_seconds"] < 9.5, rec
+    assert rec["queue"] == "operator" and rec["path"] and rec["intent"], rec

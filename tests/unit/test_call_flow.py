@@ -73,7 +73,15 @@ def test_entering_the_queue_tells_the_acd_with_the_route_needs() -> None:
     (arrived,) = acd_events(out)
     assert arrived == ev.CallArrived("c1", "pv", 100, "+33611000001", None, None)
     assert flow.record.adverse_event and flow.record.queue == "pv" and flow.in_queue
-    assert timeline(out) == ["queue_enter"]
+    assert timeline(out) == ["queue_enter"] and kinds(out)[0] == "SaveRecord"
+
+
+def test_the_record_is_saved_with_the_menus_findings_when_the_call_queues() -> None:
+    flow = new_flow()
+    out = flow.enter_queue(ROUTE, 1.0, [{"node": "main", "input": "1"}], "fr")
+    assert cmd.SaveRecord() in out
+    assert (flow.record.path, flow.record.language, flow.record.intent) == (
+        [{"node": "main", "input": "1"}], "fr", "order")
     assert flow.waiting() == [cmd.StartMusic()] and flow.waiting() == []   # music once
 
 
@@ -84,6 +92,7 @@ def test_answered_call_times_come_from_the_answer_instant() -> None:
     assert timeline(out) == ["offer"] and flow.stage is Stage.RINGING
     answered = flow.agent_answered("alice", 105.0)          # AMI DialEnd
     assert acd_events(answered) == [ev.OfferAnswered("c1", "alice")]
+    assert timeline(answered) == ["answered"]                # durable: a kill keeps it
     assert flow.agent_answered("alice", 106.0) == []        # once
     out = flow.dial_ended("ANSWER", None, 165.5)
     rec = flow.record
@@ -164,7 +173,8 @@ def test_divert_to_another_queue_joins_it() -> None:
 def test_divert_to_a_transfer(status: str, disposition: str) -> None:
     flow = queued()
     out = flow.acd_actions([act.Diverted("c1", "to-reception", "queue full")], 101.0)
-    assert out == [cmd.StopMusic(), cmd.Transfer("100")] and not flow.in_queue
+    assert kinds(out) == ["StopMusic", "Timeline", "Transfer"] and not flow.in_queue
+    assert out[1] == cmd.Timeline("divert", {"destination": "to-reception", "reason": "queue full"})
     flow.transfer_ended(status)
     assert flow.record.disposition == disposition and flow.queue_over
 
@@ -246,15 +256,35 @@ def test_ivr_steps_are_logged_once() -> None:
     assert [c.data for c in flow.ivr_steps(path, 1)] == [{"node": "main"}]
 
 
-def test_a_callback_made_is_timed_from_the_first_arrival() -> None:
+def test_a_callback_made_is_timed_from_the_first_arrival_and_the_customers_answer() -> None:
     rec = CallRecord(call_id="c1", caller="+33611000001", disposition="callback")
-    callback_made(rec, agent="alice", queued_at=10.0, answered_at=70.0, now=130.25,
-                  customer_status="ANSWER", trace=["t"], wall=WALL)
-    assert (rec.agent, rec.wait_seconds, rec.talk_seconds) == ("alice", 60.0, 60.25)
+    callback_made(rec, agent="alice", queued_at=10.0, answered_at=70.0, customer_answered_at=75.0,
+                  now=130.25, customer_status="ANSWER", trace=["t"], wall=WALL)
+    assert (rec.agent, rec.wait_seconds, rec.talk_seconds) == ("alice", 60.0, 55.25)
     assert rec.disposition == "callback" and "caller answered" in rec.hangup_cause
+
+
+def test_a_callback_the_customer_never_answered_has_no_talk() -> None:
+    rec = CallRecord(call_id="c1", caller="+33611000001", disposition="callback")
+    callback_made(rec, agent="alice", queued_at=10.0, answered_at=70.0, customer_answered_at=None,
+                  now=100.0, customer_status="NOANSWER", trace=[], wall=WALL)
+    assert rec.talk_seconds == 0.0 and "did not answer" in rec.hangup_cause
 
 
 def test_a_caller_gone_before_the_engine_is_recorded_abandoned() -> None:
     rec, steps = unseen_hangup("c9", "+331", "100", WALL, WALL)
     assert rec.disposition == "abandoned" and rec.wait_seconds == 0.0
     assert [s.kind for s in steps] == ["arrived", "hangup"]
+
+
+def test_each_decision_is_one_log_line_with_the_number_masked() -> None:
+    from ivr.call.decisions import describe
+    flow = queued(now=0.0)
+    flow.acd_actions([act.OfferCall("c1", "bob", 8.0)], 1.0)
+    out = flow.dial_ended("NOANSWER", None, 9.0)
+    out += flow.acd_actions([act.Diverted("c1", "call-back", "waited too long")], 20.0)
+    lines = [describe(c.kind, c.data) for c in out if isinstance(c, cmd.Timeline)]
+    assert lines == ["bob did not answer (NOANSWER after 8.0 s): paused (RONA), the caller keeps its place",
+                     "diverted to call-back: waited too long",
+                     "callback to ********0001 requested in orders"]
+    assert describe("ivr", {"node": "main"}) is None

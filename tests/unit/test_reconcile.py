@@ -201,6 +201,21 @@ def test_a_cut_off_call_keeps_the_agent_the_engine_saw():
     assert done.agent == "bob" and done.talk_seconds == 1.5
 
 
+def test_a_cut_off_call_is_timed_from_the_answer_the_engine_saw_and_keeps_its_menu():
+    [found] = outcomes(FALLBACK_ANSWERED).values()
+    record = CallRecord("1795488566.8", recovered=True, disposition="recovered",
+                        started_at=found.started_at, queue="orders", intent="order",
+                        path=[{"node": "main", "input": "1"}])
+    answered = found.ended_at - timedelta(seconds=4.5)
+    done = reconcile.enrich_cut_off(record, found, AGENTS, answered_at=answered)
+    assert done.talk_seconds == 4.5 < reconcile.talk_upper_bound(found)
+    assert (done.queue, done.intent, done.path) == ("orders", "order", [{"node": "main", "input": "1"}])
+    # Without the engine's answer instant, the CDR's upper bound, as before.
+    assert reconcile.enrich_cut_off(record, found, AGENTS).talk_seconds == reconcile.talk_upper_bound(found)
+    [done] = reconcile.plan([found], {found.call_id: record}, AGENTS, {found.call_id: answered})[1]
+    assert done.talk_seconds == 4.5
+
+
 # ---- the file reader ------------------------------------------------------------------------
 def cdr_line(uid: str, caller: str, end: datetime, context: str = "hotline") -> str:
     start, stamp = end - timedelta(seconds=30), "%Y-%m-%d %H:%M:%S"
