@@ -25,6 +25,10 @@ def test_invalid_keys_reach_a_human_after_the_retry_limit(engine):
     rec = engine.call_record("0611000020")
     invalid = [s["key"] for s in rec["path"] if s.get("input") == "invalid"]
     assert invalid == ["5", "7", "5"]
+    # retries: 3 means three tries: the third invalid key goes straight to a person, the
+    # menu is not played a fourth time (which would have added a timeout here).
+    asked = [s["input"] for s in rec["path"] if s["node"] == "main" and "input" in s]
+    assert asked == ["invalid", "invalid", "invalid", "fallback"], rec["path"]
     assert rec["queue"] == "operator" and rec["route"] == "fallback"
     assert rec["disposition"] == "answered"
 
