@@ -202,6 +202,9 @@ def read_yaml(path: Path):
             return yaml.safe_load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found") from exc
+    except yaml.MarkedYAMLError as exc:
+        from ivr.dialplan.source import syntax_problem   # late: keeps settings light to import
+        raise ConfigError(str(syntax_problem(exc, str(path)))) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
 
