@@ -372,10 +372,7 @@ class Engine:
             return {"ok": True, **self.snapshot(), "plan_version": self.plans.current.version,
                     "crm_spool": self.store.spool_depth if self.store else 0}
         if cmd == "reload":
-            ok = self.plans.reload()
-            return {"ok": ok, "plan_version": self.plans.current.version,
-                    **({} if ok else {"error": "the new dialplan is invalid; the running "
-                                                "plan stays (see the engine log or `ivr check`)"})}
+            return self.plans.reload().reply()
         return {"ok": False, "error": f"unknown command {cmd!r}"}
 
     # ---- ACD driving -------------------------------------------------------------------

@@ -169,6 +169,8 @@ def _control(ctx: click.Context, payload: dict) -> dict:
     try:
         return request(settings.path(settings.control.socket), payload)
     except ControlError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
         raise UserError(str(exc)) from None
 
 

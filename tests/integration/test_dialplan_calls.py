@@ -103,6 +103,11 @@ def test_broken_plan_saved_during_a_call_keeps_the_good_one(hotline):
     hotline.plan_path.write_text(broken)
     reload = hotline.ivr("reload", check=False)
     assert reload.returncode == 1 and "invalid" in reload.stderr
+    bad_line = broken.splitlines().index(next(l for l in broken.splitlines()
+                                              if "no-such-node" in l)) + 1
+    # The engine's reply carries the problem itself, printed by `ivr reload`.
+    assert f"{hotline.plan_path}:{bad_line}:" in reload.stderr, reload.stderr
+    assert "no-such-node" in reload.stderr
     assert live.wait(90) == 0
     later = hotline.call("0611000028", [Pause(1.5), Press("1"), Pause(2.0), Press("0"),
                                         AwaitHangup(60)])
