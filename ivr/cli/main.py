@@ -52,6 +52,8 @@ def serve(ctx: click.Context, no_agents_ready: bool, grace: float, clock, loop_n
     settings = settings_or_exit(ctx)
     if logging.getLogger().level > logging.INFO:
         logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("ivr").info("settings read from %s (relative paths start from %s)",
+                                  settings.file, settings.base_dir)
     try:
         runtime.run(Engine(settings, agents_ready=not no_agents_ready, clock=clock).serve_forever(grace),
                     loop_name)

@@ -121,3 +121,6 @@ def test_broken_plan_saved_during_a_call_keeps_the_good_one(hotline):
     assert f"{hotline.plan_path}:{line}:" in check.stdout + check.stderr
     assert "no-such-node" in check.stdout + check.stderr
     assert "reload refused" in hotline.log_text()
+    # The engine says which settings file it read, and where its relative paths start.
+    assert (f"settings read from {hotline.config_path.resolve()} (relative paths start from "
+            f"{hotline.config_path.resolve().parent})") in hotline.log_text()
