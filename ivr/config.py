@@ -1,7 +1,11 @@
 """Engine settings: config/engine.yaml (+ agents.yaml, queues.yaml), secrets from the environment.
 
-Paths in the settings are relative to the project root (the folder holding config/), so the
-same file works wherever the engine is started from.
+One rule for paths, used by the engine, `ivr check`, the sandbox and every CLI command: a
+relative path in a settings file is relative to the folder holding that file (config/ for
+config/engine.yaml, so `../dialplans/hotline.yaml`), never to the current directory. A copy of
+engine.yaml elsewhere must therefore name its files from where it sits, or absolutely.
+Defaults follow the same rule, as if written in config/engine.yaml; `asterisk_dir` left empty
+is the engine's own asterisk/ folder (the one the sandbox installs).
 """
 from __future__ import annotations
 
@@ -12,9 +16,11 @@ from pathlib import Path
 import yaml
 from acd.config import AcdConfig
 from ivr.call.destinations import Destination, parse_destinations
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 DEFAULT_CONFIG = Path("config/engine.yaml")
+# The asterisk/ folder shipped with the engine: Asterisk configs to include, and the sandbox's.
+PROJECT_ASTERISK = Path(__file__).resolve().parent.parent / "asterisk"
 
 
 class ConfigError(Exception):
@@ -73,10 +79,10 @@ class SpeechSettings(_Strict):
 
 
 class CrmSettings(_Strict):
-    url: str = "sqlite:///var/crm.db"
+    url: str = "sqlite:///../var/crm.db"
     # Where call records wait (fsync'd, 0600) while the database is locked, full or down;
     # written to the database, in order, once it works again. Local disk, one per engine.
-    spool_dir: str = "var/crm-spool"
+    spool_dir: str = "../var/crm-spool"
     # How long the writer lets saves gather before one commit. 50 ms: ~1.3 commits per call
     # instead of ~3 at 2 ms, and ~18% less engine CPU per call (bench/load.py). A crash loses
     # at most these 50 ms of saves, and the CDR reconciliation at restart recovers those calls.
@@ -92,16 +98,16 @@ class MqttSettings(_Strict):
 
 
 class SoundSettings(_Strict):
-    dir: str = "sounds"
+    dir: str = "../sounds"
     asterisk_prefix: str = "hotline"
 
 
 class ControlSettings(_Strict):
-    socket: str = "var/run/ivr-control.sock"
+    socket: str = "../var/run/ivr-control.sock"
 
 
 class SandboxSettings(_Strict):
-    dir: str = ".cache/sandbox"
+    dir: str = "../.cache/sandbox"
     sip_port: int = 5060
     rtp_start: int = 10000
     rtp_end: int = 14999
@@ -138,19 +144,37 @@ class Settings(_Strict):
     speech: SpeechSettings = SpeechSettings()
     crm: CrmSettings = CrmSettings()
     mqtt: MqttSettings = MqttSettings()
-    dialplan: str = "dialplans/hotline.yaml"
+    dialplan: str = "../dialplans/hotline.yaml"
     sounds: SoundSettings = SoundSettings()
     control: ControlSettings = ControlSettings()
-    agents_file: str = "config/agents.yaml"
-    queues_file: str = "config/queues.yaml"
+    agents_file: str = "agents.yaml"
+    queues_file: str = "queues.yaml"
+    # The Asterisk configs `ivr check` cross-checks and the sandbox installs. Empty: the
+    # engine's own asterisk/ folder.
+    asterisk_dir: str = ""
     sandbox: SandboxSettings = SandboxSettings()
     cdr: CdrSettings = CdrSettings()
-    # Filled by load_settings: where relative paths start.
-    root: Path = Path(".")
+    # Set by load_settings: the file read, whose folder relative paths start from.
+    _file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def file(self) -> Path | None:
+        """The settings file these settings were read from (absolute), if any."""
+        return self._file
+
+    @property
+    def base_dir(self) -> Path:
+        """Where relative paths start: the settings file's folder (else config/ of the
+        current directory, as if the settings were config/engine.yaml)."""
+        return self._file.parent if self._file else DEFAULT_CONFIG.parent.resolve()
 
     def path(self, relative: str) -> Path:
-        p = Path(relative)
-        return p if p.is_absolute() else self.root / p
+        """A path from the settings, resolved by the one rule (see the module's docstring)."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else Path(os.path.normpath(self.base_dir / p))
+
+    def asterisk_path(self) -> Path:
+        return self.path(self.asterisk_dir) if self.asterisk_dir else PROJECT_ASTERISK
 
     def crm_url(self) -> str:
         """The CRM URL with a relative sqlite path made absolute from the project root."""
@@ -202,6 +226,9 @@ def read_yaml(path: Path):
             return yaml.safe_load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found") from exc
+    except yaml.MarkedYAMLError as exc:
+        from ivr.dialplan.source import syntax_problem   # late: keeps settings light to import
+        raise ConfigError(str(syntax_problem(exc, str(path)))) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
 
@@ -214,6 +241,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    # config/engine.yaml lives one level below the project root.
-    settings.root = path.resolve().parent.parent
+    settings._file = path.resolve()
+    if settings.ami.secret_file:    # resolved here: the AMI link only sees AmiSettings
+        settings.ami.secret_file = str(settings.path(settings.ami.secret_file))
     return settings

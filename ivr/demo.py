@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from rich.console import Console
 from rich.table import Table
 
-from ivr.config import Settings
+from ivr.config import DEFAULT_CONFIG, Settings
 from ivr.lab import Lab
 from ivr.sipp import AwaitHangup, HangUp, Pause, Press
 
@@ -33,8 +33,7 @@ DEMO_CLOCK = "2026-11-24T10:00:00+01:00"
 
 def run_demo(settings: Settings) -> int:
     console = Console()
-    config_path = settings.root / "config/engine.yaml"
-    lab = Lab(config_path)
+    lab = Lab(settings.file or DEFAULT_CONFIG)
     console.rule("[bold]Hotline demo")
     try:
         console.print("• building prompts (espeak-ng) and starting Asterisk 22 …")

@@ -29,7 +29,6 @@ ASTERISK_DIRS = [
     "etc/asterisk", "var/lib/asterisk", "var/spool/asterisk", "var/log/asterisk",
     "run/asterisk", "usr/share/asterisk",
 ]
-PROJECT_ASTERISK = Path(__file__).resolve().parent.parent / "asterisk"
 STATIC_CONFIGS = ["asterisk.conf", "modules.conf", "logger.conf", "musiconhold.conf", "cdr.conf",
                   "extensions_transfer.conf"]
 
@@ -89,7 +88,7 @@ class Sandbox:
         for old in etc.glob("*"):
             if old.is_file():
                 old.unlink()
-        source = PROJECT_ASTERISK
+        source = s.asterisk_path()
         for name in STATIC_CONFIGS:
             shutil.copy(source / "sandbox" / name, etc / name)
         for name in ["extensions_hotline.conf", "pjsip_hotline.conf", "manager_hotline.conf"]:

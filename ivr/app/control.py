@@ -17,7 +17,12 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class ControlError(Exception):
-    """The engine could not be reached or refused the request; the message says why."""
+    """The engine could not be reached or refused the request; the message says why, and
+    `problems` lists what to fix when the engine gave them (a refused reload)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class ControlServer:
@@ -79,5 +84,6 @@ def request(path: Path, payload: dict[str, Any], timeout: float = 5.0) -> dict[s
         raise ControlError(f"could not talk to the engine at {path}: {exc}") from None
     answer = json.loads(data or b"{}")
     if not answer.get("ok"):
-        raise ControlError(answer.get("error", "the engine refused the request"))
+        raise ControlError(answer.get("error", "the engine refused the request"),
+                           answer.get("problems"))
     return answer

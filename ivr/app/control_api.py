@@ -23,8 +23,5 @@ class ControlApi:
             return {"ok": True, **self.acd.snapshot(), "plan_version": self.plans.current.version,
                     "crm_spool": self._spool_depth()}
         if cmd == "reload":
-            ok = self.plans.reload()
-            return {"ok": ok, "plan_version": self.plans.current.version,
-                    **({} if ok else {"error": "the new dialplan is invalid; the running "
-                                                "plan stays (see the engine log or `ivr check`)"})}
+            return self.plans.reload().reply()
         return {"ok": False, "error": f"unknown command {cmd!r}"}

@@ -20,6 +20,29 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class ReloadOutcome:
+    """What a reload did: swapped the file in, or refused it with the problems to fix
+    (`file:line:col: message` lines, as `ivr check` prints them)."""
+    version: str                      # the version running afterwards
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __bool__(self) -> bool:       # `if plans.reload():` reads as "was it swapped in"
+        return self.ok
+
+    def reply(self) -> dict:
+        """The control socket's answer to `ivr reload`, problems included."""
+        if self.ok:
+            return {"ok": True, "plan_version": self.version}
+        return {"ok": False, "plan_version": self.version, "problems": list(self.problems),
+                "error": f"the new dialplan is invalid ({len(self.problems)} problem(s) above); "
+                         f"the running plan (version {self.version}) stays"}
+
+
+@dataclass(frozen=True)
 class LoadedPlan:
     plan: Plan
     version: str
@@ -46,7 +69,7 @@ class PlanHolder:
         log.info("dialplan %s version %s loaded", self.path, self._current.version)
         return self._current
 
-    def reload(self) -> bool:
+    def reload(self) -> ReloadOutcome:
         """Validate the file again and swap it in; keep the running plan if it is invalid."""
         try:
             new = self._load()
@@ -54,15 +77,15 @@ class PlanHolder:
             for problem in exc.problems:
                 log.error("dialplan reload refused: %s", problem)
             log.error("still running dialplan version %s", self.current.version)
-            return False
+            return ReloadOutcome(self.current.version, tuple(str(p) for p in exc.problems))
         except ConfigError as exc:
             log.error("dialplan reload refused: %s; still running version %s", exc,
                       self.current.version)
-            return False
+            return ReloadOutcome(self.current.version, (str(exc),))
         if new.version != self.current.version:
             log.info("dialplan reloaded: version %s → %s", self.current.version, new.version)
         self._current = new
-        return True
+        return ReloadOutcome(new.version)
 
     def changed_on_disk(self) -> bool:
         """True once when the file's modification time moved (hot reload on save)."""

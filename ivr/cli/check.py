@@ -48,11 +48,12 @@ def check_config(settings: Settings, *, config_file: str | Path | None = None,
                  env: Mapping[str, str] | None = None) -> list[Problem]:
     """Every problem of the installation described by `settings`, sorted by file and line.
 
-    config_file: the engine.yaml the settings came from (default: $IVR_CONFIG, else
-    <root>/config/engine.yaml); asterisk_dir: default <root>/asterisk; env: default os.environ."""
+    config_file: the engine.yaml the settings came from (default: the file they were read
+    from); asterisk_dir: default settings.asterisk_path(); env: default os.environ."""
     env = os.environ if env is None else env
-    engine = Path(config_file or env.get("IVR_CONFIG") or settings.root / "config/engine.yaml")
+    engine = Path(config_file or settings.file or settings.base_dir / "engine.yaml")
     engine_src = _yaml_source(engine)
+    rule = f"relative paths in {engine} start from {engine.parent}"
     problems: list[Problem] = []
     acd, acd_problems = check_acd_files(settings.path(settings.agents_file),
                                         settings.path(settings.queues_file))
@@ -64,10 +65,26 @@ def check_config(settings: Settings, *, config_file: str | Path | None = None,
         problems += _missing_sounds(dialplan, settings.path(settings.sounds.dir))
     else:
         problems.append(_at(engine_src, ("dialplan",),
-                            f"dialplan {dialplan} does not exist; fix `dialplan:` in {engine}"))
-    problems += check_asterisk(Path(asterisk_dir or settings.root / "asterisk"), settings)
+                            f"dialplan {dialplan} does not exist; fix `dialplan:` ({rule})"))
+    asterisk = Path(asterisk_dir) if asterisk_dir else settings.asterisk_path()
+    if asterisk.is_dir():
+        problems += check_asterisk(asterisk, settings)
+    else:
+        problems.append(_at(engine_src, ("asterisk_dir",),
+                            f"asterisk_dir {asterisk} is not a folder; fix `asterisk_dir:` ({rule}; "
+                            "empty: the engine's own asterisk/)"))
     problems += check_security(settings, engine_src, env)
     return sorted(set(problems))
+
+
+def checked_files(settings: Settings) -> list[tuple[str, Path]]:
+    """What `ivr check` reads for an installation, by role, resolved by the settings' rule."""
+    return [("settings", settings.file or settings.base_dir / "engine.yaml"),
+            ("agents", settings.path(settings.agents_file)),
+            ("queues", settings.path(settings.queues_file)),
+            ("dialplan", settings.path(settings.dialplan)),
+            ("sounds", settings.path(settings.sounds.dir)),
+            ("asterisk", settings.asterisk_path())]
 
 
 def catalog_from_files(settings: Settings) -> Catalog | None:
@@ -112,10 +129,16 @@ def check_cmd(ctx: click.Context, paths: tuple[Path, ...], strict: bool) -> None
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(1)
+    # Say which files were read: a copied engine.yaml names its files from its own folder.
+    files = checked_files(settings)
     if paths:
+        files = [(role, path) for role, path in files if role in ("settings", "agents", "queues")]
+        files += [("dialplan", path) for path in paths]
         problems = check_paths(paths, catalog_from_files(settings))
     else:
-        problems = check_config(settings, config_file=config)
+        problems = check_config(settings)
+    for role, path in files:
+        click.echo(f"checking {role:<8} {path}", err=True)
     for p in problems:
         click.echo(p.display(), err=not p.is_error)
     failing = [p for p in problems if p.is_error or strict]

@@ -52,6 +52,8 @@ def serve(ctx: click.Context, no_agents_ready: bool, grace: float, clock, loop_n
     settings = settings_or_exit(ctx)
     if logging.getLogger().level > logging.INFO:
         logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("ivr").info("settings read from %s (relative paths start from %s)",
+                                  settings.file, settings.base_dir)
     try:
         runtime.run(Engine(settings, agents_ready=not no_agents_ready, clock=clock).serve_forever(grace),
                     loop_name)
@@ -169,6 +171,8 @@ def _control(ctx: click.Context, payload: dict) -> dict:
     try:
         return request(settings.path(settings.control.socket), payload)
     except ControlError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
         raise UserError(str(exc)) from None
 
 

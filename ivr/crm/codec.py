@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from .records import AgentEvent, CallEvent, CallRecord, utc
+from .records import DURATION_FIELDS, AgentEvent, CallEvent, CallRecord, duration, utc
 
 _FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -67,8 +67,7 @@ def call_to_row(rec: CallRecord, caller_norm: str) -> tuple[Any, ...]:
         None if rec.speech_confidence is None else float(rec.speech_confidence),
         rec.speech_outcome, rec.queue,
         None if rec.priority is None else int(rec.priority),
-        None if rec.wait_seconds is None else float(rec.wait_seconds),
-        rec.agent, None if rec.talk_seconds is None else float(rec.talk_seconds),
+        duration(rec.wait_seconds), rec.agent, duration(rec.talk_seconds),
         rec.disposition, int(bool(rec.adverse_event)), _json(list(rec.decision_trace)),
         rec.hangup_cause, int(bool(rec.recovered)),
     )
@@ -83,6 +82,8 @@ def row_to_call(row: tuple[Any, ...]) -> CallRecord:
     d["decision_trace"] = json.loads(d["decision_trace"] or "[]")
     d["adverse_event"] = bool(d["adverse_event"])
     d["recovered"] = bool(d["recovered"])
+    for name in DURATION_FIELDS:
+        d[name] = duration(d[name])
     return CallRecord(**d)
 
 

@@ -38,6 +38,18 @@ def utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
+# Every duration of a call record, in seconds to the millisecond: the one rounding rule for
+# what the CRM stores and shows (`ivr calls --format json`, reports, exports). The codec applies
+# it in both directions, so rows written before the rule read the same way.
+DURATION_FIELDS = ("wait_seconds", "talk_seconds")
+DURATION_DECIMALS = 3
+
+
+def duration(value: float | None) -> float | None:
+    """A duration field's value under the CRM's rule (None stays None)."""
+    return None if value is None else round(float(value), DURATION_DECIMALS)
+
+
 def is_cut_off(recovered: bool, disposition: str | None) -> bool:
     """Marked by the engine at start: begun by a process that was killed mid-call, and not
     yet completed from the CDR (columns, so a store can test rows it has not decoded)."""

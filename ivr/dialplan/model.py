@@ -8,9 +8,9 @@ Shape (all node ids match ``[a-z][a-z0-9_-]*``; they also name sound files)::
     start: welcome                 # node id
     policy:
       human_key: "0"               # every menu must offer it (or give a waiver)
-      human_route: operator        # route/transfer node used after max retries
+      human_route: operator        # route/transfer node used once a question's tries are used up
       max_menu_depth: 3
-      max_retries: 3
+      max_retries: 3               # most tries any question may have (see TRIES below)
       safety_key: "9"              # works from EVERY menu, day and night
       safety_route: adverse-event  # route node (pharmacovigilance)
       invalid_prompt: {fr: ..., en: ...}    # optional defaults, ids "invalid" / "no-input"
@@ -21,7 +21,7 @@ Shape (all node ids match ``[a-z][a-z0-9_-]*``; they also name sound files)::
         prompt: {fr: "Pour ...", en: "For ..."}      # id "main" -> sounds/<lang>/main.wav
         options: {"1": medinfo, "2": orders, "0": operator}
         timeout: 5                 # seconds
-        retries: 2                 # re-asks after the first one (<= policy.max_retries)
+        retries: 2                 # tries in all, the first ask included (<= policy.max_retries)
         invalid_prompt: {...}      # id "main-invalid"
         no_input_prompt: {...}     # id "main-noinput"
         human_exit_waiver: "why this menu has no operator key"   # optional
@@ -29,7 +29,7 @@ Shape (all node ids match ``[a-z][a-z0-9_-]*``; they also name sound files)::
       info:      {type: say, prompt: {...}, next: main}
       account:   {type: collect, prompt: {...}, variable: account, min_length: 6,
                   max_length: 8, terminator: "#", pattern: "^[0-9]+$", next: x,
-                  on_invalid: operator, retries: 1, invalid_prompt: {...}}
+                  on_invalid: operator, retries: 2, invalid_prompt: {...}}
       orders:    {type: route, queue: orders, intent: order, required: "orders and {language}",
                   priority: 5, agent: null, prompt: {...}}  # prompt played before routing
       pharmacy:  {type: transfer, destination: "+33123456789"}
@@ -44,12 +44,17 @@ Shape (all node ids match ``[a-z][a-z0-9_-]*``; they also name sound files)::
                   intents: {order: {phrases: {fr: [commande], en: [order]}, next: orders,
                                     label: {fr: commandes, en: orders}}},
                   high: 0.8, low: 0.5,            # default policy.speech_high / speech_low
-                  no_speech_timeout: 5, max_utterance: 10, retries: 1,
+                  no_speech_timeout: 5, max_utterance: 10, retries: 2,
                   confirm_prompt: {en: "You said {intent_label}, is that right? ..."},
                   reask_prompt: {...},            # id "ask-reask"
                   yes: {...}, no: {...}}          # default policy.yes / policy.no
       # ids "ask-confirm-<intent>": confirm_prompt with {intent_label} = the intent's
       # label (default: its first phrase) in that language.
+
+    TRIES: every `retries` field and policy.max_retries count *tries*, the first ask
+    included: `retries: 3` asks at most three times, then the node's fallback. A try is used
+    up by an invalid key, a timeout (no key), a refused digit string, or a speech answer not
+    understood well enough; the safety key and the human key always work.
 
     The policy of a plan with speech nodes also carries (see SpeechNode):
       safety_phrases: {fr: [effet indésirable], en: [side effect]}  # intent "adverse-event"
@@ -117,16 +122,21 @@ class _Node(_Model):
         return out
 
 
+TRIES = ("tries in all, the first ask included; each invalid key, wrong digit string, "
+         "timeout (no answer) or speech answer not understood uses one; then the fallback")
+
+
 class MenuNode(_Node):
     type: Literal["menu"]
     prompt: Prompt
     options: dict[Key, NodeId] = Field(min_length=1)
     timeout: float = Field(5.0, gt=0, le=60)
-    retries: int | None = Field(None, ge=0, description="re-asks; default policy.max_retries")
+    retries: int | None = Field(None, ge=1, description=TRIES + "; default policy.max_retries")
     invalid_prompt: Prompt | None = None
     no_input_prompt: Prompt | None = None
     human_exit_waiver: str | None = Field(None, min_length=3)
-    on_fail: NodeId | None = Field(None, description="after retries; default policy.human_route")
+    on_fail: NodeId | None = Field(None, description="once the tries are used up; default "
+                                   "policy.human_route")
     prompt_fields = {"prompt": "", "invalid_prompt": "-invalid", "no_input_prompt": "-noinput"}
     target_fields = ("options", "on_fail")
 
@@ -148,7 +158,7 @@ class CollectNode(_Node):
     terminator: Literal["#", "*", ""] = "#"
     pattern: str | None = Field(None, description="regex searched in the digits; anchor it")
     timeout: float = Field(10.0, gt=0, le=120)
-    retries: int = Field(1, ge=0)
+    retries: int = Field(2, ge=1, description=TRIES)
     invalid_prompt: Prompt | None = None
     next: NodeId | None = None
     on_invalid: NodeId | None = Field(None, description="default: policy.human_route")
@@ -245,7 +255,8 @@ class LanguageNode(_Node):
     prompt: Prompt  # played in every declared language, in order
     options: dict[Key, Lang] = Field(min_length=1)
     timeout: float = Field(5.0, gt=0, le=60)
-    retries: int = Field(1, ge=0)
+    retries: int = Field(2, ge=1, description=TRIES + " (no answer keeps the default "
+                         "language)")
     next: NodeId | None = None
     prompt_fields = {"prompt": ""}
     target_fields = ("next",)
@@ -286,7 +297,7 @@ class SpeechNode(_Node):
 
     Confidence bands (mean word confidence of the matched phrase): >= high -> the
     intent's `next`; [low, high) -> "You said ..., is that right?" (yes/no by voice,
-    or keys 1/2); below low or nothing matched -> re-ask (`retries` times), then
+    or keys 1/2); below low or nothing matched -> ask again (`retries` tries in all), then
     `on_fail` / policy.human_route. policy.safety_phrases (intent "adverse-event")
     and the safety key always go to policy.safety_route."""
     type: Literal["speech"]
@@ -297,13 +308,14 @@ class SpeechNode(_Node):
     low: float | None = Field(None, ge=0, le=1, description="default policy.speech_low")
     no_speech_timeout: float = Field(5.0, gt=0, le=60)
     max_utterance: float = Field(10.0, gt=0, le=60)
-    retries: int = Field(1, ge=0, description="re-asks before on_fail / the human route")
+    retries: int = Field(2, ge=1, description=TRIES)
     confirm_prompt: Prompt | None = Field(None, description="template, {intent_label}")
     reask_prompt: Prompt | None = None
     yes: Phrases | None = Field(None, description="default policy.yes")
     no: Phrases | None = Field(None, description="default policy.no")
     human_exit_waiver: str | None = Field(None, min_length=3)
-    on_fail: NodeId | None = Field(None, description="after retries; default policy.human_route")
+    on_fail: NodeId | None = Field(None, description="once the tries are used up; default "
+                                   "policy.human_route")
     prompt_fields = {"prompt": "", "reask_prompt": "-reask"}
     target_fields = ("options", "on_fail")
 
@@ -354,7 +366,10 @@ class Policy(_Model):
     human_key: Key = "0"
     human_route: NodeId
     max_menu_depth: int = Field(3, ge=1)
-    max_retries: int = Field(3, ge=0)
+    max_retries: int = Field(3, ge=1, description="the most tries any question may have, "
+                             "the first ask included (a node's `retries` may not exceed it); "
+                             "each invalid key, wrong digit string, timeout or speech answer "
+                             "not understood uses one, then the human route")
     safety_key: Key = "9"
     safety_route: NodeId
     invalid_prompt: Prompt | None = None

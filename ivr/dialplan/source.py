@@ -45,6 +45,34 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+# Constructs closed by a character: when one is never closed, the parser notices only lines
+# later (at problem_mark); the mistake is where it opened (context_mark).
+_UNCLOSED = {"flow mapping": ("'{'", "its '}'"), "flow sequence": ("'['", "its ']'"),
+             "quoted scalar": ("quote", "the closing quote")}
+
+
+def syntax_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
+    """A YAML syntax error at the place to fix: where an unclosed bracket or quote opened
+    (naming where the parser gave up), else where the parser stopped (naming the construct
+    it was reading and where that began)."""
+    where, opened = exc.problem_mark, exc.context_mark
+    what = (exc.problem or "syntax error").strip()
+    context = (exc.context or "").removeprefix("while ").strip()
+    construct = next((c for c in _UNCLOSED if context.endswith(c)), None)
+    if (construct and opened is not None and "escape" not in what
+            and (where is None or opened.line < where.line)):
+        opener, closer = _UNCLOSED[construct]
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        return Problem(file, opened.line + 1, opened.column + 1,
+                       f"YAML syntax: the {opener} opened here is never closed: add {closer} "
+                       f"(the parser gave up{at}: {what})")
+    mark = where or opened
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    if context and opened is not None and opened is not mark:
+        what += f" ({context} that begins at line {opened.line + 1}, column {opened.column + 1})"
+    return Problem(file, line, col, f"YAML syntax: {what}")
+
+
 def load_yaml(text: str, file: str) -> tuple[Any, Source, list[Problem]]:
     """Parse `text`; return (data, source map, problems such as duplicate keys).
 
@@ -55,9 +83,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, Source, list[Problem]]:
         loader = yaml.SafeLoader(text)
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, src, [Problem(file, line, col, f"YAML syntax: {exc.problem}")]
+        return None, src, [syntax_problem(exc, file)]
     except yaml.reader.ReaderError as exc:     # control characters, bad encoding
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1

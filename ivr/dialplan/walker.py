@@ -126,12 +126,12 @@ class Walker:
         return ()
 
     def _ask_key(self, nid: str, prompts: tuple[str, ...], timeout: float, keys: set[str],
-                 retries: int) -> Generator[Instruction, Any, str | None]:
-        """Ask until a valid key; None once retries are exhausted. The safety key
-        always works (raises _Jump)."""
+                 tries: int) -> Generator[Instruction, Any, str | None]:
+        """Ask until a valid key; None once `tries` asks (the first included) got an
+        invalid key or no key. The safety key always works (raises _Jump)."""
         safety = self.plan.policy.safety_key
         first = prompts
-        for attempt in range(retries + 1):
+        for _ in range(tries):
             key = (yield AskDigit(prompts, timeout, frozenset(keys | {safety}))) or None
             if key == safety:
                 self.path.append({"node": nid, "input": "safety", "key": key})
@@ -194,7 +194,7 @@ class Walker:
 
     def _node_collect(self, nid: str, node: Any) -> Flow:
         prompts = self._ids(nid, "prompt")
-        for _ in range(node.retries + 1):
+        for _ in range(node.retries):
             digits = yield AskDigits(prompts, node.timeout, node.min_length, node.max_length,
                                      node.terminator)
             value = (digits or "").rstrip(node.terminator) if node.terminator else (digits or "")
@@ -305,7 +305,7 @@ class Walker:
         keys = frozenset(node.options) | {pol.safety_key}
         yes, no = yes_no(self.plan, node)
         confirm_grammar = self._grammar({"yes": yes, "no": no})
-        attempts = node.retries + 1
+        attempts = node.retries
         first = self._ids(nid, "prompt")
         prompts = first
         for attempt in range(1, attempts + 1):

@@ -69,7 +69,7 @@ def test_a_burst_of_wrong_keys_ends_with_a_person_not_a_loop(engine):
     assert call.wait(120) == 0
     rec = engine.call_record("0611000303")
     wrong = [s for s in rec["path"] if s.get("input") == "invalid"]
-    assert 1 <= len(wrong) <= 3                      # the plan allows 2 retries, then a person
+    assert 1 <= len(wrong) <= 3                      # the plan allows three tries, then a person
     assert rec["queue"] == "operator" and rec["disposition"] == "answered"
 
 

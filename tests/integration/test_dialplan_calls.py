@@ -25,6 +25,10 @@ def test_invalid_keys_reach_a_human_after_the_retry_limit(engine):
     rec = engine.call_record("0611000020")
     invalid = [s["key"] for s in rec["path"] if s.get("input") == "invalid"]
     assert invalid == ["5", "7", "5"]
+    # retries: 3 means three tries: the third invalid key goes straight to a person, the
+    # menu is not played a fourth time (which would have added a timeout here).
+    asked = [s["input"] for s in rec["path"] if s["node"] == "main" and "input" in s]
+    assert asked == ["invalid", "invalid", "invalid", "fallback"], rec["path"]
     assert rec["queue"] == "operator" and rec["route"] == "fallback"
     assert rec["disposition"] == "answered"
 
@@ -99,6 +103,11 @@ def test_broken_plan_saved_during_a_call_keeps_the_good_one(hotline):
     hotline.plan_path.write_text(broken)
     reload = hotline.ivr("reload", check=False)
     assert reload.returncode == 1 and "invalid" in reload.stderr
+    bad_line = broken.splitlines().index(next(l for l in broken.splitlines()
+                                              if "no-such-node" in l)) + 1
+    # The engine's reply carries the problem itself, printed by `ivr reload`.
+    assert f"{hotline.plan_path}:{bad_line}:" in reload.stderr, reload.stderr
+    assert "no-such-node" in reload.stderr
     assert live.wait(90) == 0
     later = hotline.call("0611000028", [Pause(1.5), Press("1"), Pause(2.0), Press("0"),
                                         AwaitHangup(60)])
@@ -112,3 +121,6 @@ def test_broken_plan_saved_during_a_call_keeps_the_good_one(hotline):
     assert f"{hotline.plan_path}:{line}:" in check.stdout + check.stderr
     assert "no-such-node" in check.stdout + check.stderr
     assert "reload refused" in hotline.log_text()
+    # The engine says which settings file it read, and where its relative paths start.
+    assert (f"settings read from {hotline.config_path.resolve()} (relative paths start from "
+            f"{hotline.config_path.resolve().parent})") in hotline.log_text()

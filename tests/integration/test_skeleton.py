@@ -38,7 +38,7 @@ def test_no_input_gets_retries_then_the_operator(engine):
     assert call.wait(120) == 0
     rec = engine.call_record("0611000002")
     timeouts = [s for s in rec["path"] if s.get("input") == "timeout"]
-    assert len(timeouts) == 3                        # first ask + 2 retries (minimal.yaml)
+    assert len(timeouts) == 3                        # retries: 3 = three tries (minimal.yaml)
     assert rec["queue"] == "operator"
     assert rec["disposition"] == "answered"
     assert rec["route"] == "fallback"

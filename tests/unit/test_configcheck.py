@@ -54,7 +54,7 @@ def broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     secret = root / "ami.secret"
     secret.write_text(STRONG + "\n")
     os.chmod(secret, 0o644)
-    monkeypatch.chdir(root)                    # ami.secret_file is relative, as the engine reads it
+    monkeypatch.chdir(tmp_path)            # ami.secret_file is found from engine.yaml, not from here
     return root
 
 
@@ -207,3 +207,64 @@ def test_check_command_whole_installation_and_paths(good: Path, broken: Path,
     assert res.exit_code == 0 and "ok: 1 path(s) checked" in res.output
     res = runner.invoke(check_cmd, ["--strict"], obj={"config": str(broken / "config/engine.yaml")})
     assert res.exit_code == 1 and "16 problem(s)" in res.output           # warnings too
+
+
+# ------------------------------------------------------------------ one rule for relative paths
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def test_relative_paths_start_from_the_settings_file_not_the_current_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    (site / "etc").mkdir(parents=True)
+    (site / "etc/engine.yaml").write_text(
+        "dialplan: ../plans/hotline.yaml\nagents_file: agents.yaml\nqueues_file: /abs/queues.yaml\n"
+        "asterisk_dir: ../pbx\ncrm: {url: 'sqlite:///../var/crm.db'}\n"
+        "ami: {secret_file: ../secrets/ami}\n")
+    monkeypatch.chdir(tmp_path)                           # anywhere but the settings' folder
+    settings = load_settings("site/etc/engine.yaml")
+    assert settings.file == site / "etc/engine.yaml"
+    assert settings.path(settings.dialplan) == site / "plans/hotline.yaml"
+    assert settings.path(settings.agents_file) == site / "etc/agents.yaml"
+    assert settings.path(settings.queues_file) == Path("/abs/queues.yaml")
+    assert settings.asterisk_path() == site / "pbx"
+    assert settings.crm_url() == f"sqlite:///{site}/var/crm.db"
+    assert settings.ami.secret_file == str(site / "secrets/ami")
+    assert settings.path(settings.control.socket) == site / "var/run/ivr-control.sock"   # default
+
+
+def test_the_project_settings_name_the_project_files_from_any_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(PROJECT / "config/engine.yaml")
+    assert settings.path(settings.dialplan) == PROJECT / "dialplans/hotline.yaml"
+    assert settings.path(settings.agents_file) == PROJECT / "config/agents.yaml"
+    assert settings.path(settings.sounds.dir) == PROJECT / "sounds"
+    assert settings.path(settings.sandbox.dir) == PROJECT / ".cache/sandbox"
+    assert settings.asterisk_path() == PROJECT / "asterisk"
+    assert settings.crm_url() == f"sqlite:///{PROJECT}/var/crm.db"
+
+
+def test_check_of_a_copied_config_reads_the_asterisk_folder_the_sandbox_installs(
+        tmp_path: Path) -> None:
+    """`ivr --config COPY/engine.yaml check` on a lab's copy (absolute paths, no asterisk_dir):
+    the engine's own asterisk/ is checked, as the sandbox installs it, and every file read is
+    named."""
+    from click.testing import CliRunner
+    from ivr.cli.main import main
+    from ivr.lab import write_config
+    copy = write_config(tmp_path / "copy", base_port=31000, crm=tmp_path / "crm.db",
+                        dialplan=PROJECT / "dialplans/minimal.yaml", sounds=tmp_path / "sounds")
+    res = CliRunner().invoke(main, ["--config", str(copy), "check"], env={"IVR_AMI_SECRET": STRONG})
+    assert "asterisk" not in "".join(line for line in res.stdout.splitlines()), res.stdout
+    assert f"checking settings {copy}" in res.stderr
+    assert f"checking asterisk {PROJECT / 'asterisk'}" in res.stderr
+    assert f"checking dialplan {PROJECT / 'dialplans/minimal.yaml'}" in res.stderr
+    assert res.exit_code == 0, res.output
+    # A copy that names a missing folder is told which rule found it, at its line.
+    copy.write_text(copy.read_text() + "asterisk_dir: ../asterisk\n")
+    res = CliRunner().invoke(main, ["--config", str(copy), "check"], env={"IVR_AMI_SECRET": STRONG})
+    line = len(copy.read_text().splitlines())
+    assert res.exit_code == 1
+    assert (f"{copy}:{line}:15: asterisk_dir {tmp_path / 'asterisk'} is not a folder; fix "
+            f"`asterisk_dir:` (relative paths in {copy} start from {copy.parent}") in res.stdout

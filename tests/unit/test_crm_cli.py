@@ -105,3 +105,30 @@ def test_register_adds_commands_to_a_group() -> None:
     group = click.Group("ivr")
     register(group)
     assert set(group.commands) == {"calls", "contacts", "report", "export"}
+
+
+def test_calls_json_gives_every_duration_to_the_millisecond(tmp_path: Path) -> None:
+    """One rounding rule for every duration of a record, whatever wrote it (the abandoned
+    path stored raw monotonic differences such as 40.16338403899999)."""
+    from dataclasses import fields
+    from datetime import datetime, timezone
+    from ivr.crm import CallRecord
+    from ivr.crm.records import DURATION_FIELDS
+    durations = [f.name for f in fields(CallRecord) if f.name.endswith("_seconds")]
+    assert sorted(DURATION_FIELDS) == sorted(durations)     # a new duration gets the rule too
+    raw = {name: 40.16338403899999 + i for i, name in enumerate(durations)}
+    url = f"sqlite:///{tmp_path}/crm.db"
+
+    async def fill() -> None:
+        store = await open_store(url)
+        store.save_call(CallRecord("raw", caller="0611", started_at=datetime(2026, 3, 2, 9, 0,
+                                   tzinfo=timezone.utc), disposition="abandoned", **raw))
+        await store.close()
+
+    asyncio.run(fill())
+    res = run("calls", "--crm", url, "--format", "json")
+    assert res.exit_code == 0, res.output
+    (call,) = json.loads(res.output)
+    assert {name: call[name] for name in durations} == {
+        name: round(value, 3) for name, value in raw.items()}
+    assert '"wait_seconds": 40.163,' in res.output

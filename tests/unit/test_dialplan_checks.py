@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.dialplan import Catalog, PlanInvalid, check_paths, check_plan, load_plan, load_plan_text
+from ivr.dialplan import (Catalog, PlanInvalid, check_paths, check_plan, load_plan, load_plan_text,
+                         parse_plan)
 from ivr.dialplan.checks import load_checked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,3 +159,22 @@ def test_collect_and_language_retries_are_bounded() -> None:
     msgs = [str(p) for p in check_plan(plan, CATALOG)]
     assert any(":10:" in m and "retries 7 exceeds max_retries 3" in m for m in msgs)
     assert any(":12:" in m and "retries 4 exceeds max_retries 3" in m for m in msgs)
+
+
+def test_an_unclosed_bracket_is_reported_where_it_opened() -> None:
+    # The parser notices the missing '}' two lines later; the author must fix line 3.
+    text = ("name: t\nnodes:\n  main: {type: menu, options: {\"1\": a}\n"
+            "  a: {type: hangup}\n  b: {type: hangup}\n")
+    (problem,) = parse_plan(text, "plan.yaml")[2]
+    assert (problem.line, problem.col) == (3, 9), problem
+    assert "'{' opened here is never closed" in problem.message
+    assert "gave up at line 4, column 3" in problem.message      # the other mark, named
+
+
+def test_a_settings_file_with_an_unclosed_quote_points_where_it_opened(tmp_path: Path) -> None:
+    from ivr.config import ConfigError, load_settings
+    config = tmp_path / "engine.yaml"
+    config.write_text('agi:\n  host: "127.0.0.1\n  port: 4573\nami:\n  port: 5038\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    assert str(err.value).startswith(f"{config}:2:9: YAML syntax: the quote opened here")

@@ -63,6 +63,25 @@ def test_json_schema() -> None:
     json.dumps(s)
 
 
+def test_schema_says_retries_count_tries_and_what_uses_one() -> None:
+    defs = json_schema()["$defs"]
+    described = {"Policy": defs["Policy"]["properties"]["max_retries"]}
+    for node in ("MenuNode", "CollectNode", "LanguageNode", "SpeechNode"):
+        described[node] = defs[node]["properties"]["retries"]
+    for where, field in described.items():
+        text = field["description"]
+        assert "the first ask included" in text, where
+        assert "invalid key" in text and "timeout" in text, where
+        assert '"minimum": 1' in json.dumps(field), where   # zero tries would never ask
+
+
+def test_retries_zero_is_refused_with_its_line() -> None:
+    text = HOTLINE_TEXT.replace("  max_retries: 3\n", "  max_retries: 0\n")
+    plan, _, problems = parse_plan(text, "hotline.yaml")
+    line = HOTLINE_TEXT.splitlines().index("  max_retries: 3") + 1
+    assert plan is None and [p.line for p in problems] == [line], problems
+
+
 def ivr(*args: str, **kw):
     return CliRunner().invoke(main, list(args), **kw)
 

@@ -277,7 +277,7 @@ nodes:
     intents:
       order: {phrases: {ko: [배송], en: [order]}, next: orders}
     options: {"0": operator}
-    retries: 0
+    retries: 1
   orders: {type: route, queue: orders, intent: order}
   operator: {type: route, queue: operator, intent: operator}
   safety: {type: route, queue: pharmacovigilance, intent: adverse-event, priority: 100}
@@ -298,7 +298,7 @@ def test_adverse_phrases_in_every_speech_node() -> None:
     assert [e["node"] for e in w.path if "type" in e] == ["first", "second", "safety"]
 
 
-def test_retries_zero_means_no_reask() -> None:
+def test_retries_one_means_a_single_try() -> None:
     plan = load_plan_text(TWO_NODES)
     w, seen = walk(plan, [said("다음", 0.9, "more"), NOTHING])
     assert w.result == OPERATOR and w.route_kind == "fallback"
@@ -407,7 +407,7 @@ def test_confirmation_needs_yes_and_no() -> None:
     hits = [p for p in _problems(text) if "has no 'no' phrases" in p.message]
     assert len(hits) == 1 and hits[0].line == line_of(text, "    confirm_prompt:")
     # node-level phrases override the policy
-    text = text.replace("    retries: 1 ", '    no: {ko: [아니요], en: ["no"]}\n    retries: 1 ')
+    text = text.replace("    retries: 2 ", '    no: {ko: [아니요], en: ["no"]}\n    retries: 2 ')
     assert _problems(text) == []
 
 
@@ -458,7 +458,7 @@ def test_missing_human_key() -> None:
     ("speech_low: 0.5\n", "speech_low: 0.9\n", "speech_low 0.9 is greater than speech_high 0.8"),
     ("    intents:\n", "    intents:\n      adverse-event: {phrases: {ko: [아파요]}, next: safety}\n",
      "reserved for policy.safety_phrases"),
-    ("    retries: 1 ", "    retries: 3 ", "retries 3 exceeds max_retries 2"),
+    ("    retries: 2 ", "    retries: 3 ", "retries 3 exceeds max_retries 2"),
     ("phrases: {ko: [배송], en: [order]}", "phrases: {ko: [배송], en: ['']}", "at least 1 character"),
 ])
 def test_speech_node_errors(old, new, message) -> None:

@@ -62,7 +62,7 @@ def test_a_walk_frees_itself_without_the_garbage_collector() -> None:
 
 
 def test_minimal_timeouts_then_operator() -> None:
-    w, seen = walk(MINIMAL, [None, None, None])  # retries: 2 -> 3 asks
+    w, seen = walk(MINIMAL, [None, None, None])  # retries: 3 -> three tries in all
     assert all(isinstance(i, AskDigit) for i in seen[:3])
     assert seen[-1].queue == "operator" and w.route_kind == "fallback"
     assert [e.get("input") for e in w.path if "input" in e] == ["timeout"] * 3 + ["fallback"]
@@ -70,8 +70,8 @@ def test_minimal_timeouts_then_operator() -> None:
 
 def test_minimal_invalid_key_retries_with_invalid_prompt() -> None:
     plan = load_plan_text((ROOT / "dialplans/minimal.yaml").read_text().replace(
-        "    retries: 2\n",
-        "    retries: 2\n    invalid_prompt: {fr: Non, en: 'No'}\n    no_input_prompt: {fr: Rien, en: Nothing}\n"))
+        "    retries: 3\n",
+        "    retries: 3\n    invalid_prompt: {fr: Non, en: 'No'}\n    no_input_prompt: {fr: Rien, en: Nothing}\n"))
     w, seen = walk(plan, ["5", None])
     assert seen[1].prompts == ("fr/main-invalid", "fr/main")
     assert seen[2].prompts == ("fr/main-noinput", "fr/main")
@@ -244,7 +244,7 @@ start: pin
 policy: {human_route: operator, safety_route: safety}
 nodes:
   pin: {type: collect, prompt: {fr: P}, variable: pin, min_length: 4, max_length: 4,
-        pattern: "^1", retries: 1, next: ok}
+        pattern: "^1", retries: 2, next: ok}
   ok: {type: hangup, prompt: {fr: Merci}}
   operator: {type: route, queue: operator, intent: operator}
   safety: {type: route, queue: pharmacovigilance, intent: adverse-event}
@@ -270,8 +270,9 @@ def test_saturday_morning_and_sunday() -> None:
 
 
 def test_menu_retry_counts_follow_policy() -> None:
-    w, seen = walk(HOTLINE, ["1", None] + [None] * 4)  # main-menu: policy.max_retries 3
-    assert sum(1 for i in seen if isinstance(i, AskDigit) and "fr/main-menu" in i.prompts) == 4
+    # main-menu has no retries of its own: policy.max_retries 3 means three tries, not four.
+    w, seen = walk(HOTLINE, ["1", None] + [None] * 3)
+    assert sum(1 for i in seen if isinstance(i, AskDigit) and "fr/main-menu" in i.prompts) == 3
     assert seen[-1].queue == "operator" and w.route_kind == "fallback"
     assert seen[3].prompts == ("fr/no-input", "fr/main-menu")
 

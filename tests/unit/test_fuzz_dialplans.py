@@ -204,6 +204,43 @@ def test_reload_swaps_in_a_valid_edit_and_keeps_running_plan_on_a_bad_one(holder
     assert holder.reload() and holder.current.version != first.version
     good = holder.current
     holder.path.write_text(SOURCES["minimal.yaml"].replace("queue: orders", "queue: nope"))
-    assert holder.reload() is False and holder.current is good
+    assert not holder.reload().ok and holder.current is good
     holder.path.write_bytes(b"\xff\xfe garbage")
-    assert holder.reload() is False and holder.current is good
+    assert not holder.reload().ok and holder.current is good
+
+
+def test_ivr_reload_prints_each_problem_of_a_refused_plan(holder: PlanHolder) -> None:
+    """`ivr reload` through the real control socket: the engine's reply carries the
+    file:line:col problems and the CLI prints them, exit 1; a good plan prints its version."""
+    import asyncio
+    import threading
+
+    from click.testing import CliRunner
+
+    from ivr.app.control import ControlServer
+    from ivr.cli.main import main
+
+    config = holder.path.parent / "config/engine.yaml"
+    socket = holder.settings.path(holder.settings.control.socket)
+    server = ControlServer(socket, lambda request: holder.reload().reply())
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        broken = SOURCES["hotline.yaml"].replace('"2": orders-menu', '"2": no-such-node')
+        holder.path.write_text(broken)
+        line = broken.splitlines().index(next(x for x in broken.splitlines()
+                                              if "no-such-node" in x)) + 1
+        refused = CliRunner().invoke(main, ["--config", str(config), "reload"])
+        assert refused.exit_code == 1, refused.output
+        assert f"{holder.path}:{line}:" in refused.stderr and "no-such-node" in refused.stderr
+        assert "the running plan (version" in refused.stderr
+        holder.path.write_text(SOURCES["minimal.yaml"])
+        swapped = CliRunner().invoke(main, ["--config", str(config), "reload"])
+        assert swapped.exit_code == 0 and holder.current.version in swapped.output
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
