@@ -13,7 +13,7 @@ from pathlib import Path
 from acd.config import AcdConfig
 from ivr.config import ConfigError, Settings
 from ivr.dialplan import Catalog, Plan, PlanInvalid, load_checked
-from ivr.dialplan.loader import plan_version
+from ivr.dialplan.model import plan_version
 from ivr.cli.sounds import missing_prompts
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from ivr.dialplan.checks import plan_files
-from ivr.dialplan.loader import load_plan
+from ivr.dialplan.loader import load_plan, plan_files
 from ivr.dialplan.model import Plan, all_prompts
 from ivr.dialplan.problems import Problem
 
