@@ -33,7 +33,7 @@ from ivr.crm.records import CUT_OFF, CallEvent, CallRecord
 from ivr.crm.store import CrmStore, open_store
 from ivr.app.plans import PlanHolder
 from ivr.privacy import mask_number
-from ivr.crm.reconcile import endpoint_of
+from ivr.telephony.channels import endpoint_of
 
 log = logging.getLogger(__name__)
 # Feature codes agents dial from their phones (asterisk/extensions_hotline.conf: *71…*74).

@@ -21,7 +21,7 @@ from ivr.dialplan import instructions as ins
 from ivr.dialplan.walker import Walker
 from ivr.app.engine import Engine, Waiter
 from ivr.privacy import mask_number
-from ivr.crm.reconcile import endpoint_of
+from ivr.telephony.channels import endpoint_of
 from ivr.speech.recognizer import listen_or_key
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from ivr.crm.records import CallRecord, is_cut_off
+from ivr.telephony.channels import endpoint_of
 
 # The dialplan marks the CDR of calls it sends to the operators itself (CDR(userfield)).
 FALLBACK_USERFIELD = "ivr-fallback"
@@ -128,12 +129,6 @@ class CdrOutcome:
     via_fallback: bool            # the dialplan's operator fallback took it (engine down)
     summary: str                  # for people: what happened, in one clause
     legs: list[str]
-
-
-def endpoint_of(channel: str) -> str:
-    """'PJSIP/alice-0000002a' → 'alice'."""
-    name = channel.split("/", 1)[-1]
-    return name.rsplit("-", 1)[0] if "-" in name else name
 
 
 def outcome_of(legs: list[CdrRow]) -> CdrOutcome:
