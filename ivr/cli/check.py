@@ -29,7 +29,7 @@ from ivr.dialplan.checks import Catalog
 from ivr.dialplan.loader import check_paths, load_plan
 from ivr.dialplan.problems import PlanInvalid, Problem
 from ivr.app.plans import catalog_for
-from ivr.cli.sounds import missing_prompts
+from ivr.app.prompts import missing_prompts
 from ivr.dialplan.source import Source, load_yaml
 
 AMI_READ_OK = frozenset({"system", "call", "agent", "user", "reporting", "dialplan"})

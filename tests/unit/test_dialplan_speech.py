@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from ivr.dialplan import (TERMINAL, Catalog, Listen, Play, Route, SpeechInput, Walker,
                           check_paths, check_plan, load_plan, load_plan_text, parse_plan)
 from ivr.dialplan.model import all_prompts
-from ivr.cli.sounds import build_sounds, missing_prompts
+from ivr.app.prompts import missing_prompts
+from ivr.cli.sounds import build_sounds
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH_TEXT = (ROOT / "dialplans/speech.yaml").read_text(encoding="utf-8")
