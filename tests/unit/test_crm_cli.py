@@ -13,7 +13,8 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
 from crm_calls import AGENT_EVENTS, CALLS  # noqa: E402
 
-from ivr.crm import CallEvent, open_store  # noqa: E402
+from ivr.crm.records import CallEvent  # noqa: E402
+from ivr.crm.store import open_store  # noqa: E402
 from ivr.crm.cli import crm_group, register  # noqa: E402
 
 FIX = Path(__file__).resolve().parents[1] / "crm"
