@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ivr.crm import CallRecord, open_store  # noqa: E402
+from ivr.crm.records import CallRecord  # noqa: E402
+from ivr.crm.store import open_store  # noqa: E402
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
 

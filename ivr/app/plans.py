@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acd.config import AcdConfig
+from ivr.app.prompts import missing_prompts
 from ivr.config import ConfigError, Settings
 from ivr.dialplan import Catalog, Plan, PlanInvalid, load_checked
-from ivr.dialplan.loader import plan_version
-from ivr.cli.sounds import missing_prompts
+from ivr.dialplan.model import plan_version
 
 log = logging.getLogger(__name__)
 

@@ -54,8 +54,7 @@ class AgiCaller:
     async def wait_digit(self, timeout_s: float, wake: asyncio.Event | None = None) -> str | None:
         """One key within the timeout, or None. With `wake`, returns None early when woken."""
         reply = await self.agi.command(f"WAIT FOR DIGIT {int(timeout_s * 1000)}", wake=wake)
-        if reply.result == -1:
-            self.agi.hung_up = True
+        if reply.result == -1:   # only a hang-up gives -1: the channel noted it (agi.hung_up)
             raise_hangup("WAIT FOR DIGIT")
         if reply.result and reply.result > 1:
             return chr(reply.result)

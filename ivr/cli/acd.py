@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 
 import click
 import yaml
@@ -100,8 +101,8 @@ def simulate(ctx: click.Context, scenario: str, calls: int | None, seed: int | N
         data["seed"] = seed
     with Progress(disable=fmt == "json" or not Console().is_terminal, transient=True) as bar:
         task = bar.add_task("simulating", total=None)
-        result = Simulator(data, lambda done, total: bar.update(task, completed=done,
-                                                                 total=total)).run()
+        result = Simulator(data, lambda done, total: bar.update(task, completed=done, total=total),
+                           clock=time.perf_counter).run()
     rows = {name: kpi.as_dict() for name, kpi in result.queues.items()}
     summary = {"queues": rows, "total": result.total.as_dict(),
                "occupancy": round(result.occupancy, 4), "events": result.events,

@@ -25,11 +25,11 @@ from acd.config import AcdConfig, AgentSpec, QueueSpec
 from acd.skills import compile_requirement
 from ivr.config import AgentEntry, ConfigError, Settings, load_settings
 from ivr.call.destinations import Destination
-from ivr.dialplan.checks import Catalog, check_paths
-from ivr.dialplan.loader import load_plan
+from ivr.dialplan.checks import Catalog
+from ivr.dialplan.loader import check_paths, load_plan
 from ivr.dialplan.problems import PlanInvalid, Problem
 from ivr.app.plans import catalog_for
-from ivr.cli.sounds import missing_prompts
+from ivr.app.prompts import missing_prompts
 from ivr.dialplan.source import Source, load_yaml
 
 AMI_READ_OK = frozenset({"system", "call", "agent", "user", "reporting", "dialplan"})

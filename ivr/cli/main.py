@@ -232,12 +232,12 @@ def _print_rows(rows: list[dict], fmt: str, title: str, columns: list[str]) -> N
 def _register_modules() -> None:
     """Command groups owned by other modules."""
     from ivr.crm import cli as crm_cli
-    from ivr.dialplan import cli as dialplan_cli
+    from ivr.cli.schema import schema_cmd
     from ivr.cli.check import check_cmd
     from ivr.crm.purge import purge_cmd
     crm_cli.register(main)
     main.add_command(check_cmd)          # ivr check [PATHS] [--strict]; no PATHS: the whole site
-    main.add_command(dialplan_cli.schema)
+    main.add_command(schema_cmd)
 
     @main.group("crm")
     def crm_group() -> None:

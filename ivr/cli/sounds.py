@@ -1,4 +1,4 @@
-"""Prompt sound files: synthesize the missing ones, list what is missing.
+"""Prompt sound files: synthesize the missing ones (which exist: ivr/app/prompts.py).
 
 Layout: <sounds_dir>/<lang>/<prompt id>.wav, 8 kHz mono 16-bit PCM (what
 Asterisk plays without transcoding). Recorded files always win: a file is only
@@ -20,10 +20,9 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from ivr.dialplan.checks import plan_files
-from ivr.dialplan.loader import load_plan
-from ivr.dialplan.model import Plan, all_prompts
-from ivr.dialplan.problems import Problem
+from ivr.app.prompts import sound_path
+from ivr.dialplan.loader import load_plan, plan_files
+from ivr.dialplan.model import all_prompts
 
 VOICES = {"fr": "fr", "en": "en", "ko": "ko"}  # plan language -> espeak-ng voice (default: same code)
 MANIFEST = ".synthesized.json"
@@ -36,27 +35,6 @@ class BuildReport:
     kept: list[Path] = field(default_factory=list)       # recorded or up to date
     conflicts: list[str] = field(default_factory=list)   # same id, different texts
     failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def sound_path(sounds_dir: Path, lang: str, pid: str) -> Path:
-    return Path(sounds_dir) / lang / f"{pid}.wav"
-
-
-def prompt_files(sounds_dir: str | Path) -> Callable[[str, str], bool]:
-    """For `Catalog(prompt_files=...)`."""
-    return lambda lang, pid: sound_path(Path(sounds_dir), lang, pid).is_file()
-
-
-def missing_prompts(plan: Plan, sounds_dir: str | Path) -> list[Problem]:
-    """One problem per prompt x language without a sound file (engine refuses to start)."""
-    src, out = plan.source, []
-    for pid, _texts, path in all_prompts(plan):
-        for lang in plan.languages:
-            f = sound_path(Path(sounds_dir), lang, pid)
-            if not f.is_file():
-                msg = f"missing sound {f} (run: ivr sounds build)"
-                out.append(src.problem(path, msg) if src else Problem("<plan>", 1, 1, msg))
-    return out
 
 
 def _run(cmd: list[str]) -> None:

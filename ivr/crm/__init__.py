@@ -1,8 +1,6 @@
 """CRM adapter: call records, call timelines, agent sessions, adverse-event cases,
-contacts (SQLite or PostgreSQL) and reports over them."""
-from .contacts import normalise_number
-from .errors import CrmError
-from .records import AgentEvent, CallEvent, CallRecord
-from .store import CrmStore, open_store
+contacts (SQLite or PostgreSQL) and reports over them.
 
-__all__ = ["AgentEvent", "CallEvent", "CallRecord", "CrmError", "CrmStore", "normalise_number", "open_store"]
+Nothing is imported here on purpose: the pure call core uses the record types
+(ivr.crm.records) and must not load the store's drivers (aiosqlite, asyncio) with them.
+Import from the modules: records, store (open_store, CrmStore), errors, contacts."""

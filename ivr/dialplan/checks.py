@@ -1,5 +1,8 @@
 """Static checks of a plan: integrity (run by the loader) and policy rules.
 
+Pure: a parsed plan (and a Catalog of what exists) in, problems out. Reading plan files is
+the loader's job (loader.check_paths, loader.load_checked).
+
 Rules enforced by `check_plan` (errors unless said otherwise):
 * every menu offers `policy.human_key` leading straight to a person, unless it
   carries `human_exit_waiver: "<reason>"`;
@@ -17,14 +20,13 @@ Rules enforced by `check_plan` (errors unless said otherwise):
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path as FsPath
 
 from . import expr
 from .model import (HUMAN_TYPES, LanguageNode, MenuNode, Phrases, Plan, SpeechNode, all_prompts,
                     field_alias, speech_bands, yes_no)
-from .problems import PlanInvalid, Problem
+from .problems import Problem
 from .source import Source
 
 PromptFiles = Callable[[str, str], bool] | set[str]
@@ -357,38 +359,3 @@ def check_plan(plan: Plan, catalog: Catalog | None = None) -> list[Problem]:
     """All problems (errors and warnings), sorted by position."""
     return sorted(set(integrity(plan) + rules(plan, catalog or Catalog())))
 
-
-def plan_files(paths: Iterable[str | FsPath]) -> list[FsPath]:
-    files: list[FsPath] = []
-    for p in map(FsPath, paths):
-        files += sorted([*p.glob("*.yaml"), *p.glob("*.yml")]) if p.is_dir() else [p]
-    return files
-
-
-def check_paths(paths: Iterable[str | FsPath], catalog: Catalog | None = None) -> list[Problem]:
-    """Check every plan file (directories: their *.yaml / *.yml)."""
-    from .loader import parse_plan
-
-    out: list[Problem] = []
-    for f in plan_files(paths):
-        try:
-            text = f.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            out.append(Problem(str(f), 1, 1, f"cannot read: {exc}"))
-            continue
-        plan, _, problems = parse_plan(text, str(f))
-        out += problems
-        if plan is not None:
-            out += rules(plan, catalog or Catalog())
-    return sorted(set(out))
-
-
-def load_checked(path: str | FsPath, catalog: Catalog | None = None) -> Plan:
-    """Load + run every rule; raise PlanInvalid on any error (engine start-up)."""
-    from .loader import load_plan
-
-    plan = load_plan(path)
-    errs = [p for p in rules(plan, catalog or Catalog()) if p.is_error]
-    if errs:
-        raise PlanInvalid(errs)
-    return plan

@@ -2,17 +2,18 @@
 
 Everything the walker relies on (references resolve, prompts exist in every
 language, expressions parse) is verified here; `load_plan` raises `PlanInvalid`
-listing all problems at once.
+listing all problems at once. The only module of the dialplan core that reads files
+(load_plan, load_checked, check_paths); the checks themselves take parsed plans.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Iterable
 from pathlib import Path as FsPath
 
 from pydantic import ValidationError
 
-from .model import Plan
+from .checks import Catalog, integrity, rules
+from .model import Plan, plan_version
 from .problems import PlanInvalid, Problem, errors
 from .source import Source, load_yaml
 
@@ -47,12 +48,6 @@ def _locate(loc: tuple, data: object) -> tuple[tuple, object]:
     return tuple(path), cur
 
 
-def plan_version(plan: Plan) -> str:
-    """Short hash of the normalised plan (comments/formatting don't change it)."""
-    blob = json.dumps(plan.model_dump(mode="json", by_alias=True), sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
 def parse_plan(text: str, file: str = "<string>") -> tuple[Plan | None, Source, list[Problem]]:
     """Never raises for content problems; returns (plan or None, source, problems)."""
     data, src, problems = load_yaml(text, file)
@@ -72,7 +67,6 @@ def parse_plan(text: str, file: str = "<string>") -> tuple[Plan | None, Source, 
                                         key=err["type"] == "extra_forbidden"))
         return None, src, problems
     plan._source = src
-    from .checks import integrity  # late import: checks needs the model
     problems += integrity(plan)
     return plan, src, problems
 
@@ -84,11 +78,52 @@ def load_plan_text(text: str, file: str = "<string>") -> Plan:
     return plan
 
 
+def check_text(text: str, file: str = "<string>", catalog: Catalog | None = None) -> list[Problem]:
+    """Every problem of a plan's text: parsing, integrity and the policy rules."""
+    plan, _, problems = parse_plan(text, file)
+    if plan is not None:
+        problems += rules(plan, catalog or Catalog())
+    return sorted(set(problems))
+
+
+# ---- files --------------------------------------------------------------------
+
+def _read(path: FsPath) -> str | Problem:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Problem(str(path), 1, 1, f"cannot read: {exc}")
+
+
 def load_plan(path: str | FsPath) -> Plan:
     """Load and validate; raise PlanInvalid with every error found."""
     p = FsPath(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanInvalid([Problem(str(p), 1, 1, f"cannot read: {exc}")]) from None
+    text = _read(p)
+    if isinstance(text, Problem):
+        raise PlanInvalid([text])
     return load_plan_text(text, str(p))
+
+
+def load_checked(path: str | FsPath, catalog: Catalog | None = None) -> Plan:
+    """Load + run every rule; raise PlanInvalid on any error (engine start-up)."""
+    plan = load_plan(path)
+    errs = [p for p in rules(plan, catalog or Catalog()) if p.is_error]
+    if errs:
+        raise PlanInvalid(errs)
+    return plan
+
+
+def plan_files(paths: Iterable[str | FsPath]) -> list[FsPath]:
+    files: list[FsPath] = []
+    for p in map(FsPath, paths):
+        files += sorted([*p.glob("*.yaml"), *p.glob("*.yml")]) if p.is_dir() else [p]
+    return files
+
+
+def check_paths(paths: Iterable[str | FsPath], catalog: Catalog | None = None) -> list[Problem]:
+    """Check every plan file (directories: their *.yaml / *.yml)."""
+    out: list[Problem] = []
+    for f in plan_files(paths):
+        text = _read(f)
+        out += [text] if isinstance(text, Problem) else check_text(text, str(f), catalog)
+    return sorted(set(out))

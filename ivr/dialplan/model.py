@@ -69,6 +69,8 @@ add it to ``Node`` below, give it ``prompt_fields``/``targets`` and a walker
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import date, time
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -407,7 +409,6 @@ class Plan(_Model):
     @property
     def version(self) -> str:
         """Short content hash, logged by the CRM with each call."""
-        from .loader import plan_version
         return plan_version(self)
 
     @model_validator(mode="after")
@@ -417,6 +418,12 @@ class Plan(_Model):
         if len(set(self.languages)) != len(self.languages):
             raise ValueError("languages are repeated")
         return self
+
+
+def plan_version(plan: Plan) -> str:
+    """Short hash of the normalised plan (comments/formatting don't change it)."""
+    blob = json.dumps(plan.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def field_alias(node: BaseModel, name: str) -> str:

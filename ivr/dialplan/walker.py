@@ -1,9 +1,12 @@
 """Sans-IO runtime for a plan (in the spirit of h11): no sockets, no clock of its own.
 
-    walker = Walker(plan, {"caller": "+33612345678"}, now=lambda: datetime.now(UTC))
+    walker = Walker(plan, {"caller": "+33612345678"}, now=dialplan_clock)
     instr = walker.start()
     while not isinstance(instr, TERMINAL):
         instr = walker.send(execute(instr))   # engine talks to the caller
+
+`now` is required: the walker never reads the wall clock itself, so an `hours` node decides
+on the time its owner gives it (the engine's dialplan clock, a test's fixed instant).
 
 Internally a generator: each `yield` hands an instruction out and gets the
 caller's result back, so each node handler reads top-to-bottom.
@@ -45,8 +48,8 @@ class _Jump(Exception):
 
 
 class Walker:
-    def __init__(self, plan: Plan, variables: dict[str, str] | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, plan: Plan, variables: dict[str, str] | None = None, *,
+                 now: Callable[[], datetime]) -> None:
         self.plan = plan
         self.variables: dict[str, str] = dict(variables or {})
         lang = self.variables.get("language", "")
@@ -61,7 +64,7 @@ class Walker:
         # routed | confirmed | reasked | human; None if no speech node decided anything
         self.speech: dict[str, Any] | None = None
         self.result: Instruction | None = None
-        self._now = now or (lambda: datetime.now(ZoneInfo("UTC")))
+        self._now = now
         self._preferred_agent: str | None = None
         self._gen: Generator[Instruction, Any, None] | None = None
         self._pending: Instruction | None = None

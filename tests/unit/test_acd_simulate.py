@@ -74,3 +74,13 @@ def test_pharma_config_scenario_with_escalations_and_progress() -> None:
     assert res.queues["pharmacovigilance"].abandoned == 0
     assert 0.3 < res.occupancy <= 1.0
     assert t.diverted > 0 and t.callbacks > 0  # overloaded: escalations fired
+
+
+def test_wall_time_only_from_the_clock_handed_in() -> None:
+    # the simulator reads no clock of its own: its speed is measured with the one it is given
+    ticks = iter([100.0, 102.0])
+    timed = simulate(single_queue(2000, seed=4), clock=lambda: next(ticks))
+    assert timed.wall_seconds == 2.0 and timed.events_per_s == timed.events / 2.0
+    untimed = simulate(single_queue(2000, seed=4))
+    assert untimed.wall_seconds == 0.0 and untimed.events_per_s == 0.0
+    assert untimed.total.as_dict() == timed.total.as_dict()

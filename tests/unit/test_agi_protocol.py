@@ -87,6 +87,49 @@ def test_hangup_while_idle():
     conn = ready()
     conn.receive_data(b"HANGUP\n")
     assert isinstance(conn.next_event(), HangupNotice)
+    assert conn.hung_up
+
+
+@pytest.mark.parametrize("command, data, gone", [
+    ("WAIT FOR DIGIT 3000", b"200 result=-1\n", True),    # only a hang-up answers -1
+    ("WAIT FOR DIGIT 3000", b"200 result=0\n", False),    # timeout
+    ("WAIT FOR DIGIT 3000", b"200 result=49\n", False),   # the key 1
+    ('STREAM FILE hotline/fr/x ""', b"200 result=-1 endpos=0\n", False),  # also a missing file
+    ("CHANNEL STATUS", b"511 Command Not Permitted on a dead channel or intercept routine\n", True),
+    ("GET VARIABLE X", b"200 result=0\n", False),
+])
+def test_hang_up_is_learned_from_the_reply_parsed(command, data, gone):
+    conn = ready()
+    conn.send_command(command)
+    conn.receive_data(data)
+    assert isinstance(conn.next_event(), Reply)
+    assert conn.hung_up is gone and conn.state is State.IDLE
+
+
+def test_peer_closing_after_the_header_means_the_caller_is_gone():
+    conn = ready()
+    conn.send_command("WAIT FOR DIGIT 3000")
+    assert not conn.hung_up
+    conn.receive_data(b"")
+    assert conn.hung_up
+
+
+def test_interrupt_owes_the_noop_reply_after_the_command_reply():
+    conn = ready()
+    with pytest.raises(LocalProtocolError):
+        conn.interrupt()                               # nothing outstanding
+    conn.send_command("WAIT FOR DIGIT 5000")
+    assert conn.interrupt() == b"NOOP\n"
+    with pytest.raises(LocalProtocolError):
+        conn.interrupt()                               # one wake-up per command
+    conn.receive_data(b"200 result=1\n")
+    assert conn.next_event().result == 1
+    assert conn.state is State.AWAITING_REPLY          # the NOOP's reply is still owed
+    with pytest.raises(LocalProtocolError):
+        conn.send_command("NOOP")
+    conn.receive_data(b"200 result=0\n")
+    assert conn.next_event().result == 0
+    assert conn.state is State.IDLE and not conn.hung_up
 
 
 def test_peer_disconnects_before_header_end():

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+from ivr.call.caller import AgiCaller
 from ivr.telephony.agi.server import AgiChannel, AgiServer, CallerHungUp
 
 HEADER = b"agi_network: yes\nagi_network_script: hotline\nagi_uniqueid: 42.1\nagi_arg_1: 100\n\n"
@@ -40,6 +41,28 @@ async def test_commands_and_replies_in_order_with_hangup_line():
     writer.write(b"511 Command Not Permitted on a dead channel or intercept routine\n")
     await asyncio.sleep(0.1)
     assert seen == [["100"], "0601020304", "hung up"]
+    writer.close()
+    await server.stop_accepting()
+
+
+async def test_wait_for_digit_minus_one_is_the_caller_hanging_up():
+    seen: list = []
+
+    async def handler(chan: AgiChannel) -> None:
+        caller = AgiCaller(chan, "hotline")
+        seen.append(chan.hung_up)
+        try:
+            await caller.wait_digit(3)
+        except CallerHungUp:
+            seen.append(chan.hung_up)
+
+    server, port = await start(handler)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(HEADER)
+    assert await reader.readline() == b"WAIT FOR DIGIT 3000\n"
+    writer.write(b"200 result=-1\n")               # no HANGUP line (AGISIGHUP=no)
+    await asyncio.sleep(0.1)
+    assert seen == [False, True]
     writer.close()
     await server.stop_accepting()
 

@@ -12,7 +12,7 @@ from ivr.cli.check import check_config, parse_conf, weak_secret
 from ivr.dialplan import load_plan
 from ivr.dialplan.model import all_prompts
 from ivr.dialplan.problems import Problem
-from ivr.cli.sounds import sound_path
+from ivr.app.prompts import sound_path
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STRONG = "k3T9-vQz7-Lm2P-x8Rw"

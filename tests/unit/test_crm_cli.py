@@ -13,7 +13,8 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
 from crm_calls import AGENT_EVENTS, CALLS  # noqa: E402
 
-from ivr.crm import CallEvent, open_store  # noqa: E402
+from ivr.crm.records import CallEvent  # noqa: E402
+from ivr.crm.store import open_store  # noqa: E402
 from ivr.crm.cli import crm_group, register  # noqa: E402
 
 FIX = Path(__file__).resolve().parents[1] / "crm"
@@ -112,7 +113,7 @@ def test_calls_json_gives_every_duration_to_the_millisecond(tmp_path: Path) -> N
     path stored raw monotonic differences such as 40.16338403899999)."""
     from dataclasses import fields
     from datetime import datetime, timezone
-    from ivr.crm import CallRecord
+    from ivr.crm.records import CallRecord
     from ivr.crm.records import DURATION_FIELDS
     durations = [f.name for f in fields(CallRecord) if f.name.endswith("_seconds")]
     assert sorted(DURATION_FIELDS) == sorted(durations)     # a new duration gets the rule too

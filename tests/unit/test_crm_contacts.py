@@ -11,7 +11,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
 from crm_calls import CALLS  # noqa: E402
 from crm_pg import crm_url  # noqa: E402,F401  (fixture)
 
-from ivr.crm import CrmError, normalise_number, open_store  # noqa: E402
+from ivr.crm.contacts import normalise_number  # noqa: E402
+from ivr.crm.errors import CrmError  # noqa: E402
+from ivr.crm.store import open_store  # noqa: E402
 
 FIX = Path(__file__).resolve().parents[1] / "crm"
 

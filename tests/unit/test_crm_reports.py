@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
 from crm_calls import AGENT_EVENTS, CALLS, at  # noqa: E402
 
-from ivr.crm import CallEvent  # noqa: E402
+from ivr.crm.records import CallEvent  # noqa: E402
 from ivr.crm.render import report_csv, to_json  # noqa: E402
 from ivr.crm.render_html import report_html  # noqa: E402
 from ivr.crm.reports import (adverse_stats, build_report, export_queue_log, grouped, occupancy,  # noqa: E402

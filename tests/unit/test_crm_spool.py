@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
 from crm_pg import PgServer, crm_url, pg_server  # noqa: E402,F401  (crm_url: fixture)
 
 import ivr.crm.store as store_module  # noqa: E402
-from ivr.crm import CallEvent, CallRecord, CrmError, open_store  # noqa: E402
+from ivr.crm.errors import CrmError  # noqa: E402
+from ivr.crm.records import CallEvent, CallRecord  # noqa: E402
+from ivr.crm.store import open_store  # noqa: E402
 from ivr.crm.errors import CrmUnreachable  # noqa: E402
 from ivr.crm.schema import MIGRATIONS  # noqa: E402
 from ivr.crm.spool import REJECTED, Spool  # noqa: E402

@@ -14,7 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
 from crm_calls import AGENT_EVENTS, CALLS, at  # noqa: E402
 from crm_pg import crm_url, pg_server  # noqa: E402,F401  (crm_url: fixture)
 
-from ivr.crm import CallEvent, CallRecord, CrmError, open_store  # noqa: E402
+from ivr.crm.errors import CrmError  # noqa: E402
+from ivr.crm.records import CallEvent, CallRecord  # noqa: E402
+from ivr.crm.store import open_store  # noqa: E402
 from ivr.crm.schema import MIGRATIONS  # noqa: E402
 
 

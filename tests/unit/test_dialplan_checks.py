@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.dialplan import (Catalog, PlanInvalid, check_paths, check_plan, load_plan, load_plan_text,
-                         parse_plan)
-from ivr.dialplan.checks import load_checked
+from ivr.dialplan import (Catalog, PlanInvalid, check_paths, check_plan, check_text, load_checked,
+                         load_plan, load_plan_text, parse_plan)
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = sorted((ROOT / "tests/dialplans/broken").glob("*.yaml"))
@@ -43,6 +42,21 @@ def test_broken_plan_reports_expected_problems(path: Path) -> None:
 def test_shipped_plans_are_clean(name: str) -> None:
     problems = check_paths([ROOT / "dialplans" / f"{name}.yaml"], CATALOG)
     assert problems == []
+
+
+def test_checks_take_text_not_files() -> None:
+    # the same problems from the text alone, named after the file the caller says it came from
+    path = ROOT / "tests/dialplans/broken/no_human.yaml"
+    from_text = check_text(path.read_text(encoding="utf-8"), "plans/pasted.yaml", CATALOG)
+    from_file = check_paths([path], CATALOG)
+    assert from_text and [(p.line, p.message) for p in from_text] == \
+        [(p.line, p.message) for p in from_file]
+    assert all(p.file == "plans/pasted.yaml" for p in from_text)
+
+
+def test_unreadable_plan_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    problems = check_paths([tmp_path / "absent.yaml"], CATALOG)
+    assert [(p.line, p.message.split(":")[0]) for p in problems] == [(1, "cannot read")]
 
 
 def test_check_paths_accepts_directory() -> None:

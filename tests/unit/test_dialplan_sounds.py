@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ivr.dialplan import PlanInvalid, load_plan
-from ivr.cli.sounds import MANIFEST, build_sounds, missing_prompts, prompt_files
+from ivr.app.prompts import missing_prompts, prompt_files
+from ivr.cli.sounds import MANIFEST, build_sounds
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = ROOT / "dialplans/minimal.yaml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import wave
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from ivr.dialplan import (TERMINAL, Catalog, Listen, Play, Route, SpeechInput, Walker,
                           check_paths, check_plan, load_plan, load_plan_text, parse_plan)
 from ivr.dialplan.model import all_prompts
-from ivr.cli.sounds import build_sounds, missing_prompts
+from ivr.app.prompts import missing_prompts
+from ivr.cli.sounds import build_sounds
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH_TEXT = (ROOT / "dialplans/speech.yaml").read_text(encoding="utf-8")
@@ -41,8 +43,12 @@ def key(k: str) -> SpeechInput:
 NOTHING = SpeechInput()
 
 
+def NOON() -> datetime:
+    return datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+
+
 def walk(plan, results, variables=None):
-    w = Walker(plan, variables or {"caller": "+821012345678"})
+    w = Walker(plan, variables or {"caller": "+821012345678"}, now=NOON)
     seen = [w.start()]
     for r in results:
         seen.append(w.send(r))
@@ -61,7 +67,7 @@ def line_of(text: str, needle: str, nth: int = 1) -> int:
 # ---- the Listen instruction ----
 
 def test_first_listen_in_korean() -> None:
-    w = Walker(SPEECH, {})
+    w = Walker(SPEECH, {}, now=NOON)
     assert w.language == "ko"
     assert w.start() == Listen(("ko/ask",), frozenset({"0", "1", "9"}), KO_GRAMMAR, 5.0, 10.0, "ask")
 
@@ -318,7 +324,7 @@ def test_no_model_mode_keys_only(results, route, kind) -> None:
 
 
 def test_bad_results_are_refused() -> None:
-    w = Walker(SPEECH, {})
+    w = Walker(SPEECH, {}, now=NOON)
     w.start()
     with pytest.raises(TypeError):
         w.send({"text": "배송"})
@@ -344,7 +350,7 @@ ANSWERS = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(ANSWERS, max_size=10), st.sampled_from(["ko", "en"]))
 def test_any_caller_behaviour_terminates(answers, lang) -> None:
-    w = Walker(SPEECH, {"language": lang})
+    w = Walker(SPEECH, {"language": lang}, now=NOON)
     instr = w.start()
     feed = iter(answers)
     for _ in range(50):

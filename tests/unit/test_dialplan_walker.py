@@ -81,8 +81,8 @@ def test_minimal_invalid_key_retries_with_invalid_prompt() -> None:
 
 
 def test_initial_language_variable() -> None:
-    assert Walker(MINIMAL, {"language": "en"}).language == "en"
-    assert Walker(MINIMAL, {"language": "de"}).language == "fr"  # undeclared: default
+    assert Walker(MINIMAL, {"language": "en"}, now=lambda: TUESDAY_10H).language == "en"
+    assert Walker(MINIMAL, {"language": "de"}, now=lambda: TUESDAY_10H).language == "fr"  # undeclared: default
     w, seen = walk(MINIMAL, [], variables={"language": "en"})
     assert seen[0].prompts == ("en/main",)
 
@@ -103,8 +103,14 @@ def test_minimal_safety_key() -> None:
     assert {"node": "main", "input": "safety", "key": "9"} in w.path
 
 
+def test_the_clock_is_required_never_the_wall_clock() -> None:
+    # an hours node must decide on the time its owner gives, so there is no default clock
+    with pytest.raises(TypeError, match="now"):
+        Walker(HOTLINE, {"caller": "+33600000001"})  # type: ignore[call-arg]
+
+
 def test_send_protocol_errors() -> None:
-    w = Walker(MINIMAL, {})
+    w = Walker(MINIMAL, {}, now=lambda: TUESDAY_10H)
     with pytest.raises(RuntimeError):
         w.send("1")
     w.start()

@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crm"))
 from crm_pg import PgServer, pg_server  # noqa: E402
 
 from ivr.config import load_settings  # noqa: E402
-from ivr.crm import CallEvent, CallRecord, open_store  # noqa: E402
+from ivr.crm.records import CallEvent, CallRecord  # noqa: E402
+from ivr.crm.store import open_store  # noqa: E402
 from ivr.app.engine import Engine  # noqa: E402
 from ivr.lab import PROJECT, write_config  # noqa: E402
 

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 from ivr.config import load_settings
 from ivr.dialplan import Catalog, PlanInvalid, check_paths, load_plan
-from ivr.dialplan.checks import load_checked
+from ivr.dialplan import load_checked
 from ivr.dialplan.model import all_prompts
 from ivr.lab import write_config
 from ivr.app.plans import PlanHolder
-from ivr.cli.sounds import sound_path
+from ivr.app.prompts import sound_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {name: (ROOT / "dialplans" / name).read_text(encoding="utf-8")

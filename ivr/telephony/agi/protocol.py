@@ -2,7 +2,9 @@
 
 Feed bytes from Asterisk with `receive_data()`, take events with `next_event()`, and get the
 bytes of a command with `send_command()`. One command is outstanding at a time: Asterisk
-answers in order, and a byte sent during WAIT FOR DIGIT ends that wait early.
+answers in order, and a byte sent during WAIT FOR DIGIT ends that wait early: `interrupt()`
+gives the NOOP for that and owes its reply after the wait's. Every state change happens here;
+the adapter only moves bytes. `hung_up` says whether what was parsed shows the caller gone.
 
 Shapes handled (res_agi.c, Asterisk 22):
   header     `agi_name: value` lines, ended by a blank line (values may be empty)
@@ -84,6 +86,11 @@ class LocalProtocolError(Exception):
     """Our own misuse of the protocol (a second command while one is outstanding)."""
 
 
+# Commands whose `result=-1` can only mean the channel is gone (res_agi.c). STREAM FILE is not
+# one: it also answers -1 for a missing sound file.
+HANGUP_ON_MINUS_ONE = ("WAIT FOR DIGIT",)
+
+
 @dataclass
 class AgiConnection:
     state: State = State.HEADER
@@ -92,6 +99,10 @@ class AgiConnection:
     _usage: list[str] = field(default_factory=list)     # lines of a 520- block
     _header_lines: int = 0
     _eof: bool = False       # the peer closed: an unfinished header is then an error
+    _awaiting: list[str] = field(default_factory=list)  # commands owed a reply, in order
+    # The caller is gone: a HANGUP line, a 511 reply, a -1 that only a hang-up gives, or the
+    # peer closing the connection after the header.
+    hung_up: bool = False
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes from the peer; b"" means the peer closed the connection."""
@@ -99,15 +110,28 @@ class AgiConnection:
             return                    # a broken session buffers nothing more
         if data == b"":
             self._eof = True
+            if self.state is not State.HEADER:
+                self.hung_up = True   # Asterisk ends FastAGI when the channel goes
         self._buffer += data
 
     def send_command(self, command: str) -> bytes:
+        """Record `command` as outstanding and return the bytes to send."""
         if self.state is not State.IDLE:
             raise LocalProtocolError(f"cannot send {command!r} in state {self.state.name}")
         if "\n" in command or "\r" in command:
             raise LocalProtocolError(f"AGI command must be one line: {command!r}")
         self.state = State.AWAITING_REPLY
+        self._awaiting.append(command)
         return command.encode() + b"\n"
+
+    def interrupt(self) -> bytes:
+        """The bytes that end the outstanding command early (a WAIT FOR DIGIT answers
+        result=1 at once): a NOOP, whose own reply then follows the command's."""
+        if self.state is not State.AWAITING_REPLY or len(self._awaiting) != 1:
+            raise LocalProtocolError(f"nothing to interrupt in state {self.state.name} "
+                                     f"(outstanding: {self._awaiting})")
+        self._awaiting.append("NOOP")
+        return b"NOOP\n"
 
     def next_event(self) -> Event:
         while True:
@@ -145,6 +169,7 @@ class AgiConnection:
         if self.state is State.HEADER:
             return self._header_line(line)
         if line == "HANGUP":
+            self.hung_up = True
             return HangupNotice()
         if self.state is State.IDLE:
             if not line.strip():
@@ -173,7 +198,7 @@ class AgiConnection:
             if line.startswith("520 "):
                 text = "\n".join(self._usage)
                 self._usage = []
-                self.state = State.IDLE
+                self._replied()
                 return Reply(code=520, text=text)
             if len(self._usage) > MAX_HEADER_LINES:
                 return self._fail("520 usage block never ended")
@@ -182,12 +207,22 @@ class AgiConnection:
         if not code_text.isdigit():
             return self._fail(f"malformed AGI reply: {line[:80]!r}")
         code = int(code_text)
-        self.state = State.IDLE
+        command = self._replied()
         if code == 200:
             m = _REPLY_200.match(line)
             if not m:
                 return self._fail(f"malformed 200 reply: {line[:80]!r}")
-            endpos = m.group("endpos")
-            return Reply(200, int(m.group("result")), m.group("data"),
+            result, endpos = int(m.group("result")), m.group("endpos")
+            if result == -1 and command.upper().startswith(HANGUP_ON_MINUS_ONE):
+                self.hung_up = True
+            return Reply(200, result, m.group("data"),
                          int(endpos) if endpos is not None else None, line)
+        if code == 511:               # the channel is dead: only a hang-up gives that
+            self.hung_up = True
         return Reply(code=code, text=line)
+
+    def _replied(self) -> str:
+        """A reply came: it answers the oldest outstanding command (returned)."""
+        command = self._awaiting.pop(0) if self._awaiting else ""
+        self.state = State.AWAITING_REPLY if self._awaiting else State.IDLE
+        return command

@@ -29,8 +29,12 @@ class AgiChannel:
                  conn: AgiConnection, env: Environment):
         self._reader, self._writer, self._conn = reader, writer, conn
         self.env = env
-        self.hung_up = False
         self._lock = asyncio.Lock()
+
+    @property
+    def hung_up(self) -> bool:
+        """The caller is gone, as the protocol core read it from Asterisk's replies."""
+        return self._conn.hung_up
 
     @property
     def call_id(self) -> str:
@@ -49,7 +53,6 @@ class AgiChannel:
             else:
                 reply = await self._read_reply_or_wake(text, wake)
             if reply.code == 511:
-                self.hung_up = True
                 raise CallerHungUp(f"{text!r}: channel is gone ({reply.text})")
             return reply
 
@@ -66,10 +69,9 @@ class AgiChannel:
         if reading in done:
             return reading.result()
         # Woken: any byte ends the wait; the NOOP's own reply follows the wait's.
-        self._writer.write(b"NOOP\n")
+        self._writer.write(self._conn.interrupt())
         await self._writer.drain()
         reply = await reading
-        self._conn.state = State.AWAITING_REPLY
         await self._read_reply("NOOP")
         return reply
 
@@ -79,16 +81,14 @@ class AgiChannel:
             if isinstance(event, Reply):
                 return event
             if isinstance(event, HangupNotice):
-                self.hung_up = True
-                continue
+                continue                  # the core noted it (hung_up); the reply follows
             if isinstance(event, ProtocolError):
                 raise AgiError(f"{text!r}: {event.message}")
             if event is NEED_DATA:
                 data = await self._reader.read(READ_SIZE)
-                if not data:
-                    self.hung_up = True
-                    raise CallerHungUp(f"{text!r}: Asterisk closed the AGI connection")
                 self._conn.receive_data(data)
+                if not data:
+                    raise CallerHungUp(f"{text!r}: Asterisk closed the AGI connection")
 
     # ---- convenience commands -----------------------------------------------------------
     async def get_variable(self, name: str) -> str | None:

@@ -5,12 +5,12 @@ import json
 
 import click
 
-from .schema import json_schema
+from ivr.dialplan.schema import json_schema
 
 
-@click.command()
+@click.command("schema")
 @click.option("-o", "--output", type=click.File("w"), default="-")
-def schema(output) -> None:  # type: ignore[no-untyped-def]
+def schema_cmd(output) -> None:  # type: ignore[no-untyped-def]
     """Print the JSON Schema of dialplan YAML files (for editors)."""
     json.dump(json_schema(), output, indent=2, ensure_ascii=False)
     output.write("\n")
