@@ -32,10 +32,17 @@ class AgiCaller:
             return prompt_id
         return f"{self.sounds_prefix}/{prompt_id}"
 
-    async def play(self, prompts: tuple[str, ...], keys: str = "") -> str | None:
-        """Play prompts in order; a key in `keys` interrupts and is returned."""
+    async def play(self, prompts: tuple[str, ...], keys: str = "",
+                   cut: asyncio.Event | None = None) -> str | None:
+        """Play prompts in order; a key in `keys` interrupts and is returned. `cut`, when set,
+        ends the playing at once (STREAM FILE returns when we send anything): something more
+        urgent for the caller, e.g. an agent is free."""
         for prompt in prompts:
-            reply = await self.agi.command(f'STREAM FILE {self.sound(prompt)} "{keys}"')
+            if cut is not None and cut.is_set():
+                return None
+            reply = await self.agi.command(f'STREAM FILE {self.sound(prompt)} "{keys}"', wake=cut)
+            if cut is not None and cut.is_set():
+                return None      # its result=1 is the wake-up, not a key
             if reply.result is not None and reply.result > 0:
                 return chr(reply.result)
             if reply.result == -1:

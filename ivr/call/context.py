@@ -28,7 +28,8 @@ class Waiter:
                  answered: Callable[[], bool]):
         self.call_id = call_id
         self.actions: deque[act.Action] = deque()
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event()          # anything for the call: its wait ends
+        self.urgent = asyncio.Event()        # an agent or a divert: announcements stop
         self.offered_agents: set[str] = set()
         self.on_answer = on_answer
         self._answered = answered
@@ -40,6 +41,16 @@ class Waiter:
     def push(self, action: act.Action) -> None:
         self.actions.append(action)
         self.wake.set()
+        if isinstance(action, (act.OfferCall, act.Diverted)):
+            self.urgent.set()
+
+    def take(self) -> list[act.Action]:
+        """The actions so far; what arrives from now on wakes the call again."""
+        actions = list(self.actions)
+        self.actions.clear()
+        self.wake.clear()
+        self.urgent.clear()
+        return actions
 
 
 class AcdPort(Protocol):

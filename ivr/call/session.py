@@ -163,9 +163,7 @@ class CallSession:
                                                 self.walker.language))
             while not flow.queue_over:
                 if self.waiter.actions:
-                    actions = list(self.waiter.actions)
-                    self.waiter.actions.clear()
-                    await self._run(flow.acd_actions(actions, time.monotonic()))
+                    await self._run(flow.acd_actions(self.waiter.take(), time.monotonic()))
                     continue
                 await self._run(flow.waiting())
                 self.waiter.wake.clear()
@@ -193,7 +191,7 @@ class CallSession:
             elif isinstance(command, cmd.Play):
                 await self.caller.play(command.prompts)
             elif isinstance(command, cmd.PlaySystemPrompt):
-                await self.caller.play(self._system_prompt(command.name))
+                await self.caller.play(self._system_prompt(command.name), cut=self._urgent())
             elif isinstance(command, cmd.SayQueuePosition):
                 await self._say_position(command)
             elif isinstance(command, cmd.StartMusic):
@@ -248,15 +246,27 @@ class CallSession:
         if self.flow.caller_gone:
             raise CallerHungUp("caller hung up while an agent was ringing")
 
+    def _urgent(self):
+        """While the call waits in line, an offer or a divert cuts what it hears."""
+        return self.waiter.urgent if self.waiter is not None and self.flow.in_queue else None
+
     async def _say_position(self, say: cmd.SayQueuePosition) -> None:
-        await self.caller.play(("queue-youarenext",) if say.position == 1 else ("queue-thereare",))
+        """Position and estimated wait, with Asterisk's stock queue prompts; cut at once
+        when an agent is free for the caller (an adverse-event report must not wait)."""
+        cut = self._urgent()
+        parts: list[tuple[str, ...] | int] = [
+            ("queue-youarenext",) if say.position == 1 else ("queue-thereare",)]
         if say.position > 1:
-            await self.agi.command(f'SAY NUMBER {say.position - 1} ""')
-            await self.caller.play(("queue-callswaiting",))
+            parts += [say.position - 1, ("queue-callswaiting",)]
         if say.minutes >= 1:
-            await self.caller.play(("queue-holdtime",))
-            await self.agi.command(f'SAY NUMBER {say.minutes} ""')
-            await self.caller.play(("queue-minutes",))
+            parts += [("queue-holdtime",), say.minutes, ("queue-minutes",)]
+        for part in parts:
+            if cut is not None and cut.is_set():
+                return
+            if isinstance(part, int):
+                await self.agi.command(f'SAY NUMBER {part} ""', wake=cut)
+            else:
+                await self.caller.play(part, cut=cut)
 
     def _system_prompt(self, name: str) -> tuple[str, ...]:
         """The plan's own prompt when it has one (sounds/<lang>/<name>), else Asterisk's."""

@@ -3,7 +3,9 @@ device states, agents' CLI and phone feature codes."""
 from __future__ import annotations
 
 import json
+import re
 import time
+from datetime import datetime
 
 import pytest
 
@@ -138,6 +140,43 @@ def test_a_callback_request_keeps_the_place_and_is_honoured(hotline):
     assert "caller answered" in rec["hangup_cause"]
     assert rec["talk_seconds"] > 1.0 and rec["wait_seconds"] > 3.0
     assert any("callback requested" in line for line in rec["decision_trace"])
+
+
+def _logged_at(log: str, pattern: str) -> datetime:
+    """When the engine logged the first line matching `pattern` (its asctime, to the ms)."""
+    match = re.search(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*" + pattern, log, re.M)
+    assert match, f"no log line matches {pattern!r}"
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+
+
+def test_an_agent_coming_free_cuts_the_announcement_at_once(lab, tmp_path):
+    # Long announcements (a big handle time makes "hold time is 15 minutes") back to back
+    # (every 3 s): when alice hangs up on the first caller, the second is mid-announcement,
+    # and must be rung at once, not when the announcement ends (~4 s).
+    queues = tmp_path / "queues.yaml"
+    queues.write_text((HERE / "queues.yaml").read_text().replace(
+        "    announce_every_seconds: 3\n", "    announce_every_seconds: 3\n    aht_seconds: 900\n", 1))
+    site = Lab(write_config(tmp_path / "config", base_port=BASE_PORT,
+                            dialplan=PROJECT / "dialplans/hotline.yaml", crm=tmp_path / "crm.db",
+                            sounds=sounds_of(lab), queues_file=queues))
+    try:
+        site.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+        site.ivr("agent", "login", "alice")
+        site.start_phones(only={"alice": 0.5}, talk_seconds=9.0)
+        first = site.call("0611000057", OPERATOR)
+        time.sleep(1.0)
+        second = site.call("0611000058", OPERATOR)
+        assert first.wait(60) == 0 and second.wait(90) == 0
+        waiting = site.call_record("0611000058")
+        assert waiting["disposition"] == "answered" and waiting["agent"] == "alice"
+        log, cid = site.log_text(), re.escape(waiting["call_id"])
+        assert re.search(rf"call {cid}: told position 1", log), log[-3000:]   # it was told
+        freed = _logged_at(log, r"call \S+ from \S*0057 ended: answered")
+        rung = _logged_at(log, rf"call {cid}: offered to alice")
+        assert (rung - freed).total_seconds() < 1.0, (freed, rung)
+    finally:
+        site.stop_phones()
+        site.stop_engine()
 
 
 def test_a_callback_the_customer_never_answers_has_no_talk_time(hotline):
