@@ -16,12 +16,20 @@ class Destination(BaseModel):
     transfer: str | None = None          # Dial(Local/<transfer>@hotline-transfer)
     callback: bool = False               # keep the caller's number: an agent calls back
     message: list[str] = []              # Asterisk sounds played before the goodbye
+    # What the caller hears first, in their language: what happens next (e.g. "We will call
+    # you back at this number within two hours."). Built by `ivr sounds build`.
+    prompt: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Destination":
         if (self.transfer is not None) + self.callback + bool(self.message) != 1:
             raise ValueError("a destination is one of: transfer: NUMBER, callback: true, "
                              "or message: [sounds]")
+        if not any(text.strip() for text in self.prompt.values()):
+            raise ValueError("a destination must tell the caller what happens next: add "
+                             "prompt: {<language>: <text>} for every language of the dialplan "
+                             '(e.g. en: "We will call you back at this number within two '
+                             'hours."); `ivr sounds build` makes the sound')
         return self
 
 

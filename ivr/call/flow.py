@@ -54,6 +54,12 @@ class Walked:
     speech_unavailable: str | None = None
 
 
+def divert_prompt(destination: str) -> str:
+    """The sound a caller diverted to `destination` hears first (sounds/<lang>/<id>.wav,
+    from the destination's `prompt:`): what happens next."""
+    return f"divert-{destination}"
+
+
 def seconds(start: float, end: float) -> float:
     """A duration as the CRM keeps it: seconds, to the millisecond, never negative."""
     return round(max(0.0, end - start), 3)
@@ -276,6 +282,7 @@ class CallFlow:
             return noted + [cmd.HandBack(f"destination {where!r} is not defined (queues' "
                                  "`destinations:`)")]
         rec.hangup_cause = f"diverted to {where}: {action.reason}"
+        noted.append(cmd.PlaySystemPrompt(divert_prompt(where)))    # what happens next
         if dest.transfer:
             self.stage, self._overflow_transfer = Stage.TRANSFER, True
             return noted + [cmd.Transfer(dest.transfer)]
@@ -283,12 +290,12 @@ class CallFlow:
             # The promise the prompt makes: the request waits in the queue (even with nobody
             # staffed, e.g. after hours) and an agent rings back when its turn comes.
             self._end(Disposition.CALLBACK, "callback requested; waiting for the caller's turn")
-            return noted + [cmd.RequestCallback(self.required, None),
+            return [cmd.RequestCallback(self.required, None),
                     cmd.Timeline("callback_request", {"number": rec.caller, "queue": rec.queue,
                                                       "required": self.required, "diverted": True}),
-                    cmd.PlaySystemPrompt("callback-confirm")]
+                    *noted]
         if dest.callback:      # no number to call back: a person now rather than a promise
-            return noted + [cmd.HandBack("a callback destination but the caller's number is unknown")]
+            return noted[:1] + [cmd.HandBack("a callback destination but the caller's number is unknown")]
         self._end(Disposition.OVERFLOWED)
         return noted + [cmd.Play(tuple(dest.message) + ("vm-goodbye",))]
 

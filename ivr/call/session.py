@@ -191,7 +191,9 @@ class CallSession:
             elif isinstance(command, cmd.Play):
                 await self.caller.play(command.prompts)
             elif isinstance(command, cmd.PlaySystemPrompt):
-                await self.caller.play(self._system_prompt(command.name), cut=self._urgent())
+                prompts = self._system_prompt(command.name)
+                await self.caller.play(prompts, cut=self._urgent())
+                self._instant([cmd.Timeline("told", {"prompt": command.name, "sounds": list(prompts)})])
             elif isinstance(command, cmd.SayQueuePosition):
                 await self._say_position(command)
             elif isinstance(command, cmd.StartMusic):
@@ -269,10 +271,18 @@ class CallSession:
                 await self.caller.play(part, cut=cut)
 
     def _system_prompt(self, name: str) -> tuple[str, ...]:
-        """The plan's own prompt when it has one (sounds/<lang>/<name>), else Asterisk's."""
-        if (self.ctx.sounds_dir / self.walker.language / f"{name}.wav").exists():
-            return (f"{self.walker.language}/{name}",)
-        return SYSTEM_PROMPTS[name]
+        """The site's own prompt in the caller's language when it has one
+        (sounds/<lang>/<name>.wav: the plan's policy prompts, the destinations' prompts),
+        else Asterisk's stock words."""
+        language = self.walker.language
+        if (self.ctx.sounds_dir / language / f"{name}.wav").exists():
+            return (f"{language}/{name}",)
+        if name not in SYSTEM_PROMPTS:
+            log.error("call %s: no sound %s/%s.wav in %s: the caller hears only Asterisk's "
+                      "'thank you'. Give the destination a prompt in %s and run `ivr sounds "
+                      "build` (`ivr check` lists what is missing)", self.call_id, language, name,
+                      self.ctx.sounds_dir, language)
+        return SYSTEM_PROMPTS.get(name, ("queue-thankyou",))
 
     # ---- the end -----------------------------------------------------------------------
     async def _finish(self) -> None:

@@ -63,6 +63,7 @@ def check_config(settings: Settings, *, config_file: str | Path | None = None,
     if dialplan.exists():
         problems += check_paths([dialplan], catalog)
         problems += _missing_sounds(dialplan, settings.path(settings.sounds.dir))
+        problems += check_divert_prompts(dialplan, settings.path(settings.queues_file))
     else:
         problems.append(_at(engine_src, ("dialplan",),
                             f"dialplan {dialplan} does not exist; fix `dialplan:` ({rule})"))
@@ -147,6 +148,35 @@ def check_cmd(ctx: click.Context, paths: tuple[Path, ...], strict: bool) -> None
         ctx.exit(1)
     click.echo(f"ok: {'%d path(s)' % len(paths) if paths else 'installation'} checked"
                + (f", {len(problems)} warning(s)" if problems else ""), err=True)
+
+
+def check_divert_prompts(dialplan: Path, queues_file: Path) -> list[Problem]:
+    """A caller the ACD diverts (a callback, a transfer, a message) is told what happens
+    next, in the caller's language: every destination needs a prompt in each language of the
+    dialplan, and the callback key its confirmation."""
+    try:
+        plan = load_plan(dialplan)
+    except PlanInvalid:
+        return []                                       # already reported by check_paths
+    data, src, _ = _read(queues_file)
+    dests = (data or {}).get("destinations") if isinstance(data, dict) else None
+    problems: list[Problem] = []
+    for name, spec in (dests or {}).items() if isinstance(dests, dict) else ():
+        said = (spec or {}).get("prompt") or {} if isinstance(spec, dict) else {}
+        missing = [lang for lang in plan.languages if not str(said.get(lang) or "").strip()]
+        if said and missing:       # none at all: the destination's own check says so
+            problems.append(_at(src, ("destinations", name, "prompt"),
+                                f"destination {name!r} has no prompt in {', '.join(missing)} "
+                                f"(languages of {dialplan.name}: {', '.join(plan.languages)}): "
+                                "a caller diverted there would not be told what happens next"))
+    confirm = plan.policy.callback_confirm_prompt or {}
+    missing = [lang for lang in plan.languages if lang not in confirm]
+    if missing and plan.source is not None:
+        problems.append(plan.source.problem(
+            ("policy",), f"policy.callback_confirm_prompt has no text in {', '.join(missing)}: a "
+            "caller who presses the callback key hears only Asterisk's 'thank you, goodbye', "
+            "not when we call back", key=True, severity="warning"))
+    return problems
 
 
 def _missing_sounds(dialplan: Path, sounds_dir: Path) -> list[Problem]:

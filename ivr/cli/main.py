@@ -146,12 +146,13 @@ def sounds_build(ctx: click.Context, paths: tuple[Path, ...], force: bool, no_pr
     """Synthesize every missing prompt of the dialplan(s) (default: the configured one) with
     espeak-ng, low-passed, 8 kHz mono. Recorded files already there are kept."""
     from ivr.dialplan import PlanInvalid
-    from ivr.cli.sounds import build_sounds
+    from ivr.cli.sounds import build_sounds, destination_prompts
     settings = settings_or_exit(ctx)
     try:
         report = build_sounds(paths or [settings.path(settings.dialplan)],
                               settings.path(settings.sounds.dir), force=force,
-                              progress=not no_progress and sys.stderr.isatty())
+                              progress=not no_progress and sys.stderr.isatty(),
+                              extra=destination_prompts(settings))
     except PlanInvalid as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

@@ -14,13 +14,15 @@ import shutil
 import subprocess
 import tempfile
 from contextlib import nullcontext
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.progress import Progress
 
 from ivr.app.prompts import sound_path
+from ivr.call.flow import divert_prompt
+from ivr.config import ConfigError, Settings
 from ivr.dialplan.loader import load_plan, plan_files
 from ivr.dialplan.model import all_prompts
 
@@ -79,11 +81,15 @@ def _collect(plan_paths: Iterable[str | Path], report: BuildReport) -> dict[tupl
 
 def build_sounds(plan_paths: Iterable[str | Path], sounds_dir: str | Path, *,
                  force: bool = False, progress: bool | Progress = True,
-                 synth: Synth = espeak_synth) -> BuildReport:
-    """Create missing sounds/<lang>/<id>.wav for every prompt of the given plans."""
+                 synth: Synth = espeak_synth,
+                 extra: Mapping[tuple[str, str], str] | None = None) -> BuildReport:
+    """Create missing sounds/<lang>/<id>.wav for every prompt of the given plans, and for
+    `extra` {(lang, id): text} (the divert destinations' prompts)."""
     sounds_dir = Path(sounds_dir)
     report = BuildReport()
     wanted = _collect(plan_paths, report)
+    for key, text in (extra or {}).items():
+        wanted.setdefault(key, text)
     manifest_path = sounds_dir / MANIFEST
     try:
         manifest: dict[str, dict[str, str]] = json.loads(manifest_path.read_text())
@@ -124,3 +130,14 @@ def build_sounds(plan_paths: Iterable[str | Path], sounds_dir: str | Path, *,
         manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return report
 
+
+
+def destination_prompts(settings: Settings) -> dict[tuple[str, str], str]:
+    """{(lang, id): text} of the divert destinations' prompts (config's queues file); none
+    when the settings cannot be read (`ivr check` says why)."""
+    try:
+        destinations = settings.destinations()
+    except (ConfigError, OSError, ValueError):
+        return {}
+    return {(lang, divert_prompt(name)): text for name, dest in destinations.items()
+            for lang, text in dest.prompt.items()}

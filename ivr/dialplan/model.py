@@ -136,6 +136,12 @@ class MenuNode(_Node):
     retries: int | None = Field(None, ge=1, description=TRIES + "; default policy.max_retries")
     invalid_prompt: Prompt | None = None
     no_input_prompt: Prompt | None = None
+    callback_offer_prompt: Prompt | None = Field(None, description="said while a caller waits, "
+                                                 "when the queue offers a callback: which key "
+                                                 "to press")
+    callback_confirm_prompt: Prompt | None = Field(None, description="said when a waiting "
+                                                   "caller pressed the callback key: what "
+                                                   "happens next (we call back at this number…)")
     human_exit_waiver: str | None = Field(None, min_length=3)
     on_fail: NodeId | None = Field(None, description="once the tries are used up; default "
                                    "policy.human_route")
@@ -376,6 +382,12 @@ class Policy(_Model):
     safety_route: NodeId
     invalid_prompt: Prompt | None = None
     no_input_prompt: Prompt | None = None
+    callback_offer_prompt: Prompt | None = Field(None, description="said while a caller waits, "
+                                                 "when the queue offers a callback: which key "
+                                                 "to press")
+    callback_confirm_prompt: Prompt | None = Field(None, description="said when a waiting "
+                                                   "caller pressed the callback key: what "
+                                                   "happens next (we call back at this number…)")
     # speech nodes
     safety_phrases: Phrases | None = Field(None, description="adverse-event phrases, "
                                            "recognised in every speech node")
@@ -436,7 +448,9 @@ def prompt_id(node_id: str, field: str, node: _Node) -> str:
     return node_id + node.prompt_fields[field]
 
 
-POLICY_PROMPTS = {"invalid_prompt": "invalid", "no_input_prompt": "no-input"}
+POLICY_PROMPTS = {"invalid_prompt": "invalid", "no_input_prompt": "no-input",
+                  "callback_offer_prompt": "callback-offer",
+                  "callback_confirm_prompt": "callback-confirm"}
 
 
 def all_prompts(plan: Plan) -> list[tuple[str, Prompt, tuple[Any, ...]]]:

@@ -173,8 +173,9 @@ def test_divert_to_another_queue_joins_it() -> None:
 def test_divert_to_a_transfer(status: str, disposition: str) -> None:
     flow = queued()
     out = flow.acd_actions([act.Diverted("c1", "to-reception", "queue full")], 101.0)
-    assert kinds(out) == ["StopMusic", "Timeline", "Transfer"] and not flow.in_queue
+    assert kinds(out) == ["StopMusic", "Timeline", "PlaySystemPrompt", "Transfer"] and not flow.in_queue
     assert out[1] == cmd.Timeline("divert", {"destination": "to-reception", "reason": "queue full"})
+    assert out[2] == cmd.PlaySystemPrompt("divert-to-reception")   # told before the transfer
     flow.transfer_ended(status)
     assert flow.record.disposition == disposition and flow.queue_over
 
@@ -182,7 +183,7 @@ def test_divert_to_a_transfer(status: str, disposition: str) -> None:
 def test_divert_to_a_callback_promises_one() -> None:
     flow = queued()
     out = flow.acd_actions([act.Diverted("c1", "call-back", "after hours")], 101.0)
-    assert cmd.RequestCallback("fr", None) in out and out[-1] == cmd.PlaySystemPrompt("callback-confirm")
+    assert cmd.RequestCallback("fr", None) in out and out[-1] == cmd.PlaySystemPrompt("divert-call-back")
     assert flow.record.disposition == "callback" and flow.queue_over
 
 
@@ -196,7 +197,8 @@ def test_divert_to_a_callback_without_a_number_hands_back_to_a_person() -> None:
 def test_divert_to_a_message_then_goodbye() -> None:
     flow = queued()
     out = flow.acd_actions([act.Diverted("c1", "closed", "no agents")], 101.0)
-    assert out[-1] == cmd.Play(("closed-msg", "vm-goodbye")) and flow.record.disposition == "overflowed"
+    assert out[-2:] == [cmd.PlaySystemPrompt("divert-closed"), cmd.Play(("closed-msg", "vm-goodbye"))]
+    assert flow.record.disposition == "overflowed"
 
 
 def test_an_undefined_destination_hands_the_call_to_asterisks_fallback() -> None:
@@ -285,6 +287,6 @@ def test_each_decision_is_one_log_line_with_the_number_masked() -> None:
     out += flow.acd_actions([act.Diverted("c1", "call-back", "waited too long")], 20.0)
     lines = [describe(c.kind, c.data) for c in out if isinstance(c, cmd.Timeline)]
     assert lines == ["bob did not answer (NOANSWER after 8.0 s): paused (RONA), the caller keeps its place",
-                     "diverted to call-back: waited too long",
-                     "callback to ********0001 requested in orders"]
+                     "callback to ********0001 requested in orders",
+                     "diverted to call-back: waited too long"]
     assert describe("ivr", {"node": "main"}) is None

@@ -169,14 +169,14 @@ def test_missing_sound_files_are_warnings(good: Path) -> None:
     assert problems and all(p.severity == "warning" and Path(p.file).name == "minimal.yaml"
                             and "missing sound" in p.message and "refuse to start" in p.message
                             for p in problems)
-    assert {p.line for p in problems} == {16}                  # main's prompt
+    assert {p.line for p in problems} == {13, 19}              # the callback confirmation, main's prompt
 
 
 def test_dialplan_is_checked_against_the_queues_of_the_config(good: Path) -> None:
     q = good / "config/queues.yaml"
     q.write_text(q.read_text().replace("  orders:\n", "  sales:\n"))
     text = "\n".join(map(str, _check(good)))
-    assert "minimal.yaml:21:" in text and "orders" in text
+    assert "minimal.yaml:24:" in text and "orders" in text
 
 
 def test_parse_conf_templates_includes_and_comments() -> None:
@@ -268,3 +268,20 @@ def test_check_of_a_copied_config_reads_the_asterisk_folder_the_sandbox_installs
     assert res.exit_code == 1
     assert (f"{copy}:{line}:15: asterisk_dir {tmp_path / 'asterisk'} is not a folder; fix "
             f"`asterisk_dir:` (relative paths in {copy} start from {copy.parent}") in res.stdout
+
+
+def test_a_destination_must_tell_the_caller_what_happens_next_in_every_language(good: Path) -> None:
+    q = good / "config/queues.yaml"
+    text = q.read_text()
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines, 1) if line.startswith("  callback:"))
+    q.write_text(text.replace(
+        '    prompt: {fr: "Nous vous rappellerons à ce numéro dans l\'heure.", en: "We will call you back at this number within the hour."}\n',
+        '    prompt: {fr: "Nous vous rappellerons à ce numéro dans l\'heure."}\n'))
+    problems = [p for p in _check(good) if p.is_error]
+    assert [(Path(p.file).name, p.line) for p in problems] == [("queues.yaml", at + 2)]
+    assert "no prompt in en" in problems[0].message and "what happens next" in problems[0].message
+    q.write_text(text.replace("    pv-emergency-line:", "    pv-emergency-line:", 1).replace(
+        '    prompt: {fr: "Nous vous transférons vers la pharmacovigilance.", en: "We are transferring you to drug safety."}\n', ""))
+    problems = [p for p in _check(good) if p.is_error]
+    assert len(problems) == 1 and "must tell the caller what happens next" in problems[0].message
