@@ -78,7 +78,7 @@ def test_broken_plan_is_refused(tmp_path: Path) -> None:
 def test_missing_prompts_point_at_yaml(tmp_path: Path) -> None:
     plan = load_plan(ROOT / "dialplans/hotline.yaml")
     problems = missing_prompts(plan, tmp_path)
-    assert len(problems) == 22  # 11 prompts x 2 languages
+    assert len(problems) == 26  # 13 prompts x 2 languages
     first = problems[0]
     assert str(first).startswith(f"{plan.source.file}:") and "missing sound" in first.message
     exists = prompt_files(tmp_path)
