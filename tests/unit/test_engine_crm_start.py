@@ -18,7 +18,7 @@ from crm_pg import PgServer, pg_server  # noqa: E402
 from ivr.config import load_settings  # noqa: E402
 from ivr.crm import CallEvent, CallRecord, open_store  # noqa: E402
 from ivr.app.engine import Engine  # noqa: E402
-from ivr.lab import PROJECT, write_config  # noqa: E402
+from hotline_lab.lab import PROJECT, write_config  # noqa: E402
 
 
 @pytest.fixture
