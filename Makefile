@@ -7,14 +7,14 @@ export IVR_AMI_SECRET ?= sandbox-$(shell cat /proc/sys/kernel/random/uuid 2>/dev
 .PHONY: setup demo test unit integration bench clean
 
 setup: .venv/.installed
-	$(PY) -m ivr sandbox build
+	$(PY) -m hotline_lab sandbox build
 
-.venv/.installed: pyproject.toml scripts/setup.sh
+.venv/.installed: pyproject.toml lab/pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
 	touch $@
 
 demo: setup
-	$(PY) -m ivr demo
+	$(PY) -m hotline_lab demo
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests
@@ -25,9 +25,12 @@ unit: .venv/.installed
 integration: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration
 
+# The benchmarks only: bench/ also holds their helpers (engine_run.py, agi_classic.py, ...),
+# which wait for arguments or an AGI session on stdin.
+BENCHMARKS := acd crm speech load
 bench: setup
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
+	for b in $(BENCHMARKS); do $(PY) bench/$$b.py || exit 1; done
 
 clean:
-	$(PY) -m ivr sandbox down || true
+	$(PY) -m hotline_lab sandbox down || true
 	rm -rf .venv var

@@ -51,11 +51,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# This checkout's engine and lab (lab/hotline_lab), whatever the virtualenv has installed.
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "lab")]
 
-from ivr.lab import PROJECT, Lab, _wait_port, write_config  # noqa: E402
-from ivr.sandbox import Sandbox  # noqa: E402
-from ivr.sipp import SCENARIO_DIR, AwaitHangup, Pause, Press, Sipp, agent_scenario, caller_scenario, stop  # noqa: E402
+from hotline_lab.lab import PROJECT, Lab, _wait_port, write_config  # noqa: E402
+from hotline_lab.sandbox import Sandbox  # noqa: E402
+from hotline_lab.sipp import SCENARIO_DIR, AwaitHangup, Pause, Press, Sipp, agent_scenario, caller_scenario, stop  # noqa: E402
 
 BASE_PORT = 35000
 SANDBOX_DIR = PROJECT / ".cache/sandbox-bench"
@@ -165,12 +166,14 @@ class Bench:
         config = write_config(WORK / "config", base_port=BASE_PORT, dialplan=PROJECT / "dialplans/minimal.yaml",
                               crm=WORK / "crm.db", sounds=WORK / "sounds", agents_file=agents,
                               queues_file=queues,
-                              extra={"sandbox": {"dir": str(SANDBOX_DIR), "rtp_start": 35500,
-                                                 "rtp_end": 39998, "agent_phone_base_port": PHONE_PORT,
-                                                 "callback_port": BASE_PORT + 90},
-                                     "control": {"socket": str(WORK / "control.sock")}})
+                              sandbox={"dir": str(SANDBOX_DIR), "rtp_start": 35500,
+                                       "rtp_end": 39998, "agent_phone_base_port": PHONE_PORT,
+                                       "callback_port": BASE_PORT + 90},
+                              extra={"control": {"socket": str(WORK / "control.sock")}})
+        # Creating the lab writes nothing into the chroot: up() builds it first on a fresh
+        # machine (a chroot folder made before the build would stop the build's rename).
         self.lab = Lab(config)
-        self.lab.sandbox = BenchSandbox(self.lab.settings)
+        self.lab.sandbox = BenchSandbox(self.lab.settings, self.lab.box)
         self.lab.sandbox.ami_filter = args.ami_filter
         self.lab.sandbox.ami_callback_only = args.ami_callback_events_only
         self.lab.sipp = Sipp(self.lab.sandbox)
@@ -232,7 +235,7 @@ class Bench:
         scenario = self.lab.sipp._write("bench-caller", xml)
         self.stat_path = f"/{SCENARIO_DIR}/bench-{self._run}.csv"
         (self.root / self.stat_path.lstrip("/")).unlink(missing_ok=True)
-        cmd = ["chroot", str(self.root), "sipp", f"127.0.0.1:{self.lab.settings.sandbox.sip_port}",
+        cmd = ["chroot", str(self.root), "sipp", f"127.0.0.1:{self.lab.box.sip_port}",
                "-sf", scenario, "-s", exten, "-i", "127.0.0.1", "-p", str(CALLER_PORT + self._run % 50),
                "-mp", str(CALLER_MEDIA + 2 * (self._run % 50)), "-r", str(rate), "-rp", "1000",
                "-m", str(count), "-l", "20000", "-nostdin", "-timeout", f"{int(timeout + count / rate + 60)}s",

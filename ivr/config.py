@@ -106,24 +106,15 @@ class ControlSettings(_Strict):
     socket: str = "../var/run/ivr-control.sock"
 
 
-class SandboxSettings(_Strict):
-    dir: str = "../.cache/sandbox"
-    sip_port: int = 5060
-    rtp_start: int = 10000
-    rtp_end: int = 14999
-    agent_phone_base_port: int = 5071
-    callback_port: int = 5090          # the SIPp phone standing for callers' own numbers
-    operator_ring_seconds: int = 30
-
-
 class CdrSettings(_Strict):
     """Asterisk's CDRs, read at engine start (then every `every_s` and when AMI reconnects) so
     that calls Asterisk handled while the engine was down still get a CRM record
     (ivr/crm/cdr_recovery.py)."""
     enabled: bool = True
     # cdr_csv's Master.csv; the engine's user must be able to read it (else a warning says
-    # reconciliation is off). Empty: the sandbox's own file. cdr.conf [csv] needs
-    # loguniqueid = yes (the uniqueid is the CRM's call_id) and should have loguserfield = yes.
+    # reconciliation is off). Empty: no CDR reconciliation (said once at start). cdr.conf [csv]
+    # needs loguniqueid = yes (the uniqueid is the CRM's call_id) and should have
+    # loguserfield = yes.
     csv_path: str = ""
     usegmtime: bool = True            # as cdr.conf [csv] usegmtime; no: this host's local time
     contexts: list[str] = Field(default_factory=lambda: ["hotline"])   # inbound hotline calls
@@ -152,7 +143,6 @@ class Settings(_Strict):
     # The Asterisk configs `ivr check` cross-checks and the sandbox installs. Empty: the
     # engine's own asterisk/ folder.
     asterisk_dir: str = ""
-    sandbox: SandboxSettings = SandboxSettings()
     cdr: CdrSettings = CdrSettings()
     # Set by load_settings: the file read, whose folder relative paths start from.
     _file: Path | None = PrivateAttr(default=None)
@@ -184,11 +174,9 @@ class Settings(_Strict):
             return prefix + str(self.path(url[len(prefix):]).resolve())
         return url
 
-    def cdr_csv_path(self) -> Path:
-        """cdr.csv_path, or the sandbox Asterisk's Master.csv (inside its chroot)."""
-        if self.cdr.csv_path:
-            return self.path(self.cdr.csv_path)
-        return self.path(self.sandbox.dir) / "root/var/log/asterisk/cdr-csv/Master.csv"
+    def cdr_csv_path(self) -> Path | None:
+        """cdr.csv_path from the project root; None when empty (no CDR reconciliation)."""
+        return self.path(self.cdr.csv_path) if self.cdr.csv_path else None
 
     def agents(self) -> dict[str, AgentEntry]:
         data = read_yaml(self.path(self.agents_file)) or {}

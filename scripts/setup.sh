@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the hotline needs on a fresh Debian machine (run as root): system packages,
-# then a virtualenv with the pinned Python dependencies. Safe to run again.
+# then a virtualenv with the pinned Python dependencies, the engine and its test lab (lab/, the
+# sandbox, SIPp and demo: a separate distribution, not part of the engine's wheel). Safe to
+# run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +31,5 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e lab
 echo "setup: done"

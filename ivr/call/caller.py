@@ -55,7 +55,7 @@ class AgiCaller:
         sound is missing and carry on rather than drop the caller."""
         await self.agi.command("CHANNEL STATUS")
         log.error("sound %s is missing in Asterisk's sounds directory: run `ivr sounds build` "
-                  "(and `ivr sandbox up` copies them), or install Asterisk's sound packages",
+                  "and copy them under Asterisk's sounds directory, or install Asterisk's sound packages",
                   self.sound(prompt))
 
     async def wait_digit(self, timeout_s: float, wake: asyncio.Event | None = None) -> str | None:

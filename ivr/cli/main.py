@@ -70,69 +70,6 @@ def serve(ctx: click.Context, no_agents_ready: bool, grace: float, clock, loop_n
 
 
 @main.group()
-def sandbox() -> None:
-    """A local Asterisk 22 + SIPp sandbox on loopback (Debian-sid chroot, built once)."""
-
-
-@sandbox.command("up")
-@click.pass_context
-def sandbox_up(ctx: click.Context) -> None:
-    """Build (once) and start Asterisk with the project's configs."""
-    from ivr.sandbox import Sandbox, SandboxError
-    try:
-        Sandbox(settings_or_exit(ctx)).up(log=click.echo)
-    except (SandboxError, ConfigError) as exc:
-        raise UserError(str(exc)) from None
-
-
-@sandbox.command("build")
-@click.pass_context
-def sandbox_build(ctx: click.Context) -> None:
-    """Build the chroot once (cached under sandbox.dir); later calls do nothing."""
-    from ivr.sandbox import Sandbox, SandboxError
-    try:
-        box = Sandbox(settings_or_exit(ctx))
-        if box.is_built():
-            click.echo(f"sandbox already built in {box.root}")
-        else:
-            box.build(log=click.echo)
-            click.echo(f"sandbox built in {box.root}")
-    except SandboxError as exc:
-        raise UserError(str(exc)) from None
-
-
-@sandbox.command("down")
-@click.pass_context
-def sandbox_down(ctx: click.Context) -> None:
-    """Stop the Asterisk this sandbox started."""
-    from ivr.sandbox import Sandbox
-    if not Sandbox(settings_or_exit(ctx)).down(log=click.echo):
-        click.echo("the sandbox was not running")
-
-
-@sandbox.command("status")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.pass_context
-def sandbox_status(ctx: click.Context, fmt: str) -> None:
-    """Is the sandbox built and running?"""
-    from ivr.sandbox import Sandbox
-    status = Sandbox(settings_or_exit(ctx)).status()
-    if fmt == "json":
-        click.echo(json.dumps(status))
-    else:
-        for key, value in status.items():
-            click.echo(f"{key:>10}: {value}")
-
-
-@main.command()
-@click.pass_context
-def demo(ctx: click.Context) -> None:
-    """A demo hotline: sandbox, engine, agent phones and a handful of calls, then the CRM."""
-    from ivr.demo import run_demo
-    sys.exit(run_demo(settings_or_exit(ctx)))
-
-
-@main.group()
 def sounds() -> None:
     """Prompt sound files (sounds/<lang>/<id>.wav)."""
 

@@ -129,10 +129,12 @@ class CdrRecovery:
 
     def __init__(self, settings: Settings, store: CrmStore, agents: Mapping[str, str]):
         cdr = settings.cdr
-        self.enabled = cdr.enabled
+        path = settings.cdr_csv_path()
+        self.enabled = cdr.enabled and path is not None
         self.contexts = list(cdr.contexts)
         self.max_age = timedelta(days=cdr.max_age_days)
-        self.file = CdrFile(settings.cdr_csv_path(), timezone.utc if cdr.usegmtime else None)
+        # No file named, no fallback: a production engine never guesses where CDRs are.
+        self.file = CdrFile(path, timezone.utc if cdr.usegmtime else None) if path else None
         self.store = store
         self.agents = dict(agents)
         self._since: datetime | None = None
@@ -144,8 +146,14 @@ class CdrRecovery:
         reads only what Asterisk appended, so a cut-off call still talking to an operator at
         start gets its outcome once it ends, without waiting for the next restart."""
         if not self.enabled:
-            log.info("CDR reconciliation is disabled (cdr.enabled: false): calls Asterisk "
-                     "handles while the engine is down will not reach the CRM")
+            if self.file is None:
+                log.warning("CDR reconciliation is off: cdr.csv_path is empty, so calls Asterisk "
+                            "handles while the engine is down will not reach the CRM. To turn "
+                            "it on, set cdr.csv_path in the engine settings to Asterisk's "
+                            "cdr_csv Master.csv (e.g. /var/log/asterisk/cdr-csv/Master.csv)")
+            else:
+                log.info("CDR reconciliation is disabled (cdr.enabled: false): calls Asterisk "
+                         "handles while the engine is down will not reach the CRM")
             return
         await self.run("engine start")
         while every_s > 0:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.lab import PROJECT, Lab, write_config
+from hotline_lab.lab import PROJECT, Lab, write_config
 
 BASE_PORT = int(os.environ.get("IVR_TEST_BASE_PORT", "15000"))
 HERE = Path(__file__).parent

@@ -9,8 +9,8 @@ from datetime import datetime
 
 import pytest
 
-from ivr.lab import PROJECT, Lab, write_config
-from ivr.sipp import AwaitHangup, HangUp, Pause, Press
+from hotline_lab.lab import PROJECT, Lab, write_config
+from hotline_lab.sipp import AwaitHangup, CallerHangsUp, Pause, Press
 from tests.integration.conftest import AFTER_HOURS, BASE_PORT, HERE, OFFICE_HOURS, sounds_of
 
 pytestmark = pytest.mark.asterisk
@@ -76,7 +76,7 @@ def test_caller_hanging_up_while_waiting_is_abandoned_with_its_wait(hotline):
     busy = hotline.call("0611000045", OPERATOR)
     time.sleep(1.0)
     quitter = hotline.call("0611000046", [Pause(1.5), Press("1"), Pause(1.5), Press("0"),
-                                          Pause(3.5), HangUp()])
+                                          Pause(3.5), CallerHangsUp()])
     assert quitter.wait(60) == 0 and busy.wait(60) == 0
     rec = hotline.call_record("0611000046")
     assert rec["disposition"] == "abandoned" and rec["queue"] == "operator"
@@ -111,7 +111,7 @@ def test_agents_log_in_pause_and_log_out_from_the_cli_and_their_phone(hotline):
     hotline.ivr("agent", "ready", "alice")
     # From the phone: alice dials *73 (pause) then *72 (log out).
     for code, state in (("*73", "paused"), ("*72", "logged-out")):
-        dial = hotline.call("alice", [Pause(1.0), HangUp()], exten=code)
+        dial = hotline.call("alice", [Pause(1.0), CallerHangsUp()], exten=code)
         dial.wait(30)
         assert agents(hotline)["alice"]["state"] == state
     bad = hotline.ivr("agent", "login", "zoe", check=False)

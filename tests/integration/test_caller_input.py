@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ivr.sipp import AwaitHangup, HangUp, Pause, Press
+from hotline_lab.sipp import AwaitHangup, CallerHangsUp, Pause, Press
 from tests.integration.conftest import OFFICE_HOURS
 
 pytestmark = pytest.mark.asterisk
@@ -74,9 +74,9 @@ def test_a_burst_of_wrong_keys_ends_with_a_person_not_a_loop(engine):
 
 
 @pytest.mark.parametrize("caller, moment, steps, expected", [
-    ("0611000311", "at once", [Pause(0.2), HangUp()], {"queue": None}),
-    ("0611000312", "after a wrong key", [Pause(1.0), Press("5"), Pause(0.7), HangUp()], {"queue": None}),
-    ("0611000313", "while the agent rings", [Pause(1.5), Press("1"), Pause(3.0), HangUp()],
+    ("0611000311", "at once", [Pause(0.2), CallerHangsUp()], {"queue": None}),
+    ("0611000312", "after a wrong key", [Pause(1.0), Press("5"), Pause(0.7), CallerHangsUp()], {"queue": None}),
+    ("0611000313", "while the agent rings", [Pause(1.5), Press("1"), Pause(3.0), CallerHangsUp()],
      {"queue": "orders"}),
 ])
 def test_hanging_up_before_a_person_answers_is_abandoned(engine, caller, moment, steps, expected):
@@ -96,7 +96,7 @@ def test_hanging_up_before_a_person_answers_is_abandoned(engine, caller, moment,
 
 def test_hanging_up_while_talking_is_answered_with_its_talk_time(engine):
     engine.start_phones(only={"bob": 0.5, "dave": 0.5}, talk_seconds=30.0)
-    call = engine.call("0611000320", [Pause(1.5), Press("1"), Pause(5.0), HangUp()])
+    call = engine.call("0611000320", [Pause(1.5), Press("1"), Pause(5.0), CallerHangsUp()])
     assert call.wait(30) == 0
     rec = engine.call_record("0611000320")
     assert rec["disposition"] == "answered" and rec["agent"] in ("bob", "dave")

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from ivr.sipp import AwaitHangup, Pause, Press
+from hotline_lab.sipp import AwaitHangup, Pause, Press
 from tests.integration.conftest import AFTER_HOURS, OFFICE_HOURS
 
 pytestmark = pytest.mark.asterisk

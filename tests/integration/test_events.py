@@ -10,8 +10,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from ivr.lab import PROJECT, Lab
-from ivr.sipp import AwaitHangup, Pause, Press
+from hotline_lab.lab import PROJECT, Lab
+from hotline_lab.sipp import AwaitHangup, Pause, Press
 from tests.integration.conftest import free_port, lab_config, sounds_of
 
 pytestmark = pytest.mark.asterisk

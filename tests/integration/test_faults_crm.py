@@ -15,8 +15,8 @@ import pytest
 
 from ivr.app.control import request
 from ivr.crm import codec
-from ivr.lab import PROJECT, Lab
-from ivr.sipp import AwaitHangup, HangUp, Pause, Press
+from hotline_lab.lab import PROJECT, Lab
+from hotline_lab.sipp import AwaitHangup, CallerHangsUp, Pause, Press
 from tests.crm.crm_pg import PgServer
 from tests.integration.conftest import OFFICE_HOURS, lab_config, sounds_of
 
@@ -68,7 +68,7 @@ def test_calls_are_served_while_the_crm_is_locked_and_recorded_once_it_is_free(e
     try:
         to_agent = engine.call("0611700001", [Pause(1.5), Press("1"), AwaitHangup(60)])
         time.sleep(0.5)
-        leaves_in_menu = engine.call("0611700002", [Pause(1.0), HangUp()])
+        leaves_in_menu = engine.call("0611700002", [Pause(1.0), CallerHangsUp()])
         to_operator = engine.call("0611700003", [Pause(1.5), Press("0"), AwaitHangup(60)])
         assert to_agent.wait(90) == 0, engine.sipp.errors("caller", 0)
         assert leaves_in_menu.wait(30) == 0
@@ -108,7 +108,7 @@ def test_engine_restarted_while_the_crm_is_locked_serves_calls_and_replays_its_s
     engine.start_phones(answer_after=1.0, talk_seconds=2.0)
     locker = hold_write_lock(db)
     try:
-        before = engine.call("0611700011", [Pause(1.0), HangUp()])
+        before = engine.call("0611700011", [Pause(1.0), CallerHangsUp()])
         assert before.wait(30) == 0
         assert engine.stop_engine() == 0                     # close leaves the spool on disk
         assert any(spool.glob("0*.jsonl"))
@@ -149,7 +149,7 @@ def test_engine_started_while_postgres_is_down_serves_calls_and_writes_them_once
         # French, the lookup node (the CRM cannot answer: an unknown caller), main menu, 0: a person
         to_agent = pg_lab.call("0611700021", [Pause(1.5), Press("1"), Pause(2.0), Press("0"), AwaitHangup(90)])
         time.sleep(0.5)
-        leaves = pg_lab.call("0611700022", [Pause(1.5), Press("1"), Pause(1.5), HangUp()])
+        leaves = pg_lab.call("0611700022", [Pause(1.5), Press("1"), Pause(1.5), CallerHangsUp()])
         assert to_agent.wait(120) == 0, pg_lab.sipp.errors("caller", 0)
         assert leaves.wait(30) == 0
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.lab import PROJECT, Lab
-from ivr.sipp import SCENARIO_DIR, AwaitHangup, Pause, Press
+from hotline_lab.lab import PROJECT, Lab
+from hotline_lab.sipp import SCENARIO_DIR, AwaitHangup, Pause, Press
 from tests.integration.conftest import BASE_PORT, free_port, lab_config, sounds_of
 from tests.integration.test_events import Subscriber
 from tests.integration.test_speech_calls import OPEN_LINE, SILENCE, seconds

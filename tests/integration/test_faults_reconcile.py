@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from ivr.lab import PROJECT, Lab
-from ivr.sipp import AwaitHangup, HangUp, Pause
+from hotline_lab.lab import PROJECT, Lab
+from hotline_lab.sipp import AwaitHangup, CallerHangsUp, Pause
 from tests.integration.conftest import lab_config, sounds_of
 
 pytestmark = pytest.mark.asterisk
@@ -41,7 +41,7 @@ def test_calls_asterisk_took_while_the_engine_was_down_are_recorded_once(lab, ho
     assert answered.wait(60) == 0, hotline.sipp.errors("caller", 0)
     hotline.start_phones(only={"alice": None, "bob": None})
     nobody = hotline.call("0611000072", [AwaitHangup(60)])     # rings 10 s, "sorry", hang-up
-    gave_up = hotline.call("0611000073", [Pause(3.0), HangUp()])
+    gave_up = hotline.call("0611000073", [Pause(3.0), CallerHangsUp()])
     assert nobody.wait(60) == 0 and gave_up.wait(60) == 0
     hotline.stop_phones()
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ivr.sipp import AwaitHangup, HangUp, Pause, Press
+from hotline_lab.sipp import AwaitHangup, CallerHangsUp, Pause, Press
 
 pytestmark = pytest.mark.asterisk
 
@@ -45,7 +45,7 @@ def test_no_input_gets_retries_then_the_operator(engine):
 
 
 def test_caller_hanging_up_in_the_menu_is_recorded_abandoned(engine):
-    call = engine.call("0611000003", [Pause(1.0), HangUp()])
+    call = engine.call("0611000003", [Pause(1.0), CallerHangsUp()])
     assert call.wait(30) == 0
     rec = engine.call_record("0611000003")
     assert rec["disposition"] == "abandoned"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.lab import PROJECT, Lab
-from ivr.sipp import SCENARIO_DIR, AwaitHangup, Pause, Press, Speak
+from hotline_lab.lab import PROJECT, Lab
+from hotline_lab.sipp import SCENARIO_DIR, AwaitHangup, Pause, Press, Speak
 from tests.audio.make_audio import ensure
 from tests.integration.conftest import lab_config, sounds_of
 

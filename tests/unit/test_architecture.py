@@ -22,8 +22,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ivr", "acd")
-# The test lab (sandbox, SIPp drivers, lab, demo) is leaving the product (issue 12, item 4).
-LAB = {"ivr.lab", "ivr.sipp", "ivr.sandbox", "ivr.demo"}
 
 FORBIDDEN = {"asyncio", "socket", "threading", "selectors", "sqlite3",          # I/O, threads
              "vosk", "psycopg", "aiosqlite", "aiomqtt", "panoramisk", "pydub"}  # drivers
@@ -51,7 +49,7 @@ def module_name(path: Path) -> str:
 @cache
 def sources() -> dict[str, Path]:
     found = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
-    return {name: path for name, path in found.items() if name not in LAB}
+    return found
 
 
 def _is_package(name: str) -> bool:

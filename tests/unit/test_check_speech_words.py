@@ -4,7 +4,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ivr.cli.main import main
-from ivr.lab import PROJECT, write_config
+from hotline_lab.lab import PROJECT, write_config
 
 
 def test_phrases_with_words_the_model_lacks_are_reported_at_their_line(tmp_path: Path):

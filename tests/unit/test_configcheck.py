@@ -240,7 +240,7 @@ def test_the_project_settings_name_the_project_files_from_any_folder(
     assert settings.path(settings.dialplan) == PROJECT / "dialplans/hotline.yaml"
     assert settings.path(settings.agents_file) == PROJECT / "config/agents.yaml"
     assert settings.path(settings.sounds.dir) == PROJECT / "sounds"
-    assert settings.path(settings.sandbox.dir) == PROJECT / ".cache/sandbox"
+    assert settings.cdr_csv_path() == PROJECT / ".cache/sandbox/root/var/log/asterisk/cdr-csv/Master.csv"
     assert settings.asterisk_path() == PROJECT / "asterisk"
     assert settings.crm_url() == f"sqlite:///{PROJECT}/var/crm.db"
 
@@ -252,7 +252,7 @@ def test_check_of_a_copied_config_reads_the_asterisk_folder_the_sandbox_installs
     named."""
     from click.testing import CliRunner
     from ivr.cli.main import main
-    from ivr.lab import write_config
+    from hotline_lab.lab import write_config
     copy = write_config(tmp_path / "copy", base_port=31000, crm=tmp_path / "crm.db",
                         dialplan=PROJECT / "dialplans/minimal.yaml", sounds=tmp_path / "sounds")
     res = CliRunner().invoke(main, ["--config", str(copy), "check"], env={"IVR_AMI_SECRET": STRONG})

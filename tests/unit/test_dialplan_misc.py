@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ivr.dialplan import Catalog, parse_plan
 from ivr.dialplan import expr
 from ivr.cli.main import main
-from ivr.lab import write_config
+from hotline_lab.lab import write_config
 from ivr.dialplan.schema import json_schema
 
 ROOT = Path(__file__).resolve().parents[2]

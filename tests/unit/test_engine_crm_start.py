@@ -19,7 +19,7 @@ from ivr.config import load_settings  # noqa: E402
 from ivr.crm.records import CallEvent, CallRecord  # noqa: E402
 from ivr.crm.store import open_store  # noqa: E402
 from ivr.app.engine import Engine  # noqa: E402
-from ivr.lab import PROJECT, write_config  # noqa: E402
+from hotline_lab.lab import PROJECT, write_config  # noqa: E402
 
 
 @pytest.fixture

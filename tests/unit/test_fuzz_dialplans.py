@@ -20,7 +20,7 @@ from ivr.config import load_settings
 from ivr.dialplan import Catalog, PlanInvalid, check_paths, load_plan
 from ivr.dialplan import load_checked
 from ivr.dialplan.model import all_prompts
-from ivr.lab import write_config
+from hotline_lab.lab import write_config
 from ivr.app.plans import PlanHolder
 from ivr.app.prompts import sound_path
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import tracemalloc
 from datetime import datetime, timedelta, timezone
 
@@ -10,7 +11,7 @@ import pytest
 
 from ivr.crm import reconcile
 from ivr.crm.cdr_recovery import CdrFile, CdrRecovery, CdrUnreadable, seek_time
-from ivr.config import Settings
+from ivr.config import Settings, load_settings
 from ivr.crm import codec
 from ivr.crm.records import CallRecord
 from ivr.crm.store import open_store
@@ -317,6 +318,31 @@ def test_recovery_says_it_is_off_when_the_file_cannot_be_read(tmp_path, caplog):
     assert asyncio.run(scenario()) == [(0, 0), (0, 0)]
     assert caplog.text.count("CDR reconciliation is off") == 1       # said once, not each minute
     assert "cdr.csv_path" in caplog.text
+
+
+def test_an_empty_csv_path_means_no_reconciliation_said_once_and_no_sandbox_fallback(tmp_path, caplog):
+    # A sandbox's Master.csv where the lab keeps it: production must never read it unasked.
+    sandbox_cdr = tmp_path / ".cache/sandbox/root/var/log/asterisk/cdr-csv/Master.csv"
+    sandbox_cdr.parent.mkdir(parents=True)
+    sandbox_cdr.write_text(cdr_line("200.2", "0611000042", datetime.now(timezone.utc)))
+    (tmp_path / "engine.yaml").write_text('cdr: {csv_path: ""}\n')
+    settings = load_settings(tmp_path / "engine.yaml")       # relative paths from tmp_path
+    assert settings.cdr_csv_path() is None
+
+    async def scenario() -> tuple[tuple[int, int], list[CallRecord]]:
+        store = await open_store(f"sqlite:///{tmp_path / 'crm.db'}")
+        try:
+            recovery = CdrRecovery(settings, store, AGENTS)
+            await recovery.run_forever(every_s=0)          # the engine's start
+            return await recovery.run("AMI logged in"), await store.list_calls()
+        finally:
+            await store.close()
+
+    with caplog.at_level(logging.INFO):
+        done, calls = asyncio.run(scenario())
+    assert done == (0, 0) and calls == []
+    assert caplog.text.count("CDR reconciliation is off") == 1
+    assert "set cdr.csv_path" in caplog.text
 
 
 class FlakyStore:

@@ -1,17 +1,18 @@
-"""`ivr demo`: a real hotline in one command — sandbox Asterisk, the engine on the demo plan,
-SIPp agent phones and a handful of callers, then the CRM records they left.
+"""`python -m hotline_lab demo` (`make demo`): a real hotline in one command — sandbox
+Asterisk, the engine on the demo plan, SIPp agent phones and a handful of callers, then the CRM
+records they left.
 """
 from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from ivr.config import DEFAULT_CONFIG, Settings
-from ivr.lab import Lab
-from ivr.sipp import AwaitHangup, HangUp, Pause, Press
+from hotline_lab.lab import PROJECT, Lab, write_config
+from hotline_lab.sipp import AwaitHangup, CallerHangsUp, Pause, Press
 
 # Calls placed one after another; each says what the caller does (keys from hotline.yaml).
 DEMO_CALLS = [
@@ -21,7 +22,7 @@ DEMO_CALLS = [
      "skilled, does not answer, so alice takes it",
      [Pause(3), Press("2"), Pause(4), Press("1"), Pause(2), Press("1"), AwaitHangup(120)]),
     ("0612340003", "Caller hangs up in the main menu",
-     [Pause(3), Press("1"), Pause(3), HangUp()]),
+     [Pause(3), Press("1"), Pause(3), CallerHangsUp()]),
     ("0612340004", "Adverse-effect report with the safety key 9: it goes to the front of the "
      "line and waits for alice, the drug-safety agent, to finish her wrap-up",
      [Pause(3), Press("1"), Pause(4), Press("9"), AwaitHangup(180)]),
@@ -31,10 +32,24 @@ NO_ANSWER = "carol"
 DEMO_CLOCK = "2026-11-24T10:00:00+01:00"
 
 
-def run_demo(settings: Settings) -> int:
+def demo_config(base_port: int) -> Path:
+    """The demo hotline of config/engine.yaml on ports offset from `base_port`, with its own
+    CRM under var/demo-<port>/, so it can run beside another hotline on this machine."""
+    work = PROJECT / f"var/demo-{base_port}"
+    return write_config(work / "config", base_port=base_port,
+                        dialplan=PROJECT / "dialplans/hotline.yaml", crm=work / "crm.db",
+                        sounds=PROJECT / "sounds", sandbox={"operator_ring_seconds": 30})
+
+
+def run_demo(config_path: Path) -> int:
     console = Console()
-    lab = Lab(settings.file or DEFAULT_CONFIG)
+    lab = Lab(config_path)
     console.rule("[bold]Hotline demo")
+    cdr = lab.settings.cdr_csv_path()
+    if cdr is None or cdr.resolve() != lab.box.cdr_csv_path(lab.settings):
+        console.print(f"[yellow]note: {config_path} does not read this sandbox's CDRs "
+                      f"({lab.box.cdr_csv_path(lab.settings)}): calls Asterisk serves alone will "
+                      "not be recovered into the CRM (--base-port writes a matching config)")
     try:
         console.print("• building prompts (espeak-ng) and starting Asterisk 22 …")
         lab.ivr("sounds", "build", timeout=600)

@@ -1,8 +1,8 @@
-"""SIPp callers and agent phones for the sandbox (tests and `ivr demo`).
+"""SIPp callers and agent phones for the sandbox (tests, the demo, bench/load.py).
 
 Scenarios are generated from a few steps so each test says what its caller does: pause, press a
-key (RFC 4733 captures shipped with SIPp), stream speech audio, hang up, or wait for the hotline
-to hang up. SIPp runs inside the sandbox chroot (it comes with it) on loopback.
+key (RFC 4733 captures made here), stream speech audio, hang up, or wait for the hotline to hang
+up. SIPp runs inside the sandbox chroot (it comes with it) on loopback.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.sandbox import Sandbox
+from hotline_lab.sandbox import Sandbox, SandboxError
 
 DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
 SCENARIO_DIR = "tmp/ivr-sipp"          # inside the chroot
@@ -54,8 +54,8 @@ class Speak:
 
 
 @dataclass(frozen=True)
-class HangUp:
-    pass
+class CallerHangsUp:
+    """The caller puts the phone down (sends BYE) at this point of the script."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class AwaitHangup:
     timeout: float = 120
 
 
-Step = Pause | Press | Speak | HangUp | AwaitHangup
+Step = Pause | Press | Speak | CallerHangsUp | AwaitHangup
 
 
 def caller_scenario(caller: str, steps: list[Step]) -> str:
@@ -122,7 +122,7 @@ def caller_scenario(caller: str, steps: list[Step]) -> str:
         elif isinstance(step, Press):
             if presses >= MAX_PRESSES:
                 raise ValueError(f"a scripted call may press at most {MAX_PRESSES} keys "
-                                 "(ivr/sipp.py MAX_PRESSES); split the call or raise the limit")
+                                 "(hotline_lab/sipp.py MAX_PRESSES); split the call or raise the limit")
             out.append(f'  <nop><action><exec play_pcap_audio="{pcap_for(step.key, presses)}"/>'
                        f'</action></nop>\n  <pause milliseconds="300"/>\n')
             presses += 1
@@ -130,7 +130,7 @@ def caller_scenario(caller: str, steps: list[Step]) -> str:
             out.append(f'  <nop><action><exec rtp_stream="{step.chroot_path},1,0"/></action></nop>\n')
             if step.seconds > 0:
                 out.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
-        elif isinstance(step, HangUp):
+        elif isinstance(step, CallerHangsUp):
             out.append(f"""  <send retrans="500">
     <![CDATA[
       BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -294,11 +294,24 @@ def agent_scenario(answer_after: float | None, talk_seconds: float = 3.0) -> str
 
 
 class Sipp:
-    """Runs SIPp inside the sandbox chroot."""
+    """Runs SIPp inside the sandbox chroot.
+
+    Creating one writes nothing: the scenarios and DTMF captures go into the chroot only once
+    it is built, since a chroot folder that exists before the build stops the build's final
+    rename (bench/load.py on a fresh machine)."""
 
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
         self.dir = sandbox.root / SCENARIO_DIR
+        self.sip_port = sandbox.box.sip_port
+        self._captures_written = False
+
+    def _write_captures(self) -> None:
+        if self._captures_written:
+            return
+        if not self.sandbox.is_built():
+            raise SandboxError(f"the sandbox in {self.sandbox.base} is not built, so SIPp cannot "
+                               "run: `python -m hotline_lab sandbox build` (or start the lab) first")
         dtmf = self.dir / "dtmf"
         dtmf.mkdir(parents=True, exist_ok=True)
         for index in range(MAX_PRESSES):
@@ -306,9 +319,10 @@ class Sipp:
                 path = dtmf / f"{index:02d}-{DTMF_EVENTS[key]}.pcap"
                 if not path.exists():
                     path.write_bytes(dtmf_pcap(key, index))
-        self.sip_port = sandbox.settings.sandbox.sip_port
+        self._captures_written = True
 
     def _write(self, name: str, xml: str) -> str:
+        self._write_captures()
         path = self.dir / f"{name}-{next(_counter)}.xml"
         path.write_text(xml)
         return "/" + str(path.relative_to(self.sandbox.root))

@@ -1,5 +1,5 @@
 """A running hotline on this machine: sandbox Asterisk, the engine, SIPp agent phones and
-callers. `ivr demo`, the integration tests and the load benchmark all drive it the same way.
+callers. The demo, the integration tests and the load benchmark all drive it the same way.
 """
 from __future__ import annotations
 
@@ -17,17 +17,29 @@ from pathlib import Path
 import yaml
 
 from ivr.config import Settings, load_settings
-from ivr.sandbox import Sandbox, agent_phone_port
-from ivr.sipp import Sipp, Step, stop
 
-PROJECT = Path(__file__).resolve().parent.parent
+from hotline_lab.sandbox import PROJECT, Sandbox, agent_phone_port
+from hotline_lab.settings import (CDR_CSV_IN_CHROOT, SANDBOX_DIR_ENV, load_sandbox_settings,
+                                  sandbox_file)
+from hotline_lab.sipp import Sipp, Step, stop
 
 
 def write_config(directory: Path, *, base_port: int, dialplan: Path, crm: Path,
                  sounds: Path, agents_file: Path | None = None,
-                 queues_file: Path | None = None, extra: dict | None = None) -> Path:
-    """An engine.yaml with every port offset from `base_port` (tests don't collide with a
-    running demo) and absolute paths, so it works from any folder."""
+                 queues_file: Path | None = None, extra: dict | None = None,
+                 sandbox: dict | None = None) -> Path:
+    """An engine.yaml and the lab's sandbox.yaml beside it, every port offset from `base_port`
+    (tests don't collide with a running demo) and absolute paths, so they work from any
+    folder. `extra` overrides engine settings, `sandbox` the sandbox's."""
+    box = {
+        # IVR_SANDBOX_DIR: another chroot copy, so two test runs can each have an Asterisk.
+        "dir": str(Path(os.environ.get(SANDBOX_DIR_ENV) or PROJECT / ".cache/sandbox").resolve()),
+        "sip_port": base_port + 60,
+        "rtp_start": base_port + 2000, "rtp_end": base_port + 2999,
+        "agent_phone_base_port": base_port + 100, "callback_port": base_port + 90,
+        "operator_ring_seconds": 10,
+        **(sandbox or {}),
+    }
     config = {
         "agi": {"host": "127.0.0.1", "port": base_port + 73},
         "ami": {"host": "127.0.0.1", "port": base_port + 38},
@@ -37,12 +49,8 @@ def write_config(directory: Path, *, base_port: int, dialplan: Path, crm: Path,
         "sounds": {"dir": str(sounds), "asterisk_prefix": "hotline"},
         "agents_file": str(agents_file or PROJECT / "config/agents.yaml"),
         "queues_file": str(queues_file or PROJECT / "config/queues.yaml"),
-        # IVR_SANDBOX_DIR: another chroot copy, so two test runs can each have an Asterisk.
-        "sandbox": {"dir": os.environ.get("IVR_SANDBOX_DIR", str(PROJECT / ".cache/sandbox")),
-                    "sip_port": base_port + 60,
-                    "rtp_start": base_port + 2000, "rtp_end": base_port + 2999,
-                    "agent_phone_base_port": base_port + 100, "callback_port": base_port + 90,
-                    "operator_ring_seconds": 10},
+        # The engine reads this sandbox's CDRs; production names its own file (or none).
+        "cdr": {"csv_path": str(Path(box["dir"]) / CDR_CSV_IN_CHROOT)},
     }
     for key, value in (extra or {}).items():
         if isinstance(value, dict):
@@ -52,6 +60,7 @@ def write_config(directory: Path, *, base_port: int, dialplan: Path, crm: Path,
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "engine.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+    sandbox_file(path).write_text(yaml.safe_dump(box, sort_keys=False))
     return path
 
 
@@ -68,7 +77,8 @@ class Lab:
         self.env.setdefault("IVR_AMI_SECRET", "sandbox-" + os.urandom(6).hex())
         os.environ.setdefault("IVR_AMI_SECRET", self.env["IVR_AMI_SECRET"])
         self.settings: Settings = load_settings(self.config_path)
-        self.sandbox = Sandbox(self.settings)
+        self.box = load_sandbox_settings(self.config_path)
+        self.sandbox = Sandbox(self.settings, self.box)
         self.sipp = Sipp(self.sandbox)
         self.agent_names = list(self.settings.agents())
 
@@ -129,15 +139,15 @@ class Lab:
             if only is not None and name not in only:
                 continue
             delay = only[name] if only is not None else answer_after
-            port = agent_phone_port(self.settings, index)
-            self.phones[name] = self.sipp.phone(port, self.settings.sandbox.rtp_end + 1 + index * 4,
+            port = agent_phone_port(self.box, index)
+            self.phones[name] = self.sipp.phone(port, self.box.rtp_end + 1 + index * 4,
                                                 delay, talk_seconds)
         time.sleep(0.5)
 
     def start_customer_phone(self, answer_after: float = 0.5, talk_seconds: float = 2.0) -> None:
         """The phone that answers when the hotline calls a caller back."""
-        port = self.settings.sandbox.callback_port
-        self.phones["customer"] = self.sipp.phone(port, self.settings.sandbox.rtp_end + 80,
+        port = self.box.callback_port
+        self.phones["customer"] = self.sipp.phone(port, self.box.rtp_end + 80,
                                                   answer_after, talk_seconds)
 
     def stop_phones(self) -> None:
@@ -148,8 +158,8 @@ class Lab:
     def call(self, caller: str, steps: list[Step], exten: str = "100",
              timeout: float = 180) -> subprocess.Popen:
         n = next(self._ports)
-        base = self.settings.sandbox.agent_phone_base_port + 100 + (n % 200)
-        media = self.settings.sandbox.rtp_end + 100 + (n % 200) * 4
+        base = self.box.agent_phone_base_port + 100 + (n % 200)
+        media = self.box.rtp_end + 100 + (n % 200) * 4
         return self.sipp.call(caller, exten, steps, base, media, timeout)
 
     # ---- the CRM -----------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """A local Asterisk 22 + SIPp sandbox: a Debian-sid chroot built once, cached, started on loopback.
 
 Asterisk 22 and SIPp are not in Debian 12; sid has both. The chroot is built with mmdebstrap,
-then every start installs the project's asterisk/ configs rendered with the ports from
-config/engine.yaml. Asterisk runs as root inside the chroot *without* -U/-G (with them it loses
-the right to read its own configs). `down` stops exactly the process `up` started (pid file).
+then every start installs the project's asterisk/ configs (and the lab's own, under
+hotline_lab/asterisk/) rendered with the ports of the engine settings and of sandbox.yaml.
+Asterisk runs as root inside the chroot *without* -U/-G (with them it loses the right to read
+its own configs). `down` stops exactly the process `up` started (pid file).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from ivr.config import Settings
 
+from hotline_lab.settings import SandboxSettings
+
 PACKAGES = [
     "asterisk",
     "asterisk-core-sounds-en-wav",
@@ -29,6 +32,10 @@ ASTERISK_DIRS = [
     "etc/asterisk", "var/lib/asterisk", "var/spool/asterisk", "var/log/asterisk",
     "run/asterisk", "usr/share/asterisk",
 ]
+# The lab runs from a source checkout (lab/hotline_lab/ inside it): the project's asterisk/ is
+# what a site includes; the lab's own files (asterisk.conf, modules, CDR, MoH…) sit beside us.
+PROJECT = Path(__file__).resolve().parents[2]
+LAB_ASTERISK = Path(__file__).resolve().parent / "asterisk"
 STATIC_CONFIGS = ["asterisk.conf", "modules.conf", "logger.conf", "musiconhold.conf", "cdr.conf",
                   "extensions_transfer.conf"]
 
@@ -40,10 +47,11 @@ class SandboxError(Exception):
 @dataclass
 class Sandbox:
     settings: Settings
+    box: SandboxSettings
 
     @property
     def base(self) -> Path:
-        return self.settings.path(self.settings.sandbox.dir).resolve()
+        return self.box.base(self.settings)
 
     @property
     def root(self) -> Path:
@@ -65,6 +73,12 @@ class Sandbox:
         """Build the chroot once (~1 min, ~450 MB); later calls reuse it."""
         if self.is_built():
             return
+        if self.root.exists():
+            # Said before mmdebstrap runs a minute for a final rename that cannot happen.
+            raise SandboxError(
+                f"{self.root} exists but holds no Asterisk (an interrupted build, or something "
+                f"wrote into the chroot before it was built): remove it (rm -rf {self.root}) "
+                "and build again")
         _require_root("build the Asterisk sandbox (mmdebstrap and chroot need it)")
         if not shutil.which("mmdebstrap"):
             raise SandboxError("mmdebstrap is not installed: run `apt-get install -y mmdebstrap` "
@@ -90,10 +104,10 @@ class Sandbox:
                 old.unlink()
         source = s.asterisk_path()
         for name in STATIC_CONFIGS:
-            shutil.copy(source / "sandbox" / name, etc / name)
+            shutil.copy(LAB_ASTERISK / name, etc / name)
         for name in ["extensions_hotline.conf", "pjsip_hotline.conf", "manager_hotline.conf"]:
             shutil.copy(source / name, etc / name)
-        for name, text in render_configs(s).items():
+        for name, text in render_configs(s, self.box).items():
             (etc / name).write_text(text)
         (etc / "manager_hotline_secret.conf").write_text(f"secret = {s.ami.secret()}\n")
         os.chmod(etc / "manager_hotline_secret.conf", 0o600)
@@ -127,11 +141,12 @@ class Sandbox:
     def up(self, log=print, timeout: float = 60.0) -> int:
         _require_root("start the Asterisk sandbox (chroot needs it)")
         if pid := self.running_pid():
-            raise SandboxError(f"the sandbox is already running (pid {pid}); `ivr sandbox down` first")
+            raise SandboxError(f"the sandbox is already running (pid {pid}); "
+                               "`python -m hotline_lab sandbox down` first")
         self.build(log)
         s = self.settings
         _check_port_free("tcp", s.ami.port, "AMI (ami.port)")
-        _check_port_free("udp", s.sandbox.sip_port, "SIP (sandbox.sip_port)")
+        _check_port_free("udp", self.box.sip_port, "SIP (sandbox.yaml sip_port)")
         self.install_configs()
         (self.root / "run/asterisk").mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "wb")
@@ -144,7 +159,7 @@ class Sandbox:
         except SandboxError:
             self.down()
             raise SandboxError(f"Asterisk did not start; its own words:\n{self._asterisk_says()}")
-        log(f"Asterisk 22 up (pid {proc.pid}): SIP udp 127.0.0.1:{s.sandbox.sip_port}, "
+        log(f"Asterisk 22 up (pid {proc.pid}): SIP udp 127.0.0.1:{self.box.sip_port}, "
             f"AMI 127.0.0.1:{s.ami.port}, engine expected at agi://127.0.0.1:{s.agi.port}")
         return proc.pid
 
@@ -171,7 +186,7 @@ class Sandbox:
     def status(self) -> dict:
         pid = self.running_pid()
         return {"built": self.is_built(), "running": pid is not None, "pid": pid,
-                "dir": str(self.base), "sip_port": self.settings.sandbox.sip_port,
+                "dir": str(self.base), "sip_port": self.box.sip_port,
                 "ami_port": self.settings.ami.port, "agi_port": self.settings.agi.port}
 
     def cli(self, command: str, timeout: float = 10, check: bool = True) -> str:
@@ -190,7 +205,7 @@ class Sandbox:
         return text[-4000:] or "(nothing logged)"
 
 
-def render_configs(s: Settings) -> dict[str, str]:
+def render_configs(s: Settings, box: SandboxSettings) -> dict[str, str]:
     """The files that carry this machine's ports, agents and globals (never tracked)."""
     agents = s.agents()
     operators = [a.endpoint for a in agents.values() if a.operator] or [
@@ -200,9 +215,9 @@ def render_configs(s: Settings) -> dict[str, str]:
         "[globals]\n"
         f"IVR_ENGINE=agi://{s.agi.host}:{s.agi.port}\n"
         f"IVR_OPERATOR_DIAL={operator_dial}\n"
-        f"IVR_OPERATOR_RING={s.sandbox.operator_ring_seconds}\n"
+        f"IVR_OPERATOR_RING={box.operator_ring_seconds}\n"
         f"IVR_AUDIOSOCKET={s.audiosocket.host}:{s.audiosocket.port}\n"
-        f"IVR_CALLBACK_PORT={s.sandbox.callback_port}\n\n"
+        f"IVR_CALLBACK_PORT={box.callback_port}\n\n"
         "#include extensions_hotline.conf\n"
         "#include extensions_transfer.conf\n"
     )
@@ -210,7 +225,7 @@ def render_configs(s: Settings) -> dict[str, str]:
         "; Agents are recognised by the From user (their endpoint name), callers by address.",
         "[global]", "type = global", "endpoint_identifier_order = username,ip", "",
         "[transport-udp]", "type = transport", "protocol = udp",
-        f"bind = 127.0.0.1:{s.sandbox.sip_port}", "",
+        f"bind = 127.0.0.1:{box.sip_port}", "",
         "#include pjsip_hotline.conf", "",
         "; Test callers: SIPp on loopback, identified by address.",
         "[test-caller](hotline-caller)", "",
@@ -221,29 +236,29 @@ def render_configs(s: Settings) -> dict[str, str]:
         "[general]\nenabled = yes\n"
         f"port = {s.ami.port}\nbindaddr = 127.0.0.1\n\n#include manager_hotline.conf\n"
     )
-    rtp = f"[general]\nrtpstart = {s.sandbox.rtp_start}\nrtpend = {s.sandbox.rtp_end}\n"
+    rtp = f"[general]\nrtpstart = {box.rtp_start}\nrtpend = {box.rtp_end}\n"
     return {
         "extensions.conf": extensions,
         "pjsip.conf": "\n".join(pjsip),
-        "pjsip_agents.conf": render_agent_endpoints(s),
+        "pjsip_agents.conf": render_agent_endpoints(s, box),
         "manager.conf": manager,
         "rtp.conf": rtp,
     }
 
 
-def render_agent_endpoints(s: Settings) -> str:
+def render_agent_endpoints(s: Settings, box: SandboxSettings) -> str:
     """One PJSIP endpoint per agent; in the sandbox each phone is a SIPp UAS on its own port."""
     lines = ["; Generated from config/agents.yaml — do not edit."]
     for index, agent in enumerate(s.agents().values()):
-        port = agent_phone_port(s, index)
+        port = agent_phone_port(box, index)
         e = agent.endpoint
         lines += [f"[{e}](hotline-agent)", f"aors = {e}", "",
                   f"[{e}](hotline-agent-aor)", f"contact = sip:{e}@127.0.0.1:{port}", ""]
     return "\n".join(lines)
 
 
-def agent_phone_port(s: Settings, index: int) -> int:
-    return s.sandbox.agent_phone_base_port + index
+def agent_phone_port(box: SandboxSettings, index: int) -> int:
+    return box.agent_phone_base_port + index
 
 
 def wait_fully_booted(s: Settings, proc: subprocess.Popen, timeout: float) -> None:

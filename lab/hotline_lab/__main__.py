@@ -1,0 +1,3 @@
+from hotline_lab.cli import main
+
+main()
