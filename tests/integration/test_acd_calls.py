@@ -219,6 +219,10 @@ def test_an_after_hours_callback_promise_survives_a_restart_and_is_kept(lab, tmp
         assert rec["intent"] == "callback" and rec["disposition"] == "callback"
         assert rec["agent"] is None
         assert any("no agents logged in" in line for line in rec["decision_trace"])
+        # The caller was told, in their language, that we will call back (not just "goodbye").
+        told = [e for e in night.call_events(rec["call_id"]) if e["kind"] == "told"]
+        assert [e["sounds"] for e in told] == [[f"{rec['language']}/divert-call-back"]], told
+        assert (sounds_of(lab) / rec["language"] / "divert-call-back.wav").is_file()
         night.stop_engine()
         night.start_engine("--clock", AFTER_HOURS, "--no-agents-ready")
         assert "1 callback request(s) from before the restart" in night.log_text()
