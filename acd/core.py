@@ -66,7 +66,8 @@ class Acd:
         self._handlers: dict[type, Callable[[Any, float, list], None]] = {
             E.CallArrived: self._on_arrived, E.AgentLoggedIn: self._on_login,
             E.AgentLoggedOut: self._on_logout, E.AgentPaused: self._on_paused,
-            E.AgentReady: self._on_ready, E.DeviceBusy: self._on_device,
+            E.AgentReady: self._on_ready, E.AgentRestored: self._on_restored,
+            E.DeviceBusy: self._on_device,
             E.OfferAnswered: self._on_answered, E.OfferFailed: self._on_failed,
             E.CallEnded: self._on_ended, E.CallAbandoned: self._on_abandoned,
             E.CallbackRequested: self._on_callback, E.Tick: lambda ev, now, out: None,
@@ -149,6 +150,10 @@ class Acd:
 
     def agent_state(self, name: str) -> AgentState:
         return self._agents[name].state
+
+    def agent_reason(self, name: str) -> str:
+        """The pause reason (or the queue of a wrap-up); "" otherwise."""
+        return self._agents[name].reason
 
     def state_snapshot(self, now: float | None = None) -> dict[str, Any]:
         """For `ivr queues` / `ivr agents`. O(queues x agents): display only, not per event."""
@@ -692,6 +697,19 @@ class Acd:
         a.pending_logout = False
         if a.state in (_PAUSED, _WRAPUP, _LOGGED_OUT):
             self._after_work(a, now, out)
+
+    def _on_restored(self, ev: E.AgentRestored, now: float, out: list) -> None:
+        state = AgentState(ev.state)
+        if state not in (_READY, _PAUSED, _LOGGED_OUT):
+            raise ValueError(f"agent {ev.agent}: cannot restore state {ev.state!r}")
+        a = self._agent(ev.agent)
+        if a is None or a.state not in (_READY, _LOGGED_OUT) or a.call_id is not None:
+            return
+        a.pending_pause, a.pending_logout = None, False
+        # since: when it was recorded, never in the future of this clock
+        self._set_state(a, state, min(ev.since, now), ev.reason if state is _PAUSED else "")
+        if state is _READY:
+            self._dispatch_agent(a, now, out)
 
     def _on_device(self, ev: E.DeviceBusy, now: float, out: list) -> None:
         a = self._agent(ev.agent)

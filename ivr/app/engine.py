@@ -34,6 +34,7 @@ from ivr.crm.store import CrmStore, open_store
 from ivr.app.plans import PlanHolder
 from ivr.privacy import mask_number
 from ivr.crm.reconcile import endpoint_of
+from ivr.app.agent_restore import AgentRestore, crm_event_for
 
 log = logging.getLogger(__name__)
 # Feature codes agents dial from their phones (asterisk/extensions_hotline.conf: *71…*74).
@@ -61,7 +62,7 @@ class Waiter:
 
 class Engine:
     def __init__(self, settings: Settings, *, agents_ready: bool = True,
-                 clock: datetime | None = None):
+                 clock: datetime | None = None, restore_agents: bool = True):
         self.settings = settings
         # The dialplan's clock (business hours); tests and the demo pin it, calls keep real time.
         self._clock_offset = (clock - datetime.now(timezone.utc)) if clock else timedelta(0)
@@ -93,6 +94,11 @@ class Engine:
         self.callbacks = Callbacks(self)
         self._queue_specs = {q.name: q for q in self.acd_config.queues}
         self._paused_for_ami: set[str] = set()
+        self.agent_restore = AgentRestore(  # agents' states from before a restart (the CRM's)
+            list(self.agent_endpoint), agents_ready, use_records=restore_agents,
+            handle=self.acd_handle, command=self.agent_command,
+            record=lambda *event: self.store.add_agent_event(*event),
+            busy_agents=self._agents_in_use)
 
     async def _start_speech(self) -> None:
         """Load the speech model once (in a thread: ~2 s) and listen for AudioSocket.
@@ -171,6 +177,10 @@ class Engine:
         """The start-up work that reads the CRM, in order: mark the cut-off calls, then start
         the CDR recovery (which completes them), then re-queue callback promises. False if
         the database failed; a step done stays done, so a second try goes on from there."""
+        if not self.agent_restore.done and not await self._crm_start_step(
+                lambda: self.agent_restore.restore(self.store, self.started_at),
+                "restoring the agents' states from before the restart", quiet):
+            return False
         if self.cdr_recovery is None:
             if not await self._crm_start_step(
                     self._recover_cut_off_calls,
@@ -216,15 +226,14 @@ class Engine:
                                       spool_dir=self.settings.path(self.settings.crm.spool_dir),
                                       linger_ms=self.settings.crm.linger_ms)
         self.started_at = datetime.now(timezone.utc)    # calls from before are the last run's
-        if self.agents_ready:
-            for name in self.agent_endpoint:
-                self.agent_command("login", name, "engine start")
         self.ami = AmiLink(self.settings.ami, self.on_ami_event, on_login=self.on_ami_login)
         try:
             await self.ami.start()
         except Exception as exc:   # calls still work without AMI; availability is then ours alone
             log.error("AMI unavailable (%s); serving calls without device states", exc)
         if not (self.store.ready.is_set() and await self._crm_start_steps()):
+            if not self.agent_restore.done:     # before the first call: agents get the default
+                self.agent_restore.apply_defaults()
             log.warning("CRM: the engine starts without its database (%s). Calls are served; "
                         "calls cut off when the engine last stopped, Asterisk's CDRs and callback "
                         "promises from before the restart are picked up as soon as it answers, "
@@ -409,12 +418,19 @@ class Engine:
     def note_wrap_up(self, agent: str, queue: str | None) -> None:
         """Agent sessions for occupancy: the ACD times wrap-up itself; the CRM gets its span."""
         seconds = self.acd_config_queue(queue).wrapup_seconds
-        if seconds <= 0:
-            return
+        if seconds <= 0 or self.acd.agent_state(agent) is not AgentState.WRAPUP:
+            return          # a logout asked during the call took effect at once
         start = datetime.now(timezone.utc)
         self.store.add_agent_event(agent, start, "wrapup")
-        asyncio.get_running_loop().call_later(
-            seconds, self.store.add_agent_event, agent, start + timedelta(seconds=seconds), "ready")
+        asyncio.get_running_loop().call_later(seconds, self._note_wrap_up_end, agent,
+                                              start + timedelta(seconds=seconds))
+
+    def _note_wrap_up_end(self, agent: str, at: datetime) -> None:
+        """Record what the wrap-up ended in (ready, or a pause/logout asked meanwhile): the
+        last event on record is what a restart restores."""
+        self.acd_handle(ev.Tick())              # the ACD's own wrap-up timer is due too
+        self.store.add_agent_event(agent, at, *crm_event_for(
+            self.acd.agent_state(agent), self.acd.agent_reason(agent)))
 
     def queue_names(self) -> set[str]:
         return set(self._queue_specs)
@@ -580,6 +596,11 @@ class Engine:
                 agent = self.endpoint_to_agent.get(endpoint_of(dest))
                 if agent:
                     self._offer_answered(waiter, agent, answered_at=time.monotonic())
+
+    def _agents_in_use(self) -> set[str]:
+        """Agents who took a call or changed state since the start (not the default's)."""
+        return {a["agent"] for a in self.acd.state_snapshot()["agents"]
+                if a["calls_taken"] or a["call_id"] or a["state"] not in ("ready", "logged-out")}
 
     def _agent_engaged_by_us(self, agent: str) -> bool:
         return self._engaged[agent] > 0

@@ -34,7 +34,11 @@ def main(ctx: click.Context, config: str | None, verbose: int) -> None:
 
 @main.command()
 @click.option("--no-agents-ready", is_flag=True,
-              help="start with every agent logged out (they log in by CLI or phone)")
+              help="agents with no recorded state start logged out (they log in by CLI or "
+                   "phone); the default is ready")
+@click.option("--reset-agents", is_flag=True,
+              help="ignore the agent states recorded before this start (paused, logged out): "
+                   "every agent gets the default")
 @click.option("--grace", type=float, default=30.0, show_default=True,
               help="on SIGTERM, seconds live calls may go on before Asterisk's fallback takes them")
 @click.option("--clock", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z"]), default=None,
@@ -43,7 +47,8 @@ def main(ctx: click.Context, config: str | None, verbose: int) -> None:
               default="auto", envvar="IVR_LOOP", show_default=True,
               help="event loop: auto = uvloop when installed (less CPU per call), else asyncio")
 @click.pass_context
-def serve(ctx: click.Context, no_agents_ready: bool, grace: float, clock, loop_name: str) -> None:
+def serve(ctx: click.Context, no_agents_ready: bool, reset_agents: bool, grace: float, clock,
+          loop_name: str) -> None:
     """Run the engine: FastAGI for Asterisk, AMI link, ACD, CRM."""
     from ivr.app import runtime
     from ivr.dialplan import PlanInvalid
@@ -53,7 +58,8 @@ def serve(ctx: click.Context, no_agents_ready: bool, grace: float, clock, loop_n
     if logging.getLogger().level > logging.INFO:
         logging.getLogger().setLevel(logging.INFO)
     try:
-        runtime.run(Engine(settings, agents_ready=not no_agents_ready, clock=clock).serve_forever(grace),
+        runtime.run(Engine(settings, agents_ready=not no_agents_ready, clock=clock,
+                           restore_agents=not reset_agents).serve_forever(grace),
                     loop_name)
     except runtime.LoopUnavailable as exc:
         raise UserError(str(exc)) from None

@@ -175,3 +175,34 @@ def test_an_after_hours_callback_promise_survives_a_restart_and_is_kept(lab, tmp
     finally:
         night.stop_phones()
         night.stop_engine()
+
+
+def test_agent_states_survive_a_restart(hotline):
+    """Issue 18.4: a restart used to make every agent ready. dave (paused for lunch) and bob
+    (logged out), the only agents with the complaints skill, stay so across a restart: the
+    complaint waits, overflows to the operator queue and is taken by someone else."""
+    hotline.start_engine("--clock", OFFICE_HOURS, restore_agents=True)
+    hotline.ivr("agent", "pause", "dave", "--reason", "lunch")
+    hotline.ivr("agent", "logout", "bob")
+    paused_at = time.monotonic()
+    hotline.stop_engine()
+    hotline.start_engine("--clock", OFFICE_HOURS, restore_agents=True)
+    now = agents(hotline)
+    assert (now["dave"]["state"], now["dave"]["reason"]) == ("paused", "lunch")
+    assert now["bob"]["state"] == "logged-out"
+    assert now["dave"]["for_seconds"] >= time.monotonic() - paused_at - 1   # since the pause
+    assert (now["alice"]["state"], now["carol"]["state"]) == ("ready", "ready")
+    assert "agents restored from the CRM: " in hotline.log_text()
+    assert "dave paused (lunch) since" in hotline.log_text()
+
+    hotline.start_phones(answer_after=0.5, talk_seconds=1.0)
+    call = hotline.call("0611000070", COMPLAINTS)
+    assert call.wait(90) == 0
+    rec = hotline.call_record("0611000070")
+    assert rec["agent"] in ("alice", "carol")
+    events = hotline.call_events(rec["call_id"])
+    assert any(e["kind"] == "overflow" for e in events)         # nobody able in complaints
+    offered = {e["agent"] for e in events if e["kind"] == "offer"}
+    assert offered and not offered & {"bob", "dave"}
+    after = agents(hotline)
+    assert (after["dave"]["state"], after["bob"]["state"]) == ("paused", "logged-out")
