@@ -168,16 +168,39 @@ class Acd:
             busy = sum(1 for a in base.agents
                        if a.state in (AgentState.OFFERED, AgentState.ON_CALL, AgentState.WRAPUP)
                        or (a.busy and a.state is AgentState.READY))
+            head = min(waiting, key=lambda c: (c.vscore, c.seq), default=None)
+            able, why = self._able_for(head)
             queues.append({
                 "queue": q.name, "waiting": len(waiting),
                 "longest_wait": 0.0 if oldest is None else max(0.0, now - oldest),
                 "oldest_arrival": oldest, "agents_ready": ready, "agents_busy": busy,
                 "agents_staffed": base.staffed, "aht_seconds": round(q.aht, 1),
+                "head_agents_able": able, "head_waits_because": why,
             })
+        # phone_busy_elsewhere: the phone is busy (AMI device state) with a call the ACD did
+        # not give, e.g. a direct call; the ACD's own calls show in `state` (on-call).
         agents = [{"agent": a.name, "state": a.state.value, "reason": a.reason, "since": a.since,
-                   "device_busy": a.busy, "calls_taken": a.calls_taken, "call_id": a.call_id}
+                   "talking": a.state is _ON_CALL or a.busy, "phone_busy_elsewhere": a.busy,
+                   "calls_taken": a.calls_taken, "call_id": a.call_id}
                   for a in self._agent_list]
         return {"queues": queues, "agents": agents}
+
+    @staticmethod
+    def _able_for(head: _Call | None) -> tuple[int | None, str]:
+        """Ready agents able to take the queue's head caller (its requirement, widened or
+        with its extra skills), and, when none, why it waits. (None, "") with nobody waiting."""
+        if head is None or head.bucket is None:
+            return None, ""
+        b = head.bucket
+        able = sum(1 for a in b.agents if a.state is _READY and not a.busy)
+        if able:
+            return able, ""
+        need = f"skills '{b.req.text}'" if b.req.text else "no particular skill"
+        if not b.agents:
+            return 0, f"no agent has the {need}"
+        if not b.staffed:
+            return 0, f"the {len(b.agents)} agent(s) with the {need} are logged out or paused"
+        return 0, f"the {b.staffed} agent(s) on duty with the {need} are all busy"
 
     # ------------------------------------------------------------------ buckets
     def _bucket(self, q: _Queue, requirement: str, extra: str | None) -> _Bucket:

@@ -195,8 +195,8 @@ def agent(ctx: click.Context, action: str, name: str, reason: str) -> None:
 def agents(ctx: click.Context, fmt: str) -> None:
     """Live agent states from the running engine."""
     rows = _control(ctx, {"cmd": "status"})["agents"]
-    _print_rows(rows, fmt, "Agents", ["agent", "state", "reason", "for_seconds", "device_busy",
-                                      "calls_taken", "call_id"])
+    _print_rows(rows, fmt, "Agents", ["agent", "state", "reason", "for_seconds", "talking",
+                                      "phone_busy_elsewhere", "calls_taken", "call_id"])
 
 
 @main.command()
@@ -206,7 +206,8 @@ def queues(ctx: click.Context, fmt: str) -> None:
     """Live queue states from the running engine."""
     rows = _control(ctx, {"cmd": "status"})["queues"]
     _print_rows(rows, fmt, "Queues", ["queue", "waiting", "longest_wait", "agents_ready",
-                                      "agents_busy", "agents_staffed", "aht_seconds"])
+                                      "head_agents_able", "head_waits_because", "agents_busy",
+                                      "agents_staffed", "aht_seconds"])
 
 
 @main.command()
@@ -272,7 +273,7 @@ def top(ctx: click.Context, every: float) -> None:
         for col in ("queue", "waiting", "longest wait s", "ready", "busy", "staffed"):
             q.add_column(col)
         for row in status["queues"]:
-            style = "bold red" if row["waiting"] and not row["agents_ready"] else None
+            style = "bold red" if row["waiting"] and not row["head_agents_able"] else None
             q.add_row(row["queue"], str(row["waiting"]), f"{row['longest_wait']:.0f}",
                       str(row["agents_ready"]), str(row["agents_busy"]),
                       str(row["agents_staffed"]), style=style)

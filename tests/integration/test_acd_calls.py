@@ -91,7 +91,7 @@ def test_a_phone_busy_with_another_call_is_not_offered(hotline):
     # bob (the most skilled for orders) takes a call that does not come from the engine.
     hotline.sandbox.cli("channel originate PJSIP/bob application Wait 12")
     time.sleep(2.0)
-    assert agents(hotline)["bob"]["device_busy"] is True
+    assert agents(hotline)["bob"]["phone_busy_elsewhere"] is True
     call = hotline.call("0611000047", [Pause(1.5), Press("1"), Pause(1.5), Press("2"),
                                        Pause(1.5), Press("1"), AwaitHangup(90)])
     assert call.wait(90) == 0
@@ -206,3 +206,32 @@ def test_agent_states_survive_a_restart(hotline):
     assert offered and not offered & {"bob", "dave"}
     after = agents(hotline)
     assert (after["dave"]["state"], after["bob"]["state"]) == ("paused", "logged-out")
+
+
+def test_queues_say_who_can_take_the_head_caller_and_agents_who_talk(hotline):
+    """Issue 18.6: dave (orders, French only) is ready, the English caller waiting in orders
+    needs English: the queue shows no agent able to take the head caller, and why. Once
+    bob logs in he takes it, and `ivr agents` shows him talking."""
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    hotline.ivr("agent", "login", "dave")
+    hotline.start_phones(answer_after=0.5, talk_seconds=6.0)
+    call = hotline.call("0611000071", [Pause(1.5), Press("2"), Pause(1.5), Press("2"),
+                                       Pause(1.5), Press("1"), AwaitHangup(90)])
+    deadline = time.monotonic() + 30
+    while True:
+        orders = next(q for q in json.loads(hotline.ivr("queues", "--format", "json").stdout)
+                      if q["queue"] == "orders")
+        if orders["waiting"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert (orders["waiting"], orders["agents_ready"], orders["head_agents_able"]) == (1, 1, 0)
+    assert "en" in orders["head_waits_because"] and "logged out or paused" in orders["head_waits_because"]
+    assert agents(hotline)["dave"]["talking"] is False
+    hotline.ivr("agent", "login", "bob")
+    deadline = time.monotonic() + 15
+    while not agents(hotline)["bob"]["talking"]:
+        assert time.monotonic() < deadline, "bob never shown talking"
+        time.sleep(0.3)
+    assert agents(hotline)["bob"]["state"] == "on-call"
+    assert agents(hotline)["bob"]["phone_busy_elsewhere"] is False    # our call, not another
+    assert call.wait(90) == 0
