@@ -35,6 +35,7 @@ from ivr.app.plans import PlanHolder
 from ivr.privacy import mask_number
 from ivr.crm.reconcile import endpoint_of
 from ivr.app.agent_restore import AgentRestore, crm_event_for
+from ivr.telephony.wake import ami_wake
 
 log = logging.getLogger(__name__)
 # Feature codes agents dial from their phones (asterisk/extensions_hotline.conf: *71…*74).
@@ -307,6 +308,7 @@ class Engine:
             self._record_unseen_hangup(chan)
         else:
             from ivr.call.session import CallSession
+            chan.interrupt = ami_wake(self.ami, chan.env.get("channel"))   # no log per wake
             await CallSession(self, chan).run()
 
     def _record_unseen_hangup(self, chan: AgiChannel) -> None:

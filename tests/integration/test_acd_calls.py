@@ -235,3 +235,29 @@ def test_queues_say_who_can_take_the_head_caller_and_agents_who_talk(hotline):
     assert agents(hotline)["bob"]["state"] == "on-call"
     assert agents(hotline)["bob"]["phone_busy_elsewhere"] is False    # our call, not another
     assert call.wait(90) == 0
+
+
+def test_waking_a_waiting_caller_leaves_asterisks_log_quiet(hotline):
+    """Issue 18.11: the wake-up of a caller waiting with music (an agent came free) used
+    to log "The FD we were waiting for has something waiting…" as a WARNING every time.
+    The AMI wake (ControlPlayback stop) ends the wait without it, and at once."""
+    log_file = hotline.sandbox.root / "var/log/asterisk/messages.log"
+
+    def warnings() -> int:
+        return log_file.read_text(errors="replace").count("The FD we were waiting for")
+
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    hotline.ivr("agent", "login", "dave")            # orders, but no English: the caller waits
+    hotline.start_phones(answer_after=0.3, talk_seconds=1.0)
+    before = warnings()
+    call = hotline.call("0611000072", [Pause(1.5), Press("2"), Pause(1.5), Press("2"),
+                                       Pause(1.5), Press("1"), AwaitHangup(90)])   # English orders
+    deadline = time.monotonic() + 30
+    while not any(q["waiting"] for q in json.loads(hotline.ivr("queues", "--format", "json").stdout)):
+        assert time.monotonic() < deadline, "the caller never waited"
+        time.sleep(0.2)
+    time.sleep(1.5)                                  # well into the music-on-hold wait
+    hotline.ivr("agent", "login", "bob")             # the ACD offers at once: a wake
+    assert call.wait(90) == 0
+    assert hotline.call_record("0611000072")["agent"] == "bob"
+    assert warnings() == before
