@@ -66,7 +66,8 @@ class Acd:
         self._handlers: dict[type, Callable[[Any, float, list], None]] = {
             E.CallArrived: self._on_arrived, E.AgentLoggedIn: self._on_login,
             E.AgentLoggedOut: self._on_logout, E.AgentPaused: self._on_paused,
-            E.AgentReady: self._on_ready, E.DeviceBusy: self._on_device,
+            E.AgentReady: self._on_ready, E.AgentRestored: self._on_restored,
+            E.DeviceBusy: self._on_device,
             E.OfferAnswered: self._on_answered, E.OfferFailed: self._on_failed,
             E.CallEnded: self._on_ended, E.CallAbandoned: self._on_abandoned,
             E.CallbackRequested: self._on_callback, E.Tick: lambda ev, now, out: None,
@@ -150,6 +151,10 @@ class Acd:
     def agent_state(self, name: str) -> AgentState:
         return self._agents[name].state
 
+    def agent_reason(self, name: str) -> str:
+        """The pause reason (or the queue of a wrap-up); "" otherwise."""
+        return self._agents[name].reason
+
     def state_snapshot(self, now: float | None = None) -> dict[str, Any]:
         """For `ivr queues` / `ivr agents`. O(queues x agents): display only, not per event."""
         if now is None:
@@ -163,16 +168,39 @@ class Acd:
             busy = sum(1 for a in base.agents
                        if a.state in (AgentState.OFFERED, AgentState.ON_CALL, AgentState.WRAPUP)
                        or (a.busy and a.state is AgentState.READY))
+            head = min(waiting, key=lambda c: (c.vscore, c.seq), default=None)
+            able, why = self._able_for(head)
             queues.append({
                 "queue": q.name, "waiting": len(waiting),
                 "longest_wait": 0.0 if oldest is None else max(0.0, now - oldest),
                 "oldest_arrival": oldest, "agents_ready": ready, "agents_busy": busy,
                 "agents_staffed": base.staffed, "aht_seconds": round(q.aht, 1),
+                "head_agents_able": able, "head_waits_because": why,
             })
+        # phone_busy_elsewhere: the phone is busy (AMI device state) with a call the ACD did
+        # not give, e.g. a direct call; the ACD's own calls show in `state` (on-call).
         agents = [{"agent": a.name, "state": a.state.value, "reason": a.reason, "since": a.since,
-                   "device_busy": a.busy, "calls_taken": a.calls_taken, "call_id": a.call_id}
+                   "talking": a.state is _ON_CALL or a.busy, "phone_busy_elsewhere": a.busy,
+                   "calls_taken": a.calls_taken, "call_id": a.call_id}
                   for a in self._agent_list]
         return {"queues": queues, "agents": agents}
+
+    @staticmethod
+    def _able_for(head: _Call | None) -> tuple[int | None, str]:
+        """Ready agents able to take the queue's head caller (its requirement, widened or
+        with its extra skills), and, when none, why it waits. (None, "") with nobody waiting."""
+        if head is None or head.bucket is None:
+            return None, ""
+        b = head.bucket
+        able = sum(1 for a in b.agents if a.state is _READY and not a.busy)
+        if able:
+            return able, ""
+        need = f"skills '{b.req.text}'" if b.req.text else "no particular skill"
+        if not b.agents:
+            return 0, f"no agent has the {need}"
+        if not b.staffed:
+            return 0, f"the {len(b.agents)} agent(s) with the {need} are logged out or paused"
+        return 0, f"the {b.staffed} agent(s) on duty with the {need} are all busy"
 
     # ------------------------------------------------------------------ buckets
     def _bucket(self, q: _Queue, requirement: str, extra: str | None) -> _Bucket:
@@ -692,6 +720,19 @@ class Acd:
         a.pending_logout = False
         if a.state in (_PAUSED, _WRAPUP, _LOGGED_OUT):
             self._after_work(a, now, out)
+
+    def _on_restored(self, ev: E.AgentRestored, now: float, out: list) -> None:
+        state = AgentState(ev.state)
+        if state not in (_READY, _PAUSED, _LOGGED_OUT):
+            raise ValueError(f"agent {ev.agent}: cannot restore state {ev.state!r}")
+        a = self._agent(ev.agent)
+        if a is None or a.state not in (_READY, _LOGGED_OUT) or a.call_id is not None:
+            return
+        a.pending_pause, a.pending_logout = None, False
+        # since: when it was recorded, never in the future of this clock
+        self._set_state(a, state, min(ev.since, now), ev.reason if state is _PAUSED else "")
+        if state is _READY:
+            self._dispatch_agent(a, now, out)
 
     def _on_device(self, ev: E.DeviceBusy, now: float, out: list) -> None:
         a = self._agent(ev.agent)

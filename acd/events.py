@@ -39,6 +39,18 @@ class AgentReady:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentRestored:
+    """An agent's state as recorded before the engine restarted (the CRM keeps it): ready,
+    paused (with its reason) or logged out, since `since` (same clock as `now`, usually
+    earlier). Applies only to an agent not busy with a call; a call it has taken since
+    the start says it is working, whatever the record says."""
+    agent: str
+    state: str          # AgentState value: "ready", "paused" or "logged-out"
+    reason: str = ""
+    since: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceBusy:
     """Phone busy with another call (AMI device state): never offer while busy."""
     agent: str
@@ -79,5 +91,6 @@ class Tick:
     pass
 
 
-Event = (CallArrived | AgentLoggedIn | AgentLoggedOut | AgentPaused | AgentReady | DeviceBusy
+Event = (CallArrived | AgentLoggedIn | AgentLoggedOut | AgentPaused | AgentReady | AgentRestored
+         | DeviceBusy
          | OfferAnswered | OfferFailed | CallEnded | CallAbandoned | CallbackRequested | Tick)

@@ -102,6 +102,11 @@ class AcdDriver:
     def agent_state(self, agent: str) -> AgentState:
         return self.core.agent_state(agent)
 
+    def agents_in_use(self) -> set[str]:
+        """Agents who took a call or changed state since the start (not the default's)."""
+        return {a["agent"] for a in self.core.state_snapshot()["agents"]
+                if a["calls_taken"] or a["call_id"] or a["state"] not in ("ready", "logged-out")}
+
     def snapshot(self) -> dict:
         """Agents and queues for displays, with durations in seconds."""
         now = time.monotonic()

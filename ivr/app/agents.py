@@ -8,7 +8,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 
 from acd import events as ev
+from acd.state import AgentState
 from ivr.app.acd_driver import AcdDriver
+from ivr.app.agent_restore import crm_event_for
 from ivr.call.context import StorePort
 from ivr.telephony.agi.server import AgiChannel
 
@@ -62,9 +64,18 @@ class AgentCommands:
         """Agent sessions for occupancy: the ACD times wrap-up itself; the CRM gets its span."""
         seconds = self.acd.queue(queue).wrapup_seconds
         store = self._store()
-        if seconds <= 0 or store is None:
-            return
+        if seconds <= 0 or store is None or self.acd.agent_state(agent) is not AgentState.WRAPUP:
+            return          # (a logout asked during the call took effect at once)
         start = datetime.now(timezone.utc)
         store.add_agent_event(agent, start, "wrapup")
-        asyncio.get_running_loop().call_later(
-            seconds, store.add_agent_event, agent, start + timedelta(seconds=seconds), "ready")
+        asyncio.get_running_loop().call_later(seconds, self._wrap_up_ended, agent,
+                                              start + timedelta(seconds=seconds))
+
+    def _wrap_up_ended(self, agent: str, at: datetime) -> None:
+        """Record what the wrap-up ended in (ready, or a pause/logout asked meanwhile): the
+        last event on record is what a restart restores."""
+        self.acd.handle(ev.Tick())              # the ACD's own wrap-up timer is due too
+        store = self._store()
+        if store is not None:
+            store.add_agent_event(agent, at, *crm_event_for(
+                self.acd.agent_state(agent), self.acd.core.agent_reason(agent)))

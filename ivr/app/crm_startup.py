@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime, timedelta, timezone
 
+from ivr.app.agent_restore import AgentRestore
 from ivr.call.callbacks import Callbacks
 from ivr.config import Settings
 from ivr.crm.cdr_recovery import CdrRecovery
@@ -22,9 +23,11 @@ log = logging.getLogger(__name__)
 
 class CrmStartup:
     def __init__(self, settings: Settings, store: CrmStore, callbacks: Callbacks,
-                 endpoint_agent: Mapping[str, str], queue_names: Collection[str],
-                 started_at: datetime, spawn: Callable[[Awaitable[None]], None]):
+                 agent_restore: AgentRestore, endpoint_agent: Mapping[str, str],
+                 queue_names: Collection[str], started_at: datetime,
+                 spawn: Callable[[Awaitable[None]], None]):
         self.settings, self.store, self.callbacks = settings, store, callbacks
+        self.agent_restore = agent_restore
         self.endpoint_agent = endpoint_agent
         self.queue_names = queue_names
         self.started_at = started_at      # calls from before are the last process's
@@ -34,6 +37,8 @@ class CrmStartup:
     async def run(self) -> None:
         """At start: the steps now, or (database down) as soon as it answers."""
         if not (self.store.ready.is_set() and await self.steps()):
+            if not self.agent_restore.done:     # before the first call: agents get the default
+                self.agent_restore.apply_defaults()
             log.warning("CRM: the engine starts without its database (%s). Calls are served; "
                         "calls cut off when the engine last stopped, Asterisk's CDRs and callback "
                         "promises from before the restart are picked up as soon as it answers, "
@@ -45,8 +50,13 @@ class CrmStartup:
             self._spawn(self.cdr_recovery.run("AMI logged in"))
 
     async def steps(self, quiet: bool = False) -> bool:
-        """In order: mark the cut-off calls, then start the CDR recovery (which completes
-        them), then re-queue callback promises. False if the database failed."""
+        """In order: the agents' states from before the restart, mark the cut-off calls, then
+        start the CDR recovery (which completes them), then re-queue callback promises. False
+        if the database failed."""
+        if not self.agent_restore.done and not await self._step(
+                lambda: self.agent_restore.restore(self.store, self.started_at),
+                "restoring the agents' states from before the restart", quiet):
+            return False
         if self.cdr_recovery is None:
             if not await self._step(self._recover_cut_off_calls,
                                     "marking the calls cut off when the engine last stopped", quiet):

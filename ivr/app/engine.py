@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 from acd import actions as act
 from ivr.app.acd_driver import AcdDriver
+from ivr.app.agent_restore import AgentRestore
 from ivr.app.agents import AgentCommands
 from ivr.app.bus import EventBus
 from ivr.app.control import ControlServer
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 class Engine:
     def __init__(self, settings: Settings, *, agents_ready: bool = True,
-                 clock: datetime | None = None):
+                 clock: datetime | None = None, restore_agents: bool = True):
         self.settings = settings
         # The dialplan's clock (business hours); tests and the demo pin it, calls keep real time.
         self._clock_offset = (clock - datetime.now(timezone.utc)) if clock else timedelta(0)
@@ -55,6 +56,11 @@ class Engine:
         self.agents = AgentCommands(self.acd, self.agent_endpoint, settings.agents_file,
                                     lambda: self.store)
         self.store: CrmStore | None = None
+        self.agent_restore = AgentRestore(  # agents' states from before a restart (the CRM's)
+            list(self.agent_endpoint), agents_ready, use_records=restore_agents,
+            handle=self.acd.handle, command=self.agents.command,
+            record=lambda *event: self.store.add_agent_event(*event),
+            busy_agents=self.acd.agents_in_use)
         self.callbacks: Callbacks | None = None
         self.presence: AgentPresence | None = None
         self.crm_startup: CrmStartup | None = None
@@ -78,12 +84,10 @@ class Engine:
         self.store = await open_store(s.crm_url(), spool_dir=s.path(s.crm.spool_dir),
                                       linger_ms=s.crm.linger_ms)
         self.wire_crm_parts(datetime.now(timezone.utc))    # calls from before: the last run's
-        if self.agents_ready:
-            for name in self.agent_endpoint:
-                self.agents.command("login", name, "engine start")
         await self._start_ami()
         await self.crm_startup.run()
-        self.agi = AgiServer(s.agi.host, s.agi.port, agi_router(self._call_context(), self.agents),
+        self.agi = AgiServer(s.agi.host, s.agi.port,
+                             agi_router(self._call_context(), self.agents, lambda: self.ami),
                              s.agi.allowed_hosts)
         await self.agi.start()
         self.control = ControlServer(s.path(s.control.socket),
@@ -103,7 +107,7 @@ class Engine:
                                    lambda q: self.acd.queue(q).ring_timeout, lambda: self.ami)
         self.presence = AgentPresence(self.acd, self.callbacks, self.agent_endpoint, self._spawn,
                                       f"{s.ami.host}:{s.ami.port}")
-        self.crm_startup = CrmStartup(s, self.store, self.callbacks,
+        self.crm_startup = CrmStartup(s, self.store, self.callbacks, self.agent_restore,
                                       {e: a for a, e in self.agent_endpoint.items()},
                                       frozenset(self.acd.queues), started_at, self._spawn)
 

@@ -14,11 +14,14 @@ from ivr.call.session import CallSession
 from ivr.crm.records import CallEvent
 from ivr.privacy import mask_number
 from ivr.telephony.agi.server import AgiChannel
+from ivr.telephony.ami import AmiLink
+from ivr.telephony.wake import ami_wake
 
 log = logging.getLogger(__name__)
 
 
-def agi_router(ctx: CallContext, agents: AgentCommands) -> Callable[[AgiChannel], Awaitable[None]]:
+def agi_router(ctx: CallContext, agents: AgentCommands,
+               ami: Callable[[], AmiLink | None]) -> Callable[[AgiChannel], Awaitable[None]]:
     async def route(chan: AgiChannel) -> None:
         script = chan.env.get("network_script").split("?")[0].strip("/")
         if script == "agent-feature":
@@ -26,6 +29,7 @@ def agi_router(ctx: CallContext, agents: AgentCommands) -> Callable[[AgiChannel]
         elif script == "unseen-hangup":
             record_unseen_hangup(ctx, chan)
         else:
+            chan.interrupt = ami_wake(ami(), chan.env.get("channel"))   # no log line per wake
             await CallSession(ctx, chan).run()
     return route
 

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 
 from ivr.telephony.agi.server import AgiChannel, CallerHungUp
+from ivr.telephony.wake import WOKEN_BY_CONTROL
 
 log = logging.getLogger(__name__)
 ALL_KEYS = "0123456789*#"
@@ -63,9 +64,9 @@ class AgiCaller:
         reply = await self.agi.command(f"WAIT FOR DIGIT {int(timeout_s * 1000)}", wake=wake)
         if reply.result == -1:   # only a hang-up gives -1: the channel noted it (agi.hung_up)
             raise_hangup("WAIT FOR DIGIT")
-        if reply.result and reply.result > 1:
+        if reply.result and 1 < reply.result < WOKEN_BY_CONTROL:
             return chr(reply.result)
-        return None
+        return None                     # timeout, or woken (NOOP: 1, AMI stop frame: 1000)
 
     async def ask_digit(self, prompts: tuple[str, ...], timeout_s: float) -> str | None:
         key = await self.play(prompts, ALL_KEYS)

@@ -34,7 +34,11 @@ def main(ctx: click.Context, config: str | None, verbose: int) -> None:
 
 @main.command()
 @click.option("--no-agents-ready", is_flag=True,
-              help="start with every agent logged out (they log in by CLI or phone)")
+              help="agents with no recorded state start logged out (they log in by CLI or "
+                   "phone); the default is ready")
+@click.option("--reset-agents", is_flag=True,
+              help="ignore the agent states recorded before this start (paused, logged out): "
+                   "every agent gets the default")
 @click.option("--grace", type=float, default=30.0, show_default=True,
               help="on SIGTERM, seconds live calls may go on before Asterisk's fallback takes them")
 @click.option("--clock", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z"]), default=None,
@@ -43,7 +47,8 @@ def main(ctx: click.Context, config: str | None, verbose: int) -> None:
               default="auto", envvar="IVR_LOOP", show_default=True,
               help="event loop: auto = uvloop when installed (less CPU per call), else asyncio")
 @click.pass_context
-def serve(ctx: click.Context, no_agents_ready: bool, grace: float, clock, loop_name: str) -> None:
+def serve(ctx: click.Context, no_agents_ready: bool, reset_agents: bool, grace: float, clock,
+          loop_name: str) -> None:
     """Run the engine: FastAGI for Asterisk, AMI link, ACD, CRM."""
     from ivr.app import runtime
     from ivr.dialplan import PlanInvalid
@@ -55,7 +60,8 @@ def serve(ctx: click.Context, no_agents_ready: bool, grace: float, clock, loop_n
     logging.getLogger("ivr").info("settings read from %s (relative paths start from %s)",
                                   settings.file, settings.base_dir)
     try:
-        runtime.run(Engine(settings, agents_ready=not no_agents_ready, clock=clock).serve_forever(grace),
+        runtime.run(Engine(settings, agents_ready=not no_agents_ready, clock=clock,
+                           restore_agents=not reset_agents).serve_forever(grace),
                     loop_name)
     except runtime.LoopUnavailable as exc:
         raise UserError(str(exc)) from None
@@ -131,8 +137,8 @@ def agent(ctx: click.Context, action: str, name: str, reason: str) -> None:
 def agents(ctx: click.Context, fmt: str) -> None:
     """Live agent states from the running engine."""
     rows = _control(ctx, {"cmd": "status"})["agents"]
-    _print_rows(rows, fmt, "Agents", ["agent", "state", "reason", "for_seconds", "device_busy",
-                                      "calls_taken", "call_id"])
+    _print_rows(rows, fmt, "Agents", ["agent", "state", "reason", "for_seconds", "talking",
+                                      "phone_busy_elsewhere", "calls_taken", "call_id"])
 
 
 @main.command()
@@ -142,7 +148,8 @@ def queues(ctx: click.Context, fmt: str) -> None:
     """Live queue states from the running engine."""
     rows = _control(ctx, {"cmd": "status"})["queues"]
     _print_rows(rows, fmt, "Queues", ["queue", "waiting", "longest_wait", "agents_ready",
-                                      "agents_busy", "agents_staffed", "aht_seconds"])
+                                      "head_agents_able", "head_waits_because", "agents_busy",
+                                      "agents_staffed", "aht_seconds"])
 
 
 @main.command()
@@ -208,7 +215,7 @@ def top(ctx: click.Context, every: float) -> None:
         for col in ("queue", "waiting", "longest wait s", "ready", "busy", "staffed"):
             q.add_column(col)
         for row in status["queues"]:
-            style = "bold red" if row["waiting"] and not row["agents_ready"] else None
+            style = "bold red" if row["waiting"] and not row["head_agents_able"] else None
             q.add_row(row["queue"], str(row["waiting"]), f"{row['longest_wait']:.0f}",
                       str(row["agents_ready"]), str(row["agents_busy"]),
                       str(row["agents_staffed"]), style=style)

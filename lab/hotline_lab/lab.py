@@ -102,12 +102,16 @@ class Lab:
                                f"{result.stdout}\n{result.stderr}")
         return result
 
-    def start_engine(self, *args: str, log_path: Path | None = None) -> subprocess.Popen:
+    def start_engine(self, *args: str, log_path: Path | None = None,
+                     restore_agents: bool = False) -> subprocess.Popen:
+        """The engine on this lab's config. Agents start in the default state (`--reset-agents`:
+        each test's agents are its own) unless `restore_agents` (a restart as in production)."""
         self.engine_log = log_path or self.settings.path("var") / "engine.log"
         self.engine_log.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.engine_log, "ab")
         verbosity = "-vv" if os.environ.get("IVR_DEBUG") else "-v"   # -vv: every AMI message
-        self.engine = subprocess.Popen([sys.executable, "-m", "ivr", verbosity, "serve", *args],
+        reset = [] if restore_agents else ["--reset-agents"]
+        self.engine = subprocess.Popen([sys.executable, "-m", "ivr", verbosity, "serve", *reset, *args],
                                        env=self.env, cwd=PROJECT, stdout=out,
                                        stderr=subprocess.STDOUT)
         _wait_port(self.settings.agi.port, self.engine, self.engine_log)

@@ -93,7 +93,7 @@ def test_a_phone_busy_with_another_call_is_not_offered(hotline):
     # bob (the most skilled for orders) takes a call that does not come from the engine.
     hotline.sandbox.cli("channel originate PJSIP/bob application Wait 12")
     time.sleep(2.0)
-    assert agents(hotline)["bob"]["device_busy"] is True
+    assert agents(hotline)["bob"]["phone_busy_elsewhere"] is True
     call = hotline.call("0611000047", [Pause(1.5), Press("1"), Pause(1.5), Press("2"),
                                        Pause(1.5), Press("1"), AwaitHangup(90)])
     assert call.wait(90) == 0
@@ -238,3 +238,89 @@ def test_an_after_hours_callback_promise_survives_a_restart_and_is_kept(lab, tmp
     finally:
         night.stop_phones()
         night.stop_engine()
+
+
+def test_agent_states_survive_a_restart(hotline):
+    """Issue 18.4: a restart used to make every agent ready. dave (paused for lunch) and bob
+    (logged out), the only agents with the complaints skill, stay so across a restart: the
+    complaint waits, overflows to the operator queue and is taken by someone else."""
+    hotline.start_engine("--clock", OFFICE_HOURS, restore_agents=True)
+    hotline.ivr("agent", "pause", "dave", "--reason", "lunch")
+    hotline.ivr("agent", "logout", "bob")
+    paused_at = time.monotonic()
+    hotline.stop_engine()
+    hotline.start_engine("--clock", OFFICE_HOURS, restore_agents=True)
+    now = agents(hotline)
+    assert (now["dave"]["state"], now["dave"]["reason"]) == ("paused", "lunch")
+    assert now["bob"]["state"] == "logged-out"
+    assert now["dave"]["for_seconds"] >= time.monotonic() - paused_at - 1   # since the pause
+    assert (now["alice"]["state"], now["carol"]["state"]) == ("ready", "ready")
+    assert "agents restored from the CRM: " in hotline.log_text()
+    assert "dave paused (lunch) since" in hotline.log_text()
+
+    hotline.start_phones(answer_after=0.5, talk_seconds=1.0)
+    call = hotline.call("0611000070", COMPLAINTS)
+    assert call.wait(90) == 0
+    rec = hotline.call_record("0611000070")
+    assert rec["agent"] in ("alice", "carol")
+    events = hotline.call_events(rec["call_id"])
+    assert any(e["kind"] == "overflow" for e in events)         # nobody able in complaints
+    offered = {e["agent"] for e in events if e["kind"] == "offer"}
+    assert offered and not offered & {"bob", "dave"}
+    after = agents(hotline)
+    assert (after["dave"]["state"], after["bob"]["state"]) == ("paused", "logged-out")
+
+
+def test_queues_say_who_can_take_the_head_caller_and_agents_who_talk(hotline):
+    """Issue 18.6: dave (orders, French only) is ready, the English caller waiting in orders
+    needs English: the queue shows no agent able to take the head caller, and why. Once
+    bob logs in he takes it, and `ivr agents` shows him talking."""
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    hotline.ivr("agent", "login", "dave")
+    hotline.start_phones(answer_after=0.5, talk_seconds=6.0)
+    call = hotline.call("0611000071", [Pause(1.5), Press("2"), Pause(1.5), Press("2"),
+                                       Pause(1.5), Press("1"), AwaitHangup(90)])
+    deadline = time.monotonic() + 30
+    while True:
+        orders = next(q for q in json.loads(hotline.ivr("queues", "--format", "json").stdout)
+                      if q["queue"] == "orders")
+        if orders["waiting"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert (orders["waiting"], orders["agents_ready"], orders["head_agents_able"]) == (1, 1, 0)
+    assert "en" in orders["head_waits_because"] and "logged out or paused" in orders["head_waits_because"]
+    assert agents(hotline)["dave"]["talking"] is False
+    hotline.ivr("agent", "login", "bob")
+    deadline = time.monotonic() + 15
+    while not agents(hotline)["bob"]["talking"]:
+        assert time.monotonic() < deadline, "bob never shown talking"
+        time.sleep(0.3)
+    assert agents(hotline)["bob"]["state"] == "on-call"
+    assert agents(hotline)["bob"]["phone_busy_elsewhere"] is False    # our call, not another
+    assert call.wait(90) == 0
+
+
+def test_waking_a_waiting_caller_leaves_asterisks_log_quiet(hotline):
+    """Issue 18.11: the wake-up of a caller waiting with music (an agent came free) used
+    to log "The FD we were waiting for has something waiting…" as a WARNING every time.
+    The AMI wake (ControlPlayback stop) ends the wait without it, and at once."""
+    log_file = hotline.sandbox.root / "var/log/asterisk/messages.log"
+
+    def warnings() -> int:
+        return log_file.read_text(errors="replace").count("The FD we were waiting for")
+
+    hotline.start_engine("--clock", OFFICE_HOURS, "--no-agents-ready")
+    hotline.ivr("agent", "login", "dave")            # orders, but no English: the caller waits
+    hotline.start_phones(answer_after=0.3, talk_seconds=1.0)
+    before = warnings()
+    call = hotline.call("0611000072", [Pause(1.5), Press("2"), Pause(1.5), Press("2"),
+                                       Pause(1.5), Press("1"), AwaitHangup(90)])   # English orders
+    deadline = time.monotonic() + 30
+    while not any(q["waiting"] for q in json.loads(hotline.ivr("queues", "--format", "json").stdout)):
+        assert time.monotonic() < deadline, "the caller never waited"
+        time.sleep(0.2)
+    time.sleep(1.5)                                  # well into the music-on-hold wait
+    hotline.ivr("agent", "login", "bob")             # the ACD offers at once: a wake
+    assert call.wait(90) == 0
+    assert hotline.call_record("0611000072")["agent"] == "bob"
+    assert warnings() == before

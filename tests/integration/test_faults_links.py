@@ -166,13 +166,13 @@ def test_ami_link_cut_while_phones_turn_busy_then_free(ami_cut):
         hub.sandbox.cli("channel originate PJSIP/bob application Wait 30")
         time.sleep(1.5)
         # Its DeviceStateChange went nowhere: the engine still thinks bob's phone is free.
-        assert agents(hub)["bob"]["device_busy"] is False
+        assert agents(hub)["bob"]["phone_busy_elsewhere"] is False
 
     t0 = time.monotonic()
     outage(hub, 2.0, during=bob_takes_a_private_call)
     assert "lost; reconnecting" in hub.log_text()
     wait_for("bob's phone seen busy after the re-sync",
-             lambda: agents(hub)["bob"]["device_busy"] is True, 3, hub)
+             lambda: agents(hub)["bob"]["phone_busy_elsewhere"] is True, 3, hub)
     assert "re-read" in hub.log_text() and "busy now: bob" in hub.log_text()
 
     # A caller for orders now reaches dave, not the busy bob (who would then get a RONA).
@@ -183,7 +183,7 @@ def test_ami_link_cut_while_phones_turn_busy_then_free(ami_cut):
     outage(hub, 5.0)
     assert time.monotonic() > t0 + 12.5, "the outage should span bob's hangup"
     wait_for("bob's phone seen free after the re-sync",
-             lambda: agents(hub)["bob"]["device_busy"] is False, 3, hub)
+             lambda: agents(hub)["bob"]["phone_busy_elsewhere"] is False, 3, hub)
     bob = agents(hub)["bob"]
     assert bob["state"] == "ready", bob                 # not paused by a RONA, not on-call
 

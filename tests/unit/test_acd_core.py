@@ -353,3 +353,26 @@ def test_a_known_callers_preferred_agent_is_offered_first_when_ready():
     out = acd.handle(E.CallArrived("c2", "orders", preferred_agent="ben"), 2)
     assert out == [A.OfferCall("c2", "ann", 15.0)]          # ben is busy: nobody waits for him
     assert any("preferred agent ben not available" in line for line in acd.trace("c2"))
+
+
+def test_snapshot_says_who_can_take_the_head_caller_and_why_it_waits() -> None:
+    acd = build({"q": {"requirement": "x"}}, {"a": {"x": 1}, "b": {"x": 1, "en": 1}})
+    acd.handle(AgentLoggedIn("a"), 0)                       # ready, but no English
+    acd.handle(CallArrived("c1", "q", required="en"), 1)
+    q = acd.state_snapshot(2)["queues"][0]
+    assert (q["waiting"], q["agents_ready"], q["head_agents_able"]) == (1, 1, 0)
+    assert q["head_waits_because"] == "the 1 agent(s) with the skills '(x) and (en)' are logged out or paused"
+    out = acd.handle(AgentLoggedIn("b"), 3)
+    acd.handle(OfferAnswered("c1", "b"), 4)
+    assert [o.agent for o in out if isinstance(o, OfferCall)] == ["b"]
+    acd.handle(CallArrived("c2", "q", required="en"), 5)
+    q = acd.state_snapshot(6)["queues"][0]
+    assert q["head_waits_because"] == "the 1 agent(s) on duty with the skills '(x) and (en)' are all busy"
+    b = next(a for a in acd.state_snapshot()["agents"] if a["agent"] == "b")
+    assert (b["talking"], b["phone_busy_elsewhere"]) == (True, False)
+    acd.handle(CallArrived("c3", "q", required="fr"), 7)
+    acd.handle(CallEnded("c1"), 8)
+    acd.handle(OfferAnswered("c2", "b"), 8)
+    q = acd.state_snapshot(9)["queues"][0]
+    assert q["head_agents_able"] == 0 and q["head_waits_because"] == "no agent has the skills '(x) and (fr)'"
+    assert acd.state_snapshot(9)["queues"][0]["waiting"] == 1

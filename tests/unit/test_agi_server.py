@@ -91,6 +91,60 @@ async def test_wake_interrupts_wait_for_digit_with_a_noop():
     await server.stop_accepting()
 
 
+async def test_an_interrupt_wakes_without_a_byte_on_the_socket_and_a_failed_one_falls_back():
+    """The AMI wake (ivr/telephony/wake.py): Asterisk answers the wait with result=1000 and
+    logs nothing; if AMI refuses, the NOOP wake as before."""
+    woke = asyncio.Event()
+    result: list = []
+    interrupts: list[bool] = []
+
+    async def handler(chan: AgiChannel) -> None:
+        async def interrupt() -> bool:
+            interrupts.append(len(interrupts) == 0)      # the first succeeds, the next fails
+            return interrupts[-1]
+        chan.interrupt = interrupt
+        for _ in range(2):
+            woke.clear()
+            result.append((await chan.command("WAIT FOR DIGIT 5000", wake=woke)).result)
+
+    server, port = await start(handler)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(HEADER)
+    assert await reader.readline() == b"WAIT FOR DIGIT 5000\n"
+    woke.set()
+    await asyncio.sleep(0.05)
+    writer.write(b"200 result=1000\n")                 # what the stop frame makes it answer
+    assert await reader.readline() == b"WAIT FOR DIGIT 5000\n"   # no NOOP in between
+    woke.set()
+    assert await reader.readline() == b"NOOP\n"       # AMI refused: the socket wake
+    writer.write(b"200 result=1\n200 result=0\n")
+    await asyncio.sleep(0.1)
+    assert result == [1000, 1] and interrupts == [True, False]
+    writer.close()
+    await server.stop_accepting()
+
+
+async def test_a_wait_about_to_end_is_not_woken():
+    woke = asyncio.Event()
+    result: list = []
+
+    async def handler(chan: AgiChannel) -> None:
+        result.append((await chan.command("WAIT FOR DIGIT 50", wake=woke)).result)
+
+    server, port = await start(handler)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(HEADER)
+    assert await reader.readline() == b"WAIT FOR DIGIT 50\n"
+    woke.set()
+    await asyncio.sleep(0.05)
+    writer.write(b"200 result=0\n")                    # it ended by itself…
+    await asyncio.sleep(0.1)
+    assert result == [0]
+    assert await asyncio.wait_for(reader.read(), 2) == b""   # …no wake-up byte before the end
+    writer.close()
+    await server.stop_accepting()
+
+
 async def test_peer_closing_before_header_end_ends_quietly_without_spinning():
     calls = []
     server, port = await start(lambda chan: calls.append(chan))

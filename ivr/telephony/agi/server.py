@@ -12,6 +12,9 @@ from ivr.telephony.agi.protocol import (
 log = logging.getLogger(__name__)
 HEADER_TIMEOUT = 10.0
 READ_SIZE = 4096
+# A wait that ends by itself within this is not woken: a stop frame sent that late could
+# outlive it and cut the next prompt short.
+WAKE_MARGIN_S = 0.1
 
 
 class AgiError(Exception):
@@ -30,6 +33,9 @@ class AgiChannel:
         self._reader, self._writer, self._conn = reader, writer, conn
         self.env = env
         self._lock = asyncio.Lock()
+        # Ends a WAIT FOR DIGIT without touching the socket (ivr/telephony/wake.py): True if
+        # it did. None, or False: the wake sends NOOP (Asterisk then logs a warning).
+        self.interrupt: Callable[[], Awaitable[bool]] | None = None
 
     @property
     def hung_up(self) -> bool:
@@ -51,12 +57,13 @@ class AgiChannel:
             if wake is None:
                 reply = await self._read_reply(text)
             else:
-                reply = await self._read_reply_or_wake(text, wake)
+                reply = await self._read_reply_or_wake(text, wake, _ends_at(text))
             if reply.code == 511:
                 raise CallerHungUp(f"{text!r}: channel is gone ({reply.text})")
             return reply
 
-    async def _read_reply_or_wake(self, text: str, wake: asyncio.Event) -> Reply:
+    async def _read_reply_or_wake(self, text: str, wake: asyncio.Event,
+                                  ends_at: float | None = None) -> Reply:
         reading = asyncio.ensure_future(self._read_reply(text))
         waking = asyncio.ensure_future(wake.wait())
         try:
@@ -68,6 +75,17 @@ class AgiChannel:
         waking.cancel()
         if reading in done:
             return reading.result()
+        loop = asyncio.get_running_loop()
+        if ends_at is not None and ends_at - loop.time() < WAKE_MARGIN_S:
+            return await reading        # ends by itself at once: a wake would outlive it
+        if self.interrupt is not None and await self.interrupt():
+            try:
+                return await asyncio.wait_for(asyncio.shield(reading), WAKE_MARGIN_S * 5)
+            except TimeoutError:
+                log.debug("AGI %s: no reply after the AMI wake; waking through the socket",
+                          self.call_id)
+            if reading.done():
+                return reading.result()
         # Woken: any byte ends the wait; the NOOP's own reply follows the wait's.
         self._writer.write(self._conn.interrupt())
         await self._writer.drain()
@@ -177,3 +195,13 @@ async def _read_header(reader: asyncio.StreamReader, conn: AgiConnection) -> Env
         if not data:    # peer gone: whatever is buffered decides, then stop (no spin on EOF)
             event = conn.next_event()
             return event if isinstance(event, Environment) else None
+
+
+def _ends_at(text: str) -> float | None:
+    """When a WAIT FOR DIGIT ends by itself (loop clock), or None for other commands."""
+    if not text.upper().startswith("WAIT FOR DIGIT"):
+        return None
+    try:
+        return asyncio.get_running_loop().time() + int(text.split()[-1]) / 1000
+    except ValueError:
+        return None
