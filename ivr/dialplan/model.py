@@ -136,12 +136,6 @@ class MenuNode(_Node):
     retries: int | None = Field(None, ge=1, description=TRIES + "; default policy.max_retries")
     invalid_prompt: Prompt | None = None
     no_input_prompt: Prompt | None = None
-    callback_offer_prompt: Prompt | None = Field(None, description="said while a caller waits, "
-                                                 "when the queue offers a callback: which key "
-                                                 "to press")
-    callback_confirm_prompt: Prompt | None = Field(None, description="said when a waiting "
-                                                   "caller pressed the callback key: what "
-                                                   "happens next (we call back at this number…)")
     human_exit_waiver: str | None = Field(None, min_length=3)
     on_fail: NodeId | None = Field(None, description="once the tries are used up; default "
                                    "policy.human_route")
