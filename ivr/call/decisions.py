@@ -27,7 +27,8 @@ DESCRIBE: dict[str, Callable[[Data], str]] = {
     "ring_no_answer": _rona,
     "escalate": lambda d: f"escalated in {d.get('queue')}: {d.get('rule')} ({d.get('detail')})",
     "overflow": lambda d: f"overflowed from {d.get('from_queue')} to {d.get('to_queue')}",
-    "announce": lambda d: f"told position {d.get('position')}, wait about {d.get('ewt_seconds')} s",
+    "announce": lambda d: (f"told position {d.get('position')}" + (
+        f", wait about {d['ewt_seconds']} s" if d.get("ewt_seconds") is not None else "")),
     "divert": lambda d: f"diverted to {d.get('destination')}: {d.get('reason')}",
     "callback_request": lambda d: (f"callback to {mask_number(d.get('number'))} requested "
                                    f"in {d.get('queue')}"),

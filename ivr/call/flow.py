@@ -12,6 +12,7 @@ Times: `now` is monotonic seconds (durations); `wall` is an aware UTC datetime (
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -170,10 +171,12 @@ class CallFlow:
                                                      "from_queue": action.from_queue,
                                                      "to_queue": action.to_queue}))
             elif isinstance(action, act.Announce):
+                # No estimate (nobody on duty: the ACD's EWT is infinite): position only.
+                ewt = action.ewt_seconds if math.isfinite(action.ewt_seconds) else None
                 out.append(cmd.Timeline("announce", {"position": action.position,
-                                                     "ewt_seconds": round(action.ewt_seconds)}))
+                                                     "ewt_seconds": None if ewt is None else round(ewt)}))
                 out += self._stop_music(force=True)
-                out.append(cmd.SayQueuePosition(action.position, round(action.ewt_seconds / 60)))
+                out.append(cmd.SayQueuePosition(action.position, 0 if ewt is None else round(ewt / 60)))
             elif isinstance(action, act.OfferCallbackChoice):
                 out += self._stop_music() + [cmd.PlaySystemPrompt("callback-offer")]
         if offers:

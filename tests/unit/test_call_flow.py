@@ -290,3 +290,9 @@ def test_each_decision_is_one_log_line_with_the_number_masked() -> None:
                      "callback to ********0001 requested in orders",
                      "diverted to call-back: waited too long"]
     assert describe("ivr", {"node": "main"}) is None
+
+
+def test_an_announcement_with_nobody_on_duty_gives_the_position_only() -> None:
+    flow = queued()
+    out = flow.acd_actions([act.Announce("c1", 2, float("inf"))], 130.0)
+    assert cmd.SayQueuePosition(2, 0) in out and out[0].data["ewt_seconds"] is None
