@@ -153,8 +153,10 @@ class CallFlow:
                                          route.required, route.agent))]
 
     def acd_actions(self, actions: Iterable[act.Action], now: float) -> list[cmd.Command]:
-        """What the ACD decided for this call since we last looked, in order."""
-        out: list[cmd.Command] = []
+        """What the ACD decided for this call since we last looked, in order. An agent for
+        the caller (or a divert) supersedes what the caller was about to be told."""
+        notes: list[cmd.Command] = []
+        say: list[cmd.Command] = []
         offers: list[act.OfferCall] = []
         for action in actions:
             if isinstance(action, act.OfferCall):
@@ -162,26 +164,29 @@ class CallFlow:
             elif isinstance(action, act.CancelOffer):
                 offers = [o for o in offers if o.agent != action.agent]
             elif isinstance(action, act.Diverted):
-                return out + self._stop_music() + self._divert(action, now)
+                return notes + self._stop_music() + self._divert(action, now)
             elif isinstance(action, act.Escalated):
-                out.append(cmd.Timeline("escalate", {"call_id": action.call_id, "queue": action.queue,
-                                                     "rule": action.rule, "detail": action.detail}))
+                notes.append(cmd.Timeline("escalate", {"call_id": action.call_id, "queue": action.queue,
+                                                       "rule": action.rule, "detail": action.detail}))
             elif isinstance(action, act.Overflowed):
-                out.append(cmd.Timeline("overflow", {"call_id": action.call_id,
-                                                     "from_queue": action.from_queue,
-                                                     "to_queue": action.to_queue}))
+                notes.append(cmd.Timeline("overflow", {"call_id": action.call_id,
+                                                       "from_queue": action.from_queue,
+                                                       "to_queue": action.to_queue}))
             elif isinstance(action, act.Announce):
-                # No estimate (nobody on duty: the ACD's EWT is infinite): position only.
-                ewt = action.ewt_seconds if math.isfinite(action.ewt_seconds) else None
-                out.append(cmd.Timeline("announce", {"position": action.position,
-                                                     "ewt_seconds": None if ewt is None else round(ewt)}))
-                out += self._stop_music(force=True)
-                out.append(cmd.SayQueuePosition(action.position, 0 if ewt is None else round(ewt / 60)))
+                say += self._announcement(action)
             elif isinstance(action, act.OfferCallbackChoice):
-                out += self._stop_music() + [cmd.PlaySystemPrompt("callback-offer")]
+                say.append(cmd.PlaySystemPrompt("callback-offer"))
         if offers:
-            out += self._stop_music() + self._ring(offers, now)
-        return out
+            return notes + self._stop_music() + self._ring(offers, now)
+        return notes + (self._stop_music(force=True) + say if say else [])
+
+    @staticmethod
+    def _announcement(action: act.Announce) -> list[cmd.Command]:
+        # No estimate (nobody on duty: the ACD's EWT is infinite): the position only.
+        ewt = action.ewt_seconds if math.isfinite(action.ewt_seconds) else None
+        return [cmd.Timeline("announce", {"position": action.position,
+                                          "ewt_seconds": None if ewt is None else round(ewt)}),
+                cmd.SayQueuePosition(action.position, 0 if ewt is None else round(ewt / 60))]
 
     def waiting(self) -> list[cmd.Command]:
         """Nothing to do for now: the caller hears music until something happens."""

@@ -295,4 +295,13 @@ def test_each_decision_is_one_log_line_with_the_number_masked() -> None:
 def test_an_announcement_with_nobody_on_duty_gives_the_position_only() -> None:
     flow = queued()
     out = flow.acd_actions([act.Announce("c1", 2, float("inf"))], 130.0)
-    assert cmd.SayQueuePosition(2, 0) in out and out[0].data["ewt_seconds"] is None
+    [said] = [c for c in out if isinstance(c, cmd.Timeline)]
+    assert cmd.SayQueuePosition(2, 0) in out and said.data["ewt_seconds"] is None
+
+
+def test_an_agent_for_the_caller_supersedes_an_announcement_due_at_the_same_time() -> None:
+    flow = queued()
+    out = flow.acd_actions([act.OfferCall("c1", "alice", 8.0), act.Announce("c1", 1, 900.0),
+                            act.OfferCallbackChoice("c1")], 130.0)
+    assert kinds(out) == ["StopMusic", "Timeline", "Publish", "ScreenPop", "Ring"]
+    assert timeline(out) == ["offer"]
