@@ -91,7 +91,8 @@ def test_calls_are_served_while_the_crm_is_locked_and_recorded_once_it_is_free(e
     assert answered["disposition"] == "answered" and answered["queue"] == "orders"
     assert answered["agent"] in ("bob", "dave") and answered["talk_seconds"] > 1.0
     steps = [e["kind"] for e in engine.call_events(answered["call_id"]) if e["kind"] != "ivr"]
-    assert steps == ["arrived", "queue_enter", "offer", "connect", "complete", "hangup"]   # once each
+    assert steps == ["arrived", "queue_enter", "offer", "answered", "connect", "complete",
+                     "hangup"]                                                  # once each
     abandoned = engine.call_record("0611700002", timeout=30)
     assert abandoned["disposition"] == "abandoned" and abandoned["agent"] is None
     operator = engine.call_record("0611700003", timeout=30)
@@ -174,7 +175,8 @@ def test_engine_started_while_postgres_is_down_serves_calls_and_writes_them_once
         assert answered["disposition"] == "answered" and answered["queue"] == "operator"
         assert answered["agent"] == spooled.agent and answered["talk_seconds"] > 1.0
         steps = [e["kind"] for e in pg_lab.call_events(answered["call_id"]) if e["kind"] != "ivr"]
-        assert steps == ["arrived", "queue_enter", "offer", "connect", "complete", "hangup"]   # once each
+        assert steps == ["arrived", "queue_enter", "offer", "answered", "connect", "complete",
+                     "hangup"]                                                  # once each
         assert pg_lab.call_record("0611700022", timeout=30)["disposition"] == "abandoned"
         with psycopg.connect(url) as conn:
             calls = conn.execute("SELECT caller, COUNT(*) FROM calls WHERE caller LIKE '06117000%' "

@@ -28,7 +28,8 @@ def test_press_1_reaches_orders_agent_and_crm_has_the_call(engine):
     kinds = [e["kind"] for e in engine.call_events(rec["call_id"])]
     assert kinds[0] == "arrived" and kinds[-1] == "hangup"
     steps = [k for k in kinds if k != "ivr"]
-    assert steps == ["arrived", "queue_enter", "offer", "connect", "complete", "hangup"]
+    assert steps == ["arrived", "queue_enter", "offer", "answered", "connect", "complete",
+                     "hangup"]
     assert kinds.count("ivr") == len(rec["path"])
 
 

@@ -356,7 +356,7 @@ async def test_engine_start_while_the_database_is_locked_spools_from_the_first_c
     finally:
         lock.release()
     try:
-        await until(lambda: store.spool_depth == 0)
+        await until(lambda: store.spool_depth == 0 and not store.degraded)
         assert await counts(store) == (5, 10, 2) and not store.degraded
     finally:
         await store.close()
