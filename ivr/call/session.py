@@ -173,6 +173,9 @@ class CallSession:
                 await self._run(flow.key_while_waiting(key, time.monotonic()))
         finally:
             self.ctx.acd.leave(self.call_id)
+            # The waiter calls back into this session (on_answer): a cycle that only the
+            # collector's oldest, rarely run generation would free. Break it here.
+            self.waiter = None
 
     def _agent_answered(self, agent: str, at: float | None) -> None:
         self._instant(self.flow.agent_answered(agent, at))
