@@ -133,19 +133,15 @@ class CallFlow:
             self._end(Disposition.OVERFLOWED if self._overflow_transfer else Disposition.TRANSFERRED)
 
     # ---- the queue ---------------------------------------------------------------------
-    def enter_queue(self, route: Route, now: float, path: list[dict] | None = None,
-                    language: str | None = None) -> list[cmd.Command]:
-        """The call joins a queue. The record is saved again with what the menu learnt (path,
-        queue, intent): an engine killed from here on must not lose it (the CDR recovery
-        completes the record but cannot know those)."""
+    def enter_queue(self, route: Route, now: float) -> list[cmd.Command]:
+        """The call joins a queue. Its timeline step (with the menu's `ivr` steps before it)
+        is what the CDR recovery completes a cut-off record from."""
         rec = self.record
         self.stage, self.in_queue, self.queued_at = Stage.QUEUE, True, now
         rec.queue, rec.priority, rec.intent = route.queue, route.priority, route.intent
         rec.adverse_event = rec.adverse_event or route.adverse_event
-        if path is not None:
-            rec.path, rec.language = list(path), language
         self.required = route.required
-        return [cmd.SaveRecord(), cmd.Timeline("queue_enter", {"queue": route.queue, "priority": route.priority,
+        return [cmd.Timeline("queue_enter", {"queue": route.queue, "priority": route.priority,
                                              "intent": route.intent}),
                 cmd.Publish("queued", {"queue": route.queue, "priority": route.priority,
                                        "intent": route.intent, "adverse_event": rec.adverse_event}),

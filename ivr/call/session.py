@@ -159,8 +159,7 @@ class CallSession:
         self.waiter = Waiter(self.call_id, self._agent_answered, lambda: flow.answered_by is not None)
         self.ctx.acd.join(self.waiter)
         try:
-            await self._run(flow.enter_queue(route, time.monotonic(), self.walker.path,
-                                                self.walker.language))
+            await self._run(flow.enter_queue(route, time.monotonic()))
             while not flow.queue_over:
                 if self.waiter.actions:
                     await self._run(flow.acd_actions(self.waiter.take(), time.monotonic()))

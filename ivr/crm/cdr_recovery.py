@@ -200,7 +200,7 @@ class CdrRecovery:
             return 0, 0
         known = await self._known(outcomes)
         missing, completed = reconcile.plan(outcomes, known, self.agents,
-                                            await self._answered(known))
+                                            await self._engine_facts(known))
         for record in missing:
             log.warning("call %s from %s was missing from the CRM; recorded from Asterisk's CDR "
                         "as %s%s", record.call_id, mask_number(record.caller), record.disposition,
@@ -237,16 +237,13 @@ class CdrRecovery:
         # cdr_csv writes whole seconds (truncated): a call in the CRM's first second counts.
         return since.replace(microsecond=0)
 
-    async def _answered(self, known: dict[str, CallRecord | None]) -> dict[str, datetime]:
-        """When the engine saw an agent answer each cut-off call (its durable `answered`
-        step), for the talk time; cut-off calls are few (those of one killed process)."""
-        out: dict[str, datetime] = {}
-        for cid, record in known.items():
-            if record is not None and is_cut_off(record.recovered, record.disposition):
-                steps = [e for e in await self.store.call_events(cid) if e.kind == "answered"]
-                if steps:
-                    out[cid] = steps[-1].at
-        return out
+    async def _engine_facts(self, known: dict[str, CallRecord | None]
+                            ) -> dict[str, reconcile.EngineFacts]:
+        """What the engine wrote in each cut-off call's timeline (menu path, queue, intent,
+        the agent's answer); cut-off calls are few (those of one killed process)."""
+        return {cid: reconcile.facts_of(await self.store.call_events(cid))
+                for cid, record in known.items()
+                if record is not None and is_cut_off(record.recovered, record.disposition)}
 
     async def _known(self, outcomes: list[reconcile.CdrOutcome]) -> dict[str, CallRecord | None]:
         """What the CRM has of these calls, as reconcile.plan reads it: the full record of a

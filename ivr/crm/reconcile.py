@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from ivr.crm.records import CallRecord, is_cut_off
+from ivr.crm.records import CallEvent, CallRecord, is_cut_off
 from ivr.telephony.channels import endpoint_of
 
 # The dialplan marks the CDR of calls it sends to the operators itself (CDR(userfield)).
@@ -187,23 +187,50 @@ def talk_upper_bound(outcome: CdrOutcome) -> float | None:
     return None if outcome.billsec is None else float(outcome.billsec)
 
 
+@dataclass(frozen=True)
+class EngineFacts:
+    """What the engine wrote in a call's timeline before it was cut off (call_events)."""
+    answered_at: datetime | None = None     # its `answered` step: the agent picked up
+    path: list[dict] = field(default_factory=list)           # its `ivr` steps
+    queue: str | None = None                # its last `queue_enter`
+    priority: int | None = None
+    intent: str | None = None
+
+
+def facts_of(events: Iterable[CallEvent]) -> EngineFacts:
+    answered_at, path, entered = None, [], {}
+    for event in events:
+        if event.kind == "answered":
+            answered_at = event.at
+        elif event.kind == "ivr":
+            path.append(dict(event.data))
+        elif event.kind == "queue_enter":
+            entered = event.data
+    return EngineFacts(answered_at, path, entered.get("queue"), entered.get("priority"),
+                       entered.get("intent"))
+
+
 def enrich_cut_off(record: CallRecord, outcome: CdrOutcome, agents: Mapping[str, str],
-                   answered_at: datetime | None = None) -> CallRecord | None:
+                   facts: EngineFacts | None = None) -> CallRecord | None:
     """A call the engine was serving when it stopped abruptly (marked recovered, disposition
     `recovered` until now): what Asterisk's CDR says happened next. The disposition becomes
     the CDR's (answered / failed / abandoned: reports count the call as what it was), the
     `recovered` flag stays; agent and talk are filled only if the engine had none, the talk
-    from `answered_at` (when the engine saw its agent answer) to the CDR's end, else the CDR's
-    upper bound. Path, queue and intent stay as the engine wrote them. None when there is
-    nothing to add (e.g. done by an earlier run)."""
+    from when the engine saw its agent answer (`facts`) to the CDR's end, else the CDR's upper
+    bound. Path, queue and intent come from what the engine wrote in the call's timeline.
+    None when there is nothing to add (e.g. done by an earlier run)."""
     if CDR_MARK in (record.hangup_cause or ""):
         return None
+    facts = facts or EngineFacts()
     cause = f"{record.hangup_cause or 'the engine stopped abruptly'}; {CDR_MARK}: {outcome.summary}"
     return replace(
         record, hangup_cause=cause, disposition=outcome.disposition, recovered=True,
         agent=record.agent or _agent(outcome, agents),
         talk_seconds=(record.talk_seconds if record.talk_seconds is not None
-                      else _talk_since(answered_at, outcome)),
+                      else _talk_since(facts.answered_at, outcome)),
+        path=record.path or facts.path, queue=record.queue or facts.queue,
+        priority=record.priority if record.priority is not None else facts.priority,
+        intent=record.intent or facts.intent,
         ended_at=max(outcome.ended_at, record.started_at or outcome.ended_at),   # not restart time
         decision_trace=[*record.decision_trace, *outcome.legs],
     )
@@ -222,18 +249,18 @@ def _agent(outcome: CdrOutcome, agents: Mapping[str, str]) -> str | None:
 
 
 def plan(outcomes: Iterable[CdrOutcome], known: Mapping[str, CallRecord | None],
-         agents: Mapping[str, str], answered: Mapping[str, datetime] | None = None,
+         agents: Mapping[str, str], facts: Mapping[str, EngineFacts] | None = None,
          ) -> tuple[list[CallRecord], list[CallRecord]]:
     """(new records for calls the CRM lacks, updated cut-off records). Calls the CRM has in
-    any other state are left alone, so running twice writes nothing new. `answered`: when
-    the engine saw an agent answer a cut-off call (its timeline's `answered` step)."""
+    any other state are left alone, so running twice writes nothing new. `facts`: what the
+    engine wrote in the timelines of the cut-off calls."""
     missing, updated = [], []
     for outcome in outcomes:
         record = known.get(outcome.call_id)
         if record is None:
             missing.append(record_for_missing(outcome, agents))
         elif is_cut_off(record.recovered, record.disposition):
-            enriched = enrich_cut_off(record, outcome, agents, (answered or {}).get(outcome.call_id))
+            enriched = enrich_cut_off(record, outcome, agents, (facts or {}).get(outcome.call_id))
             if enriched is not None:
                 updated.append(enriched)
     return missing, updated

@@ -73,15 +73,8 @@ def test_entering_the_queue_tells_the_acd_with_the_route_needs() -> None:
     (arrived,) = acd_events(out)
     assert arrived == ev.CallArrived("c1", "pv", 100, "+33611000001", None, None)
     assert flow.record.adverse_event and flow.record.queue == "pv" and flow.in_queue
-    assert timeline(out) == ["queue_enter"] and kinds(out)[0] == "SaveRecord"
-
-
-def test_the_record_is_saved_with_the_menus_findings_when_the_call_queues() -> None:
-    flow = new_flow()
-    out = flow.enter_queue(ROUTE, 1.0, [{"node": "main", "input": "1"}], "fr")
-    assert cmd.SaveRecord() in out
-    assert (flow.record.path, flow.record.language, flow.record.intent) == (
-        [{"node": "main", "input": "1"}], "fr", "order")
+    assert timeline(out) == ["queue_enter"] and out[0].data == {"queue": "pv", "priority": 100,
+                                                                "intent": "adverse-event"}
     assert flow.waiting() == [cmd.StartMusic()] and flow.waiting() == []   # music once
 
 

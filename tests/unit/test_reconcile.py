@@ -13,7 +13,7 @@ from ivr.crm import reconcile
 from ivr.crm.cdr_recovery import CdrFile, CdrRecovery, CdrUnreadable, seek_time
 from ivr.config import Settings, load_settings
 from ivr.crm import codec
-from ivr.crm.records import CallRecord
+from ivr.crm.records import CallEvent, CallRecord
 from ivr.crm.store import open_store
 
 AGENTS = {"alice": "alice", "bob": "bob", "ops-7": "olga"}
@@ -205,15 +205,20 @@ def test_a_cut_off_call_keeps_the_agent_the_engine_saw():
 def test_a_cut_off_call_is_timed_from_the_answer_the_engine_saw_and_keeps_its_menu():
     [found] = outcomes(FALLBACK_ANSWERED).values()
     record = CallRecord("1795488566.8", recovered=True, disposition="recovered",
-                        started_at=found.started_at, queue="orders", intent="order",
-                        path=[{"node": "main", "input": "1"}])
+                        started_at=found.started_at)           # all the engine saved: the arrival
     answered = found.ended_at - timedelta(seconds=4.5)
-    done = reconcile.enrich_cut_off(record, found, AGENTS, answered_at=answered)
+    timeline = [CallEvent(record.call_id, found.started_at, "ivr", {"node": "main", "input": "1"}),
+                CallEvent(record.call_id, found.started_at, "queue_enter",
+                          {"queue": "orders", "priority": 10, "intent": "order"}),
+                CallEvent(record.call_id, answered, "answered", {"agent": "alice"})]
+    facts = reconcile.facts_of(timeline)
+    done = reconcile.enrich_cut_off(record, found, AGENTS, facts)
     assert done.talk_seconds == 4.5 < reconcile.talk_upper_bound(found)
-    assert (done.queue, done.intent, done.path) == ("orders", "order", [{"node": "main", "input": "1"}])
+    assert (done.queue, done.priority, done.intent, done.path) == (
+        "orders", 10, "order", [{"node": "main", "input": "1"}])
     # Without the engine's answer instant, the CDR's upper bound, as before.
     assert reconcile.enrich_cut_off(record, found, AGENTS).talk_seconds == reconcile.talk_upper_bound(found)
-    [done] = reconcile.plan([found], {found.call_id: record}, AGENTS, {found.call_id: answered})[1]
+    [done] = reconcile.plan([found], {found.call_id: record}, AGENTS, {found.call_id: facts})[1]
     assert done.talk_seconds == 4.5
 
 
