@@ -21,11 +21,11 @@ ACTIONS = "login, logout, pause, ready"
 
 
 class AgentCommands:
-    def __init__(self, acd: AcdDriver, agent_endpoint: Mapping[str, str], agents_file: str,
+    def __init__(self, acd: AcdDriver, agent_endpoint: Mapping[str, str],
+                 endpoint_agent: Mapping[str, str], agents_file: str,
                  store: Callable[[], StorePort | None]):
         self.acd = acd
-        self.agent_endpoint = agent_endpoint
-        self.endpoint_agent = {e: a for a, e in agent_endpoint.items()}
+        self.agent_endpoint, self.endpoint_agent = agent_endpoint, endpoint_agent
         self.agents_file = agents_file
         self._store = store          # the CRM once it is open
 

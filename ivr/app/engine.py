@@ -49,11 +49,13 @@ class Engine:
         self.plans = PlanHolder(settings)
         acd_config = settings.acd_config()
         self.agent_endpoint = {a.name: a.endpoint for a in acd_config.agents}
+        self.endpoint_agent = {e: a for a, e in self.agent_endpoint.items()}
         self.bus = EventBus(settings.mqtt)
         self.speech = Speech.from_settings(settings)
         self.acd = AcdDriver(acd_config, start_callback=self._start_callback,
                              agents_touched=self._publish_agents if self.bus.enabled else None)
-        self.agents = AgentCommands(self.acd, self.agent_endpoint, settings.agents_file,
+        self.agents = AgentCommands(self.acd, self.agent_endpoint, self.endpoint_agent,
+                                    settings.agents_file,
                                     lambda: self.store)
         self.store: CrmStore | None = None
         self.agent_restore = AgentRestore(  # agents' states from before a restart (the CRM's)
@@ -105,11 +107,11 @@ class Engine:
         s = self.settings
         self.callbacks = Callbacks(self.acd, self.store, self.agent_endpoint,
                                    lambda q: self.acd.queue(q).ring_timeout, lambda: self.ami)
-        self.presence = AgentPresence(self.acd, self.callbacks, self.agent_endpoint, self._spawn,
-                                      f"{s.ami.host}:{s.ami.port}")
+        self.presence = AgentPresence(self.acd, self.callbacks, self.agent_endpoint,
+                                      self.endpoint_agent, self._spawn, f"{s.ami.host}:{s.ami.port}")
         self.crm_startup = CrmStartup(s, self.store, self.callbacks, self.agent_restore,
-                                      {e: a for a, e in self.agent_endpoint.items()},
-                                      frozenset(self.acd.queues), started_at, self._spawn)
+                                      self.endpoint_agent, frozenset(self.acd.queues),
+                                      started_at, self._spawn)
 
     async def _start_ami(self) -> None:
         self.ami = AmiLink(self.settings.ami, self.presence.on_ami_event, on_login=self._on_ami_login)
@@ -129,7 +131,7 @@ class Engine:
         return CallContext(
             plans=self.plans, store=self.store, bus=self.bus, acd=self.acd,
             callbacks=self.callbacks, speech=self.speech, agent_endpoint=self.agent_endpoint,
-            endpoint_agent={e: a for a, e in self.agent_endpoint.items()},
+            endpoint_agent=self.endpoint_agent,
             queue_names=frozenset(self.acd.queues), destinations=s.destinations(),
             sounds_dir=s.path(s.sounds.dir), sounds_prefix=s.sounds.asterisk_prefix,
             wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now)

@@ -24,10 +24,10 @@ AMI_DOWN_REASON = "AMI link down"
 
 class AgentPresence:
     def __init__(self, acd: AcdDriver, callbacks: Callbacks, agent_endpoint: Mapping[str, str],
-                 spawn: Callable[[object], None], ami_address: str):
+                 endpoint_agent: Mapping[str, str], spawn: Callable[[object], None],
+                 ami_address: str):
         self.acd, self.callbacks = acd, callbacks
-        self.agent_endpoint = agent_endpoint
-        self.endpoint_agent = {e: a for a, e in agent_endpoint.items()}
+        self.agent_endpoint, self.endpoint_agent = agent_endpoint, endpoint_agent
         self._spawn = spawn
         self._ami_address = ami_address            # host:port, for messages
         self.ami: AmiLink | None = None
