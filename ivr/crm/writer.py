@@ -193,13 +193,16 @@ class CrmWriter:
 
     async def _store(self, writes: list[Write]) -> None:
         """Commit the writes, or keep them (in order, behind older ones) for later."""
-        writes, self._backlog = self._backlog + writes, []
+        # The backlog stays counted (spool_depth, degraded) until it is committed or deferred.
+        writes = self._backlog + writes
         if not writes:
             return
         if self._outage is None and not self._spooled and self._prepare is None:
             writes = await self._commit(writes)
         if writes:
             await self._defer(writes)
+        else:
+            self._backlog = []
 
     async def _commit(self, writes: list[Write]) -> list[Write]:
         """Write in one transaction; on a data error find and set aside the bad item(s).
@@ -249,7 +252,7 @@ class CrmWriter:
         if self.spool is not None:
             try:
                 await asyncio.to_thread(self.spool.append, writes)
-                self._spooled = True
+                self._spooled, self._backlog = True, []
                 if self._spool_error is not None:
                     log.warning("CRM: the spool %s can be written again", self.spool.dir)
                     self._spool_error = None
@@ -326,10 +329,11 @@ class CrmWriter:
             return
         waiting = self.spool_depth
         if await self._replay() and self._backlog:
-            pending, self._backlog = self._backlog, []
-            rest = await self._commit(pending)
+            rest = await self._commit(self._backlog)    # still counted as waiting meanwhile
             if rest:
                 await self._defer(rest)
+            else:
+                self._backlog = []
         if self._waiting():
             return
         if self._outage is not None:

@@ -294,6 +294,49 @@ async def test_unwritable_spool_keeps_writes_in_memory_until_the_database_is_bac
         await store.close()
 
 
+class HeldDisk(FailingDisk):
+    """Working again, but each write transaction waits for `opened` before it begins."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner, failing=False)
+        self.opened = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        self.entered.set()
+        await self.opened.wait()
+        async with self.inner.transaction() as tx:
+            yield tx
+
+
+async def test_writes_kept_in_memory_count_as_waiting_until_they_are_committed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reader that sees "nothing waits" must find the rows in the database: the in-memory
+    # backlog is still counted while its commit is under way.
+    store = await open_spooled(tmp_path)
+    inner = store.backend
+    store.backend = FailingDisk(inner)
+
+    def disk_full(self: Spool, writes: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Spool, "append", disk_full)
+    held = HeldDisk(inner)
+    try:
+        save_calls(store, "m", 3)
+        await store.flush()
+        store.backend = held
+        await asyncio.wait_for(held.entered.wait(), 5)
+        assert store.spool_depth == 10 and store.degraded
+        held.opened.set()
+        await until(lambda: store.spool_depth == 0)
+        assert await counts(store) == (3, 6, 1) and not store.degraded
+    finally:
+        held.opened.set()
+        await store.close()
+
+
 async def test_second_process_on_the_same_spool_runs_without_it(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     first = await open_spooled(tmp_path)
