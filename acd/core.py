@@ -63,6 +63,7 @@ class Acd:
         self._tracing = trace
         self._trace_limit = trace_limit
         self._traces: OrderedDict[str, list[tuple[float, str]]] = OrderedDict()
+        self._changed: set[str] | None = None   # agents whose state changed (track_agents)
         self._handlers: dict[type, Callable[[Any, float, list], None]] = {
             E.CallArrived: self._on_arrived, E.AgentLoggedIn: self._on_login,
             E.AgentLoggedOut: self._on_logout, E.AgentPaused: self._on_paused,
@@ -70,7 +71,8 @@ class Acd:
             E.DeviceBusy: self._on_device,
             E.OfferAnswered: self._on_answered, E.OfferFailed: self._on_failed,
             E.CallEnded: self._on_ended, E.CallAbandoned: self._on_abandoned,
-            E.CallbackRequested: self._on_callback, E.Tick: lambda ev, now, out: None,
+            E.CallbackRequested: self._on_callback, E.WrapUpExtended: self._on_more_wrapup,
+            E.Tick: lambda ev, now, out: None,
         }
 
     # ------------------------------------------------------------------ public API
@@ -154,6 +156,28 @@ class Acd:
     def agent_reason(self, name: str) -> str:
         """The pause reason (or the queue of a wrap-up); "" otherwise."""
         return self._agents[name].reason
+
+    def agent_since(self, name: str) -> float:
+        """When the agent entered its current state (the `now` clock)."""
+        return self._agents[name].since
+
+    def wrapup_until(self, name: str) -> float | None:
+        """When the agent's wrap-up ends (the `now` clock); None when not in wrap-up."""
+        a = self._agents[name]
+        return a.wrap_until if a.state is _WRAPUP else None
+
+    def track_agents(self) -> None:
+        """Start recording which agents change state (displays follow every change, timer
+        driven ones included); `changed_agents()` hands them over. Off by default: the
+        simulator has no display."""
+        if self._changed is None:
+            self._changed = set()
+
+    def changed_agents(self) -> set[str]:
+        if not self._changed:
+            return set()
+        changed, self._changed = self._changed, set()
+        return changed
 
     def state_snapshot(self, now: float | None = None) -> dict[str, Any]:
         """For `ivr queues` / `ivr agents`. O(queues x agents): display only, not per event."""
@@ -293,6 +317,8 @@ class Acd:
         was = old is not _LOGGED_OUT and old is not _PAUSED  # identity: hot path
         a.state, a.reason, a.since = state, reason, now
         a.version += 1
+        if self._changed is not None:
+            self._changed.add(a.name)
         is_ = state is not _LOGGED_OUT and state is not _PAUSED
         if was != is_:
             d = 1 if is_ else -1
@@ -488,6 +514,8 @@ class Acd:
             # _set_state inlined (hot path): ready -> offered, both staffed, no count changes
             a.state, a.reason, a.since = _OFFERED, "", now
             a.version += 1
+            if self._changed is not None:
+                self._changed.add(a.name)
             a.call_id = call_id
             if b.kind == _RR:
                 b.rr_seq += 1
@@ -712,6 +740,16 @@ class Acd:
         else:  # ready, wrap-up (ends it) or already paused (new reason)
             self._set_state(a, _PAUSED, now, ev.reason)
 
+    def _on_more_wrapup(self, ev: E.WrapUpExtended, now: float, out: list) -> None:
+        a = self._agent(ev.agent)
+        if a is None or a.state is not _WRAPUP or ev.seconds <= 0:
+            return
+        a.version += 1                      # the old wrap-up timer goes stale
+        a.wrap_until = max(a.wrap_until, now) + ev.seconds
+        self._push_timer(a.wrap_until, _T_WRAP, a.idx, a.version)
+        if self._changed is not None:
+            self._changed.add(a.name)
+
     def _on_ready(self, ev: E.AgentReady, now: float, out: list) -> None:
         a = self._agent(ev.agent)
         if a is None:
@@ -762,6 +800,8 @@ class Acd:
         # both staffed, no count changes
         a.state, a.reason, a.since = _ON_CALL, "", now
         a.version += 1
+        if self._changed is not None:
+            self._changed.add(a.name)
         if c.trace is not None:
             self._log(c, now, f"answered by {a.name} after {now - c.arrival:.1f}s")
         if others:  # ring-all: the other legs stop ringing
@@ -812,13 +852,16 @@ class Acd:
             a.call_id = None
             a.state, a.reason, a.since = _READY, "", now
             a.version += 1
+            if self._changed is not None:
+                self._changed.add(a.name)
             a.idle_since = now
             self._dispatch_agent(a, now, out)
         elif a.pending_logout or not wrap:
             self._after_work(a, now, out)
         else:
             self._set_state(a, _WRAPUP, now, q.name)
-            self._push_timer(now + wrap, _T_WRAP, a.idx, a.version)
+            a.wrap_until = now + wrap
+            self._push_timer(a.wrap_until, _T_WRAP, a.idx, a.version)
 
     def _on_abandoned(self, ev: E.CallAbandoned, now: float, out: list) -> None:
         c = self._calls.get(ev.call_id)

@@ -51,6 +51,14 @@ class AgentRestored:
 
 
 @dataclass(frozen=True, slots=True)
+class WrapUpExtended:
+    """The agent asks for more wrap-up time (the desk's "more time"): `seconds` more from
+    the current end (or from now, if it is already due)."""
+    agent: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceBusy:
     """Phone busy with another call (AMI device state): never offer while busy."""
     agent: str
@@ -92,5 +100,6 @@ class Tick:
 
 
 Event = (CallArrived | AgentLoggedIn | AgentLoggedOut | AgentPaused | AgentReady | AgentRestored
+         | WrapUpExtended
          | DeviceBusy
          | OfferAnswered | OfferFailed | CallEnded | CallAbandoned | CallbackRequested | Tick)

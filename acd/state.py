@@ -24,7 +24,7 @@ _T_WRAP, _T_ESC, _T_ANN = range(3)
 class _Agent:
     __slots__ = ("idx", "spec", "name", "state", "reason", "since", "busy", "version",
                  "calls_taken", "idle_since", "buckets", "ibuckets", "call_id", "pending_pause",
-                 "pending_logout")
+                 "pending_logout", "wrap_until")
 
     def __init__(self, idx: int, spec: AgentSpec) -> None:
         self.idx, self.spec, self.name = idx, spec, spec.name
@@ -40,6 +40,7 @@ class _Agent:
         self.call_id: str | None = None  # offered or connected call
         self.pending_pause: str | None = None
         self.pending_logout = False
+        self.wrap_until = 0.0              # while in wrap-up: when it ends
 
 
 class _Queue:

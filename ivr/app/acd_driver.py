@@ -31,6 +31,8 @@ class AcdDriver:
         self.waiters: dict[str, Waiter] = {}
         self._start_callback = start_callback
         self._agents_touched = agents_touched
+        if agents_touched is not None:
+            self.core.track_agents()
         self._engaged: Counter[str] = Counter()
         self._timer_wake = asyncio.Event()
         self._timer_due = 0.0         # monotonic instant the timer task wakes up next
@@ -49,7 +51,7 @@ class AcdDriver:
         if deadline is not None and deadline < self._timer_due:
             self._timer_wake.set()
         if self._agents_touched is not None:
-            touched = {getattr(x, "agent", None) for x in [event, *actions]} - {None}
+            touched = self.core.changed_agents()
             if touched:
                 self._agents_touched(touched)
         return actions
@@ -101,6 +103,19 @@ class AcdDriver:
     # ---- state -------------------------------------------------------------------------
     def agent_state(self, agent: str) -> AgentState:
         return self.core.agent_state(agent)
+
+    def agent_view(self, agent: str) -> dict:
+        """One agent for displays (O(1)): state, reason, since and wrap-up end as wall-clock."""
+        core, now = self.core, time.monotonic()
+        wall = time.time() - now          # monotonic → epoch seconds
+        until = core.wrapup_until(agent)
+        return {"agent": agent, "state": core.agent_state(agent).value,
+                "reason": core.agent_reason(agent), "since": round(wall + core.agent_since(agent), 3),
+                "wrapup_until": None if until is None else round(wall + until, 3)}
+
+    def wrapup_left(self, agent: str) -> float | None:
+        until = self.core.wrapup_until(agent)
+        return None if until is None else until - time.monotonic()
 
     def agents_in_use(self) -> set[str]:
         """Agents who took a call or changed state since the start (not the default's)."""

@@ -71,10 +71,24 @@ class AgentCommands:
         asyncio.get_running_loop().call_later(seconds, self._wrap_up_ended, agent,
                                               start + timedelta(seconds=seconds))
 
+    def more_time(self, agent: str, seconds: float) -> dict:
+        """The desk's "more time" during wrap-up."""
+        if agent not in self.agent_endpoint:
+            return {"ok": False, "error": f"no agent {agent!r} in {self.agents_file}"}
+        if self.acd.agent_state(agent) is not AgentState.WRAPUP:
+            return {"ok": False, "error": f"{agent} is not in wrap-up (nothing to extend)"}
+        self.acd.handle(ev.WrapUpExtended(agent, seconds))
+        return {"ok": True, "agent": {"agent": agent, "state": AgentState.WRAPUP.value}}
+
     def _wrap_up_ended(self, agent: str, at: datetime) -> None:
         """Record what the wrap-up ended in (ready, or a pause/logout asked meanwhile): the
         last event on record is what a restart restores."""
         self.acd.handle(ev.Tick())              # the ACD's own wrap-up timer is due too
+        left = self.acd.wrapup_left(agent)
+        if left is not None and left > 0:       # "more time": it ends later
+            asyncio.get_running_loop().call_later(left, self._wrap_up_ended, agent,
+                                                  at + timedelta(seconds=left))
+            return
         store = self._store()
         if store is not None:
             store.add_agent_event(agent, at, *crm_event_for(

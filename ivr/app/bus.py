@@ -36,6 +36,10 @@ class EventBus:
         self.connected = False
         self.dropped = 0
 
+    @property
+    def pops_with_history(self) -> bool:
+        return self.enabled
+
     def start(self) -> None:
         if self.enabled:
             self._task = asyncio.create_task(self._deliver_forever())

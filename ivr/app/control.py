@@ -1,5 +1,7 @@
-"""The engine's control socket: the CLI (`ivr agent …`, `ivr queues`, `ivr agents`) talks to
-the running engine over a Unix socket (mode 0600), one JSON request and one JSON answer a line.
+"""The engine's control socket: the CLI (`ivr agent …`, `ivr queues`, `ivr agents`) and the
+desk talk to the running engine over a Unix socket (mode 0600), one JSON request and one JSON
+answer a line; `{"cmd": "subscribe"}` instead keeps the connection as a live event stream
+(ivr/app/feed.py).
 """
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Stream = Callable[[asyncio.StreamWriter], Awaitable[None]]
 
 
 class ControlError(Exception):
@@ -26,8 +29,8 @@ class ControlError(Exception):
 
 
 class ControlServer:
-    def __init__(self, path: Path, handler: Handler):
-        self.path, self.handler = path, handler
+    def __init__(self, path: Path, handler: Handler, stream: Stream | None = None):
+        self.path, self.handler, self.stream = path, handler, stream
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -50,6 +53,9 @@ class ControlServer:
             line = await asyncio.wait_for(reader.readline(), 5)
             try:
                 request = json.loads(line)
+                if self.stream is not None and request.get("cmd") == "subscribe":
+                    await self.stream(writer)
+                    return
                 answer = self.handler(request)
             except (ValueError, KeyError, TypeError) as exc:
                 answer = {"ok": False, "error": f"bad request: {exc}"}
@@ -82,6 +88,28 @@ def request(path: Path, payload: dict[str, Any], timeout: float = 5.0) -> dict[s
                            "start it with `ivr serve`") from None
     except OSError as exc:
         raise ControlError(f"could not talk to the engine at {path}: {exc}") from None
+    answer = json.loads(data or b"{}")
+    if not answer.get("ok"):
+        raise ControlError(answer.get("error", "the engine refused the request"),
+                           answer.get("problems"))
+    return answer
+
+
+async def request_async(path: Path, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    """`request` for asyncio code (the desk): never blocks its event loop."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), timeout)
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise ControlError(f"the engine is not running (no control socket at {path})") from None
+    except (OSError, TimeoutError) as exc:
+        raise ControlError(f"could not talk to the engine at {path}: {exc}") from None
+    try:
+        writer.write(json.dumps(payload).encode() + b"\n")
+        data = await asyncio.wait_for(reader.readline(), timeout)
+    except (OSError, TimeoutError) as exc:
+        raise ControlError(f"the engine did not answer at {path}: {exc or 'timed out'}") from None
+    finally:
+        writer.close()
     answer = json.loads(data or b"{}")
     if not answer.get("ok"):
         raise ControlError(answer.get("error", "the engine refused the request"),

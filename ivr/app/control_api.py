@@ -19,6 +19,8 @@ class ControlApi:
         cmd = request["cmd"]
         if cmd == "agent":
             return self.agents.command(request["action"], request["agent"], request.get("reason", ""))
+        if cmd == "wrapup_more":
+            return self.agents.more_time(request["agent"], float(request.get("seconds", 60)))
         if cmd == "status":
             return {"ok": True, **self.acd.snapshot(), "plan_version": self.plans.current.version,
                     "crm_spool": self._spool_depth()}

@@ -7,6 +7,8 @@ receives the engine.
                                  │ CallContext: plans, store, bus, ACD driver, callbacks, speech
     AMI link ─► AgentPresence (device states, answers, re-sync) ─► AcdDriver ─► Acd (core)
     control socket ─► ControlApi ─► AgentCommands / AcdDriver / PlanHolder
+                   └► LiveFeed (subscribe): agent states and offers for the desk, never waited on
+    calls, ACD ─► Outbox ─► LiveFeed + MQTT (EventBus)
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from ivr.app.acd_driver import AcdDriver
 from ivr.app.agent_restore import AgentRestore
 from ivr.app.agents import AgentCommands
 from ivr.app.bus import EventBus
+from ivr.app.feed import LiveFeed, Outbox
 from ivr.app.control import ControlServer
 from ivr.app.control_api import ControlApi
 from ivr.app.crm_startup import CrmStartup
@@ -51,9 +54,12 @@ class Engine:
         self.agent_endpoint = {a.name: a.endpoint for a in acd_config.agents}
         self.endpoint_agent = {e: a for a, e in self.agent_endpoint.items()}
         self.bus = EventBus(settings.mqtt)
+        self.feed = LiveFeed(current=lambda: [(f"agents/{a}", self.acd.agent_view(a))
+                                              for a in self.agent_endpoint])
+        self.outbox = Outbox(self.bus, self.feed)
         self.speech = Speech.from_settings(settings)
         self.acd = AcdDriver(acd_config, start_callback=self._start_callback,
-                             agents_touched=self._publish_agents if self.bus.enabled else None)
+                             agents_touched=self._publish_agents)
         self.agents = AgentCommands(self.acd, self.agent_endpoint, self.endpoint_agent,
                                     settings.agents_file,
                                     lambda: self.store)
@@ -94,7 +100,8 @@ class Engine:
         await self.agi.start()
         self.control = ControlServer(s.path(s.control.socket),
                                      ControlApi(self.agents, self.acd, self.plans,
-                                                lambda: self.store.spool_depth if self.store else 0))
+                                                lambda: self.store.spool_depth if self.store else 0),
+                                     stream=self.feed.serve)
         await self.control.start()
         gc.freeze()    # start-up objects live forever: keep them out of GC pauses on calls
         self._spawn(self.acd.run_timer())
@@ -129,7 +136,7 @@ class Engine:
     def _call_context(self) -> CallContext:
         s = self.settings
         return CallContext(
-            plans=self.plans, store=self.store, bus=self.bus, acd=self.acd,
+            plans=self.plans, store=self.store, bus=self.outbox, acd=self.acd,
             callbacks=self.callbacks, speech=self.speech, agent_endpoint=self.agent_endpoint,
             endpoint_agent=self.endpoint_agent,
             queue_names=frozenset(self.acd.queues), destinations=s.destinations(),
@@ -152,6 +159,7 @@ class Engine:
                     await asyncio.wait(pending, timeout=5)
         for task in self._tasks:
             task.cancel()
+        self.feed.close()
         if self.control:
             await self.control.stop()
         await self.speech.stop()
@@ -192,13 +200,12 @@ class Engine:
             except Exception:     # a reload failure must never stop the watching
                 log.exception("dialplan reload failed; the running plan stays")
 
-    # ---- live events (MQTT) ------------------------------------------------------------
+    # ---- live events (the desk's feed, MQTT) ---------------------------------------------
     def _publish_agents(self, agents: set[str]) -> None:
-        # agent_state is O(1); the full snapshot scans queues × agents and is for displays.
-        for agent in agents:
-            self.bus.publish(f"agents/{agent}", {"agent": agent,
-                                                 "state": self.acd.agent_state(agent).value},
-                             retain=True)
+        # agent_view is O(1); the full snapshot scans queues × agents and is for displays.
+        if self.outbox.enabled:
+            for agent in agents:
+                self.outbox.publish(f"agents/{agent}", self.acd.agent_view(agent), retain=True)
 
     async def _publish_queue_stats(self, every_s: float = 2.0) -> None:
         while True:

@@ -59,6 +59,7 @@ class AgentLog:
 class ScreenPop:
     """Show the caller to an agent whose phone rings."""
     agent: str
+    waited_seconds: float = 0.0       # in line before this offer
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,10 @@ class StorePort(Protocol):
 
 
 class BusPort(Protocol):
-    enabled: bool
+    @property
+    def enabled(self) -> bool: ...            # anyone listens: build events, else skip
+    @property
+    def pops_with_history(self) -> bool: ...  # MQTT's pop carries the CRM history
     def publish(self, topic: str, payload: dict, retain: bool = False) -> None: ...
 
 

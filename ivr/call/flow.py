@@ -221,7 +221,8 @@ class CallFlow:
         out: list[cmd.Command] = []
         for agent in self.ringing:
             out += [cmd.Timeline("offer", {"agent": agent, "queue": self.record.queue}),
-                    cmd.Publish("offered", {"agent": agent}), cmd.ScreenPop(agent)]
+                    cmd.Publish("offered", {"agent": agent}),
+                    cmd.ScreenPop(agent, round(now - self._since_queued(now), 1))]
         return out + [cmd.Ring(self.ringing, max(o.ring_timeout for o in offers))]
 
     def agent_answered(self, agent: str, now: float | None) -> list[cmd.Command]:

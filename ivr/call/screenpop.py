@@ -1,12 +1,30 @@
-"""What an agent sees while the phone rings: who calls, their history, open cases (MQTT).
+"""What an agent sees while the phone rings.
 
-Without the CRM (down or slow) the pop goes out without them: a nicety never touches the call.
+Two pops: `offer_facts`, what the call itself knows, published at once on every offer (the
+desk looks the caller up in the CRM itself, so the engine spends no read on it); and, for MQTT
+subscribers, `screen_pop` with the caller's contact, history and open cases read by the engine.
+Without the CRM (down or slow) that one goes out without them: a nicety never touches the call.
 """
 from __future__ import annotations
+
+from datetime import datetime
 
 from ivr.call.context import CallContext, StorePort
 from ivr.crm.records import CallRecord
 from ivr.dialplan.walker import Walker
+
+
+def offer_facts(record: CallRecord, walker: Walker, agent: str, waited_seconds: float,
+                caller_name: str | None, offered_at: datetime) -> dict:
+    """The call as the desk shows it while the phone rings (untrusted text is the desk's to
+    escape: the caller-ID name and the transcript come from the public)."""
+    return {"call_id": record.call_id, "agent": agent, "offered_at": offered_at,
+            "caller": record.caller, "caller_name": caller_name, "dialed": record.dialed,
+            "language": walker.language, "path": walker.path, "route": record.route,
+            "intent": record.intent, "transcript": record.speech_text,
+            "speech_confidence": record.speech_confidence, "queue": record.queue,
+            "priority": record.priority, "waited_seconds": waited_seconds,
+            "adverse_event": record.adverse_event}
 
 
 async def screen_pop(ctx: CallContext, record: CallRecord, walker: Walker, agent: str) -> None:

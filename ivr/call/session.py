@@ -18,7 +18,7 @@ from ivr.call.context import CallContext, Waiter
 from ivr.call.decisions import describe
 from ivr.call.flow import CallFlow, Walked
 from ivr.call.listening import CallListener
-from ivr.call.screenpop import screen_pop
+from ivr.call.screenpop import offer_facts, screen_pop
 from ivr.crm.records import CallEvent, CallRecord
 from ivr.dialplan import instructions as ins
 from ivr.dialplan.walker import Walker
@@ -227,6 +227,11 @@ class CallSession:
                 ctx.store.add_agent_event(command.agent, utcnow(), command.kind, command.reason)
             elif isinstance(command, cmd.ScreenPop):
                 if ctx.bus.enabled:
+                    name = self.agi.env.get("calleridname")
+                    ctx.bus.publish(f"offers/{command.agent}", offer_facts(
+                        self.record, self.walker, command.agent, command.waited_seconds,
+                        None if name in (None, "", "unknown") else name, utcnow()), retain=True)
+                if ctx.bus.pops_with_history:
                     asyncio.create_task(screen_pop(ctx, self.record, self.walker, command.agent))
             elif isinstance(command, cmd.WrapUp):
                 ctx.wrap_up(command.agent, command.queue)

@@ -5,7 +5,7 @@ import pytest
 
 from acd import (Acd, AcdConfig, AgentLoggedIn, AgentLoggedOut, AgentPaused, AgentReady, AgentState,
                  Announce, CallAbandoned, CallArrived, CallbackRequested, CallEnded, CancelOffer,
-                 DeviceBusy, Diverted, OfferAnswered, OfferCall, OfferFailed, StartCallback, Tick)
+                 DeviceBusy, Diverted, OfferAnswered, OfferCall, OfferFailed, StartCallback, Tick, WrapUpExtended)
 
 
 def build(queues: dict[str, dict[str, Any]], agents: dict[str, dict[str, int]], **top: Any) -> Acd:
@@ -376,3 +376,49 @@ def test_snapshot_says_who_can_take_the_head_caller_and_why_it_waits() -> None:
     q = acd.state_snapshot(9)["queues"][0]
     assert q["head_agents_able"] == 0 and q["head_waits_because"] == "no agent has the skills '(x) and (fr)'"
     assert acd.state_snapshot(9)["queues"][0]["waiting"] == 1
+
+
+# ---- the desk's wrap-up controls and the displays' change feed --------------------------
+def _wrapped_up(wrapup: float = 30.0) -> Acd:
+    acd = build({"q": {"wrapup_seconds": wrapup}}, {"alice": {}})
+    acd.track_agents()
+    acd.handle(AgentLoggedIn("alice"), 0)
+    acd.handle(AgentReady("alice"), 0)
+    acd.handle(CallArrived("c1", "q"), 1)
+    acd.handle(OfferAnswered("c1", "alice"), 2)
+    acd.handle(CallEnded("c1"), 10)
+    return acd
+
+
+def test_more_wrapup_time_moves_the_end_and_ready_now_ends_it() -> None:
+    acd = _wrapped_up()
+    assert acd.agent_state("alice") is AgentState.WRAPUP and acd.wrapup_until("alice") == 40
+    acd.handle(WrapUpExtended("alice", 60), 20)
+    assert acd.wrapup_until("alice") == 100
+    acd.handle(Tick(), 41)                          # the first end is stale now
+    assert acd.agent_state("alice") is AgentState.WRAPUP
+    assert acd.next_deadline() == 100
+    acd.handle(Tick(), 100)
+    assert acd.agent_state("alice") is AgentState.READY and acd.wrapup_until("alice") is None
+    acd = _wrapped_up()
+    acd.handle(AgentReady("alice"), 15)               # "ready now"
+    assert acd.agent_state("alice") is AgentState.READY
+
+
+def test_more_time_outside_wrapup_changes_nothing() -> None:
+    acd = _wrapped_up()
+    acd.handle(AgentReady("alice"), 11)
+    acd.changed_agents()
+    acd.handle(WrapUpExtended("alice", 60), 12)
+    assert acd.agent_state("alice") is AgentState.READY and acd.changed_agents() == set()
+
+
+def test_timer_driven_changes_are_reported_to_displays() -> None:
+    acd = _wrapped_up()
+    assert acd.changed_agents() == {"alice"}          # offered, on call, wrap-up
+    assert acd.changed_agents() == set()
+    acd.handle(Tick(), 40)                            # wrap-up over: nobody's event said so
+    assert acd.changed_agents() == {"alice"}
+    untracked = build({"q": {}}, {"a": {}})
+    untracked.handle(AgentLoggedIn("a"), 0)
+    assert untracked.changed_agents() == set()
