@@ -160,11 +160,11 @@ class Lab:
         self.phones.clear()
 
     def call(self, caller: str, steps: list[Step], exten: str = "100",
-             timeout: float = 180) -> subprocess.Popen:
+             timeout: float = 180, name: str | None = None) -> subprocess.Popen:
         n = next(self._ports)
         base = self.box.agent_phone_base_port + 100 + (n % 200)
         media = self.box.rtp_end + 100 + (n % 200) * 4
-        return self.sipp.call(caller, exten, steps, base, media, timeout)
+        return self.sipp.call(caller, exten, steps, base, media, timeout, name)
 
     # ---- the CRM -----------------------------------------------------------------------
     def calls(self) -> list[dict]:

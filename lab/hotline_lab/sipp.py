@@ -67,7 +67,12 @@ class AwaitHangup:
 Step = Pause | Press | Speak | CallerHangsUp | AwaitHangup
 
 
-def caller_scenario(caller: str, steps: list[Step]) -> str:
+def caller_scenario(caller: str, steps: list[Step], name: str | None = None) -> str:
+    """`name`: the caller-ID name sent (default "Caller <number>"); tests send hostile ones."""
+    name = f"Caller {caller}" if name is None else name
+    if any(bad in name for bad in ('"', "\\", "[", "]]>", "\n")):
+        raise ValueError(f"caller-ID name {name!r}: no quote, backslash, '[' or line break "
+                         "(they would break the SIP header or the SIPp scenario)")
     speech = any(isinstance(s, Speak) for s in steps)
     presses = 0
     media_port = "[rtpstream_audio_port]" if speech else "[media_port]"
@@ -75,7 +80,7 @@ def caller_scenario(caller: str, steps: list[Step]) -> str:
     <![CDATA[
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller {caller}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      From: "{name}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: 1 INVITE
@@ -105,7 +110,7 @@ def caller_scenario(caller: str, steps: list[Step]) -> str:
     <![CDATA[
       ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller {caller}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      From: "{name}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       [last_To:]
       Call-ID: [call_id]
       CSeq: 1 ACK
@@ -135,7 +140,7 @@ def caller_scenario(caller: str, steps: list[Step]) -> str:
     <![CDATA[
       BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Caller {caller}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      From: "{name}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       [last_To:]
       Call-ID: [call_id]
       CSeq: 2 BYE
@@ -328,9 +333,9 @@ class Sipp:
         return "/" + str(path.relative_to(self.sandbox.root))
 
     def call(self, caller: str, exten: str, steps: list[Step], local_port: int,
-             media_port: int, timeout: float = 180) -> subprocess.Popen:
+             media_port: int, timeout: float = 180, name: str | None = None) -> subprocess.Popen:
         """Place one call (returns the running SIPp; `.wait()` gives 0 if it went as scripted)."""
-        scenario = self._write("caller", caller_scenario(caller, steps))
+        scenario = self._write("caller", caller_scenario(caller, steps, name))
         cmd = ["chroot", str(self.sandbox.root), "sipp", f"127.0.0.1:{self.sip_port}",
                "-sf", scenario, "-s", exten, "-i", "127.0.0.1", "-p", str(local_port),
                "-mp", str(media_port), "-m", "1", "-nostdin", "-timeout", f"{int(timeout)}s",
