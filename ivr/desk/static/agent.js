@@ -1,0 +1,84 @@
+// The agent's desk: one event stream says which panel changed; the panel's HTML is fetched
+// from the server (rendered and escaped there). Forms in panels post with fetch, so the pop and
+// what the agent types stay on screen. Shortcuts: Alt+R ready, Alt+P pause, Alt+W wrap-up done,
+// Alt+M more wrap-up time.
+"use strict";
+
+(function () {
+  const desk = document.getElementById("desk");
+  if (!desk || !desk.dataset.agent) return;
+  const base = "/agent/" + encodeURIComponent(desk.dataset.agent);
+  const panels = { state: document.getElementById("state"), call: document.getElementById("call") };
+  const pending = {};
+
+  async function refresh(name) {
+    // one fetch per panel at a time; a change during it triggers one more
+    if (pending[name]) { pending[name] = "again"; return; }
+    pending[name] = true;
+    try {
+      const answer = await fetch(base + "/panel/" + name, { credentials: "same-origin" });
+      if (answer.redirected || answer.status === 401) { window.location.reload(); return; }
+      if (answer.ok) swap(name, await answer.text());
+    } catch (err) {
+      // the desk server itself is away: the event stream's reconnect brings a refresh
+    } finally {
+      const again = pending[name] === "again";
+      pending[name] = false;
+      if (again) refresh(name);
+    }
+  }
+
+  function swap(name, html) {
+    const panel = panels[name];
+    const focused = document.activeElement && panel.contains(document.activeElement)
+      ? document.activeElement.id : null;
+    panel.innerHTML = html;
+    if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+    desk.dispatchEvent(new CustomEvent("panel", { detail: name }));
+  }
+
+  function connect() {
+    const stream = new EventSource(base + "/events");
+    stream.addEventListener("state", () => refresh("state"));
+    stream.addEventListener("call", () => refresh("call"));
+    stream.addEventListener("engine", () => { refresh("state"); refresh("call"); });
+    stream.onopen = () => { refresh("state"); refresh("call"); };   // after any reconnect
+    // EventSource reconnects by itself (retry: 1 s) after the desk server restarts
+  }
+
+  // Panel forms: post in place and show the answer (errors included) in the panel.
+  desk.addEventListener("submit", async (event) => {
+    const form = event.target;
+    const name = form.dataset.panel;
+    if (!name) return;
+    event.preventDefault();
+    const body = new URLSearchParams(new FormData(form, event.submitter));
+    try {
+      const answer = await deskFetch(form.action, { method: "POST", body });
+      if (answer.redirected) { window.location.reload(); return; }
+      swap(name, await answer.text());
+    } catch (err) {
+      const note = document.createElement("p");
+      note.className = "error";
+      note.setAttribute("role", "alert");
+      note.textContent = desk.dataset.offline || "Connection lost: try again.";
+      form.appendChild(note);
+    }
+  });
+
+  const shortcuts = { r: "ready", p: "pause", w: "ready-now", m: "more-time" };
+  document.addEventListener("keydown", (event) => {
+    if (!event.altKey || event.ctrlKey || event.metaKey) return;
+    const id = shortcuts[event.key.toLowerCase()];
+    const button = id && document.getElementById(id);
+    if (button) { event.preventDefault(); button.click(); }
+  });
+
+  // The wrap-up countdown ticks locally between state events.
+  setInterval(() => {
+    const left = document.getElementById("wrapup-left");
+    if (left && +left.textContent > 0) left.textContent = String(+left.textContent - 1);
+  }, 1000);
+
+  connect();
+})();
