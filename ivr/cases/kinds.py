@@ -79,7 +79,7 @@ def validate_fields(kind: str, fields: Mapping[str, Any], today: date) -> tuple[
             problems.append(FieldProblem(name, f"not a field of a {kind} case; known: {', '.join(specs)}"))
             continue
         try:
-            value = _convert(spec, raw, today)
+            value = convert_value(spec, raw, today)
         except ValueError as exc:
             problems.append(FieldProblem(name, str(exc)))
             continue
@@ -91,7 +91,7 @@ def validate_fields(kind: str, fields: Mapping[str, Any], today: date) -> tuple[
     return clean, problems
 
 
-def _convert(spec: FieldSpec, raw: Any, today: date) -> Any:
+def convert_value(spec: FieldSpec, raw: Any, today: date) -> Any:
     if raw is None:
         return None
     if spec.type == "text":

@@ -6,7 +6,7 @@ the digits the caller typed (path entries' `value`), and keeps in call events on
 non-personal fields (agent, queue, timings...). Queue, timestamps, wait/talk, disposition,
 intent, route, agent and adverse-event flags stay, so `build_report` gives the same figures.
 
-Adverse-event calls (adverse_event set, or with a case in ae_cases) are exempt: pharmacovigilance
+Adverse-event calls (adverse_event set, or linked to an adverse_event case) are exempt: pharmacovigilance
 law requires keeping the reporter's details with the case. The report says how many were kept.
 
 Portable SQL only (SQLite and PostgreSQL), in one transaction on the store's backend.
@@ -35,8 +35,11 @@ EVENT_KEYS = frozenset({"agent", "queue", "ring_ms", "node", "state", "rule", "p
 PATH_PERSONAL = ("value", "text", "transcript", "digits", "caller", "number")
 
 _OLD = "COALESCE(c.started_at, c.updated_at) < ?"
-_NOT_AE = "c.adverse_event = 0 AND c.call_id NOT IN (SELECT call_id FROM ae_cases)"
-_IS_AE = "(c.adverse_event <> 0 OR c.call_id IN (SELECT call_id FROM ae_cases))"
+# A call linked to an adverse-event case (migration 5 moved the ae_cases rows there) is one.
+_AE_CALLS = ("SELECT l.call_id FROM case_calls l JOIN cases k ON k.case_id = l.case_id "
+             "WHERE k.kind = 'adverse_event'")
+_NOT_AE = f"c.adverse_event = 0 AND c.call_id NOT IN ({_AE_CALLS})"
+_IS_AE = f"(c.adverse_event <> 0 OR c.call_id IN ({_AE_CALLS}))"
 
 
 @dataclass
