@@ -181,3 +181,15 @@ def test_settings_defaults_and_refusals() -> None:
     assert s.due_rules().regulation(None) == Regulation(15, 90)
     with pytest.raises(ValueError, match="default_regulation"):
         DocumentationSettings(default_regulation="fda")
+
+
+def test_documentation_errors_in_engine_yaml_point_at_file_and_line(tmp_path) -> None:
+    from ivr.config import ConfigError, load_settings
+    engine = tmp_path / "engine.yaml"
+    engine.write_text("documentation:\n  outcomes:\n    answered: {en: Answered}\n"
+                      "  regulations:\n    eu_gvp: {serious_days: 0}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(engine)
+    lines = str(err.value).splitlines()
+    assert lines[0].startswith(f"{engine}:3:") and "documentation.outcomes.answered.fr: Field required" in lines[0]
+    assert lines[1].startswith(f"{engine}:5:") and "serious_days" in lines[1]
