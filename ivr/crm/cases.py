@@ -5,15 +5,15 @@ in one transaction per command (a job of the store's writer, so errors reach the
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
 
 from ivr.cases import AuditEntry, Case, CaseError, Clock, DueRules, open_new, worklist_order
-from ivr.cases import close as close_rule
-from ivr.cases import reopen as reopen_rule
 from ivr.cases import update as update_rule
+from ivr.cases.kinds import MAX_TEXT
 
 from . import codec
 from .backends import Tx
@@ -24,6 +24,7 @@ CASE_COLUMNS = ("case_id", "kind", "contact_id", "status", "fields", "day0", "se
 _SELECT = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases"
 _PREFIX = {"medinfo": "MI", "complaint": "PQC", "adverse_event": "AE"}
 _ID_CHUNK = 500
+log = logging.getLogger("ivr.crm")
 IVR = "ivr"                  # who opens the automatic case of an IVR-flagged call
 
 
@@ -132,7 +133,10 @@ async def contact_of_number(tx: Tx, number_norm: str) -> tuple[int, str, str] | 
 def ivr_fields(caller: str | None, contact: tuple[int, str, str] | None, transcript: str | None,
                language: str | None) -> dict[str, Any]:
     """What the IVR knows of an AE report: the reporter (the caller) and what they said."""
-    fields: dict[str, Any] = {"reporter_contact": caller, "transcript": transcript, "language": language}
+    # "anonymous", "unknown" or a withheld number identify nobody: not a reporter criterion
+    number = caller if caller and sum(ch.isdigit() for ch in caller) >= 3 else None
+    fields: dict[str, Any] = {"reporter_contact": number, "transcript": (transcript or "")[:MAX_TEXT],
+                              "language": language}
     if contact is not None:
         fields["reporter"] = f"{contact[1]} ({contact[2]})"
     return {k: v for k, v in fields.items() if v}
@@ -148,21 +152,28 @@ async def open_ivr_cases(tx: Tx, call_rows: list[tuple[Any, ...]], rules: DueRul
             continue
         case_id = case_id_for(call["call_id"])
         opened = codec.parse_ts(call["started_at"]) or datetime.now(timezone.utc)
-        existing = await tx.fetchall(f"{_SELECT} WHERE case_id = ?", [case_id])
-        if existing:
-            case = row_to_case(existing[0])
-            if case.status == "open" and call["speech_text"] and "transcript" not in case.fields:
-                new, audit = update_rule(case, {"transcript": call["speech_text"]}, IVR, opened, rules)
-                await store_case(tx, new, opened)
-                await add_audit(tx, audit, f"{case_id}:transcript")
-            continue
-        contact = await contact_of_number(tx, call["caller_norm"]) if call["caller_norm"] else None
-        fields = ivr_fields(call["caller"], contact, call["speech_text"], call["language"])
-        case, audit = open_new(case_id, "adverse_event", fields, IVR, opened, rules,
-                               contact[0] if contact else None)
-        await insert_case(tx, case, opened)
-        await add_link(tx, case_id, call["call_id"], IVR, opened)
-        await add_audit(tx, audit, f"{case_id}:open")
+        try:
+            await _open_ivr_case(tx, case_id, call, opened, rules)
+        except CaseError as exc:       # never let the case cost the call record its place
+            log.error("CRM: the adverse-event case of call %s was not opened (%s); open it by hand "
+                      "from the call", call["call_id"], exc)
+
+
+async def _open_ivr_case(tx: Tx, case_id: str, call: dict[str, Any], opened: datetime, rules: DueRules) -> None:
+    existing = await tx.fetchall(f"{_SELECT} WHERE case_id = ?", [case_id])
+    if existing:
+        case = row_to_case(existing[0])
+        if case.status == "open" and call["speech_text"] and "transcript" not in case.fields:
+            new, audit = update_rule(case, {"transcript": call["speech_text"][:MAX_TEXT]}, IVR, opened, rules)
+            await store_case(tx, new, opened)
+            await add_audit(tx, audit, f"{case_id}:transcript")
+        return
+    contact = await contact_of_number(tx, call["caller_norm"]) if call["caller_norm"] else None
+    fields = ivr_fields(call["caller"], contact, call["speech_text"], call["language"])
+    case, audit = open_new(case_id, "adverse_event", fields, IVR, opened, rules, contact[0] if contact else None)
+    await insert_case(tx, case, opened)
+    await add_link(tx, case_id, call["call_id"], IVR, opened)
+    await add_audit(tx, audit, f"{case_id}:open")
 
 
 async def migrate_ae_cases(tx: Tx) -> None:

@@ -198,3 +198,41 @@ async def test_migration_5_moves_ae_cases_rows(tmp_path: Path, monkeypatch: pyte
         assert {c["case_id"] for c in await store.list_cases("closed")} == {"AE-k1", "AE-k2"}
     finally:
         await store.close()
+
+
+async def test_screen_pop_shows_the_callers_open_ae_cases(crm_url: str) -> None:
+    from ivr.call.screenpop import caller_history
+    store = await open_store(crm_url)
+    try:
+        contact_id = await store.save_contact("Dr A", ["+4930111"], "doctor")
+        store.save_call(CallRecord(call_id="p1", caller="+4930111", started_at=NOW, adverse_event=True))
+        store.save_call(CallRecord(call_id="p2", caller="anonymous", started_at=NOW, adverse_event=True))
+        by_card = await store.open_case("adverse_event", {"product": "X"}, "alice", contact_id=contact_id, now=NOW)
+        await store.open_case("medinfo", {"question": "q"}, "alice", contact_id=contact_id, now=NOW)
+        done = await store.open_case("adverse_event", {"product": "Z"}, "alice", contact_id=contact_id, now=NOW)
+        await store.close_case(done["case_id"], "dso", "duplicate")
+        contact, history, cases = await caller_history(store, "+49 30 111")
+        assert contact["name"] == "Dr A" and [c.call_id for c in history] == ["p1"]
+        assert {c["case_id"] for c in cases} == {"AE-p1", by_card["case_id"]}
+        anonymous = await store.get_case("AE-p2")           # no number: the reporter is still missing
+        assert "reporter_contact" not in anonymous["fields"] and "reporter" in anonymous["missing_criteria"]
+    finally:
+        await store.close()
+
+
+async def test_a_case_the_rules_refuse_never_costs_the_call_record(crm_url: str) -> None:
+    store = await open_store(crm_url)
+    try:
+        store.save_call(CallRecord(call_id="x1", caller="+4930111", started_at=NOW, adverse_event=True,
+                                   language="fr"))
+        await store.close_case("AE-x1", "dso", "test")
+        store.save_call(CallRecord(call_id="x1", caller="+4930111", started_at=NOW, adverse_event=True,
+                                   speech_text="z" * 30_000))       # closed: nothing to add, call saved
+        assert (await store.get_call("x1")).speech_text == "z" * 30_000
+        assert store.dropped == 0 and "transcript" not in (await store.get_case("AE-x1"))["fields"]
+        store.save_call(CallRecord(call_id="x2", caller="+4930111", started_at=NOW, adverse_event=True,
+                                   speech_text="y" * 30_000))       # longer than a case field may be
+        assert (await store.get_call("x2")).speech_text == "y" * 30_000
+        assert (await store.get_case("AE-x2"))["fields"]["transcript"] == "y" * 20_000
+    finally:
+        await store.close()
