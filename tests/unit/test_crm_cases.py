@@ -236,3 +236,22 @@ async def test_a_case_the_rules_refuse_never_costs_the_call_record(crm_url: str)
         assert (await store.get_case("AE-x2"))["fields"]["transcript"] == "y" * 20_000
     finally:
         await store.close()
+
+
+async def test_purge_blanks_old_call_notes_but_keeps_adverse_event_ones(crm_url: str) -> None:
+    from ivr.crm.purge import purge
+    store = await open_store(crm_url)
+    try:
+        old = NOW - timedelta(days=400)
+        store.save_call(CallRecord(call_id="o1", caller="+4930111", started_at=old))
+        store.save_call(CallRecord(call_id="o2", caller="+4930111", started_at=old, adverse_event=True))
+        store.save_call(CallRecord(call_id="n1", caller="+4930111", started_at=NOW))
+        for cid in ("o1", "o2", "n1"):
+            await store.save_call_documentation(cid, "a1", "other", "answered", f"patient said {cid}", ["kb-1"])
+        report = await purge(store, 365, now=NOW)
+        assert report.notes_cleared == 1
+        notes = {cid: (await store.call_documentation(cid))[0] for cid in ("o1", "o2", "n1")}
+        assert notes["o1"]["notes"] == "" and notes["o1"]["articles"] == ["kb-1"]
+        assert notes["o2"]["notes"] == "patient said o2" and notes["n1"]["notes"] == "patient said n1"
+    finally:
+        await store.close()
