@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from acd.config import AcdConfig
 from ivr.call.destinations import Destination, parse_destinations
+from ivr.cases.settings import DocumentationSettings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 DEFAULT_CONFIG = Path("config/engine.yaml")
@@ -144,6 +145,8 @@ class Settings(_Strict):
     # engine's own asterisk/ folder.
     asterisk_dir: str = ""
     cdr: CdrSettings = CdrSettings()
+    # Wrap-up codes and AE due-date days (ivr/cases/settings.py); the desk and the CRM read them.
+    documentation: DocumentationSettings = DocumentationSettings()
     # Set by load_settings: the file read, whose folder relative paths start from.
     _file: Path | None = PrivateAttr(default=None)
 
@@ -221,6 +224,21 @@ def read_yaml(path: Path):
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
 
 
+def located_errors(path: Path, exc: ValidationError) -> str:
+    """One `file:line:col: where: what` line per pydantic error, so the admin finds the spot."""
+    from ivr.dialplan.source import load_yaml     # late: keeps settings light to import
+    try:
+        src = load_yaml(path.read_text(encoding="utf-8"), str(path))[1]
+    except OSError:
+        return f"{path}: {exc}"
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(str(src.problem(err["loc"], f"{where}: {msg}", key=err["type"] == "extra_forbidden")))
+    return "\n".join(lines)
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Load engine settings; IVR_CONFIG names another file (tests use their own ports)."""
     path = Path(path or os.environ.get("IVR_CONFIG") or DEFAULT_CONFIG)
@@ -228,7 +246,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(located_errors(path, exc)) from exc
     settings._file = path.resolve()
     if settings.ami.secret_file:    # resolved here: the AMI link only sees AmiSettings
         settings.ami.secret_file = str(settings.path(settings.ami.secret_file))

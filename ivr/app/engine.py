@@ -90,7 +90,7 @@ class Engine:
         # A CRM database down at start does not stop the engine: the store spools (see
         # ivr/crm/README.md) and what start-up reads from it runs once it answers.
         self.store = await open_store(s.crm_url(), spool_dir=s.path(s.crm.spool_dir),
-                                      linger_ms=s.crm.linger_ms)
+                                      linger_ms=s.crm.linger_ms, documentation=s.documentation)
         self.wire_crm_parts(datetime.now(timezone.utc))    # calls from before: the last run's
         await self._start_ami()
         await self.crm_startup.run()

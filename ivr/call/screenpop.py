@@ -48,5 +48,6 @@ async def caller_history(store: StorePort, caller: str) -> tuple[dict | None, li
     contact = await store.find_contact(caller)
     history = await store.contact_history(caller, limit=None)
     their_calls = {c.call_id for c in history}
-    cases = [c for c in await store.list_cases(status="open") if c["call_id"] in their_calls]
+    cases = [c for c in await store.list_cases(status="open", kind="adverse_event")
+             if set(c["calls"]) & their_calls or (contact and c["contact_id"] == contact["id"])]
     return contact, history[:5], cases

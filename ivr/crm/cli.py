@@ -158,12 +158,15 @@ def contacts_show(ctx: click.Context, crm_url: str | None, number: str, fmt: str
 def report_cmd(ctx: click.Context, crm_url: str | None, by: str | None, since: datetime | None,
                until: datetime | None, fmt: str, html_file: Path | None, sl_seconds: float,
                short_abandon: float) -> None:
-    """Service level, ASA, AHT, abandons, occupancy, containment, speech and adverse events."""
+    """Service level, ASA, AHT, abandons, occupancy, containment, speech, adverse events and
+    their cases, knowledge-base usage; --by reason/outcome groups by the agents' wrap-up codes."""
     async def work(store: CrmStore) -> dict[str, Any]:
         recs = await store.list_calls(since, until)
         evs = await store.agent_events(since, until)
+        docs = await store.list_call_documentation(since, until)
+        cases = await store.list_cases(kind="adverse_event", since=since)
         return build_report(recs, evs, by=by, sl_seconds=sl_seconds, short_abandon=short_abandon,
-                            since=since, until=until)
+                            since=since, until=until, documentation=docs, cases=cases)
 
     rep = _run(ctx, crm_url, work)
     if html_file:
@@ -203,7 +206,8 @@ COMMANDS = (calls_cmd, contacts_group, report_cmd, export_group)
 
 def register(group: click.Group) -> None:
     """Add the CRM commands to the `ivr` click group."""
-    for cmd in COMMANDS:
+    from .cases_cli import cases_group      # late: it builds on this module's helpers
+    for cmd in (*COMMANDS, cases_group):
         group.add_command(cmd)
 
 

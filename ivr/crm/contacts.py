@@ -14,7 +14,11 @@ from .errors import CrmError
 from .records import CONTACT_TYPES
 
 _JUNK = re.compile(r"[\s\-().\/]")
-CONTACT_FIELDS = ("id", "name", "type", "organisation", "language", "notes", "preferred_agent")
+CONTACT_FIELDS = ("id", "name", "type", "organisation", "language", "notes", "preferred_agent",
+                  # migration 5: the card's e-mail and consent (NULL: never asked)
+                  "email", "may_contact_phone", "may_contact_email", "may_contact_sms",
+                  "pv_follow_up_consent", "consent_date", "consent_source")
+_FLAGS = ("may_contact_phone", "may_contact_email", "may_contact_sms", "pv_follow_up_consent")
 
 
 def normalise_number(raw: str | None, country_code: str = "") -> str:
@@ -125,5 +129,8 @@ async def upsert_contact(tx: Tx, row: ContactRow) -> int:
 
 def contact_dict(row: tuple[Any, ...], numbers: list[str]) -> dict[str, Any]:
     out = dict(zip(CONTACT_FIELDS, row))
+    for flag in _FLAGS:                 # stored as INTEGER on both databases
+        if out.get(flag) is not None:
+            out[flag] = bool(out[flag])
     out["numbers"] = numbers
     return out

@@ -8,3 +8,12 @@ class CrmError(Exception):
 class CrmUnreachable(CrmError):
     """The database server cannot be reached right now (down, restarting, network): an
     outage that ends by itself, unlike a wrong URL or password (a plain CrmError)."""
+
+
+class CaseRefused(CrmError):
+    """A case or documentation change the rules refuse; `problems` holds (field, message)
+    pairs so a form can show each message beside its field."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []

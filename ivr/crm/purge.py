@@ -2,11 +2,12 @@
 
 For every call started more than N days ago, `purge` blanks the caller's number (raw and
 normalised, which also unlinks the call from its contact's history), the speech transcript and
-the digits the caller typed (path entries' `value`), and keeps in call events only the
+the digits the caller typed (path entries' `value`) and the agents' free-text call notes
+(their wrap-up codes and articles stay), and keeps in call events only the
 non-personal fields (agent, queue, timings...). Queue, timestamps, wait/talk, disposition,
 intent, route, agent and adverse-event flags stay, so `build_report` gives the same figures.
 
-Adverse-event calls (adverse_event set, or with a case in ae_cases) are exempt: pharmacovigilance
+Adverse-event calls (adverse_event set, or linked to an adverse_event case) are exempt: pharmacovigilance
 law requires keeping the reporter's details with the case. The report says how many were kept.
 
 Portable SQL only (SQLite and PostgreSQL), in one transaction on the store's backend.
@@ -35,8 +36,11 @@ EVENT_KEYS = frozenset({"agent", "queue", "ring_ms", "node", "state", "rule", "p
 PATH_PERSONAL = ("value", "text", "transcript", "digits", "caller", "number")
 
 _OLD = "COALESCE(c.started_at, c.updated_at) < ?"
-_NOT_AE = "c.adverse_event = 0 AND c.call_id NOT IN (SELECT call_id FROM ae_cases)"
-_IS_AE = "(c.adverse_event <> 0 OR c.call_id IN (SELECT call_id FROM ae_cases))"
+# A call linked to an adverse-event case (migration 5 moved the ae_cases rows there) is one.
+_AE_CALLS = ("SELECT l.call_id FROM case_calls l JOIN cases k ON k.case_id = l.case_id "
+             "WHERE k.kind = 'adverse_event'")
+_NOT_AE = f"c.adverse_event = 0 AND c.call_id NOT IN ({_AE_CALLS})"
+_IS_AE = f"(c.adverse_event <> 0 OR c.call_id IN ({_AE_CALLS}))"
 
 
 @dataclass
@@ -47,6 +51,7 @@ class PurgeReport:
     calls_already_clean: int = 0     # old calls with nothing left to remove (earlier purge)
     events_scrubbed: int = 0         # call events whose data lost personal fields
     ae_calls_kept: int = 0           # adverse-event calls left untouched
+    notes_cleared: int = 0           # agents' call notes (free text) blanked; codes and articles kept
     ae_kept_reason: str = AE_REASON
 
     def as_dict(self) -> dict[str, Any]:
@@ -95,6 +100,10 @@ async def purge(store: CrmStore, older_than_days: int, now: datetime | None = No
             f"SELECT e.id, e.data FROM call_events e JOIN calls c ON c.call_id = e.call_id "
             f"WHERE {_OLD} AND {_NOT_AE} ORDER BY e.id", [when])
         ev_updates = [(clean, eid) for eid, data in events if (clean := _scrub_event(data)) != data]
+        old_calls = f"SELECT c.call_id FROM calls c WHERE {_OLD} AND {_NOT_AE}"
+        notes = await tx.fetchall(f"SELECT COUNT(*) FROM call_documentation WHERE notes <> '' AND "
+                                  f"call_id IN ({old_calls})", [when])
+        report.notes_cleared = int(notes[0][0])
         ae = await tx.fetchall(f"SELECT COUNT(*) FROM calls c WHERE {_OLD} AND {_IS_AE}", [when])
         report.calls_purged, report.events_scrubbed = len(updates), len(ev_updates)
         report.calls_already_clean = len(calls) - len(updates)
@@ -105,6 +114,9 @@ async def purge(store: CrmStore, older_than_days: int, now: datetime | None = No
                                      "path = ?, updated_at = ? WHERE call_id = ?", updates)
             if ev_updates:
                 await tx.executemany("UPDATE call_events SET data = ? WHERE id = ?", ev_updates)
+            if report.notes_cleared:
+                await tx.execute(f"UPDATE call_documentation SET notes = '' WHERE notes <> '' AND "
+                                 f"call_id IN ({old_calls})", [when])
     return report
 
 
@@ -114,7 +126,8 @@ def render_report(report: PurgeReport, fmt: str = "table") -> str:
     verb = "would remove" if report.dry_run else "removed"
     return "\n".join([
         f"calls started before {codec.ts(report.cutoff)}:",
-        f"  personal data {verb}: {report.calls_purged} call(s), {report.events_scrubbed} event(s)",
+        f"  personal data {verb}: {report.calls_purged} call(s), {report.events_scrubbed} event(s), "
+        f"{report.notes_cleared} agent note(s)",
         f"  already purged:        {report.calls_already_clean} call(s)",
         f"  kept (adverse events): {report.ae_calls_kept} call(s): {report.ae_kept_reason}",
     ] + (["  dry run: nothing was changed"] if report.dry_run else []))

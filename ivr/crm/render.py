@@ -29,7 +29,7 @@ def _fmt(key: str, value: Any) -> str:
 def _table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...] | list[str]) -> Table:
     t = Table(title=title)
     for c in columns:
-        t.add_column(c.replace("_", " "), justify="left" if c in ("group", "agent", "intent") else "right")
+        t.add_column(c.replace("_", " "), justify="left" if c in ("group", "agent", "intent", "article") else "right")
     for row in rows:
         t.add_row(*(_fmt(c, row.get(c)) for c in columns))
     return t
@@ -66,6 +66,17 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     ae = report["adverse_events"]
     console.print(f"Adverse events: {ae['count']} (answered {ae['answered']}), time to agent "
                   f"avg {_fmt('', ae['time_to_agent_avg'])} s, max {_fmt('', ae['time_to_agent_max'])} s")
+    if "cases" in report:
+        c = report["cases"]
+        console.print(f"Adverse-event cases: {c['open']} open ({c['overdue']} overdue, {c['open_serious']} "
+                      f"serious, {c['open_incomplete']} incomplete), {c['closed']} closed; call to day 0: "
+                      f"mean {_fmt('', c['call_to_day0_days_mean'])} d, max {_fmt('', c['call_to_day0_days_max'])} d")
+    kb = report.get("kb_usage")
+    if kb and kb["articles"]:
+        console.print(_table(f"Knowledge-base articles used ({kb['documented_calls']} documented calls, "
+                             f"{_fmt('', kb['articles_per_call'])} articles a call; talk without an article "
+                             f"{_fmt('', kb['mean_talk_without_article'])} s)", kb["articles"],
+                             ("article", "calls", "mean_talk")))
 
 
 def report_csv(report: dict[str, Any]) -> str:

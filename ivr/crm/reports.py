@@ -18,11 +18,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from statistics import mean
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
+from .case_reports import case_stats, kb_usage, latest_documentation
 from .records import AgentEvent, CallEvent, CallRecord, utc
 
-GROUPINGS = ("queue", "intent", "agent", "hour", "day")
+GROUPINGS = ("queue", "intent", "agent", "hour", "day", "reason", "outcome")
+DOCUMENTED = ("reason", "outcome")        # groupings read from the agents' call documentation
 ANSWERED = ("answered", "transferred", "recovered")
 
 
@@ -34,9 +36,12 @@ def _ratio(a: int | float, b: int | float) -> float | None:
     return round(a / b, 4) if b else None
 
 
-def group_key(rec: CallRecord, by: str | None) -> str:
+def group_key(rec: CallRecord, by: str | None, documented: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     if by is None:
         return "all"
+    if by in DOCUMENTED:          # undocumented calls (self-service, abandons...) group as "-"
+        doc = (documented or {}).get(rec.call_id)
+        return doc[by] if doc else "-"
     if by in ("hour", "day"):
         if rec.started_at is None:
             return "-"
@@ -71,10 +76,10 @@ def queue_stats(records: Iterable[CallRecord], sl_seconds: float = 20, short_aba
 
 
 def grouped(records: Iterable[CallRecord], by: str | None, sl_seconds: float = 20,
-            short_abandon: float = 5) -> list[dict[str, Any]]:
+            short_abandon: float = 5, documented: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     groups: dict[str, list[CallRecord]] = defaultdict(list)
     for rec in records:
-        groups[group_key(rec, by)].append(rec)
+        groups[group_key(rec, by, documented)].append(rec)
     return [{"group": k, **queue_stats(v, sl_seconds, short_abandon)} for k, v in sorted(groups.items())]
 
 
@@ -155,19 +160,29 @@ def wait_histogram(records: Iterable[CallRecord], bin_seconds: int = 10, bins: i
 
 def build_report(records: list[CallRecord], agent_events: list[AgentEvent], *, by: str | None = None,
                  sl_seconds: float = 20, short_abandon: float = 5, since: datetime | None = None,
-                 until: datetime | None = None) -> dict[str, Any]:
+                 until: datetime | None = None, documentation: list[Mapping[str, Any]] | None = None,
+                 cases: list[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """documentation: latest call documentation saves (store.list_call_documentation);
+    cases: adverse-event cases as listed (store.list_cases). Both optional."""
     if by is not None and by not in GROUPINGS:
         raise ValueError(f"cannot group by {by!r}; use one of {', '.join(GROUPINGS)}")
+    documented = latest_documentation(documentation or [])
+    extra: dict[str, Any] = {}
+    if documentation is not None:
+        extra["kb_usage"] = kb_usage(records, documentation)
+    if cases is not None:
+        extra["cases"] = case_stats(cases, records)
     return {
         "period": {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None},
         "settings": {"by": by, "sl_seconds": sl_seconds, "short_abandon": short_abandon},
-        "groups": grouped(records, by, sl_seconds, short_abandon) if by else [],
+        "groups": grouped(records, by, sl_seconds, short_abandon, documented) if by else [],
         "total": queue_stats(records, sl_seconds, short_abandon),
         "agents": occupancy(agent_events, records, since, until),
         "speech": speech_stats(records),
         "adverse_events": adverse_stats(records),
         "hourly": hourly(records, sl_seconds, short_abandon),
         "wait_histogram": wait_histogram(records),
+        **extra,
     }
 
 

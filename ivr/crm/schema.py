@@ -1,8 +1,16 @@
 """Versioned migrations. Portable SQL; `{serial_pk}` is the only per-dialect token.
-Append new migrations at the end; never edit one that has shipped."""
+A step may also be an async function of the transaction, for data moves that need Python
+(building JSON portably). Append new migrations at the end; never edit one that has shipped."""
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .cases import migrate_ae_cases
+
+Step = str | Callable[[Any], Awaitable[None]]
+
+MIGRATIONS: list[tuple[int, str, list[Step]]] = [
     (1, "calls, call events, agent events, adverse-event cases", [
         """CREATE TABLE calls (
             call_id TEXT PRIMARY KEY, caller TEXT NOT NULL, caller_norm TEXT NOT NULL,
@@ -52,6 +60,45 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE UNIQUE INDEX call_events_key ON call_events (event_key)",
         "ALTER TABLE agent_events ADD COLUMN event_key TEXT",
         "CREATE UNIQUE INDEX agent_events_key ON agent_events (event_key)",
+    ]),
+    (5, "cases of every kind, their audit trail and calls, call documentation, contact consent", [
+        # fields: the kind's fields as JSON text (ivr/cases/kinds.py); dates as YYYY-MM-DD.
+        """CREATE TABLE cases (
+            case_id TEXT PRIMARY KEY, kind TEXT NOT NULL, contact_id INTEGER, status TEXT NOT NULL,
+            fields TEXT NOT NULL, day0 TEXT, serious_since TEXT, due_date TEXT,
+            opened_at TEXT NOT NULL, opened_by TEXT NOT NULL, closed_at TEXT, closed_by TEXT,
+            close_reason TEXT, updated_at TEXT NOT NULL)""",
+        "CREATE INDEX cases_worklist ON cases (kind, status, due_date)",
+        "CREATE INDEX cases_contact ON cases (contact_id)",
+        # Append-only. audit_key: set on rows the writer may write twice (IVR cases), NULL else.
+        """CREATE TABLE case_audit (
+            id {serial_pk}, case_id TEXT NOT NULL, at TEXT NOT NULL, changed_by TEXT NOT NULL,
+            field TEXT NOT NULL, old_value TEXT, new_value TEXT, audit_key TEXT)""",
+        "CREATE INDEX case_audit_case ON case_audit (case_id, at)",
+        "CREATE UNIQUE INDEX case_audit_key ON case_audit (audit_key)",
+        """CREATE TABLE case_calls (
+            case_id TEXT NOT NULL, call_id TEXT NOT NULL, linked_at TEXT NOT NULL,
+            linked_by TEXT NOT NULL, PRIMARY KEY (case_id, call_id))""",
+        "CREATE INDEX case_calls_call ON case_calls (call_id)",
+        # Every save is a new version; the latest per (call, agent) is the documentation.
+        """CREATE TABLE call_documentation (
+            id {serial_pk}, call_id TEXT NOT NULL, agent TEXT NOT NULL, version INTEGER NOT NULL,
+            reason TEXT NOT NULL, outcome TEXT NOT NULL, notes TEXT NOT NULL, articles TEXT NOT NULL,
+            at TEXT NOT NULL)""",
+        "CREATE UNIQUE INDEX call_documentation_version ON call_documentation (call_id, agent, version)",
+        # Consent: NULL = never asked (not the same as refused).
+        "ALTER TABLE contacts ADD COLUMN email TEXT",
+        "ALTER TABLE contacts ADD COLUMN may_contact_phone INTEGER",
+        "ALTER TABLE contacts ADD COLUMN may_contact_email INTEGER",
+        "ALTER TABLE contacts ADD COLUMN may_contact_sms INTEGER",
+        "ALTER TABLE contacts ADD COLUMN pv_follow_up_consent INTEGER",
+        "ALTER TABLE contacts ADD COLUMN consent_date TEXT",
+        "ALTER TABLE contacts ADD COLUMN consent_source TEXT",
+        """CREATE TABLE contact_audit (
+            id {serial_pk}, contact_id INTEGER NOT NULL, at TEXT NOT NULL, changed_by TEXT NOT NULL,
+            field TEXT NOT NULL, old_value TEXT, new_value TEXT)""",
+        "CREATE INDEX contact_audit_contact ON contact_audit (contact_id, at)",
+        migrate_ae_cases,       # ae_cases rows → cases (kind adverse_event); ae_cases is kept, unused
     ]),
 ]
 

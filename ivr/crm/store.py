@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ivr.cases.settings import DocumentationSettings
+
 from . import codec
 from .backends import Backend, Tx, open_backend
 from .contacts import CONTACT_FIELDS, ContactRow, contact_dict, normalise_number, parse_contacts_csv, upsert_contact
@@ -21,19 +23,21 @@ from .outage import is_outage, what_to_do
 from .records import AGENT_STATES, CONTACT_TYPES, AgentEvent, CallEvent, CallRecord, is_cut_off
 from .schema import MIGRATIONS, VERSION_TABLE, render
 from .spool import Spool
-from .writer import CrmWriter, Prepare, case_id_for  # noqa: F401  (case_id_for: part of the API)
+from .case_store import CaseCommands
+from .cases import case_id_for  # noqa: F401  (part of the API: the automatic AE case of a call)
+from .writer import CrmWriter, Prepare
 
 log = logging.getLogger("ivr.crm")
 
 _COLS = ", ".join(codec.CALL_COLUMNS)
 _ID_CHUNK = 500            # call ids per `IN (...)` query (well under SQLite's variable limit)
-_CASE_COLS = ("case_id", "call_id", "opened_at", "status", "closed_at", "closed_by", "note")
 T = TypeVar("T")
 
 
-class CrmStore(CrmWriter):
+class CrmStore(CrmWriter, CaseCommands):
     """The CRM adapter. Writes are queued and never raise (see writer.py); reads and
-    people's commands (cases, contacts) are methods here."""
+    people's commands (contacts here; cases, call documentation and contact cards in
+    case_store.py) are methods."""
 
     def __init__(self, backend: Backend, *, batch_max: int = 200, linger_ms: float = 2.0,
                  country_code: str = "", spool: Spool | None = None, retry_first_s: float = 1.0,
@@ -208,36 +212,6 @@ class CrmStore(CrmWriter):
         rows = await self.backend.fetchall(f"SELECT agent, at, state, reason FROM ({sql}) x ORDER BY at, id", params)
         return [codec.row_to_agent(r) for r in rows]
 
-    # ------------------------------------------------------------ adverse-event cases
-    async def list_cases(self, status: str | None = None) -> list[dict[str, Any]]:
-        await self._caught_up()
-        sql, params = f"SELECT {', '.join(_CASE_COLS)} FROM ae_cases", []
-        if status:
-            sql += " WHERE status = ?"
-            params.append(status)
-        rows = await self.backend.fetchall(sql + " ORDER BY opened_at, case_id", params)
-        return [_case(r) for r in rows]
-
-    async def close_case(self, case_id: str, closed_by: str, at: datetime | None = None,
-                         note: str | None = None) -> dict[str, Any]:
-        """Close an open case (by case id or call id). Raises CrmError if unknown or closed."""
-        when = codec.ts(at or datetime.now(timezone.utc))
-
-        async def job(tx: Tx) -> dict[str, Any]:
-            rows = await tx.fetchall(f"SELECT {', '.join(_CASE_COLS)} FROM ae_cases "
-                                     "WHERE case_id = ? OR call_id = ?", [case_id, case_id])
-            if not rows:
-                raise CrmError(f"no adverse-event case {case_id!r}; list them with store.list_cases()")
-            case = _case(rows[0])
-            if case["status"] != "open":
-                raise CrmError(f"case {case['case_id']} was already closed at {case['closed_at']} "
-                               f"by {case['closed_by']}")
-            await tx.execute("UPDATE ae_cases SET status='closed', closed_at=?, closed_by=?, note=? "
-                             "WHERE case_id=?", [when, closed_by, note, case["case_id"]])
-            return case | {"status": "closed", "closed_at": codec.parse_ts(when), "closed_by": closed_by, "note": note}
-
-        return await self._job(job)
-
     # ------------------------------------------------------------ contacts
     async def save_contact(self, name: str, numbers: list[str], type: str = "other", *,
                            organisation: str | None = None, language: str | None = None,
@@ -294,13 +268,6 @@ def _forget(task: asyncio.Future[Any]) -> None:
         task.exception()                 # retrieved: no "exception was never retrieved" noise
 
 
-def _case(row: tuple[Any, ...]) -> dict[str, Any]:
-    d = dict(zip(_CASE_COLS, row))
-    d["opened_at"] = codec.parse_ts(d["opened_at"])
-    d["closed_at"] = codec.parse_ts(d["closed_at"])
-    return d
-
-
 def _period(col: str, since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
     parts, params = [], []
     if since is not None:
@@ -327,8 +294,11 @@ async def _migrate(backend: Backend) -> int:
                                f"knows ({known}); upgrade the hotline software before using this database")
             if version <= current:
                 continue
-            for sql in statements:
-                await tx.execute(render(sql, backend.dialect))
+            for step in statements:
+                if isinstance(step, str):
+                    await tx.execute(render(step, backend.dialect))
+                else:
+                    await step(tx)
             await tx.execute("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
                              [version, description, codec.ts(datetime.now(timezone.utc))])
             log.info("CRM: %s migrated to schema v%d (%s)", backend.where, version, description)
@@ -338,7 +308,8 @@ async def _migrate(backend: Backend) -> int:
 async def open_store(url: str, *, batch_max: int = 200, linger_ms: float = 2.0,
                      country_code: str | None = None, spool_dir: str | Path | None = None,
                      busy_timeout_s: float = 10.0, retry_first_s: float = 1.0,
-                     retry_max_s: float = 30.0) -> CrmStore:
+                     retry_max_s: float = 30.0,
+                     documentation: DocumentationSettings | None = None) -> CrmStore:
     """Open (creating/migrating as needed) a CRM store.
     url: sqlite:///relative/crm.db, sqlite:////absolute/crm.db or postgresql://user@host:port/db
     (password from IVR_DB_PASSWORD if the URL has none). country_code (default env
@@ -349,7 +320,9 @@ async def open_store(url: str, *, batch_max: int = 200, linger_ms: float = 2.0,
     With a spool, a database that is down at start does not stop the store: it starts
     degraded (`store.ready` unset) and spools; a PostgreSQL server that cannot be reached is
     connected, migrated, then sent the spool, when it answers (`await store.wait_ready()`).
-    Settings the server refuses (wrong password, unknown database) still raise CrmError."""
+    Settings the server refuses (wrong password, unknown database) still raise CrmError.
+    documentation: the `documentation:` settings (wrap-up codes checked on save, AE due days);
+    without them any code is accepted and due days are 15 serious / 90 non-serious."""
     backend = await open_backend(url, busy_timeout_s=busy_timeout_s, connect_later=spool_dir is not None)
     attempt_started = time.monotonic()
     try:
@@ -365,6 +338,8 @@ async def open_store(url: str, *, batch_max: int = 200, linger_ms: float = 2.0,
         raise
     store = CrmStore(backend, batch_max=batch_max, linger_ms=linger_ms, country_code=cc, spool=spool,
                      retry_first_s=retry_first_s, retry_max_s=retry_max_s, prepare=prepare)
+    if documentation is not None:
+        store.case_rules, store.wrap_up_codes = documentation.due_rules(), documentation.codes()
     if outage is not None:
         store._attempt_started = attempt_started
         store._outage_seen(outage)

@@ -23,8 +23,11 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
+from ivr.cases import DueRules
+
 from . import codec
 from .backends import Backend, Tx
+from .cases import open_ivr_cases
 from .errors import CrmError
 from .outage import is_outage, is_unreachable, what_to_do
 from .spool import Spool, SpooledLine, Write, encode
@@ -36,10 +39,6 @@ _UPSERT_CALL = (
     f"INSERT INTO calls ({_COLS}, updated_at) VALUES ({', '.join('?' * (len(codec.CALL_COLUMNS) + 1))}) "
     "ON CONFLICT (call_id) DO UPDATE SET "
     + ", ".join(f"{c}=excluded.{c}" for c in codec.CALL_COLUMNS[1:] + ("updated_at",))
-)
-_OPEN_CASE = (
-    "INSERT INTO ae_cases (case_id, call_id, opened_at, status) VALUES (?, ?, ?, 'open') "
-    "ON CONFLICT (call_id) DO UPDATE SET opened_at = COALESCE(ae_cases.opened_at, excluded.opened_at)"
 )
 # A NULL key (a spool line from before keys) never conflicts: a plain insert, as it was.
 _INSERT_EVENT = ("INSERT INTO call_events (call_id, at, kind, data, event_key) VALUES (?, ?, ?, ?, ?) "
@@ -53,14 +52,11 @@ _SET_PROGRESS = (
     "updated_at = excluded.updated_at"
 )
 REMINDER_EVERY_S = 300.0
+_ADVERSE_EVENT = codec.CALL_COLUMNS.index("adverse_event")
 
 Job = Callable[[Tx], Awaitable[Any]]
 Prepare = Callable[[], Awaitable[Any]]
 _STOP = object()
-
-
-def case_id_for(call_id: str) -> str:
-    return f"AE-{call_id}"     # deterministic, so re-saving a call never opens a second case
 
 
 def _keyed(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -73,6 +69,9 @@ class UnreadableLine(ValueError):
 
 
 class CrmWriter:
+    # Due-date days per regulation for cases (the engine and the desk set them from settings)
+    case_rules: DueRules = DueRules()
+
     def __init__(self, backend: Backend, *, batch_max: int = 200, linger_ms: float = 2.0,
                  spool: Spool | None = None, retry_first_s: float = 1.0,
                  retry_max_s: float = 30.0, prepare: Prepare | None = None) -> None:
@@ -270,9 +269,10 @@ class CrmWriter:
         calls = [(*row, now) for kind, row in writes if kind == "call"]
         if calls:
             await tx.executemany(_UPSERT_CALL, calls)
-            cases = [(case_id_for(r[0]), r[0], r[4]) for r in calls if r[20]]
-            if cases:
-                await tx.executemany(_OPEN_CASE, cases)
+            # the automatic case of an IVR-flagged adverse-event call, in the same transaction
+            flagged = [row for kind, row in writes if kind == "call" and row[_ADVERSE_EVENT]]
+            if flagged:
+                await open_ivr_cases(tx, flagged, self.case_rules)
         events = [_keyed(row) for kind, row in writes if kind == "event"]
         if events:
             await tx.executemany(_INSERT_EVENT, events)

@@ -29,7 +29,7 @@ DRIVERS = {"vosk", "psycopg", "aiosqlite", "aiomqtt", "panoramisk", "pydub"}
 # vetted pure dependency → what to run so it loads everything it will load
 VETTED = {"pydantic": "import pydantic\nclass _M(pydantic.BaseModel):\n    x: int = 0\n"}
 
-CORE_PACKAGES = ("acd", "ivr.dialplan")
+CORE_PACKAGES = ("acd", "ivr.dialplan", "ivr.cases")
 CORE_MODULES = ("ivr.telephony.agi.protocol", "ivr.speech.confidence", "ivr.speech.breaker",
                 "ivr.call.flow",        # the sans-IO call core (issue 12, item 1)
                 "ivr.call.commands",    # what the call core returns

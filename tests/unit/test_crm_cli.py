@@ -105,7 +105,7 @@ def test_user_errors_exit_1_with_a_fix(tmp_path: Path) -> None:
 def test_register_adds_commands_to_a_group() -> None:
     group = click.Group("ivr")
     register(group)
-    assert set(group.commands) == {"calls", "contacts", "report", "export"}
+    assert set(group.commands) == {"calls", "contacts", "report", "export", "cases"}
 
 
 def test_calls_json_gives_every_duration_to_the_millisecond(tmp_path: Path) -> None:

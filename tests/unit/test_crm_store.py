@@ -133,11 +133,13 @@ async def test_adverse_event_case_opened_once_and_closed(crm_url: str) -> None:
         assert [c["call_id"] for c in await store.list_cases("open")] == ["c10"]
         (c5,) = await store.list_cases("closed")
         assert c5["closed_at"] == at(12, 0) and c5["note"] == "reported"
-        await store.close_case("c10", "dso")                      # by call id works too
-        with pytest.raises(CrmError, match="already closed"):
+        with pytest.raises(CrmError, match="needs a reason"):
             await store.close_case("c10", "dso")
-        with pytest.raises(CrmError, match="no adverse-event case"):
-            await store.close_case("AE-missing", "dso")
+        await store.close_case("c10", "dso", "duplicate of c5")   # by call id works too
+        with pytest.raises(CrmError, match="already closed"):
+            await store.close_case("c10", "dso", "again")
+        with pytest.raises(CrmError, match="no case 'AE-missing'"):
+            await store.close_case("AE-missing", "dso", "gone")
     finally:
         await store.close()
 
