@@ -194,6 +194,9 @@ def _register_modules() -> None:
     main.add_command(staffing)
     main.add_command(simulate)
 
+    from ivr.cli.kb import kb_group
+    main.add_command(kb_group)           # ivr kb index | search | show
+
 
 _register_modules()
 

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,6 +114,12 @@ class CrmStore(CrmWriter):
                     "unknown (dialplan lookups take their default branch) and screen-pops show no "
                     "history until it answers; said once until then. To fix: %s.", where, why,
                     what, fix, exc_info=not is_outage(exc))
+
+    async def transact(self, job: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run job(tx) in one transaction on the writer, in queue order (after the saves
+        queued before it), and return its result; its error is raised here. For parts that
+        keep their own tables in the CRM database (ivr/knowledge/)."""
+        return await self._job(job)
 
     # ------------------------------------------------------------ reads (flush first: read-your-writes)
     async def list_calls(self, since: datetime | None = None, until: datetime | None = None,
@@ -327,8 +333,9 @@ async def _migrate(backend: Backend) -> int:
                                f"knows ({known}); upgrade the hotline software before using this database")
             if version <= current:
                 continue
-            for sql in statements:
-                await tx.execute(render(sql, backend.dialect))
+            for statement in statements:
+                if (sql := render(statement, backend.dialect)) is not None:
+                    await tx.execute(sql)
             await tx.execute("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
                              [version, description, codec.ts(datetime.now(timezone.utc))])
             log.info("CRM: %s migrated to schema v%d (%s)", backend.where, version, description)
