@@ -145,7 +145,7 @@ def check_cmd(ctx: click.Context, paths: tuple[Path, ...], strict: bool) -> None
     else:
         problems = check_config(settings)
     for role, path in files:
-        click.echo(f"checking {role:<9} {path}", err=True)
+        click.echo(f"checking {role:<8} {path}", err=True)
     for p in problems:
         click.echo(p.display(), err=not p.is_error)
     failing = [p for p in problems if p.is_error or strict]
