@@ -27,7 +27,7 @@ _SPECIAL = str.maketrans({"œ": "oe", "æ": "ae", "ø": "o", "ł": "l", "đ": "d
 # Hiragana, Katakana. Hangul is written with spaces: it is tokenised like Latin text.
 _CJK = (r"\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u31f0-\u31ff"
         r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f")
-_TOKEN = re.compile(rf"[{_CJK}]+|[^\W_]+")
+_TOKEN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
 _CJK_RUN = re.compile(rf"[{_CJK}]+")
 
 # Words too common to tell articles apart (English and French). Dropped from queries only
