@@ -123,6 +123,15 @@ class CdrSettings(_Strict):
     every_s: float = 60.0             # then read what Asterisk appended this often (0: never)
 
 
+class KnowledgeSettings(_Strict):
+    """The knowledge base (ivr/knowledge/): Markdown articles admins edit, indexed in the
+    CRM database for agents' searches and the screen-pop's suggestions."""
+    dir: str = "../knowledge"
+    # The engine re-indexes when a file of the folder is saved, added or removed; checked
+    # this often (a check of an unchanged folder reads file dates only). 0: at start only.
+    watch_s: float = Field(5.0, ge=0)
+
+
 class AgentEntry(_Strict):
     skills: dict[str, int] = Field(default_factory=dict)
     endpoint: str | None = None
@@ -147,6 +156,7 @@ class Settings(_Strict):
     cdr: CdrSettings = CdrSettings()
     # Wrap-up codes and AE due-date days (ivr/cases/settings.py); the desk and the CRM read them.
     documentation: DocumentationSettings = DocumentationSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     # Set by load_settings: the file read, whose folder relative paths start from.
     _file: Path | None = PrivateAttr(default=None)
 

@@ -1,4 +1,5 @@
-"""`ivr check` for the whole installation: dialplan, config/*.yaml, asterisk/*.conf, security.
+"""`ivr check` for the whole installation: dialplan, config/*.yaml, asterisk/*.conf, security,
+and the knowledge base's articles.
 
 `check_config(settings)` returns every problem found (errors and warnings), each pointing at
 `file:line:col`, so an operator fixes them all in one pass. Nothing here raises for a bad file.
@@ -31,6 +32,8 @@ from ivr.dialplan.problems import PlanInvalid, Problem
 from ivr.app.plans import catalog_for
 from ivr.app.prompts import missing_prompts
 from ivr.dialplan.source import Source, load_yaml
+from ivr.knowledge.checks import check_articles, plan_intents, problems_of
+from ivr.knowledge.files import read_folder
 
 AMI_READ_OK = frozenset({"system", "call", "agent", "user", "reporting", "dialplan"})
 AMI_WRITE_OK = frozenset({"system", "call", "originate", "agent", "user"})
@@ -75,6 +78,7 @@ def check_config(settings: Settings, *, config_file: str | Path | None = None,
                             f"asterisk_dir {asterisk} is not a folder; fix `asterisk_dir:` ({rule}; "
                             "empty: the engine's own asterisk/)"))
     problems += check_security(settings, engine_src, env)
+    problems += check_knowledge(settings, engine_src, dialplan)
     return sorted(set(problems))
 
 
@@ -85,7 +89,8 @@ def checked_files(settings: Settings) -> list[tuple[str, Path]]:
             ("queues", settings.path(settings.queues_file)),
             ("dialplan", settings.path(settings.dialplan)),
             ("sounds", settings.path(settings.sounds.dir)),
-            ("asterisk", settings.asterisk_path())]
+            ("asterisk", settings.asterisk_path()),
+            ("knowledge", settings.path(settings.knowledge.dir))]
 
 
 def catalog_from_files(settings: Settings) -> Catalog | None:
@@ -122,8 +127,9 @@ def _lazy_unknown_words(model_name: str):
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @click.pass_context
 def check_cmd(ctx: click.Context, paths: tuple[Path, ...], strict: bool) -> None:
-    """Check the installation: dialplan, config/*.yaml, asterisk/*.conf and security settings
-    (with PATHS: only those dialplan files). Prints file:line:col: message; exit 1 on errors."""
+    """Check the installation: dialplan, config/*.yaml, asterisk/*.conf, security settings and
+    the knowledge base's articles (with PATHS: only those dialplan files). Prints
+    file:line:col: message; exit 1 on errors."""
     config = (ctx.find_object(dict) or {}).get("config")
     try:
         settings = load_settings(config)
@@ -469,7 +475,24 @@ def _check_manager(path: Path, settings: Settings) -> list[Problem]:
     return out
 
 
-# ------------------------------------------------------------------ (c) security
+# ------------------------------------------------------------------ (c) knowledge base
+def check_knowledge(settings: Settings, engine_src: Source, dialplan: Path) -> list[Problem]:
+    """Every article of the knowledge folder (ivr/knowledge/checks.py): front matter, fields,
+    languages, unique ids, a body, and intents the dialplan has (when it loads)."""
+    folder = settings.path(settings.knowledge.dir)
+    if not folder.is_dir():
+        return [_at(engine_src, ("knowledge", "dir"),
+                    f"no knowledge folder {folder}: agents get no article suggestions; create it "
+                    "or fix `knowledge.dir` (relative to this file's folder)", "warning")]
+    try:
+        intents = plan_intents(load_plan(dialplan)) if dialplan.exists() else None
+    except PlanInvalid:
+        intents = None                              # the dialplan's own problems are reported
+    files, unreadable = read_folder(folder)
+    return unreadable + problems_of(check_articles(files, intents))
+
+
+# ------------------------------------------------------------------ (d) security
 def weak_secret(secret: str) -> str | None:
     """Why this secret is weak, or None."""
     low = secret.lower()

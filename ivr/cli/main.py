@@ -177,10 +177,12 @@ def _print_rows(rows: list[dict], fmt: str, title: str, columns: list[str]) -> N
 def _register_modules() -> None:
     """Command groups owned by other modules."""
     from ivr.crm import cli as crm_cli
+    from ivr.crm.cases_cli import cases_group
     from ivr.cli.schema import schema_cmd
     from ivr.cli.check import check_cmd
     from ivr.crm.purge import purge_cmd
     crm_cli.register(main)
+    main.add_command(cases_group)        # ivr cases [show | close | export]
     main.add_command(check_cmd)          # ivr check [PATHS] [--strict]; no PATHS: the whole site
     main.add_command(schema_cmd)
 
@@ -193,6 +195,9 @@ def _register_modules() -> None:
     from ivr.cli.acd import simulate, staffing
     main.add_command(staffing)
     main.add_command(simulate)
+
+    from ivr.cli.kb import kb_group
+    main.add_command(kb_group)           # ivr kb index | search | show
 
 
 _register_modules()

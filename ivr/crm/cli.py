@@ -205,9 +205,8 @@ COMMANDS = (calls_cmd, contacts_group, report_cmd, export_group)
 
 
 def register(group: click.Group) -> None:
-    """Add the CRM commands to the `ivr` click group."""
-    from .cases_cli import cases_group      # late: it builds on this module's helpers
-    for cmd in (*COMMANDS, cases_group):
+    """Add the CRM commands to the `ivr` click group (`ivr cases`: ivr/crm/cases_cli.py)."""
+    for cmd in COMMANDS:
         group.add_command(cmd)
 
 

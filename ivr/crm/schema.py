@@ -1,6 +1,8 @@
-"""Versioned migrations. Portable SQL; `{serial_pk}` is the only per-dialect token.
-A step may also be an async function of the transaction, for data moves that need Python
-(building JSON portably). Append new migrations at the end; never edit one that has shipped."""
+"""Versioned migrations. Portable SQL; `{serial_pk}` is the only per-dialect token, and a
+statement written as {dialect: sql} runs on the dialects it names only (full-text search is
+each database's own). A step may also be an async function of the transaction, for data moves
+that need Python (building JSON portably). Append new migrations at the end; never edit one
+that has shipped."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -8,7 +10,8 @@ from typing import Any
 
 from .cases import migrate_ae_cases
 
-Step = str | Callable[[Any], Awaitable[None]]
+Statement = str | dict[str, str]
+Step = Statement | Callable[[Any], Awaitable[None]]
 
 MIGRATIONS: list[tuple[int, str, list[Step]]] = [
     (1, "calls, call events, agent events, adverse-event cases", [
@@ -100,6 +103,28 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
         "CREATE INDEX contact_audit_contact ON contact_audit (contact_id, at)",
         migrate_ae_cases,       # ae_cases rows → cases (kind adverse_event); ae_cases is kept, unused
     ]),
+    (6, "knowledge-base articles and their full-text index", [
+        # ivr/knowledge/: one row per article of the knowledge folder (`name`: its file),
+        # rewritten when its content hash changes. `doc` is the full-text index's row key.
+        # product_key: the product folded (case, accents) for the product filter.
+        """CREATE TABLE kb_articles (
+            doc {serial_pk}, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, title TEXT NOT NULL,
+            product TEXT NOT NULL, product_key TEXT NOT NULL, language TEXT NOT NULL,
+            tags TEXT NOT NULL, intents TEXT NOT NULL, markdown TEXT NOT NULL,
+            html TEXT NOT NULL, body TEXT NOT NULL, content_hash TEXT NOT NULL,
+            indexed_at TEXT NOT NULL)""",
+        "CREATE INDEX kb_articles_language ON kb_articles (language, product_key)",
+        # The screen-pop's first question: which articles answer this IVR intent.
+        """CREATE TABLE kb_intents (
+            intent TEXT NOT NULL, doc INTEGER NOT NULL, PRIMARY KEY (intent, doc))""",
+        "CREATE INDEX kb_intents_doc ON kb_intents (doc)",
+        # The text arrives already folded and tokenised (ivr/knowledge/folding.py): the
+        # databases only split on spaces and rank. rowid / doc = kb_articles.doc.
+        {"sqlite": """CREATE VIRTUAL TABLE kb_fts USING fts5(
+            title, tags, body, tokenize = 'unicode61 remove_diacritics 0')""",
+         "postgresql": "CREATE TABLE kb_fts (doc BIGINT PRIMARY KEY, terms tsvector NOT NULL)"},
+        {"postgresql": "CREATE INDEX kb_fts_terms ON kb_fts USING GIN (terms)"},
+    ]),
 ]
 
 SERIAL_PK = {
@@ -111,5 +136,10 @@ VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"""
 
 
-def render(statement: str, dialect: str) -> str:
+def render(statement: Statement, dialect: str) -> str | None:
+    """The statement's SQL for this dialect; None if it is for other dialects only."""
+    if isinstance(statement, dict):
+        if dialect not in statement:
+            return None
+        statement = statement[dialect]
     return statement.replace("{serial_pk}", SERIAL_PK[dialect])

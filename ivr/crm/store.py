@@ -8,7 +8,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,6 +118,12 @@ class CrmStore(CrmWriter, CaseCommands):
                     "unknown (dialplan lookups take their default branch) and screen-pops show no "
                     "history until it answers; said once until then. To fix: %s.", where, why,
                     what, fix, exc_info=not is_outage(exc))
+
+    async def transact(self, job: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run job(tx) in one transaction on the writer, in queue order (after the saves
+        queued before it), and return its result; its error is raised here. For parts that
+        keep their own tables in the CRM database (ivr/knowledge/)."""
+        return await self._job(job)
 
     # ------------------------------------------------------------ reads (flush first: read-your-writes)
     async def list_calls(self, since: datetime | None = None, until: datetime | None = None,
@@ -295,10 +301,10 @@ async def _migrate(backend: Backend) -> int:
             if version <= current:
                 continue
             for step in statements:
-                if isinstance(step, str):
-                    await tx.execute(render(step, backend.dialect))
-                else:
+                if callable(step):
                     await step(tx)
+                elif (sql := render(step, backend.dialect)) is not None:
+                    await tx.execute(sql)
             await tx.execute("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
                              [version, description, codec.ts(datetime.now(timezone.utc))])
             log.info("CRM: %s migrated to schema v%d (%s)", backend.where, version, description)

@@ -27,14 +27,20 @@ FORBIDDEN = {"asyncio", "socket", "threading", "selectors", "sqlite3",          
              "vosk", "psycopg", "aiosqlite", "aiomqtt", "panoramisk", "pydub"}  # drivers
 DRIVERS = {"vosk", "psycopg", "aiosqlite", "aiomqtt", "panoramisk", "pydub"}
 # vetted pure dependency → what to run so it loads everything it will load
-VETTED = {"pydantic": "import pydantic\nclass _M(pydantic.BaseModel):\n    x: int = 0\n"}
+VETTED = {"pydantic": "import pydantic\nclass _M(pydantic.BaseModel):\n    x: int = 0\n",
+          # markdown-it logs through `logging`, which loads threading (its module lock)
+          "markdown_it": "import markdown_it\nmarkdown_it.MarkdownIt().render('*x*')\n"}
 
 CORE_PACKAGES = ("acd", "ivr.dialplan", "ivr.cases")
 CORE_MODULES = ("ivr.telephony.agi.protocol", "ivr.speech.confidence", "ivr.speech.breaker",
                 "ivr.call.flow",        # the sans-IO call core (issue 12, item 1)
                 "ivr.call.commands",    # what the call core returns
                 "ivr.crm.records",      # the call record the call core owns
-                "ivr.desk.call_view")   # what the agent's call panel shows
+                "ivr.desk.call_view",   # what the agent's call panel shows
+                # the knowledge base's rules: parsing and checking articles, folding text
+                # for the full-text index, what an index run changes, suggestion order
+                "ivr.knowledge.folding", "ivr.knowledge.article", "ivr.knowledge.checks",
+                "ivr.knowledge.indexing", "ivr.knowledge.suggest")
 CLOCK_READS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"),
                ("date", "today"), ("time", "time"), ("time", "time_ns"), ("time", "monotonic"),
                ("time", "monotonic_ns"), ("time", "perf_counter"), ("time", "perf_counter_ns")}

@@ -80,6 +80,7 @@ BROKEN_EXPECTED = [
     ("config/queues.yaml", 13, "warning", "queue pharmacovigilance: no agent can ever meet"),
     ("config/queues.yaml", 17, "error", "queues.complaints.requirement: expected a skill name"),
     ("config/queues.yaml", 19, "error", "destinations.pv-line: a destination is one of"),
+    ("knowledge/orders-fr.md", 4, "error", "unknown language 'de': use one of fr, en, zh"),
 ]
 
 
@@ -200,13 +201,13 @@ def test_check_command_whole_installation_and_paths(good: Path, broken: Path,
     res = runner.invoke(check_cmd, [], obj={"config": str(good / "config/engine.yaml")})
     assert res.exit_code == 0 and "ok: installation checked" in res.output, res.output
     res = runner.invoke(check_cmd, [], obj={"config": str(broken / "config/engine.yaml")})
-    assert res.exit_code == 1 and "11 problem(s)" in res.output           # errors only
+    assert res.exit_code == 1 and "12 problem(s)" in res.output           # errors only
     assert f"{broken}/config/queues.yaml:10:39: queues.orders.escalation.0.overflow" in res.output
     res = runner.invoke(check_cmd, [str(good / "dialplans/minimal.yaml")],
                         obj={"config": str(good / "config/engine.yaml")})
     assert res.exit_code == 0 and "ok: 1 path(s) checked" in res.output
     res = runner.invoke(check_cmd, ["--strict"], obj={"config": str(broken / "config/engine.yaml")})
-    assert res.exit_code == 1 and "16 problem(s)" in res.output           # warnings too
+    assert res.exit_code == 1 and "17 problem(s)" in res.output           # warnings too
 
 
 # ------------------------------------------------------------------ one rule for relative paths

@@ -1,0 +1,104 @@
+"""Index the knowledge folder into the CRM database, and keep the running index in step with
+it (adapter). What to change is decided by the pure indexing.py; files are read by files.py."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ivr.dialplan.problems import Problem
+
+from .checks import check_articles, problems_of
+from .files import folder_signature, read_folder
+from .indexing import plan_sync
+from .store import KnowledgeBase
+
+log = logging.getLogger("ivr.knowledge")
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    kept: list[str] = field(default_factory=list)     # broken now: last good version kept
+    problems: list[Problem] = field(default_factory=list)
+    total: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {"added": self.added, "updated": self.updated, "removed": self.removed,
+                "unchanged": self.unchanged, "kept_last_good": self.kept, "total": self.total,
+                "problems": [str(p) for p in self.problems]}
+
+    def summary(self) -> str:
+        text = (f"{self.total} article(s) indexed: {len(self.added)} added, {len(self.updated)} "
+                f"updated, {len(self.removed)} removed, {self.unchanged} unchanged")
+        if self.problems:
+            text += (f"; {len(self.problems)} problem(s) in the folder"
+                     + (f", {len(self.kept)} article(s) kept at their last good version" if self.kept else ""))
+        return text
+
+
+async def index_folder(kb: KnowledgeBase, folder: Path,
+                       known_intents: Collection[str] | None = None,
+                       now: datetime | None = None) -> IndexReport:
+    """Bring the index in line with the folder. A broken article is reported and keeps its
+    last good version in the index; the others are indexed all the same."""
+    files, unreadable = await asyncio.to_thread(read_folder, folder)
+    if not folder.is_dir():
+        return IndexReport(problems=unreadable, total=await kb.count())
+    parsed = await asyncio.to_thread(check_articles, files, known_intents)
+    indexed = await kb.indexed()
+    plan = plan_sync(parsed, indexed, {_name(folder, p.file) for p in unreadable})
+    held = {i.id for i in indexed}
+    await kb.apply(plan, now or datetime.now(timezone.utc))
+    return IndexReport(
+        added=[a.id for a in plan.upsert if a.id not in held],
+        updated=[a.id for a in plan.upsert if a.id in held], removed=list(plan.delete),
+        unchanged=len(plan.unchanged), kept=list(plan.kept),
+        problems=sorted(unreadable + problems_of(parsed)), total=await kb.count())
+
+
+def _name(folder: Path, file: str) -> str:
+    return Path(file).relative_to(folder).as_posix()
+
+
+class KnowledgeWatcher:
+    """Keeps the running index in step with the folder: indexes at start, then whenever a
+    file is saved, added or removed (checked every `every_s`; nothing is read or written
+    while the folder is unchanged). Problems are logged once per change of the folder."""
+
+    def __init__(self, kb: KnowledgeBase, folder: Path,
+                 known_intents: Callable[[], Collection[str] | None] = lambda: None) -> None:
+        self.kb, self.folder, self.known_intents = kb, folder, known_intents
+        self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self.last: IndexReport | None = None
+        self.runs = 0
+
+    async def check_once(self) -> IndexReport | None:
+        """Index if the folder changed since the last time; the report, or None."""
+        signature = await asyncio.to_thread(folder_signature, self.folder)
+        if signature == self._seen:
+            return None
+        report = await index_folder(self.kb, self.folder, self.known_intents())
+        self._seen, self.last = signature, report
+        for problem in report.problems:
+            log.warning("knowledge base: %s (fix it and save: the index keeps the article's last "
+                        "good version meanwhile)", problem)
+        if report.added or report.updated or report.removed or self.runs == 0:
+            log.info("knowledge base: %s", report.summary())
+        self.runs += 1
+        return report
+
+    async def run(self, every_s: float = 5.0) -> None:
+        while True:
+            try:
+                await self.check_once()
+            except Exception as exc:      # the database down, a file vanishing mid-read…
+                log.warning("knowledge base: indexing %s failed (%s); trying again in %.0f s",
+                            self.folder, exc, every_s)
+            await asyncio.sleep(every_s)
