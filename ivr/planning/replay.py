@@ -209,10 +209,10 @@ def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConf
         if ch.agent in names:
             seq += 1
             heap.append((ch.at, seq, _AGENT, ch))
-    for c in calls:
-        seq += 1
-        heap.append((c.arrival, seq, _ARRIVE, c))
     heapq.heapify(heap)
+    # arrivals come sorted: merged with the heap's head instead of going through it
+    arrivals = sorted(calls, key=lambda c: c.arrival)
+    n_arrivals = len(arrivals)
     for name in always:
         acd.handle(E.AgentLoggedIn(name), 0.0)
     state = {name: "out" for name in seen}
@@ -282,25 +282,39 @@ def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConf
 
     tick = E.Tick()
     now = 0.0
-    while heap or acd.next_deadline() is not None:
-        deadline = acd.next_deadline()
-        if deadline is not None and (not heap or deadline <= heap[0][0]):
+    next_deadline, call_arrived, inf = acd.next_deadline, acd.call_arrived, math.inf
+    i = 0
+    while True:
+        head = heap[0][0] if heap else inf
+        if i < n_arrivals and arrivals[i].arrival < head:
+            head, kind = arrivals[i].arrival, _ARRIVE
+        else:
+            kind = -1
+        deadline = next_deadline()
+        if deadline is not None and deadline <= head:
             now = deadline
-            apply(acd.handle(tick, now), now)
-            continue
-        now, _, kind, data = pop(heap)
-        if kind == _ARRIVE:
-            c = data
-            assert isinstance(c, RecordedCall)
-            rec = live[c.call_id] = _Live(c)
-            kpis[c.queue].offered += 1
-            out = acd.call_arrived(c.call_id, c.queue, now, c.priority)
-            if not math.isinf(c.patience_seconds):
-                seq += 1
-                push(heap, (now + c.patience_seconds, seq, _ABANDON, c.call_id))
+            out = acd.handle(tick, now)
             if out:
                 apply(out, now)
-        elif kind == _ANSWER:
+            continue
+        if kind == _ARRIVE:
+            c = arrivals[i]
+            i += 1
+            now = c.arrival
+            cid = c.call_id
+            live[cid] = _Live(c)
+            kpis[c.queue].offered += 1
+            out = call_arrived(cid, c.queue, now, c.priority)
+            if c.patience_seconds != inf:
+                seq += 1
+                push(heap, (now + c.patience_seconds, seq, _ABANDON, cid))
+            if out:
+                apply(out, now)
+            continue
+        if not heap:
+            break
+        now, _, kind, data = pop(heap)
+        if kind == _ANSWER:
             cid, agent = data  # type: ignore[misc]
             rec = live.get(cid)
             if rec is None or rec.answered or rec.done or agent not in rec.offers:
@@ -309,7 +323,9 @@ def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConf
         elif kind == _END:
             rec = live.pop(data)  # type: ignore[arg-type]
             rec.done = True
-            apply(acd.call_ended(data, now), now)  # type: ignore[arg-type]
+            out = acd.call_ended(data, now)  # type: ignore[arg-type]
+            if out:
+                apply(out, now)
         elif kind == _ABANDON:
             rec = live.get(data)  # type: ignore[arg-type]
             if rec is None or rec.answered or rec.done:
@@ -320,8 +336,7 @@ def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConf
                 outcomes[rec.call.call_id] = ("abandoned", now - rec.call.arrival, "")
             apply(acd.handle(E.CallAbandoned(data), now), now)  # type: ignore[arg-type]
         else:
-            ch = data
-            assert isinstance(ch, AgentChange)
+            ch = data  # an AgentChange
             before = state[ch.agent]
             if ch.state == "login" and before == "out":
                 login_since[ch.agent] = now
