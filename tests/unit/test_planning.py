@@ -272,3 +272,40 @@ def test_cli_replay_compares_configs_side_by_side(tmp_path):
     out = _invoke("simulate", "--replay", "--since", later, "--until", "2030-01-02", "--queues",
                   str(queues), "--agents", str(agents), "--crm", url)
     assert out.exit_code == 1 and "no queued calls" in out.output
+
+
+def test_cli_scenario_search_finds_a_mix_that_one_agent_less_would_miss():
+    out = _invoke("staffing", "--scenario", "examples/staffing-scenario.yaml", "--format", "json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["met"] and all(q["service_level"] >= q["target"] for q in data["queues"].values())
+    assert "do not hold" in data["note"]
+    import yaml
+    from ivr.planning.mix import _run, _shortfall
+    scenario = yaml.safe_load(open("examples/staffing-scenario.yaml"))
+    targets = {q: s["service_level_target"] for q, s in scenario["queues"].items()}
+    for group, n in data["mix"].items():
+        if n > scenario["groups"][group]["min"]:
+            fewer = _run(scenario, scenario["groups"], {**data["mix"], group: n - 1})
+            assert _shortfall(fewer, targets) > 0
+
+
+def test_what_if_says_plainly_when_a_queue_gets_worse_than_its_target(tmp_path):
+    """`ivr reload --what-if` minus the socket: the last days under the config on disk (the
+    repo's: bob and dave take orders) against a running config with more order-takers."""
+    import click
+    from ivr.cli import planning
+    from ivr.config import load_settings
+    settings = load_settings(None)
+    today = datetime.now(timezone.utc).date()
+    calls = arrivals(today - timedelta(days=2), 1, {"orders": 500.0}, seed=4)
+    running = AcdConfig.from_dict({"queues": settings.acd_config().model_dump()["queues"],
+                                   "agents": {f"o{i}": {"skills": {"orders": 3}} for i in range(6)}})
+    url = f"sqlite:///{tmp_path}/crm.db"
+    _fill_crm(url, recorded_history(running, calls, seed=4))
+    ctx = click.Context(main, obj={})
+    problems, printed = planning.what_if(ctx, 7, settings, running, url)
+    assert any("queue orders gets WORSE than its target" in p for p in problems), problems
+    assert "current sl" in printed and "new sl" in printed
+    same, _ = planning.what_if(ctx, 7, settings, settings.acd_config(), url)
+    assert same == []
