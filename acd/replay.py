@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import cast
 
 from . import actions as A
 from . import events as E
@@ -168,6 +169,23 @@ def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConf
                     rec.kpi.callbacks += 1
                     stack.extend(handle(E.CallbackRequested(act.call_id, "0"), now)[::-1])
 
+    def change(ch: AgentChange, now: float) -> float:
+        """A recorded login, logout, pause or end of pause; returns the logged-in time it ends."""
+        before, event, ended = state[ch.agent], None, 0.0
+        if ch.state == "login" and before == "out":
+            login_since[ch.agent] = now
+            state[ch.agent], event = "in", E.AgentLoggedIn(ch.agent)
+        elif ch.state == "logout" and before != "out":
+            ended = now - login_since.pop(ch.agent, now)
+            state[ch.agent], event = "out", E.AgentLoggedOut(ch.agent)
+        elif ch.state == "pause" and before == "in":
+            state[ch.agent], event = "paused", E.AgentPaused(ch.agent, "recorded")
+        elif ch.state == "ready" and before == "paused":
+            state[ch.agent], event = "in", E.AgentReady(ch.agent)
+        if event is not None:
+            apply(handle(event, now), now)
+        return ended
+
     tick = E.Tick()
     now = 0.0
     i, n_arrivals = 0, len(arrivals)
@@ -208,19 +226,20 @@ def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConf
             break
         now, _, kind, data = pop(heap)
         if kind == _ANSWER:
-            rec, agent = data  # type: ignore[misc]
+            rec, agent = cast("tuple[_Live, str]", data)
             if rec.answered or rec.done or agent not in rec.offers:
                 continue
             more = answer(rec, agent, now)
             if more:
                 apply(more, now)
         elif kind == _END:
-            live.pop(data).done = True  # type: ignore[arg-type]
-            out = call_ended(data, now)  # type: ignore[arg-type]
+            cid = cast(str, data)
+            live.pop(cid).done = True
+            out = call_ended(cid, now)
             if out:
                 apply(out, now)
         elif kind == _ABANDON:
-            rec = data  # type: ignore[assignment]
+            rec = cast(_Live, data)
             if rec.answered or rec.done:
                 continue
             rec.done = True
@@ -229,21 +248,7 @@ def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConf
                 outcomes[rec.call.call_id] = ("abandoned", now - rec.call.arrival, "")
             apply(handle(E.CallAbandoned(rec.call.call_id), now), now)
         else:
-            ch = data  # an AgentChange
-            before = state[ch.agent]  # type: ignore[attr-defined]
-            event: E.Event | None = None
-            if ch.state == "login" and before == "out":  # type: ignore[attr-defined]
-                login_since[ch.agent] = now  # type: ignore[attr-defined]
-                state[ch.agent], event = "in", E.AgentLoggedIn(ch.agent)  # type: ignore[attr-defined]
-            elif ch.state == "logout" and before != "out":  # type: ignore[attr-defined]
-                logged_seconds += now - login_since.pop(ch.agent, now)  # type: ignore[attr-defined]
-                state[ch.agent], event = "out", E.AgentLoggedOut(ch.agent)  # type: ignore[attr-defined]
-            elif ch.state == "pause" and before == "in":  # type: ignore[attr-defined]
-                state[ch.agent], event = "paused", E.AgentPaused(ch.agent, "recorded")  # type: ignore[attr-defined]
-            elif ch.state == "ready" and before == "paused":  # type: ignore[attr-defined]
-                state[ch.agent], event = "in", E.AgentReady(ch.agent)  # type: ignore[attr-defined]
-            if event is not None:
-                apply(handle(event, now), now)
+            logged_seconds += change(cast(AgentChange, data), now)
     for since in login_since.values():
         logged_seconds += max(0.0, max(now, horizon_seconds) - since)
     occupancy = min(1.0, busy / logged_seconds) if logged_seconds else 0.0

@@ -156,8 +156,8 @@ def simulate(ctx: click.Context, scenario: str | None, calls: int | None, seed: 
     if replay:
         if scenario is not None or since is None:
             raise click.UsageError("--replay takes --since DATE (and no scenario file)")
-        from ivr.cli import planning
-        planning.replay_run(ctx, since=since, until=until, queues=queues_file, agents=agents_file,
+        from ivr.cli import whatif
+        whatif.replay_run(ctx, since=since, until=until, queues=queues_file, agents=agents_file,
                             rename=rename, crm=crm, fmt=fmt, seed=seed or 1)
         return
     if scenario is None:
@@ -186,7 +186,7 @@ def simulate(ctx: click.Context, scenario: str | None, calls: int | None, seed: 
         click.echo(json.dumps(summary))
         return
     if fmt == "csv":
-        from ivr.cli.planning import emit_rows
+        from ivr.cli.tables import emit_rows
         emit_rows([{"queue": q, **k} for q, k in [*rows.items(), ("TOTAL", summary["total"])]],
                   "csv", "")
         return

@@ -172,11 +172,11 @@ def reload(ctx: click.Context, what_if: bool, days: int, yes: bool, crm: str | N
 def _what_if(ctx: click.Context, days: int, yes: bool, crm: str | None) -> None:
     """The replay runs here, on the CLI side: the engine is not slowed down by it."""
     from acd.config import AcdConfig
-    from ivr.cli import planning
+    from ivr.cli import whatif
     settings = settings_or_exit(ctx)
     answer = _control(ctx, {"cmd": "acd_config"})
     running = AcdConfig.model_validate(answer["acd"]) if answer.get("ok") and "acd" in answer else None
-    problems, printed = planning.what_if(ctx, days, settings, running, crm)
+    problems, printed = whatif.what_if(ctx, days, settings, running, crm)
     click.echo(printed, nl=False)
     if running is None:
         click.echo("the engine did not say which queues and agents it runs: compared with the "

@@ -294,7 +294,7 @@ def test_what_if_says_plainly_when_a_queue_gets_worse_than_its_target(tmp_path):
     """`ivr reload --what-if` minus the socket: the last days under the config on disk (the
     repo's: bob and dave take orders) against a running config with more order-takers."""
     import click
-    from ivr.cli import planning
+    from ivr.cli import whatif
     from ivr.config import load_settings
     settings = load_settings(None)
     today = datetime.now(timezone.utc).date()
@@ -304,8 +304,8 @@ def test_what_if_says_plainly_when_a_queue_gets_worse_than_its_target(tmp_path):
     url = f"sqlite:///{tmp_path}/crm.db"
     _fill_crm(url, recorded_history(running, calls, seed=4))
     ctx = click.Context(main, obj={})
-    problems, printed = planning.what_if(ctx, 7, settings, running, url)
+    problems, printed = whatif.what_if(ctx, 7, settings, running, url)
     assert any("queue orders gets WORSE than its target" in p for p in problems), problems
     assert "current sl" in printed and "new sl" in printed
-    same, _ = planning.what_if(ctx, 7, settings, settings.acd_config(), url)
+    same, _ = whatif.what_if(ctx, 7, settings, settings.acd_config(), url)
     assert same == []
