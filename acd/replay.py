@@ -65,12 +65,13 @@ def total_of(kpis: dict[str, QueueKpi]) -> QueueKpi:
 
 
 class _Live:
-    __slots__ = ("call", "kpi", "answered", "done", "offers")
+    __slots__ = ("call", "kpi", "answered", "done", "offers", "armed")
 
     def __init__(self, call: RecordedCall, kpi: QueueKpi) -> None:
         self.call, self.kpi = call, kpi
         self.answered = self.done = False
         self.offers: set[str] = set()
+        self.armed = True          # its abandonment is in the event heap (or never comes)
 
 
 def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConfig,
@@ -141,6 +142,7 @@ def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConf
         return answer(rec, agent, now)
 
     def apply(actions: list, now: float) -> None:
+        nonlocal seq
         stack = actions[::-1]
         while stack:
             act = stack.pop()
@@ -155,6 +157,11 @@ def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConf
                 rec = live.get(act.call_id)
                 if rec is not None:
                     rec.offers.discard(act.agent)
+                    if not rec.armed and not rec.answered:   # back in line: it may give up now
+                        rec.armed = True
+                        seq += 1
+                        push(heap, (max(now, rec.call.arrival + rec.call.patience_seconds), seq,
+                                    _ABANDON, rec))
             elif cls is Diverted:
                 rec = live.get(act.call_id)
                 if rec is not None and not rec.done:
@@ -211,16 +218,24 @@ def replay(calls: list[RecordedCall], agents: list[AgentChange], config: AcdConf
             live[cid] = rec = _Live(c, k)
             k.offered += 1
             out = call_arrived(cid, c.queue, now, c.priority)
-            if c.patience_seconds != inf:
+            patience = c.patience_seconds
+            if out and len(out) == 1 and type(out[0]) is OfferCall:   # the usual output
+                if patience != inf:
+                    delay = per_call.get(cid, 0.0) if per_call is not None else ring_all
+                    if patience > delay:
+                        rec.armed = False   # answered before giving up, unless the offer is cancelled
+                    else:
+                        seq += 1
+                        push(heap, (now + patience, seq, _ABANDON, rec))
+                more = offer(rec, out[0].agent, now)
+                if more:
+                    apply(more, now)
+                continue
+            if patience != inf:
                 seq += 1
-                push(heap, (now + c.patience_seconds, seq, _ABANDON, rec))
+                push(heap, (now + patience, seq, _ABANDON, rec))
             if out:
-                if len(out) == 1 and type(out[0]) is OfferCall:   # the usual output
-                    more = offer(rec, out[0].agent, now)
-                    if more:
-                        apply(more, now)
-                else:
-                    apply(out, now)
+                apply(out, now)
             continue
         if not heap:
             break

@@ -309,3 +309,17 @@ def test_what_if_says_plainly_when_a_queue_gets_worse_than_its_target(tmp_path):
     assert "current sl" in printed and "new sl" in printed
     same, _ = whatif.what_if(ctx, 7, settings, settings.acd_config(), url)
     assert same == []
+
+
+def test_a_caller_whose_ringing_agent_logs_out_goes_back_in_line_and_may_give_up():
+    from acd.replay import AgentChange, RecordedCall
+    call = RecordedCall("c1", 10.0, "orders", 0, 60.0, 30.0, "abandoned", 30.0)
+    one = AcdConfig.from_dict({"queues": {"orders": {"requirement": "orders"}},
+                               "agents": {"o0": {"skills": {"orders": 3}}}})
+    changes = [AgentChange(0.0, "o0", "login"), AgentChange(15.0, "o0", "logout")]
+    outcomes: dict = {}
+    result = replay([call], changes, one, 100.0, 20.0, outcomes)   # rings 20 s: cut at 15 s
+    assert result.total.abandoned == 1 and outcomes["c1"][0] == "abandoned"
+    assert math.isclose(outcomes["c1"][1], 30.0)
+    stays = replay([call], changes[:1], one, 100.0, 20.0)          # nobody logs out: answered
+    assert stays.total.answered == 1 and stays.total.abandoned == 0
