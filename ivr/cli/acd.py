@@ -15,7 +15,7 @@ from rich.table import Table
 
 from acd.erlang import agents_for_service_level, erlang_a, erlang_c
 from acd.simulate import Simulator
-from ivr.cli.common import settings_or_exit
+from ivr.cli.common import UserError, settings_or_exit
 from ivr.crm.cli import ISO
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -79,15 +79,15 @@ def staffing(ctx: click.Context, calls: float | None, per_day: float | None,
     from ivr.cli import planning
     modes = sum(x is not None for x in (calls, per_day, forecast_file, scenario))
     if modes != 1:
-        raise click.UsageError("give one of --calls, --per-day, --forecast or --scenario")
+        raise UserError("give one of --calls, --per-day, --forecast or --scenario")
     if scenario is not None:
         planning.staffing_scenario(scenario, fmt)
         return
     if aht is None:
-        raise click.UsageError("give the average handle time, e.g. --aht 300s")
+        raise UserError("give the average handle time, e.g. --aht 300s")
     if calls is None:
         if agents is not None:
-            raise click.UsageError("--agents is for one period (--calls); a day is staffed to "
+            raise UserError("--agents is for one period (--calls); a day is staffed to "
                                    "--service-level")
         planning.staffing_day(ctx, per_day=per_day, open_hours=open_hours, interval=int(interval),
                               aht=aht, target=target, service_level=service_level or 0.8,
@@ -96,9 +96,9 @@ def staffing(ctx: click.Context, calls: float | None, per_day: float | None,
                               crm=crm, fmt=fmt, html=html)
         return
     if (agents is None) == (service_level is None):
-        raise click.UsageError("give either --agents N or --service-level 0.8")
+        raise UserError("give either --agents N or --service-level 0.8")
     if service_level is not None and not 0 < service_level < 1:
-        raise click.UsageError("--service-level is a fraction between 0 and 1, e.g. 0.8")
+        raise UserError("--service-level is a fraction between 0 and 1, e.g. 0.8")
     if agents is not None:
         result = (erlang_a(calls, period, aht, agents, target, patience) if patience
                   else erlang_c(calls, period, aht, agents, target))
@@ -155,13 +155,13 @@ def simulate(ctx: click.Context, scenario: str | None, calls: int | None, seed: 
     current configuration, side by side."""
     if replay:
         if scenario is not None or since is None:
-            raise click.UsageError("--replay takes --since DATE (and no scenario file)")
+            raise UserError("--replay takes --since DATE (and no scenario file)")
         from ivr.cli import whatif
         whatif.replay_run(ctx, since=since, until=until, queues=queues_file, agents=agents_file,
                             rename=rename, crm=crm, fmt=fmt, seed=seed or 1)
         return
     if scenario is None:
-        raise click.UsageError("give a SCENARIO file, or --replay --since DATE")
+        raise UserError("give a SCENARIO file, or --replay --since DATE")
     with open(scenario, encoding="utf-8") as fh:
         data = yaml.safe_load(fh) or {}
     if "queues" not in data or "agents" not in data:

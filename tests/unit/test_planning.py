@@ -77,6 +77,11 @@ def test_the_chart_is_self_contained_and_escapes_labels():
     plan = staff_intervals([3.0, 0.0], ["<b>", "10:30"], 30, Target(300.0, 20.0, 0.8))
     page = staffing_html(plan, "x <script>")
     assert "<svg" in page and "&lt;b&gt;" in page and "<script>" not in page
+    import xml.etree.ElementTree as ET
+    from ivr.planning.chart import staffing_svg
+    svg = ET.fromstring(staffing_svg(plan))          # well-formed: browsers draw it
+    bars = svg.findall("{http://www.w3.org/2000/svg}rect")
+    assert len(bars) == 2 and float(bars[0].get("height")) > float(bars[1].get("height")) == 0
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
