@@ -214,13 +214,15 @@ def forecast_run(ctx: click.Context, *, weeks: int, interval: int, since: dateti
     first = min(d for _, d, _ in slots)
     last = (until.astimezone(tz).date() - timedelta(days=1)) if until else max(d for _, d, _ in slots)
     grids = fc.count_history(slots, first, last, 1440 // interval)
-    results = []
-    try:
-        for q in sorted(grids):
+    results, skipped = [], []
+    for q in sorted(grids):        # a young queue is left out, said so; the others go on
+        try:
             results.append(fc.forecast_queue(grids[q], holidays, weeks, holt_winters.daily_forecast,
                                              holt_winters.NAME))
-    except fc.ForecastError as exc:
-        raise UserError(str(exc)) from None
+        except fc.ForecastError as exc:
+            skipped.append(str(exc))
+    if not results:
+        raise UserError("; ".join(skipped))
     data = {"interval_minutes": interval, "tz": str(tz), "history": [str(first), str(last)],
             "calendar": cal_note,
             "queues": {r.queue: {"method": r.method, "error": r.error,
@@ -242,6 +244,7 @@ def forecast_run(ctx: click.Context, *, weeks: int, interval: int, since: dateti
     errors = {r.queue: r.error for r in results}
     notes = [f"history {first} to {last} ({(last - first).days + 1} days, {len(slots)} queued calls); "
              f"{cal_note}; holidays get no calls"]
+    notes += [f"left out: {why}" for why in skipped]
     for r in results:
         e = r.error
         if e:

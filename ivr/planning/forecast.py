@@ -55,6 +55,9 @@ def count_history(arrivals: Iterable[tuple[str, date, int]], first: date, last: 
         if h is None:
             h = grids[queue] = QueueHistory(queue, first, [[0.0] * slots for _ in range(n_days)])
         h.counts[(day - first).days][slot] += 1
+    for h in grids.values():     # a queue opened later starts at its first call, not with zeros
+        empty = next(i for i, row in enumerate(h.counts) if any(row))
+        h.first, h.counts = h.first + timedelta(days=empty), h.counts[empty:]
     return grids
 
 

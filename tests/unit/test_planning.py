@@ -234,15 +234,22 @@ def _fill_crm(url: str, records) -> None:
 def test_cli_forecast_then_staffing_from_it_on_a_real_sqlite_crm(tmp_path):
     calls = arrivals(DAY, 28, {"orders": 200.0}, seed=9)
     records = recorded_history(CONFIG, calls, seed=9)
+    from ivr.crm.records import CallRecord
+    young = [CallRecord(call_id=f"y{d}", started_at=datetime(2026, 10, 30 + d, 10, tzinfo=timezone.utc),
+                        ended_at=datetime(2026, 10, 30 + d, 10, 5, tzinfo=timezone.utc), queue="medinfo",
+                        wait_seconds=5.0, talk_seconds=200.0, disposition="answered") for d in range(2)]
     url = f"sqlite:///{tmp_path}/crm.db"
-    _fill_crm(url, records)
+    _fill_crm(url, records + young)
+    table = _invoke("forecast", "--crm", url, "--tz", "UTC")
+    assert table.exit_code == 0, table.output
+    assert "left out: queue medinfo: only 2 day(s)" in " ".join(table.output.split())
     out_file = tmp_path / "f.json"
     out = _invoke("forecast", "--crm", url, "--tz", "UTC", "--output", str(out_file), "--format", "json")
     assert out.exit_code == 0, out.output
     saved = json.loads(out_file.read_text())
     err = saved["queues"]["orders"]["error"]
     assert err["wape"] is not None and err["baseline_wape"] is not None
-    assert len(saved["queues"]["orders"]["days"]) == 7
+    assert len(saved["queues"]["orders"]["days"]) == 7 and "medinfo" not in saved["queues"]
     monday = str(DAY + timedelta(days=28))
     st = _invoke("staffing", "--forecast", str(out_file), "--day", monday, "--aht", "240s",
                  "--format", "json")
@@ -328,3 +335,11 @@ def test_a_caller_whose_ringing_agent_logs_out_goes_back_in_line_and_may_give_up
     assert math.isclose(outcomes["c1"][1], 30.0)
     stays = replay([call], changes[:1], one, 100.0, 20.0)          # nobody logs out: answered
     assert stays.total.answered == 1 and stays.total.abandoned == 0
+
+
+def test_a_queue_opened_later_is_forecast_from_its_first_call():
+    calls = [("old", DAY + timedelta(days=d), 20) for d in range(21)] + \
+            [("new", DAY + timedelta(days=d), 20) for d in range(14, 21)]
+    grids = fc.count_history(calls, DAY, DAY + timedelta(days=20), 48)
+    assert grids["old"].first == DAY and len(grids["old"].counts) == 21
+    assert grids["new"].first == DAY + timedelta(days=14) and len(grids["new"].counts) == 7
