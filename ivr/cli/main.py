@@ -173,9 +173,15 @@ def _what_if(ctx: click.Context, days: int, yes: bool, crm: str | None) -> None:
     """The replay runs here, on the CLI side: the engine is not slowed down by it."""
     from acd.config import AcdConfig
     from ivr.cli import whatif
+    from ivr.app.control import ControlError, request
     settings = settings_or_exit(ctx)
-    answer = _control(ctx, {"cmd": "acd_config"})
-    running = AcdConfig.model_validate(answer["acd"]) if answer.get("ok") and "acd" in answer else None
+    try:
+        answer = request(settings.path(settings.control.socket), {"cmd": "acd_config"})
+        running: AcdConfig | None = AcdConfig.model_validate(answer["acd"])
+    except ControlError as exc:
+        if "unknown command" not in str(exc):     # an engine older than the question: go on
+            raise UserError(str(exc)) from None
+        running = None
     problems, printed = whatif.what_if(ctx, days, settings, running, crm)
     click.echo(printed, nl=False)
     if running is None:
@@ -226,39 +232,8 @@ def _register_modules() -> None:
     from ivr.cli.acd import simulate, staffing
     main.add_command(staffing)
     main.add_command(simulate)
-    main.add_command(forecast)
-
-
-@click.command()
-@click.option("--weeks", type=int, default=1, show_default=True, help="weeks to forecast")
-@click.option("--interval", type=click.Choice(["15", "30", "60"]), default="30", show_default=True,
-              help="interval length in minutes")
-@click.option("--since", help="first day of history to use (YYYY-MM-DD; default all)")
-@click.option("--until", help="end of the history, exclusive (YYYY-MM-DD; default all)")
-@click.option("--tz", help="time zone of days and intervals (default the dialplan's hours node)")
-@click.option("--output", type=click.Path(dir_okay=False),
-              help="save the forecast (JSON) for `ivr staffing --forecast FILE`")
-@click.option("--crm", envvar="IVR_CRM_URL", metavar="URL", help="CRM store (default the settings')")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
-@click.pass_context
-def forecast(ctx: click.Context, weeks: int, interval: str, since: str | None, until: str | None,
-             tz: str | None, output: str | None, crm: str | None, fmt: str) -> None:
-    """Forecast calls per queue, day and interval from the CRM's history (Holt-Winters with a
-    weekly season, beside a seasonal-naive baseline; error measured on the last week)."""
-    from datetime import datetime, timezone
-
-    from ivr.cli import planning
-
-    def day(text: str | None, name: str):
-        if text is None:
-            return None
-        try:
-            return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
-        except ValueError:
-            raise UserError(f"{name} {text!r}: write a date, e.g. 2026-11-02") from None
-
-    planning.forecast_run(ctx, weeks=weeks, interval=int(interval), since=day(since, "--since"),
-                          until=day(until, "--until"), tz_name=tz, crm=crm, fmt=fmt, output=output)
+    from ivr.cli.planning import forecast_cmd
+    main.add_command(forecast_cmd)
 
 
 _register_modules()

@@ -264,3 +264,31 @@ def forecast_run(ctx: click.Context, *, weeks: int, interval: int, since: dateti
 
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.1%}"
+
+
+@click.command("forecast")
+@click.option("--weeks", type=int, default=1, show_default=True, help="weeks to forecast")
+@click.option("--interval", type=click.Choice(["15", "30", "60"]), default="30", show_default=True,
+              help="interval length in minutes")
+@click.option("--since", help="first day of history to use (YYYY-MM-DD; default all)")
+@click.option("--until", help="end of the history, exclusive (YYYY-MM-DD; default all)")
+@click.option("--tz", help="time zone of days and intervals (default the dialplan's hours node)")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="save the forecast (JSON) for `ivr staffing --forecast FILE`")
+@click.option("--crm", envvar="IVR_CRM_URL", metavar="URL", help="CRM store (default the settings')")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.pass_context
+def forecast_cmd(ctx: click.Context, weeks: int, interval: str, since: str | None, until: str | None,
+             tz: str | None, output: str | None, crm: str | None, fmt: str) -> None:
+    """Forecast calls per queue, day and interval from the CRM's history (Holt-Winters with a
+    weekly season, beside a seasonal-naive baseline; error measured on the last week)."""
+    def day(text: str | None, name: str):
+        if text is None:
+            return None
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+        except ValueError:
+            raise UserError(f"{name} {text!r}: write a date, e.g. 2026-11-02") from None
+
+    forecast_run(ctx, weeks=weeks, interval=int(interval), since=day(since, "--since"),
+                          until=day(until, "--until"), tz_name=tz, crm=crm, fmt=fmt, output=output)

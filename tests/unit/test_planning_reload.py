@@ -63,7 +63,13 @@ def test_reload_what_if_names_the_worse_queue_and_asks_before_reloading(tmp_path
 
     api = ControlApi(None, AcdDriver(running, start_callback=lambda action: None), holder,  # type: ignore[arg-type]
                      lambda: 0)
-    server = ControlServer(settings.path(settings.control.socket), api)
+    older_engine = {"on": False}     # an engine built before `acd_config`: answers as ControlApi did
+
+    def handler(request: dict) -> dict:
+        if older_engine["on"] and request["cmd"] == "acd_config":
+            return {"ok": False, "error": "unknown command 'acd_config'"}
+        return api(request)
+    server = ControlServer(settings.path(settings.control.socket), handler)
     loop = asyncio.new_event_loop()
     loop.run_until_complete(server.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -76,6 +82,10 @@ def test_reload_what_if_names_the_worse_queue_and_asks_before_reloading(tmp_path
         done = CliRunner().invoke(main, ["--config", str(cfg), "reload", "--what-if", "--yes"])
         assert done.exit_code == 0, done.output
         assert "WORSE" in done.output and f"dialplan version {holder.current.version}" in done.output
+        older_engine["on"] = True       # the recorded figures stand in for the running config
+        older = CliRunner().invoke(main, ["--config", str(cfg), "reload", "--what-if", "--yes"])
+        assert older.exit_code == 0, older.output
+        assert "compared with the recorded figures" in older.output and "WORSE" in older.output
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
