@@ -40,8 +40,7 @@ def emit_rows(rows: list[dict[str, Any]], fmt: str, title: str, extra: dict[str,
         for col in rows[0]:
             table.add_column(col.replace("_", " "), justify="right")
         for row in rows:
-            table.add_row(*("" if v is None else f"{v:.1%}" if _is_rate(k) and isinstance(v, float)
-                            else str(v) for k, v in row.items()))
+            table.add_row(*(cell(k, v) for k, v in row.items()))
         console.print(table)
     for note in notes or []:
         console.print(note)
@@ -50,3 +49,14 @@ def emit_rows(rows: list[dict[str, Any]], fmt: str, title: str, extra: dict[str,
 def _is_rate(key: str) -> bool:
     return key in ("service_level", "occupancy", "p_abandon", "abandon_rate", "p_wait") or \
         key.endswith(("_sl", "service_level"))
+
+
+def cell(key: str, value: Any) -> str:
+    """Rates as percentages, changes of a rate in percentage points, the rest as given."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and key == "sl_change":
+        return f"{value * 100:+.1f} pp"
+    if isinstance(value, float) and (_is_rate(key) or key == "sl_target"):
+        return f"{value:.1%}"
+    return str(value)

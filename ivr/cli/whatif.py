@@ -16,7 +16,7 @@ from rich.table import Table
 from acd.config import AcdConfig
 from ivr.cli.common import UserError
 from ivr.cli.planning import crm_url_of, read_crm, settings_or_none
-from ivr.cli.tables import emit_rows
+from ivr.cli.tables import cell, emit_rows
 from ivr.config import ConfigError, Settings
 from ivr.planning.replay import (ReplayError, ReplayResult, agent_changes, recorded_calls,
                                  recorded_kpis, replay, ring_estimate, total_of)
@@ -172,7 +172,7 @@ def what_if(ctx: click.Context, days: int, settings: Settings, running: AcdConfi
     for col in rows[0]:
         table.add_column(col.replace("_", " "), justify="right")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
+        table.add_row(*(cell(k, v) for k, v in row.items()))
     console.print(table)
     for note in _replay_notes(result, since, until):
         console.print(note)
