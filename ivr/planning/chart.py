@@ -34,7 +34,7 @@ def staffing_svg(plan: DayPlan) -> str:
     for t in _ticks(top_agents):
         y = _TOP + inner_h - t / top_agents * inner_h
         parts.append(f'<text x="{_W - _RIGHT + 6}" y="{y + 4:.1f}" fill="#a40000">{t:g}</text>')
-    every = max(1, n // 16)
+    every = max(1, -(-n // 12))            # at most ~12 time labels: they must not overlap
     points = []
     for i, r in enumerate(rows):
         x = _LEFT + i * slot
