@@ -26,4 +26,6 @@ class ControlApi:
                     "crm_spool": self._spool_depth()}
         if cmd == "reload":
             return self.plans.reload().reply()
+        if cmd == "acd_config":           # what `ivr reload --what-if` compares the disk with
+            return {"ok": True, "acd": self.acd.config.model_dump()}
         return {"ok": False, "error": f"unknown command {cmd!r}"}

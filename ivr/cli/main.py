@@ -153,11 +153,50 @@ def queues(ctx: click.Context, fmt: str) -> None:
 
 
 @main.command()
+@click.option("--what-if", "what_if", is_flag=True,
+              help="first replay the last days' calls under the queues and agents on disk, "
+                   "beside the running ones, and ask before reloading")
+@click.option("--days", type=click.IntRange(1, 90), default=7, show_default=True,
+              help="with --what-if: how many days of the CRM to replay")
+@click.option("--yes", is_flag=True, help="with --what-if: reload without asking")
+@click.option("--crm", envvar="IVR_CRM_URL", metavar="URL", help="CRM store (default the settings')")
 @click.pass_context
-def reload(ctx: click.Context) -> None:
+def reload(ctx: click.Context, what_if: bool, days: int, yes: bool, crm: str | None) -> None:
     """Validate the dialplan file again and swap it in (the running plan stays if invalid)."""
+    if what_if:
+        _what_if(ctx, days, yes, crm)
     answer = _control(ctx, {"cmd": "reload"})
     click.echo(f"dialplan version {answer['plan_version']} running")
+
+
+def _what_if(ctx: click.Context, days: int, yes: bool, crm: str | None) -> None:
+    """The replay runs here, on the CLI side: the engine is not slowed down by it."""
+    from acd.config import AcdConfig
+    from ivr.cli import whatif
+    from ivr.app.control import ControlError, request
+    settings = settings_or_exit(ctx)
+    try:
+        answer = request(settings.path(settings.control.socket), {"cmd": "acd_config"})
+        running: AcdConfig | None = AcdConfig.model_validate(answer["acd"])
+    except ControlError as exc:
+        if "unknown command" not in str(exc):     # an engine older than the question: go on
+            raise UserError(str(exc)) from None
+        running = None
+    problems, printed = whatif.what_if(ctx, days, settings, running, crm)
+    click.echo(printed, nl=False)
+    if running is None:
+        click.echo("the engine did not say which queues and agents it runs: compared with the "
+                   "recorded figures instead")
+    for problem in problems:
+        click.echo(problem)
+    if not problems:
+        click.echo("no queue gets worse than its service-level target")
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError("not reloaded: confirm at a terminal or pass --yes")
+    if not click.confirm("reload now?", default=not problems):
+        raise UserError("not reloaded")
 
 
 def _print_rows(rows: list[dict], fmt: str, title: str, columns: list[str]) -> None:
@@ -195,6 +234,8 @@ def _register_modules() -> None:
     from ivr.cli.acd import simulate, staffing
     main.add_command(staffing)
     main.add_command(simulate)
+    from ivr.cli.planning import forecast_cmd
+    main.add_command(forecast_cmd)
 
     from ivr.cli.kb import kb_group
     main.add_command(kb_group)           # ivr kb index | search | show

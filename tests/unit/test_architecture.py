@@ -40,7 +40,11 @@ CORE_MODULES = ("ivr.telephony.agi.protocol", "ivr.speech.confidence", "ivr.spee
                 # the knowledge base's rules: parsing and checking articles, folding text
                 # for the full-text index, what an index run changes, suggestion order
                 "ivr.knowledge.folding", "ivr.knowledge.article", "ivr.knowledge.checks",
-                "ivr.knowledge.indexing", "ivr.knowledge.suggest")
+                "ivr.knowledge.indexing", "ivr.knowledge.suggest",
+                # planning (issue 17): the math; history.py and holt_winters.py are adapters
+                "ivr.planning.profiles", "ivr.planning.intraday", "ivr.planning.forecast",
+                "ivr.planning.replay", "ivr.planning.mix", "ivr.planning.chart",
+                "ivr.planning.synthetic")
 CLOCK_READS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"),
                ("date", "today"), ("time", "time"), ("time", "time_ns"), ("time", "monotonic"),
                ("time", "monotonic_ns"), ("time", "perf_counter"), ("time", "perf_counter_ns")}
