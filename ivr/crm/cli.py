@@ -3,88 +3,19 @@
 (or env IVR_CRM_URL). Exit 0 ok, 1 user error (message says what to fix)."""
 from __future__ import annotations
 
-import asyncio
-import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import click
 from rich.console import Console
 
 from . import render
-from .errors import CrmError
+from .cases_cli import cases_group
+from .cli_base import ISO, CrmCommand, IsoTime, _out, _run, _url, crm_option  # noqa: F401 (shared)
 from .render_html import report_html
 from .reports import GROUPINGS, build_report, export_queue_log
-from .store import CrmStore, open_store
-
-crm_option = click.option("--crm", "crm_url", envvar="IVR_CRM_URL", metavar="URL",
-                          help="CRM store, e.g. sqlite:///var/crm.db or postgresql://ivr@db:5432/ivr")
-
-
-class IsoTime(click.ParamType):
-    name = "ISO-TIME"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        try:
-            t = datetime.fromisoformat(value)
-        except ValueError:
-            self.fail(f"{value!r} is not an ISO date/time; use e.g. 2026-11-24 or 2026-11-24T08:00 (UTC)", param, ctx)
-        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-ISO = IsoTime()
-
-
-class CrmCommand(click.Command):
-    """Bad options are user errors too: show click's message and exit 1 (not click's 2)."""
-
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            exc.show()
-            raise click.exceptions.Exit(1) from exc
-
-
-def _url(ctx: click.Context, crm_url: str | None) -> str:
-    url = crm_url or (ctx.obj.get("crm_url") if isinstance(ctx.obj, dict) else None)
-    if not url:
-        click.echo("error: no CRM store given: pass --crm URL (e.g. sqlite:///var/crm.db) or set IVR_CRM_URL",
-                   err=True)
-        sys.exit(1)
-    return url
-
-
-def _run(ctx: click.Context, crm_url: str | None, work: Callable[[CrmStore], Awaitable[Any]]) -> Any:
-    url = _url(ctx, crm_url)
-
-    async def main() -> Any:
-        store = await open_store(url)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(main())
-    except CrmError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-
-
-def _out(text: str, out: Path | None) -> None:
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        try:
-            out.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            click.echo(f"error: cannot write {out}: {exc}", err=True)
-            sys.exit(1)
+from .store import CrmStore
 
 
 @click.command("calls", cls=CrmCommand)
@@ -206,7 +137,6 @@ COMMANDS = (calls_cmd, contacts_group, report_cmd, export_group)
 
 def register(group: click.Group) -> None:
     """Add the CRM commands to the `ivr` click group."""
-    from .cases_cli import cases_group      # late: it builds on this module's helpers
     for cmd in (*COMMANDS, cases_group):
         group.add_command(cmd)
 
