@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .cases import migrate_ae_cases
+from .contacts import fill_search_keys
 
 Step = str | Callable[[Any], Awaitable[None]]
 
@@ -94,6 +95,9 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
         "ALTER TABLE contacts ADD COLUMN pv_follow_up_consent INTEGER",
         "ALTER TABLE contacts ADD COLUMN consent_date TEXT",
         "ALTER TABLE contacts ADD COLUMN consent_source TEXT",
+        # name + organisation folded (no case, no accents) for search_contacts
+        "ALTER TABLE contacts ADD COLUMN search_key TEXT",
+        fill_search_keys,
         """CREATE TABLE contact_audit (
             id {serial_pk}, contact_id INTEGER NOT NULL, at TEXT NOT NULL, changed_by TEXT NOT NULL,
             field TEXT NOT NULL, old_value TEXT, new_value TEXT)""",
