@@ -24,12 +24,14 @@ from .cases import (CASE_COLUMNS, add_audit, add_link, audit_dict, case_dict, in
                     new_case_id, ordered, refused, row_to_case, store_case)
 from .contacts import CONTACT_FIELDS, contact_dict, normalise_number, search_key
 from .errors import CrmError
+from .records import utc
 
 _DOC_COLUMNS = ("call_id", "agent", "version", "reason", "outcome", "notes", "articles", "at")
 
 
 def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(timezone.utc)
+    # UTC: day 0 and due dates are UTC calendar days whatever zone the caller's `now` is in
+    return utc(now) or datetime.now(timezone.utc)
 
 
 def _like(text: str) -> str:
