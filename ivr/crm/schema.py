@@ -1,6 +1,7 @@
 """Versioned migrations. Portable SQL; `{serial_pk}` is the only per-dialect token.
-A step may also be an async function of the transaction, for data moves that need Python
-(building JSON portably). Append new migrations at the end; never edit one that has shipped."""
+A step may also be a {dialect: [SQL, ...]} dict (triggers differ), or an async function of the
+transaction, for data moves that need Python (building JSON portably). Append new migrations
+at the end; never edit one that has shipped."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -9,7 +10,14 @@ from typing import Any
 from .cases import migrate_ae_cases
 from .contacts import fill_search_keys
 
-Step = str | Callable[[Any], Awaitable[None]]
+Step = str | dict[str, list[str]] | Callable[[Any], Awaitable[None]]
+
+# The database itself refuses to delete an adverse-event case or to rewrite its audit trail,
+# whatever program or person connects (defence in depth: the store has no delete at all).
+_NO_AE_DELETE = "an adverse-event case can never be deleted; close it with a reason"
+_APPEND_ONLY = "the case audit trail is append-only"
+_PG_REFUSE = """CREATE OR REPLACE FUNCTION ivr_refuse_change() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_ARGV[0]; END $$"""
 
 MIGRATIONS: list[tuple[int, str, list[Step]]] = [
     (1, "calls, call events, agent events, adverse-event cases", [
@@ -103,6 +111,19 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
             field TEXT NOT NULL, old_value TEXT, new_value TEXT)""",
         "CREATE INDEX contact_audit_contact ON contact_audit (contact_id, at)",
         migrate_ae_cases,       # ae_cases rows → cases (kind adverse_event); ae_cases is kept, unused
+        {"sqlite": [
+            f"""CREATE TRIGGER cases_ae_never_deleted BEFORE DELETE ON cases
+                WHEN OLD.kind = 'adverse_event' BEGIN SELECT RAISE(ABORT, '{_NO_AE_DELETE}'); END""",
+            f"""CREATE TRIGGER case_audit_no_update BEFORE UPDATE ON case_audit
+                BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END""",
+            f"""CREATE TRIGGER case_audit_no_delete BEFORE DELETE ON case_audit
+                BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END"""],
+         "postgresql": [
+            _PG_REFUSE,
+            f"""CREATE TRIGGER cases_ae_never_deleted BEFORE DELETE ON cases FOR EACH ROW
+                WHEN (OLD.kind = 'adverse_event') EXECUTE FUNCTION ivr_refuse_change('{_NO_AE_DELETE}')""",
+            f"""CREATE TRIGGER case_audit_append_only BEFORE UPDATE OR DELETE ON case_audit
+                FOR EACH ROW EXECUTE FUNCTION ivr_refuse_change('{_APPEND_ONLY}')"""]},
     ]),
 ]
 

@@ -295,7 +295,10 @@ async def _migrate(backend: Backend) -> int:
             if version <= current:
                 continue
             for step in statements:
-                if isinstance(step, str):
+                if isinstance(step, dict):
+                    for sql in step[backend.dialect]:
+                        await tx.execute(render(sql, backend.dialect))
+                elif isinstance(step, str):
                     await tx.execute(render(step, backend.dialect))
                 else:
                     await step(tx)

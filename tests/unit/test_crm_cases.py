@@ -259,3 +259,21 @@ async def test_purge_blanks_old_call_notes_but_keeps_adverse_event_ones(crm_url:
         assert notes["o2"]["notes"] == "patient said o2" and notes["n1"]["notes"] == "patient said n1"
     finally:
         await store.close()
+
+
+async def test_the_database_refuses_deleting_an_ae_case_or_rewriting_the_audit(crm_url: str) -> None:
+    store = await open_store(crm_url)
+    try:
+        ae = await store.open_case("adverse_event", FULL, "alice", now=NOW)
+        info = await store.open_case("medinfo", {"question": "q"}, "alice", now=NOW)
+        for sql, args in (("DELETE FROM cases WHERE case_id = ?", [ae["case_id"]]),
+                          ("DELETE FROM case_audit WHERE case_id = ?", [ae["case_id"]]),
+                          ("UPDATE case_audit SET changed_by = 'nobody' WHERE case_id = ?", [ae["case_id"]])):
+            with pytest.raises(Exception, match="never be deleted|append-only"):
+                await store._job(lambda tx: tx.execute(sql, args))
+        assert await store.get_case(ae["case_id"]) is not None
+        assert {a["by"] for a in await store.case_audit(ae["case_id"])} == {"alice"}
+        await store._job(lambda tx: tx.execute("DELETE FROM cases WHERE case_id = ?", [info["case_id"]]))
+        assert await store.get_case(info["case_id"]) is None      # only AE cases are protected this way
+    finally:
+        await store.close()
