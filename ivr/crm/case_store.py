@@ -22,18 +22,20 @@ from . import codec
 from .backends import Backend, Tx
 from .cases import (CASE_COLUMNS, add_audit, add_link, audit_dict, case_dict, insert_case, linked_calls, load_case,
                     new_case_id, ordered, refused, row_to_case, store_case)
-from .contacts import CONTACT_FIELDS, contact_dict, normalise_number
+from .contacts import CONTACT_FIELDS, contact_dict, normalise_number, search_key
 from .errors import CrmError
+from .records import utc
 
 _DOC_COLUMNS = ("call_id", "agent", "version", "reason", "outcome", "notes", "articles", "at")
 
 
 def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(timezone.utc)
+    # UTC: day 0 and due dates are UTC calendar days whatever zone the caller's `now` is in
+    return utc(now) or datetime.now(timezone.utc)
 
 
 def _like(text: str) -> str:
-    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class CaseCommands:
@@ -275,8 +277,10 @@ class CaseCommands:
             if changes:
                 sets = ", ".join(f"{k} = ?" for k in changes)
                 values = [int(v) if isinstance(v, bool) else v for v in changes.values()]   # INTEGER flags
-                await tx.execute(f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?",
-                                 [*values, codec.ts(when), contact_id])
+                after = {**current, **changes}
+                await tx.execute(f"UPDATE contacts SET {sets}, updated_at = ?, search_key = ? WHERE id = ?",
+                                 [*values, codec.ts(when), search_key(after["name"], after["organisation"]),
+                                  contact_id])
                 await tx.executemany(
                     "INSERT INTO contact_audit (contact_id, at, changed_by, field, old_value, new_value) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -296,14 +300,14 @@ class CaseCommands:
                  "old": json.loads(r[4]), "new": json.loads(r[5])} for r in rows]
 
     async def search_contacts(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Contacts whose name or organisation contains `text` (any case), or one of whose
-        numbers contains its digits; by name."""
+        """Contacts whose name or organisation contains `text` (any case, accents ignored), or
+        one of whose numbers contains its digits; by name."""
         await self._caught_up()
         text = (text or "").strip()
         if not text:
             return []
-        conds = ["LOWER(c.name) LIKE ? ESCAPE '\\'", "LOWER(c.organisation) LIKE ? ESCAPE '\\'"]
-        params: list[Any] = [_like(text), _like(text)]
+        conds = ["c.search_key LIKE ? ESCAPE '\\'"]
+        params: list[Any] = [_like(search_key(text))]
         digits = "".join(ch for ch in text if ch.isdigit())
         if len(digits) >= 3:      # as typed, and as stored (030 123 → +4930123 with a country code)
             for form in dict.fromkeys((digits, normalise_number(text, self.country_code).lstrip("+"))):

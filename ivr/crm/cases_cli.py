@@ -17,7 +17,7 @@ from ivr.cases import KINDS, STATUSES
 
 from . import render
 from .case_reports import EXPORT_COLUMNS, safety_rows
-from .cli_common import ISO, CrmCommand, _out, _run, crm_option
+from .cli_base import ISO, CrmCommand, _out, _run, crm_option
 from .store import CrmStore
 
 LIST_COLUMNS = ("case_id", "kind", "status", "day0", "due_date", "overdue", "serious", "missing_criteria",

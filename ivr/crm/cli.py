@@ -12,7 +12,7 @@ from rich.console import Console
 
 from . import render
 from .cases_cli import cases_group
-from .cli_common import ISO, CrmCommand, _out, _run, crm_option
+from .cli_base import ISO, CrmCommand, IsoTime, _out, _run, _url, crm_option  # noqa: F401 (shared)
 from .render_html import report_html
 from .reports import GROUPINGS, build_report, export_queue_log
 from .store import CrmStore

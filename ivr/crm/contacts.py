@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +20,13 @@ CONTACT_FIELDS = ("id", "name", "type", "organisation", "language", "notes", "pr
                   "email", "may_contact_phone", "may_contact_email", "may_contact_sms",
                   "pv_follow_up_consent", "consent_date", "consent_source")
 _FLAGS = ("may_contact_phone", "may_contact_email", "may_contact_sms", "pv_follow_up_consent")
+
+
+def search_key(*parts: str | None) -> str:
+    """Name and organisation folded for search: no case, no accents ('Müller' → 'muller',
+    'Pharmacie Gérard' → 'pharmacie gerard'); SQLite's LOWER() folds ASCII only."""
+    text = " ".join(p for p in parts if p)
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)).casefold()
 
 
 def normalise_number(raw: str | None, country_code: str = "") -> str:
@@ -111,14 +119,16 @@ async def upsert_contact(tx: Tx, row: ContactRow) -> int:
     found = await tx.fetchall(f"SELECT DISTINCT contact_id FROM contact_numbers WHERE number IN ({marks})",
                               [n for n, _ in row.numbers])
     now = ts(datetime.now(timezone.utc))
-    values = (row.name, row.type, row.organisation, row.language, row.notes, row.preferred_agent, now)
+    values = (row.name, row.type, row.organisation, row.language, row.notes, row.preferred_agent, now,
+              search_key(row.name, row.organisation))
     if found:
         cid = int(found[0][0])
         await tx.execute("UPDATE contacts SET name=?, type=?, organisation=?, language=?, notes=?, "
-                         "preferred_agent=?, updated_at=? WHERE id=?", (*values, cid))
+                         "preferred_agent=?, updated_at=?, search_key=? WHERE id=?", (*values, cid))
     else:
         got = await tx.fetchall("INSERT INTO contacts (name, type, organisation, language, notes, "
-                                "preferred_agent, updated_at) VALUES (?,?,?,?,?,?,?) RETURNING id", values)
+                                "preferred_agent, updated_at, search_key) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+                                values)
         cid = int(got[0][0])
     for norm, raw in row.numbers:
         await tx.execute("INSERT INTO contact_numbers (number, contact_id, raw) VALUES (?,?,?) "
@@ -134,3 +144,11 @@ def contact_dict(row: tuple[Any, ...], numbers: list[str]) -> dict[str, Any]:
             out[flag] = bool(out[flag])
     out["numbers"] = numbers
     return out
+
+
+async def fill_search_keys(tx: Tx) -> None:
+    """Migration 5: the search key of every contact written before it existed."""
+    rows = await tx.fetchall("SELECT id, name, organisation FROM contacts")
+    if rows:
+        await tx.executemany("UPDATE contacts SET search_key = ? WHERE id = ?",
+                             [(search_key(name, org), cid) for cid, name, org in rows])

@@ -1,17 +1,25 @@
-"""Versioned migrations. Portable SQL; `{serial_pk}` is the only per-dialect token, and a
-statement written as {dialect: sql} runs on the dialects it names only (full-text search is
-each database's own). A step may also be an async function of the transaction, for data moves
-that need Python (building JSON portably). Append new migrations at the end; never edit one
-that has shipped."""
+"""Versioned migrations. Portable SQL; `{serial_pk}` is the only per-dialect token. A step
+written as {dialect: sql or [sql, ...]} runs on the dialects it names only (full-text search and
+triggers are each database's own). A step may also be an async function of the transaction, for
+data moves that need Python (building JSON portably). Append new migrations at the end; never
+edit one that has shipped."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .cases import migrate_ae_cases
+from .contacts import fill_search_keys
 
-Statement = str | dict[str, str]
+Statement = str | dict[str, str | list[str]]
 Step = Statement | Callable[[Any], Awaitable[None]]
+
+# The database itself refuses to delete an adverse-event case or to rewrite its audit trail,
+# whatever program or person connects (defence in depth: the store has no delete at all).
+_NO_AE_DELETE = "an adverse-event case can never be deleted; close it with a reason"
+_APPEND_ONLY = "the case audit trail is append-only"
+_PG_REFUSE = """CREATE OR REPLACE FUNCTION ivr_refuse_change() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_ARGV[0]; END $$"""
 
 MIGRATIONS: list[tuple[int, str, list[Step]]] = [
     (1, "calls, call events, agent events, adverse-event cases", [
@@ -97,11 +105,27 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
         "ALTER TABLE contacts ADD COLUMN pv_follow_up_consent INTEGER",
         "ALTER TABLE contacts ADD COLUMN consent_date TEXT",
         "ALTER TABLE contacts ADD COLUMN consent_source TEXT",
+        # name + organisation folded (no case, no accents) for search_contacts
+        "ALTER TABLE contacts ADD COLUMN search_key TEXT",
+        fill_search_keys,
         """CREATE TABLE contact_audit (
             id {serial_pk}, contact_id INTEGER NOT NULL, at TEXT NOT NULL, changed_by TEXT NOT NULL,
             field TEXT NOT NULL, old_value TEXT, new_value TEXT)""",
         "CREATE INDEX contact_audit_contact ON contact_audit (contact_id, at)",
         migrate_ae_cases,       # ae_cases rows → cases (kind adverse_event); ae_cases is kept, unused
+        {"sqlite": [
+            f"""CREATE TRIGGER cases_ae_never_deleted BEFORE DELETE ON cases
+                WHEN OLD.kind = 'adverse_event' BEGIN SELECT RAISE(ABORT, '{_NO_AE_DELETE}'); END""",
+            f"""CREATE TRIGGER case_audit_no_update BEFORE UPDATE ON case_audit
+                BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END""",
+            f"""CREATE TRIGGER case_audit_no_delete BEFORE DELETE ON case_audit
+                BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END"""],
+         "postgresql": [
+            _PG_REFUSE,
+            f"""CREATE TRIGGER cases_ae_never_deleted BEFORE DELETE ON cases FOR EACH ROW
+                WHEN (OLD.kind = 'adverse_event') EXECUTE FUNCTION ivr_refuse_change('{_NO_AE_DELETE}')""",
+            f"""CREATE TRIGGER case_audit_append_only BEFORE UPDATE OR DELETE ON case_audit
+                FOR EACH ROW EXECUTE FUNCTION ivr_refuse_change('{_APPEND_ONLY}')"""]},
     ]),
     (6, "knowledge-base articles and their full-text index", [
         # ivr/knowledge/: one row per article of the knowledge folder (`name`: its file),
@@ -136,10 +160,9 @@ VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"""
 
 
-def render(statement: Statement, dialect: str) -> str | None:
-    """The statement's SQL for this dialect; None if it is for other dialects only."""
+def render(statement: Statement, dialect: str) -> list[str]:
+    """The statement's SQL for this dialect (none if it is for other dialects only)."""
     if isinstance(statement, dict):
-        if dialect not in statement:
-            return None
-        statement = statement[dialect]
-    return statement.replace("{serial_pk}", SERIAL_PK[dialect])
+        statement = statement.get(dialect, [])
+    statements = [statement] if isinstance(statement, str) else statement
+    return [sql.replace("{serial_pk}", SERIAL_PK[dialect]) for sql in statements]

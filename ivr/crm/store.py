@@ -303,8 +303,9 @@ async def _migrate(backend: Backend) -> int:
             for step in statements:
                 if callable(step):
                     await step(tx)
-                elif (sql := render(step, backend.dialect)) is not None:
-                    await tx.execute(sql)
+                else:
+                    for sql in render(step, backend.dialect):
+                        await tx.execute(sql)
             await tx.execute("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
                              [version, description, codec.ts(datetime.now(timezone.utc))])
             log.info("CRM: %s migrated to schema v%d (%s)", backend.where, version, description)

@@ -151,6 +151,8 @@ async def test_contact_card_edit_consent_audit_and_search(crm_url: str) -> None:
             ("may_contact_phone", None, True, "alice"), ("email", None, "anna@example.org", "alice")}
         assert (await store.find_contact("+49301234567"))["email"] == "anna@example.org"
         assert [c["id"] for c in await store.search_contacts("müller")] == [cid]
+        assert [c["id"] for c in await store.search_contacts("MULLER")] == [cid]          # accents folded
+        assert [c["name"] for c in await store.search_contacts("100% SUD")] == ["Apotheke 100% Süd"]
         assert [c["id"] for c in await store.search_contacts("CHARIT")] == [cid]
         assert [c["id"] for c in await store.search_contacts("030 1234")] == [cid]     # national form
         assert [c["name"] for c in await store.search_contacts("100%")] == ["Apotheke 100% Süd"]
@@ -176,9 +178,10 @@ async def test_migration_5_moves_ae_cases_rows(tmp_path: Path, monkeypatch: pyte
     url = f"sqlite:///{tmp_path}/crm.db"
     monkeypatch.setattr(store_module, "MIGRATIONS", [m for m in MIGRATIONS if m[0] <= 4])
     old = await open_store(url)
-    await old.save_contact("Dr Old", ["+4930111"], "doctor")
     await old.close()
     con = sqlite3.connect(tmp_path / "crm.db")        # rows as the version before cases wrote them
+    con.execute("INSERT INTO contacts (id, name, type, updated_at) VALUES (1, 'Dr Ölmann', 'doctor', 'x')")
+    con.execute("INSERT INTO contact_numbers VALUES ('+4930111', 1, '+49 30 111')")
     con.execute("INSERT INTO calls (call_id, caller, caller_norm, dialed, started_at, path, adverse_event, "
                 "decision_trace, recovered, updated_at, speech_text) VALUES ('k1', '+4930111', '+4930111', '100', "
                 "'2026-03-02T10:00:00.000000Z', '[]', 1, '[]', 0, '2026-03-02T10:00:00.000000Z', 'rash after pill')")
@@ -192,7 +195,8 @@ async def test_migration_5_moves_ae_cases_rows(tmp_path: Path, monkeypatch: pyte
     try:
         k1, k2 = await store.get_case("AE-k1"), await store.get_case("AE-k2")
         assert k1["status"] == "open" and k1["calls"] == ["k1"] and k1["fields"]["transcript"] == "rash after pill"
-        assert k1["fields"]["reporter"] == "Dr Old (doctor)" and k1["contact_id"] is not None
+        assert k1["fields"]["reporter"] == "Dr Ölmann (doctor)" and k1["contact_id"] == 1
+        assert [c["id"] for c in await store.search_contacts("olmann")] == [1]          # key filled
         assert k2["status"] == "closed" and k2["close_reason"] == "reported" and k2["closed_by"] == "dso"
         await store.close_case("k1", "dso", "reported")                  # by call id, as before
         assert {c["case_id"] for c in await store.list_cases("closed")} == {"AE-k1", "AE-k2"}
@@ -253,5 +257,23 @@ async def test_purge_blanks_old_call_notes_but_keeps_adverse_event_ones(crm_url:
         notes = {cid: (await store.call_documentation(cid))[0] for cid in ("o1", "o2", "n1")}
         assert notes["o1"]["notes"] == "" and notes["o1"]["articles"] == ["kb-1"]
         assert notes["o2"]["notes"] == "patient said o2" and notes["n1"]["notes"] == "patient said n1"
+    finally:
+        await store.close()
+
+
+async def test_the_database_refuses_deleting_an_ae_case_or_rewriting_the_audit(crm_url: str) -> None:
+    store = await open_store(crm_url)
+    try:
+        ae = await store.open_case("adverse_event", FULL, "alice", now=NOW)
+        info = await store.open_case("medinfo", {"question": "q"}, "alice", now=NOW)
+        for sql, args in (("DELETE FROM cases WHERE case_id = ?", [ae["case_id"]]),
+                          ("DELETE FROM case_audit WHERE case_id = ?", [ae["case_id"]]),
+                          ("UPDATE case_audit SET changed_by = 'nobody' WHERE case_id = ?", [ae["case_id"]])):
+            with pytest.raises(Exception, match="never be deleted|append-only"):
+                await store._job(lambda tx: tx.execute(sql, args))
+        assert await store.get_case(ae["case_id"]) is not None
+        assert {a["by"] for a in await store.case_audit(ae["case_id"])} == {"alice"}
+        await store._job(lambda tx: tx.execute("DELETE FROM cases WHERE case_id = ?", [info["case_id"]]))
+        assert await store.get_case(info["case_id"]) is None      # only AE cases are protected this way
     finally:
         await store.close()

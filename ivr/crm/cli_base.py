@@ -1,5 +1,5 @@
-"""What the CRM's commands share (ivr/crm/cli.py, ivr/crm/cases_cli.py): the --crm option,
-ISO times, exit 1 on usage errors, running a store job, writing the output."""
+"""What every CRM command shares: the store URL option, ISO times, exit 1 for user errors,
+running a job on a store opened for the command, writing output to a file or stdout."""
 from __future__ import annotations
 
 import asyncio
