@@ -194,6 +194,9 @@ def _register_modules() -> None:
     main.add_command(staffing)
     main.add_command(simulate)
 
+    from ivr.cli.desk import desk_group
+    main.add_command(desk_group)         # ivr desk serve | user add|passwd|disable|enable|list
+
 
 _register_modules()
 

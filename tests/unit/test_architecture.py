@@ -33,7 +33,9 @@ CORE_PACKAGES = ("acd", "ivr.dialplan")
 CORE_MODULES = ("ivr.telephony.agi.protocol", "ivr.speech.confidence", "ivr.speech.breaker",
                 "ivr.call.flow",        # the sans-IO call core (issue 12, item 1)
                 "ivr.call.commands",    # what the call core returns
-                "ivr.crm.records")      # the call record the call core owns
+                "ivr.crm.records",      # the call record the call core owns
+                "ivr.desk.policy",      # the desk's rules: roles, session expiry, throttling
+                "ivr.desk.i18n")        # the desk's texts
 CLOCK_READS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"),
                ("date", "today"), ("time", "time"), ("time", "time_ns"), ("time", "monotonic"),
                ("time", "monotonic_ns"), ("time", "perf_counter"), ("time", "perf_counter_ns")}
