@@ -123,8 +123,9 @@ def list_cmd(ctx: click.Context, fmt: str) -> None:
         table = Table(title="Desk users")
         for col in columns:
             table.add_column(col.replace("_", " "))
-        for row in rows:
-            table.add_row(*(str(row[c]) for c in columns))
+        for row in rows:       # minutes are enough to read; json/csv keep the full time
+            table.add_row(*(row[c][:16].replace("T", " ") if c.endswith("_at") else str(row[c])
+                            for c in columns))
         Console().print(table)
 
 

@@ -1,5 +1,5 @@
 """The desk's app factory: `create_app(deps) -> Starlette`. Routes come in groups, one per
-module (auth, admin, pages; the lead adds the agent's call pages); every answer goes through
+module (auth, account, admin, pages; the lead adds the agent's call pages); every answer goes through
 the security headers and the session + CSRF check (middleware.py)."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from . import admin, auth, pages
+from . import account, admin, auth, pages
 from .deps import DeskDeps
 from .i18n import LANGUAGE_NAMES, translate
 from .middleware import SecurityHeaders, SessionAndCsrf
@@ -55,7 +55,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 def create_app(deps: DeskDeps, extra_routes: list[Route | Mount] | None = None) -> Starlette:
     """The desk app on `deps`. `extra_routes`: more route groups (the agent's call pages)."""
     app = Starlette(
-        routes=[*auth.routes, *pages.routes, *admin.routes, *(extra_routes or []),
+        routes=[*auth.routes, *account.routes, *pages.routes, *admin.routes, *(extra_routes or []),
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         middleware=[Middleware(SecurityHeaders, tls=deps.tls), Middleware(SessionAndCsrf, deps=deps)],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},

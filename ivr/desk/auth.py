@@ -1,4 +1,4 @@
-"""Sign-in, sign-out and the language switch."""
+"""Sign-in and sign-out."""
 from __future__ import annotations
 
 import logging
@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .policy import LANGUAGES, locked_until, safe_back_path, session_expiry
-from .web import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, current_user, deps, client_address,
-                  form_fields, render, require)
+from .policy import locked_until, session_expiry
+from .web import LOGIN_CSRF_COOKIE, SESSION_COOKIE, client_address, current_user, deps, form_fields, render
 
 log = logging.getLogger("ivr.desk")
 
@@ -66,16 +65,6 @@ async def logout(request: Request) -> Response:
     return response
 
 
-@require("agent")
-async def set_language(request: Request) -> Response:
-    fields = await form_fields(request)
-    user = current_user(request)
-    assert user is not None
-    if (chosen := fields.get("language")) in LANGUAGES:
-        await deps(request).accounts.set_language(user.name, chosen, deps(request).now())
-    return RedirectResponse(safe_back_path(fields.get("back")), status_code=303)
-
-
 def _login_form(request: Request, name: str = "", error: str | None = None,
                 notice: str | None = None, status_code: int = 200, **values: object) -> Response:
     """The sign-in page with a fresh double-submit CSRF token in a cookie and in the form."""
@@ -104,5 +93,4 @@ routes = [
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
-    Route("/me/language", set_language, methods=["POST"]),
 ]

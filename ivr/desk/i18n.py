@@ -74,6 +74,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "users.err_unknown": "Utilisateur inconnu.",
         "users.warn_not_agent": "Attention : {name} n'est pas dans agents.yaml ; aucun appel ne lui sera présenté.",
         "form.errors": "Le formulaire contient des erreurs : voir ci-dessous.",
+        "nav.password": "Mot de passe",
+        "me.password_title": "Changer mon mot de passe",
+        "me.current": "Mot de passe actuel",
+        "me.change": "Changer le mot de passe",
+        "me.err_current": "Mot de passe actuel incorrect.",
+        "me.password_done": "Mot de passe changé ; vos autres sessions sont fermées.",
     },
     "en": {
         "app.title": "Agent desk",
@@ -143,6 +149,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "users.err_unknown": "Unknown user.",
         "users.warn_not_agent": "Note: {name} is not in agents.yaml; no call will be offered to them.",
         "form.errors": "The form has errors: see below.",
+        "nav.password": "Password",
+        "me.password_title": "Change my password",
+        "me.current": "Current password",
+        "me.change": "Change the password",
+        "me.err_current": "Current password wrong.",
+        "me.password_done": "Password changed; your other sessions are closed.",
     },
 }
 

@@ -8,7 +8,7 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
-from .conftest import sign_in
+from .conftest import VIEWPORT, sign_in
 from .desk_server import DeskServer
 
 
@@ -131,3 +131,28 @@ def test_the_language_switch_changes_the_pages_and_is_kept(page: Page, desk: Des
     page.select_option("#language", "en")
     page.click("form[action='/me/language'] button")
     expect(page.locator("#logout")).to_have_text("Sign out")
+
+
+def test_changing_ones_own_password_closes_the_other_sessions_only(browser, page: Page, desk: DeskServer):
+    desk.add_user("erin", "agent", "erin-secret-12")
+    other = browser.new_context(viewport=VIEWPORT).new_page()
+    sign_in(other, desk, "erin", "erin-secret-12")
+    sign_in(page, desk, "erin", "erin-secret-12")
+    page.click("a[href='/me/password']")
+    page.fill("#current", "not-my-password")
+    page.fill("#password", "erin-new-secret")
+    page.fill("#password_again", "erin-new-secret")
+    page.click("form[action='/me/password'] button")
+    expect(page.locator("#current-error")).to_contain_text("Current password wrong")
+    page.fill("#current", "erin-secret-12")
+    page.fill("#password", "erin-new-secret")
+    page.fill("#password_again", "erin-new-secret")
+    page.click("form[action='/me/password'] button")
+    expect(page.locator("#notice")).to_contain_text("other sessions are closed")
+    page.goto(desk.url + "/")
+    expect(page).to_have_url(desk.url + "/agent/erin")              # this one stays
+    other.reload()
+    expect(other).to_have_url(desk.url + "/login")                 # the other one is closed
+    sign_in(other, desk, "erin", "erin-new-secret")
+    expect(other).to_have_url(desk.url + "/agent/erin")
+    other.context.close()
