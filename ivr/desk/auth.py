@@ -36,7 +36,8 @@ async def login(request: Request) -> Response:
     row = await d.accounts.get_user(name)
     if not await d.passwords.verify(row.password_hash if row else None, password):
         await d.accounts.record_failure(name, address, now, forget_before=now - d.throttle.window)
-        log.info("desk: failed sign-in for %s", name)
+        # An unknown name is not logged: it is often a password typed in the wrong field.
+        log.info("desk: failed sign-in for %s", name if row else "an unknown name")
         if until := locked_until([*failures, now], d.throttle, now):
             return _locked(request, name, until, now)
         return _login_form(request, name, error="login.wrong", status_code=401)
@@ -78,7 +79,7 @@ def _login_form(request: Request, name: str = "", error: str | None = None,
 
 def _locked(request: Request, name: str, until, now) -> Response:
     minutes = max(1, math.ceil((until - now).total_seconds() / 60))
-    log.warning("desk: sign-in locked for %s from this address until %s", name, until.isoformat())
+    log.warning("desk: sign-in locked for a name from one address until %s", until.isoformat())
     return _login_form(request, name, error="login.locked", status_code=429,
                        minutes=minutes, time=until.strftime("%H:%M"))
 

@@ -37,6 +37,8 @@ CATALOG: dict[str, dict[str, str]] = {
                       "Rechargez la page et recommencez.",
         "error.500": "Erreur interne : réessayez ; si cela continue, prévenez un administrateur.",
         "error.413": "Envoi trop volumineux.",
+        "error.503": "La base de données du CRM ne répond pas : réessayez dans un instant ; "
+                     "si cela continue, prévenez un administrateur.",
         "agent.title": "Poste : {name}",
         "agent.waiting": "En attente d'appel. Les appels s'afficheront ici.",
         "agent.not_in_config": "{name} n'est pas dans agents.yaml : aucun appel ne lui sera présenté.",
@@ -112,6 +114,8 @@ CATALOG: dict[str, dict[str, str]] = {
                       "Reload the page and try again.",
         "error.500": "Internal error: try again; if it goes on, tell an administrator.",
         "error.413": "What was sent is too large.",
+        "error.503": "The CRM database does not answer: try again in a moment; "
+                     "if it goes on, tell an administrator.",
         "agent.title": "{name}'s desk",
         "agent.waiting": "Waiting for a call. Calls will show here.",
         "agent.not_in_config": "{name} is not in agents.yaml: no call will be offered to them.",

@@ -57,7 +57,12 @@ class SessionAndCsrf:
             return await self.app(scope, receive, send)
         state = scope.setdefault("state", {})
         cookies = _cookies(scope)
-        expired = await self._load_session(state, cookies.get(self.deps.cookie_name(SESSION_COOKIE)))
+        try:
+            expired = await self._load_session(state, cookies.get(self.deps.cookie_name(SESSION_COOKIE)))
+        except Exception as exc:       # the CRM database is down or locked: say so, not a 500
+            log.warning("desk: cannot read sessions from %s: %s", self.deps.store.backend.where, exc)
+            return await error_page(Request(scope), 503, "error.503")(scope, receive, send)
+        state["desk_session_expired"] = expired
         if scope["method"] not in UNSAFE:
             return await self.app(scope, receive, send)
         if "desk_session" not in state and scope["path"] != "/login":

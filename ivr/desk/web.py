@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from .deps import DeskDeps
-from .i18n import pick_language
+from .i18n import pick_language, translate
 from .policy import DeskUser, may_see_agent, role_at_least  # noqa: F401  (may_see_agent: API)
 
 SESSION_COOKIE = "desk_session"
@@ -48,6 +48,9 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
 
 
 def error_page(request: Request, status_code: int, message_key: str) -> Response:
+    """The error as a page for people, as JSON {"error": text} for scripts."""
+    if not wants_page(request):
+        return JSONResponse({"error": translate("en", message_key)}, status_code=status_code)
     return render(request, "error.html", {"status": status_code, "message_key": message_key}, status_code)
 
 
@@ -55,14 +58,24 @@ def forbidden(request: Request) -> Response:
     return error_page(request, 403, "error.403")
 
 
+def wants_page(request: Request) -> bool:
+    """A person's page load, not a script's fetch or EventSource (those get JSON errors)."""
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept or not ("json" in accept or "event-stream" in accept)
+
+
 def require(role: str) -> Callable[[Endpoint], Endpoint]:
-    """Guard an endpoint: signed in (else to /login) with at least `role` (else 403)."""
+    """Guard an endpoint: signed in (else to /login; 401 JSON for scripts) with at least
+    `role` (else 403)."""
     def wrap(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
             user = current_user(request)
             if user is None:
-                return RedirectResponse("/login", status_code=303)
+                if not wants_page(request):
+                    return JSONResponse({"error": "not signed in", "login": "/login"}, status_code=401)
+                expired = request.scope.get("state", {}).get("desk_session_expired")
+                return RedirectResponse("/login?expired=1" if expired else "/login", status_code=303)
             if not role_at_least(user, role):
                 return forbidden(request)
             return await endpoint(request)

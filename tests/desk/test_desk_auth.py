@@ -54,7 +54,8 @@ def test_an_expired_session_goes_back_to_the_sign_in_page(page: Page, desk: Desk
     # unused for longer than the idle timeout (60 min by default)
     desk.sql("UPDATE desk_sessions SET last_seen = '2000-01-01T00:00:00.000000Z' WHERE user_name = 'alice'")
     page.reload()
-    expect(page).to_have_url(desk.url + "/login")
+    expect(page).to_have_url(desk.url + "/login?expired=1")
+    expect(page.locator(".notice")).to_contain_text("session expired")
     assert desk.sql("SELECT COUNT(*) FROM desk_sessions WHERE user_name = 'alice'") == [(0,)]
     sign_in(page, desk, "alice")
     desk.sql("UPDATE desk_sessions SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE user_name = 'alice'")
@@ -156,3 +157,27 @@ def test_changing_ones_own_password_closes_the_other_sessions_only(browser, page
     sign_in(other, desk, "erin", "erin-new-secret")
     expect(other).to_have_url(desk.url + "/agent/erin")
     other.context.close()
+
+
+def test_scripts_get_json_errors_instead_of_the_sign_in_page(page: Page, desk: DeskServer):
+    anonymous = page.request.get(desk.url + "/agent/alice", headers={"Accept": "application/json"},
+                                 max_redirects=0)
+    assert anonymous.status == 401 and anonymous.json()["login"] == "/login"
+    sign_in(page, desk, "bob")
+    expect(page).to_have_url(desk.url + "/agent/bob")
+    other = page.request.get(desk.url + "/agent/alice", headers={"Accept": "text/event-stream"})
+    assert other.status == 403 and other.json()["error"].startswith("Access denied")
+
+
+def test_a_database_that_cannot_be_read_gives_a_clear_page_not_a_crash(page: Page, desk: DeskServer):
+    sign_in(page, desk, "sam")
+    expect(page).to_have_url(desk.url + "/supervisor")
+    desk.sql("ALTER TABLE desk_sessions RENAME TO desk_sessions_away")
+    try:
+        answer = page.reload()
+        assert answer.status == 503
+        expect(page.locator("#error-message")).to_contain_text("CRM database does not answer")
+    finally:
+        desk.sql("ALTER TABLE desk_sessions_away RENAME TO desk_sessions")
+    page.reload()
+    expect(page).to_have_url(desk.url + "/supervisor")
