@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -77,7 +78,7 @@ def _login_form(request: Request, name: str = "", error: str | None = None,
     return response
 
 
-def _locked(request: Request, name: str, until, now) -> Response:
+def _locked(request: Request, name: str, until: datetime, now: datetime) -> Response:
     minutes = max(1, math.ceil((until - now).total_seconds() / 60))
     log.warning("desk: sign-in locked for a name from one address until %s", until.isoformat())
     return _login_form(request, name, error="login.locked", status_code=429,

@@ -111,6 +111,8 @@ def test_every_control_is_reached_with_the_tab_key_and_visibly_focused(page: Pag
 
 
 def test_screenshots_of_the_agent_page_and_the_admin_page(page: Page, desk: DeskServer, tmp_path: Path):
+    sign_in(page, desk, "alice", "not-her-password")
+    page.screenshot(path=shot_path(tmp_path, "desk-login.png"))
     sign_in(page, desk, "alice")
     page.screenshot(path=shot_path(tmp_path, "desk-agent.png"))
     assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]   # no sideways scroll
