@@ -41,6 +41,11 @@ def serve_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
         pass
     except DeskError as exc:
         raise UserError(str(exc)) from None
+    except SystemExit as exc:          # uvicorn exits when it cannot listen (said just above)
+        if exc.code not in (0, None):
+            where = f"{host or settings.desk.host}:{port or settings.desk.port}"
+            raise UserError(f"the desk cannot listen on {where} (see above); stop what uses it "
+                            "or choose another port (--port or desk.port)") from None
 
 
 @desk_group.group("user")

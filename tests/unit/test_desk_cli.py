@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import shutil
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -110,3 +111,26 @@ def test_passwd_and_disable_end_the_sessions(config: Path):
     assert ivr(config, "enable", "bob").exit_code == 0 and listed(config)[0]["disabled"] is False
     unknown = ivr(config, "disable", "nobody")
     assert unknown.exit_code == 1 and "no desk user named 'nobody'" in unknown.output
+
+
+def serve(config: Path, *args: str):
+    return CliRunner().invoke(main, ["--config", str(config), "desk", "serve", *args])
+
+
+def test_serve_refuses_tls_files_it_cannot_load_with_a_clear_message(config: Path):
+    settings = yaml.safe_load(config.read_text())
+    settings["desk"] |= {"tls_cert": "missing.crt", "tls_key": "missing.key"}
+    config.write_text(yaml.safe_dump(settings))
+    result = serve(config)
+    assert result.exit_code == 1, result.output
+    assert "missing.crt" in result.output and "or remove both" in result.output
+
+
+def test_serve_on_a_port_in_use_is_a_user_error(config: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = serve(config, "--port", str(port))
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
