@@ -1,7 +1,8 @@
 """A real desk server for tests: `ivr desk serve` as a subprocess on loopback, on its own
 copy of the config and its own SQLite CRM; users added through the real CLI.
 
-    server = start_desk(tmp_path, port=desk_port())      # waits until it answers
+    server = start_desk(tmp_path, port=desk_port())      # own config; waits until it answers
+    server = serve_desk(lab_config, desk_port(), log)    # or beside the lab's engine
     server.add_user("alice", "agent", "alice-password")  # `ivr desk user add … --password-stdin`
     server.url + "/login"
     server.stop()
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ivr.config import load_settings
 
 PROJECT = Path(__file__).resolve().parents[2]
 IVR = [sys.executable, "-m", "ivr"]
@@ -60,7 +63,7 @@ class DeskServer:
                  "--full-name", full_name, "--password-stdin", stdin=password + "\n")
 
     def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """A statement on the server's CRM file (to age a session, count rows…)."""
+        """A statement on the server's CRM file (SQLite) (to age a session, count rows…)."""
         with sqlite3.connect(self.db) as conn:
             return list(conn.execute(statement, params))
 
@@ -88,15 +91,23 @@ def write_desk_config(directory: Path, port: int, **desk: Any) -> Path:
 
 def start_desk(directory: Path, port: int, *, tls: tuple[Path, Path] | None = None,
                **desk: Any) -> DeskServer:
-    """Start `ivr desk serve` and wait until it answers (raises with its log if it does not)."""
+    """Write a config in `directory` (desk settings from `desk`), start `ivr desk serve` on
+    it and wait until it answers (raises with its log if it does not)."""
     if tls:
         desk |= {"tls_cert": str(tls[0]), "tls_key": str(tls[1])}
-    config = write_desk_config(directory, port, **desk)
-    scheme = "https" if tls else "http"
-    server = DeskServer(f"{scheme}://127.0.0.1:{port}", config, directory / "crm.db", directory / "desk.log")
-    with open(server.log, "wb") as log:
-        server.process = subprocess.Popen([*IVR, "--config", str(config), "desk", "serve"],
-                                          stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT)
+    return serve_desk(write_desk_config(directory, port, **desk), port, directory / "desk.log")
+
+
+def serve_desk(config: Path, port: int, log: Path) -> DeskServer:
+    """`ivr desk serve --port PORT` on an existing settings file (e.g. the lab's engine.yaml,
+    to run the desk beside a real engine), once it answers."""
+    settings = load_settings(config)
+    scheme = "https" if settings.desk.tls_cert else "http"
+    db = Path(settings.crm_url().removeprefix("sqlite:///"))
+    server = DeskServer(f"{scheme}://127.0.0.1:{port}", config, db, log)
+    with open(log, "wb") as out:
+        server.process = subprocess.Popen([*IVR, "--config", str(config), "desk", "serve", "--port", str(port)],
+                                          stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT)
     try:
         _wait_ready(server)
     except BaseException:
