@@ -181,3 +181,15 @@ def test_a_database_that_cannot_be_read_gives_a_clear_page_not_a_crash(page: Pag
         desk.sql("ALTER TABLE desk_sessions_away RENAME TO desk_sessions")
     page.reload()
     expect(page).to_have_url(desk.url + "/supervisor")
+
+
+def test_every_unsafe_method_needs_the_token_and_floods_are_cut_short(page: Page, desk: DeskServer):
+    sign_in(page, desk, "alice")
+    expect(page).to_have_url(desk.url + "/agent/alice")
+    for method in ("PUT", "PATCH", "DELETE"):
+        answer = page.request.fetch(desk.url + "/agent/alice", method=method, data="x")
+        assert answer.status == 403, method          # refused before any route is chosen
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    flood = page.request.post(desk.url + "/me/language", headers={"X-CSRF-Token": token},
+                              data="x" * 2_000_000)
+    assert flood.status == 413
