@@ -10,12 +10,12 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .deps import DeskDeps
 from .policy import needs_touch, session_alive
-from .web import LOGIN_CSRF_COOKIE, SESSION_COOKIE, error_page
+from .web import LOGIN_CSRF_COOKIE, SESSION_COOKIE, error_page, wants_page
 
 log = logging.getLogger("ivr.desk")
 
@@ -67,8 +67,11 @@ class SessionAndCsrf:
             return await self.app(scope, receive, send)
         if "desk_session" not in state and scope["path"] != "/login":
             # Nothing to protect without a session; the form's page asks to sign in again.
-            target = "/login?expired=1" if expired else "/login"
-            return await RedirectResponse(target, status_code=303)(scope, receive, send)
+            if not wants_page(Request(scope)):
+                answer: Response = JSONResponse({"error": "not signed in", "login": "/login"}, 401)
+            else:
+                answer = RedirectResponse("/login?expired=1" if expired else "/login", status_code=303)
+            return await answer(scope, receive, send)
         body = await _read_body(receive)
         if body is None:
             return await error_page(Request(scope), 413, "error.413")(scope, receive, send)

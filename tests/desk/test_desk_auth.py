@@ -163,6 +163,9 @@ def test_scripts_get_json_errors_instead_of_the_sign_in_page(page: Page, desk: D
     anonymous = page.request.get(desk.url + "/agent/alice", headers={"Accept": "application/json"},
                                  max_redirects=0)
     assert anonymous.status == 401 and anonymous.json()["login"] == "/login"
+    posted = page.request.post(desk.url + "/me/language", headers={"Accept": "application/json"},
+                               form={"language": "fr"}, max_redirects=0)
+    assert posted.status == 401
     sign_in(page, desk, "bob")
     expect(page).to_have_url(desk.url + "/agent/bob")
     other = page.request.get(desk.url + "/agent/alice", headers={"Accept": "text/event-stream"})
