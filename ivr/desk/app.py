@@ -3,7 +3,6 @@ module (auth, account, admin, pages; the lead adds the agent's call pages); ever
 the security headers and the session + CSRF check (middleware.py)."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import jinja2
@@ -25,7 +24,6 @@ from .web import error_page
 __all__ = ["DeskDeps", "create_app", "make_templates"]
 
 HERE = Path(__file__).resolve().parent
-log = logging.getLogger("ivr.desk")
 
 
 @jinja2.pass_context
@@ -47,18 +45,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_page(request, status, f"error.{status}" if status in (403, 404) else "error.500")
 
 
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("desk: %s %s failed", request.method, request.url.path, exc_info=exc)
-    return error_page(request, 500, "error.500")
-
-
 def create_app(deps: DeskDeps, extra_routes: list[Route | Mount] | None = None) -> Starlette:
     """The desk app on `deps`. `extra_routes`: more route groups (the agent's call pages)."""
     app = Starlette(
         routes=[*auth.routes, *account.routes, *pages.routes, *admin.routes, *(extra_routes or []),
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         middleware=[Middleware(SecurityHeaders, tls=deps.tls), Middleware(SessionAndCsrf, deps=deps)],
-        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+        exception_handlers={HTTPException: _http_error},   # other errors: middleware.py
     )
     app.state.deps = deps
     return app

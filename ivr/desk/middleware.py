@@ -64,7 +64,7 @@ class SessionAndCsrf:
             return await error_page(Request(scope), 503, "error.503")(scope, receive, send)
         state["desk_session_expired"] = expired
         if scope["method"] not in UNSAFE:
-            return await self.app(scope, receive, send)
+            return await self._guarded(scope, receive, send)
         if "desk_session" not in state and scope["path"] != "/login":
             # Nothing to protect without a session; the form's page asks to sign in again.
             if not wants_page(Request(scope)):
@@ -81,7 +81,25 @@ class SessionAndCsrf:
         if not expected or not sent or not hmac.compare_digest(expected, sent):
             log.warning("desk: %s %s refused: missing or wrong CSRF token", scope["method"], scope["path"])
             return await error_page(Request(scope), 403, "error.csrf")(scope, receive, send)
-        await self.app(scope, _replay(body, receive), send)
+        await self._guarded(scope, _replay(body, receive), send)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The route; if it fails before answering, the error page (inside the security
+        headers, unlike Starlette's outermost error handler)."""
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("desk: %s %s failed", scope["method"], scope["path"])
+            if started:
+                raise
+            await error_page(Request(scope), 500, "error.500")(scope, receive, send)
 
     async def _load_session(self, state: dict, token: str | None) -> bool:
         """Put the session and its user in the request state. Returns True if the cookie
