@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from acd.config import AcdConfig
 from ivr.call.destinations import Destination, parse_destinations
 from ivr.cases.settings import DocumentationSettings
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 DEFAULT_CONFIG = Path("config/engine.yaml")
 # The asterisk/ folder shipped with the engine: Asterisk configs to include, and the sandbox's.
@@ -132,6 +133,40 @@ class KnowledgeSettings(_Strict):
     watch_s: float = Field(5.0, ge=0)
 
 
+class PauseReason(_Strict):
+    code: str = Field(pattern=r"^[a-z0-9_-]{1,32}$")
+    label_fr: str
+    label_en: str
+
+
+def _default_pause_reasons() -> list[PauseReason]:
+    return [PauseReason(code=c, label_fr=fr, label_en=en) for c, fr, en in (
+        ("break", "Pause", "Break"), ("lunch", "Déjeuner", "Lunch"),
+        ("training", "Formation", "Training"), ("meeting", "Réunion", "Meeting"),
+        ("back_office", "Back-office", "Back office"))]
+
+
+class DeskSettings(_Strict):
+    """The agents' desk (`ivr desk serve`, ivr/desk). Loopback by default; TLS when both
+    tls_cert and tls_key are set (cookies are then Secure and `__Host-` prefixed)."""
+    host: str = "127.0.0.1"
+    port: int = Field(8480, ge=1, le=65535)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    session_idle_minutes: float = Field(60.0, gt=0)      # signed out after this long unused
+    session_max_hours: float = Field(12.0, gt=0)         # and after this long whatever happens
+    login_max_failures: int = Field(5, ge=1)             # wrong passwords per name + address…
+    login_window_minutes: float = Field(15.0, gt=0)      # …within this window lock the sign-in
+    pause_reasons: list[PauseReason] = Field(default_factory=_default_pause_reasons)
+    language: Literal["fr", "en"] = "fr"                 # the sign-in page's, and new users'
+
+    @model_validator(mode="after")
+    def _tls_both_or_neither(self) -> "DeskSettings":
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("desk: set both tls_cert and tls_key (HTTPS), or neither (HTTP)")
+        return self
+
+
 class AgentEntry(_Strict):
     skills: dict[str, int] = Field(default_factory=dict)
     endpoint: str | None = None
@@ -157,6 +192,7 @@ class Settings(_Strict):
     # Wrap-up codes and AE due-date days (ivr/cases/settings.py); the desk and the CRM read them.
     documentation: DocumentationSettings = DocumentationSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    desk: DeskSettings = DeskSettings()
     # Set by load_settings: the file read, whose folder relative paths start from.
     _file: Path | None = PrivateAttr(default=None)
 

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(mmdebstrap espeak-ng sox mosquitto postgresql sqlite3 iproute2)
+# chromium: the real browser the desk's tests drive with Playwright (no browser download)
+PACKAGES=(mmdebstrap espeak-ng sox mosquitto postgresql sqlite3 iproute2 chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -240,6 +240,9 @@ def _register_modules() -> None:
     from ivr.cli.kb import kb_group
     main.add_command(kb_group)           # ivr kb index | search | show
 
+    from ivr.cli.desk import desk_group
+    main.add_command(desk_group)         # ivr desk serve | user add|passwd|disable|enable|list
+
 
 _register_modules()
 

@@ -149,6 +149,22 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
          "postgresql": "CREATE TABLE kb_fts (doc BIGINT PRIMARY KEY, terms tsvector NOT NULL)"},
         {"postgresql": "CREATE INDEX kb_fts_terms ON kb_fts USING GIN (terms)"},
     ]),
+    (7, "desk users, their sessions and sign-in failures (ivr/desk/users.py)", [
+        # password_hash: argon2 (encoded with its parameters, so a change of them is seen).
+        """CREATE TABLE desk_users (
+            name TEXT PRIMARY KEY, full_name TEXT NOT NULL, role TEXT NOT NULL,
+            password_hash TEXT NOT NULL, disabled INTEGER NOT NULL, language TEXT NOT NULL,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+        # token_hash: SHA-256 of the cookie's token; the token itself is never stored.
+        """CREATE TABLE desk_sessions (
+            token_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL, last_seen TEXT NOT NULL, expires_at TEXT NOT NULL)""",
+        "CREATE INDEX desk_sessions_user ON desk_sessions (user_name)",
+        # Kept in the database so that a restart of the desk does not reopen a locked sign-in.
+        """CREATE TABLE desk_login_failures (
+            id {serial_pk}, user_name TEXT NOT NULL, address TEXT NOT NULL, at TEXT NOT NULL)""",
+        "CREATE INDEX desk_login_failures_key ON desk_login_failures (user_name, address, at)",
+    ]),
 ]
 
 SERIAL_PK = {

@@ -36,7 +36,7 @@ def _agent_or_refusal(request: Request) -> tuple[str, Response | None]:
     assert user is not None                      # @require ran first
     if not may_see_agent(user, agent):
         return agent, forbidden(request)
-    if agent not in deps(request).agents:
+    if agent not in deps(request).agents and agent != user.name:
         return agent, error_page(request, 404, "error.404")
     return agent, None
 
@@ -70,9 +70,10 @@ async def desk_page(request: Request) -> Response:
     agent, refused = _agent_or_refusal(request)
     if refused:
         return refused
-    return render(request, "agent.html", {"state": _state_context(request, agent),
-                                          "call": await _call_context(request, agent),
-                                          "agent": agent})
+    # one context for both panels (their names do not overlap): the page includes them
+    return render(request, "agent.html", _state_context(request, agent)
+                  | await _call_context(request, agent)
+                  | {"configured": agent in deps(request).agents})
 
 
 @require("agent")

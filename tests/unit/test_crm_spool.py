@@ -515,7 +515,7 @@ async def test_database_at_schema_3_gets_event_keys_and_keeps_its_events(
     store = await open_store(crm_url, spool_dir=tmp_path / "spool")
     try:
         rows = await store.backend.fetchall("SELECT MAX(version) FROM schema_version")
-        assert rows[0][0] == MIGRATIONS[-1][0]
+        assert rows[0][0] == MIGRATIONS[-1][0] >= 4      # migrated to the latest, through 4
         store.add_event(CallEvent("v3", at(1), "hangup", {}))
         store.add_agent_event("alice", at(2), "pause", "coffee")
         await store.flush()

@@ -45,6 +45,16 @@ def test_the_wheel_holds_the_engine_and_the_acd(wheel):
     assert "acd/__init__.py" in wheel and "acd/core.py" in wheel
 
 
+def test_the_wheel_holds_the_desks_templates_and_static_files(wheel):
+    """`ivr desk serve` from an installed wheel needs its pages, CSS and JS (package data)."""
+    desk = ROOT / "ivr/desk"
+    shipped = [p.relative_to(ROOT).as_posix() for folder in ("templates", "static")
+               for p in (desk / folder).iterdir() if p.is_file()]
+    assert "ivr/desk/templates/login.html" in shipped and "ivr/desk/static/desk.js" in shipped
+    assert [name for name in shipped if name not in wheel] == []
+    assert wheel["ivr/desk/static/desk.css"] == (desk / "static/desk.css").read_bytes()
+
+
 def test_the_wheel_holds_no_lab_sandbox_sipp_or_demo_code(wheel):
     assert [name for name in wheel if LAB_NAMES.search(name)] == []
     assert [name for name, data in wheel.items()

@@ -17,7 +17,8 @@
     pending[name] = true;
     try {
       const answer = await fetch(base + "/panel/" + name, { credentials: "same-origin" });
-      if (answer.redirected || answer.status === 401) { window.location.reload(); return; }
+      if (answer.status === 401) { window.location.assign("/login?expired=1"); return; }
+      if (answer.redirected) { window.location.reload(); return; }
       if (answer.ok) swap(name, await answer.text());
     } catch (err) {
       // the desk server itself is away: the event stream's reconnect brings a refresh
@@ -42,7 +43,11 @@
     stream.addEventListener("state", () => refresh("state"));
     stream.addEventListener("call", () => refresh("call"));
     stream.addEventListener("engine", () => { refresh("state"); refresh("call"); });
-    stream.onopen = () => { refresh("state"); refresh("call"); };   // after any reconnect
+    let opened = false;
+    stream.onopen = () => {              // the page is fresh the first time; after a reconnect
+      if (opened) { refresh("state"); refresh("call"); }   // it may have missed changes
+      opened = true;
+    };
     // EventSource reconnects by itself (retry: 1 s) after the desk server restarts
   }
 
