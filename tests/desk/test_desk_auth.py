@@ -51,6 +51,7 @@ def test_sign_in_locks_after_five_failures_and_says_when_to_retry(page: Page, de
 def test_an_expired_session_goes_back_to_the_sign_in_page(page: Page, desk: DeskServer):
     sign_in(page, desk, "alice")
     expect(page).to_have_url(desk.url + "/agent/alice")
+    expect(page.locator("main#desk[data-live]")).to_have_count(1)   # its event stream is open
     # unused for longer than the idle timeout (60 min by default)
     desk.sql("UPDATE desk_sessions SET last_seen = '2000-01-01T00:00:00.000000Z' WHERE user_name = 'alice'")
     page.reload()

@@ -47,6 +47,10 @@
     stream.onopen = () => {              // the page is fresh the first time; after a reconnect
       if (opened) { refresh("state"); refresh("call"); }   // it may have missed changes
       opened = true;
+      desk.dataset.live = "1";          // live: changes show without a reload
+    };
+    stream.onerror = () => {
+      delete desk.dataset.live;
     };
     // EventSource reconnects by itself (retry: 1 s) after the desk server restarts
   }
