@@ -1,14 +1,15 @@
 // The agent's desk: one event stream says which panel changed; the panel's HTML is fetched
 // from the server (rendered and escaped there). Forms in panels post with fetch, so the pop and
 // what the agent types stay on screen. Shortcuts: Alt+R ready, Alt+P pause, Alt+W wrap-up done,
-// Alt+M more wrap-up time.
+// Alt+M more wrap-up time, Alt+S save the call's documentation.
 "use strict";
 
 (function () {
   const desk = document.getElementById("desk");
   if (!desk || !desk.dataset.agent) return;
   const base = "/agent/" + encodeURIComponent(desk.dataset.agent);
-  const panels = { state: document.getElementById("state"), call: document.getElementById("call") };
+  const panels = { state: document.getElementById("state"), call: document.getElementById("call"),
+                   doc: document.getElementById("doc") };
   const pending = {};
 
   async function refresh(name) {
@@ -36,6 +37,14 @@
     panel.innerHTML = html;
     if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
     desk.dispatchEvent(new CustomEvent("panel", { detail: name }));
+    if (name === "call") {             // a new call: its documentation form, once
+      const call = document.getElementById("call-body");
+      const doc = document.getElementById("doc-body");
+      const phase = call ? call.dataset.phase : "";
+      if (call && doc && (phase === "talking" || phase === "after") && call.dataset.call !== doc.dataset.call) {
+        refresh("doc");
+      }
+    }
   }
 
   function connect() {
@@ -62,20 +71,36 @@
     if (!name) return;
     event.preventDefault();
     const body = new URLSearchParams(new FormData(form, event.submitter));
+    post(form, name, body, 0);
+  });
+
+  // A documentation save that meets a lost connection is retried (what was typed stays on
+  // screen meanwhile); a state change is not: the agent is told and decides.
+  async function post(form, name, body, tries) {
     try {
       const answer = await deskFetch(form.action, { method: "POST", body });
+      if (answer.status === 401) { window.location.assign("/login?expired=1"); return; }
       if (answer.redirected) { window.location.reload(); return; }
       swap(name, await answer.text());
     } catch (err) {
-      const note = document.createElement("p");
-      note.className = "error";
+      const retry = name === "doc" && tries < 30;
+      tell(form, retry ? desk.dataset.retrying : desk.dataset.offline);
+      if (retry) setTimeout(() => post(form, name, body, tries + 1), 2000);
+    }
+  }
+
+  function tell(form, text) {
+    let note = form.querySelector(".connection-note");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "error connection-note";
       note.setAttribute("role", "alert");
-      note.textContent = desk.dataset.offline || "Connection lost: try again.";
       form.appendChild(note);
     }
-  });
+    note.textContent = text;
+  }
 
-  const shortcuts = { r: "ready", p: "pause", w: "ready-now", m: "more-time" };
+  const shortcuts = { r: "ready", p: "pause", w: "ready-now", m: "more-time", s: "doc-save" };
   document.addEventListener("keydown", (event) => {
     if (!event.altKey || event.ctrlKey || event.metaKey) return;
     const id = shortcuts[event.key.toLowerCase()];
