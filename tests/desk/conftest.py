@@ -1,7 +1,10 @@
 """Browser tests of the desk: Playwright drives Debian's chromium (never `playwright install`).
 
-Fixtures (reuse them for the desk's other pages):
-- `browser`: one chromium for the whole session.
+Fixtures (reuse them for the desk's other pages: put those tests in tests/desk/, sync):
+- `browser`: one chromium for all of tests/desk (package scope). Playwright's sync API keeps
+  an event loop running while it lives, so it must close before pytest-asyncio tests run
+  (in `pytest tests` the other folders come after this one); for the same reason a test in
+  this folder cannot be `async`.
 - `desk`: one `ivr desk serve` per test module (desk_server.py), with users
   alice and bob (agents), sam (supervisor) and root (admin); passwords in PASSWORDS.
 - `page`: a fresh browser context (no cookies) and page at 1280×720 for each test.
@@ -23,7 +26,7 @@ ROLES = {"alice": "agent", "bob": "agent", "sam": "supervisor", "root": "admin"}
 VIEWPORT = {"width": 1280, "height": 720}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is missing: run scripts/setup.sh (apt-get install chromium)"
