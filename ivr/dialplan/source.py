@@ -122,4 +122,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, Source, list[Problem]]:
             return [build(child, path + (i,)) for i, child in enumerate(node.value)]
         return loader.construct_object(node)
 
-    return build(root, ()), src, problems
+    try:
+        return build(root, ()), src, problems
+    except yaml.MarkedYAMLError as exc:     # e.g. an unknown tag: `name: !pharma-hotline`
+        return None, src, [syntax_problem(exc, file)]

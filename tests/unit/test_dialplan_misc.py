@@ -138,3 +138,9 @@ def test_mangled_plans_never_crash_the_loader(data) -> None:
     for p in problems:
         assert p.file == "h.yaml" and p.line >= 1 and p.col >= 1
     assert plan is not None or problems
+
+
+def test_an_unknown_yaml_tag_is_a_located_problem_not_a_crash() -> None:
+    from ivr.dialplan.source import load_yaml
+    _, _, problems = load_yaml("version: 1\nname: !pharma-hotline\n", "plan.yaml")
+    assert [(p.line, p.col) for p in problems] == [(2, 7)] and "tag" in problems[0].message
