@@ -141,8 +141,11 @@ class CallFlow:
         rec.queue, rec.priority, rec.intent = route.queue, route.priority, route.intent
         rec.adverse_event = rec.adverse_event or route.adverse_event
         self.required = route.required
-        return [cmd.Timeline("queue_enter", {"queue": route.queue, "priority": route.priority,
-                                             "intent": route.intent}),
+        # An adverse-event report is saved at once: the CRM opens its case now, so the agent
+        # who answers can document it during the call (and a crash loses none of it).
+        report = [cmd.SaveRecord()] if rec.adverse_event else []
+        return report + [cmd.Timeline("queue_enter", {"queue": route.queue, "priority": route.priority,
+                                                      "intent": route.intent}),
                 cmd.Publish("queued", {"queue": route.queue, "priority": route.priority,
                                        "intent": route.intent, "adverse_event": rec.adverse_event}),
                 cmd.ToAcd(ev.CallArrived(self.call_id, route.queue, route.priority, rec.caller,

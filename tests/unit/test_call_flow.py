@@ -73,9 +73,12 @@ def test_entering_the_queue_tells_the_acd_with_the_route_needs() -> None:
     (arrived,) = acd_events(out)
     assert arrived == ev.CallArrived("c1", "pv", 100, "+33611000001", None, None)
     assert flow.record.adverse_event and flow.record.queue == "pv" and flow.in_queue
-    assert timeline(out) == ["queue_enter"] and out[0].data == {"queue": "pv", "priority": 100,
+    assert out[0] == cmd.SaveRecord()          # an AE report reaches the CRM (and its case) now
+    assert timeline(out) == ["queue_enter"] and out[1].data == {"queue": "pv", "priority": 100,
                                                                 "intent": "adverse-event"}
     assert flow.waiting() == [cmd.StartMusic()] and flow.waiting() == []   # music once
+    plain = new_flow().enter_queue(Route("orders", "order", 0, None, None, "dtmf", False), 5.0)
+    assert cmd.SaveRecord() not in plain       # other calls: one write at arrival, one at the end
 
 
 def test_answered_call_times_come_from_the_answer_instant() -> None:

@@ -78,7 +78,7 @@
   // screen meanwhile); a state change is not: the agent is told and decides.
   async function post(form, name, body, tries) {
     try {
-      const answer = await deskFetch(form.action, { method: "POST", body });
+      const answer = await deskFetch(form.getAttribute("action"), { method: "POST", body });  // not form.action: an input named "action" shadows it
       if (answer.status === 401) { window.location.assign("/login?expired=1"); return; }
       if (answer.redirected) { window.location.reload(); return; }
       swap(name, await answer.text());

@@ -1,0 +1,130 @@
+"""The desk beside the real engine and Asterisk: a SIPp call rings alice's phone and her desk
+pops before she answers (a hostile caller-ID name shows as text), she documents the call, the
+CRM holds it; her pause on the desk shows in `ivr agents` and a change made by the CLI shows
+on the desk within a second; the desk survives an engine restart."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from hotline_lab.lab import PROJECT, Lab, write_config
+from hotline_lab.sipp import AwaitHangup, Pause, Press
+
+from .conftest import PASSWORDS, sign_in
+from .desk_server import BASE_PORT, DeskServer, desk_port, serve_desk
+
+pytestmark = pytest.mark.asterisk
+HOSTILE = "<script>alert(1)</script>"
+OTHERS = ("bob", "carol", "dave")
+
+
+@pytest.fixture(scope="module")
+def hotline(tmp_path_factory) -> Iterator[tuple[Lab, DeskServer]]:
+    """Asterisk, the engine on dialplans/minimal.yaml (key 9: the safety line, which only
+    alice's skills serve) and the desk, once for the module."""
+    work = tmp_path_factory.mktemp("desk-calls")
+    config = write_config(work / "config", base_port=BASE_PORT, dialplan=PROJECT / "dialplans/minimal.yaml",
+                          crm=work / "crm.db", sounds=work / "sounds",
+                          queues_file=PROJECT / "tests/integration/queues.yaml")
+    lab = Lab(config)
+    lab.ivr("sounds", "build", str(PROJECT / "dialplans/minimal.yaml"))
+    lab.up(log=lambda *_: None)
+    desk = None
+    try:
+        lab.start_engine("--grace", "2")
+        desk = serve_desk(config, desk_port(), work / "desk.log")
+        for name, role in (("alice", "agent"), ("bob", "agent")):
+            desk.add_user(name, role, PASSWORDS[name])
+        yield lab, desk
+    finally:
+        if desk:
+            desk.stop()
+        lab.stop_phones()
+        lab.stop_engine()
+        lab.down()
+
+
+def agents(lab: Lab) -> dict[str, dict]:
+    return {a["agent"]: a for a in json.loads(lab.ivr("agents", "--format", "json").stdout)}
+
+
+def open_desk(page: Page, desk: DeskServer) -> None:
+    sign_in(page, desk, "alice")
+    expect(page).to_have_url(desk.url + "/agent/alice")
+    expect(page.locator("main#desk[data-live]")).to_have_count(1)
+
+
+def test_the_pop_comes_while_the_phone_rings_and_the_call_is_documented(hotline, page: Page, tmp_path: Path):
+    lab, desk = hotline
+    for name in OTHERS:
+        lab.ivr("agent", "logout", name)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    open_desk(page, desk)
+    expect(page.locator("#state-badge")).to_contain_text("Ready")
+    lab.start_phones(only={"alice": 3.0}, talk_seconds=3.0)
+    call = lab.call("0611000051", [Pause(1.5), Press("9"), AwaitHangup(60)], name=HOSTILE)
+    ringing = page.locator("#call-body[data-phase=ringing]")
+    expect(ringing).to_have_count(1, timeout=15_000)
+    popped_at = time.monotonic()
+    expect(page.locator("#caller-name")).to_have_text(HOSTILE)        # text, never markup
+    assert page.locator("#call script").count() == 0
+    expect(page.locator("#ae-flag")).to_be_visible()
+    expect(page.locator("#call-queue")).to_have_text("pharmacovigilance")
+    expect(page.locator("#call-body[data-phase=talking]")).to_have_count(1, timeout=10_000)
+    assert time.monotonic() - popped_at > 1.0, "the pop came less than a second before the answer"
+    page.screenshot(path=str(tmp_path / "desk-pop.png"))
+    expect(page.locator("#doc-form")).to_be_visible()
+    page.select_option("#doc-reason", "adverse_event")
+    page.fill("#doc-notes", "Rash after the second tablet; reporter is the patient's pharmacist.")
+    page.click("#doc-save")                                   # no outcome yet: refused, text kept
+    expect(page.locator("#doc-outcome-error")).to_be_visible()
+    expect(page.locator("#doc-notes")).to_have_value("Rash after the second tablet; reporter is the patient's pharmacist.")
+    page.select_option("#doc-outcome", "case_opened")
+    page.keyboard.press("Alt+S")
+    expect(page.locator("#doc-saved")).to_be_visible()
+    expect(page.locator("#ae-case-link")).to_be_visible()     # the IVR opened the AE case
+    assert call.wait(60) == 0
+    expect(page.locator("#call-body[data-phase=after]")).to_have_count(1, timeout=10_000)
+    page.screenshot(path=str(tmp_path / "desk-after.png"))
+    rec = lab.call_record("0611000051")
+    with sqlite3.connect(Path(lab.settings.crm_url().removeprefix("sqlite:///"))) as db:
+        docs = db.execute("SELECT agent, reason, outcome, notes FROM call_documentation "
+                          "WHERE call_id = ?", (rec["call_id"],)).fetchall()
+    assert docs == [("alice", "adverse_event", "case_opened",
+                     "Rash after the second tablet; reporter is the patient's pharmacist.")]
+    assert rec["agent"] == "alice" and rec["adverse_event"] and not dialogs
+
+
+def test_state_changes_show_everywhere_within_a_second(hotline, page: Page):
+    lab, desk = hotline
+    open_desk(page, desk)
+    lab.ivr("agent", "ready", "alice")
+    expect(page.locator("#state-badge")).to_contain_text("Ready", timeout=5_000)
+    page.select_option("#pause-reason", "lunch")
+    page.click("#pause")
+    expect(page.locator("#state-badge")).to_contain_text("Paused")
+    seen = agents(lab)["alice"]
+    assert seen["state"] == "paused" and seen["reason"] == "lunch"
+    started = time.monotonic()
+    lab.ivr("agent", "ready", "alice")                       # from the CLI: the desk follows
+    expect(page.locator("#state-badge")).to_contain_text("Ready", timeout=5_000)
+    assert time.monotonic() - started < 1.0 + 1.5            # the CLI process itself takes ~1 s
+
+
+def test_the_desk_survives_an_engine_restart(hotline, page: Page):
+    lab, desk = hotline
+    open_desk(page, desk)
+    lab.stop_engine()
+    expect(page.locator("#engine-status")).to_be_visible(timeout=10_000)
+    lab.start_engine("--grace", "2", restore_agents=True)
+    expect(page.locator("#state-badge")).to_be_visible(timeout=15_000)
+    page.click("#pause")
+    expect(page.locator("#state-badge")).to_contain_text("Paused")
+    assert agents(lab)["alice"]["state"] == "paused"
