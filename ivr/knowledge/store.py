@@ -56,8 +56,8 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------ indexing
     async def indexed(self) -> list[Indexed]:
-        rows = await self.backend.fetchall("SELECT id, name, content_hash FROM kb_articles")
-        return [Indexed(*r) for r in rows]
+        rows = await self.backend.fetchall("SELECT id, name, content_hash, intents FROM kb_articles")
+        return [Indexed(i, name, h, tuple(json.loads(intents))) for i, name, h, intents in rows]
 
     async def apply(self, plan: SyncPlan, now: datetime) -> None:
         """Write an index run's changes, CHUNK articles per transaction."""
