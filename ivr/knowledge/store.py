@@ -10,7 +10,7 @@ queries are folded by the same function, so accents, case and Chinese behave ali
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -56,8 +56,8 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------ indexing
     async def indexed(self) -> list[Indexed]:
-        rows = await self.backend.fetchall("SELECT id, name, content_hash FROM kb_articles")
-        return [Indexed(*r) for r in rows]
+        rows = await self.backend.fetchall("SELECT id, name, content_hash, intents FROM kb_articles")
+        return [Indexed(i, name, h, tuple(json.loads(intents))) for i, name, h, intents in rows]
 
     async def apply(self, plan: SyncPlan, now: datetime) -> None:
         """Write an index run's changes, CHUNK articles per transaction."""
@@ -70,38 +70,37 @@ class KnowledgeBase:
             await self.store.transact(lambda tx, chunk=chunk: self._write(tx, chunk, stamp))
 
     async def _delete(self, tx: Tx, ids: Sequence[str]) -> None:
-        for article_id in ids:
-            rows = await tx.fetchall("SELECT doc FROM kb_articles WHERE id = ?", [article_id])
-            for (doc,) in rows:
-                await self._forget(tx, doc)
-
-    async def _forget(self, tx: Tx, doc: int) -> None:
+        marks = ", ".join("?" for _ in ids)
+        docs = [(doc,) for (doc,) in await tx.fetchall(
+            f"SELECT doc FROM kb_articles WHERE id IN ({marks})", list(ids))]
+        if not docs:
+            return
         key = "rowid" if self.backend.dialect == "sqlite" else "doc"
-        await tx.execute(f"DELETE FROM kb_fts WHERE {key} = ?", [doc])
-        await tx.execute("DELETE FROM kb_intents WHERE doc = ?", [doc])
-        await tx.execute("DELETE FROM kb_articles WHERE doc = ?", [doc])
+        await tx.executemany(f"DELETE FROM kb_fts WHERE {key} = ?", docs)
+        await tx.executemany("DELETE FROM kb_intents WHERE doc = ?", docs)
+        await tx.executemany("DELETE FROM kb_articles WHERE doc = ?", docs)
 
-    async def _write(self, tx: Tx, articles: Iterable[Article], stamp: str) -> None:
-        for a in articles:
-            await self._delete(tx, [a.id])
-            rows = await tx.fetchall(
-                "INSERT INTO kb_articles (id, name, title, product, product_key, language, tags, "
-                "intents, markdown, html, body, content_hash, indexed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING doc",
-                [a.id, a.name, a.title, a.product, fold(a.product), a.language,
-                 json.dumps(list(a.tags), ensure_ascii=False),
-                 json.dumps(list(a.intents), ensure_ascii=False), a.markdown, a.html, a.text,
-                 a.content_hash, stamp])
-            doc = rows[0][0]
-            if a.intents:
-                await tx.executemany("INSERT INTO kb_intents (intent, doc) VALUES (?, ?)",
-                                     [(intent, doc) for intent in dict.fromkeys(a.intents)])
-            terms = [index_text(a.title), index_text(" ".join(a.tags)), index_text(a.text)]
-            if self.backend.dialect == "sqlite":
-                await tx.execute("INSERT INTO kb_fts (rowid, title, tags, body) VALUES (?, ?, ?, ?)",
-                                 [doc, *terms])
-            else:
-                await tx.execute(f"INSERT INTO kb_fts (doc, terms) VALUES (?, {_PG_TERMS})", [doc, *terms])
+    async def _write(self, tx: Tx, articles: Sequence[Article], stamp: str) -> None:
+        """A chunk of articles in a few statements (a round trip each, not one per article)."""
+        await self._delete(tx, [a.id for a in articles])
+        await tx.executemany(
+            "INSERT INTO kb_articles (id, name, title, product, product_key, language, tags, "
+            "intents, markdown, html, body, content_hash, indexed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(a.id, a.name, a.title, a.product, fold(a.product).strip(), a.language,
+              json.dumps(list(a.tags), ensure_ascii=False), json.dumps(list(a.intents), ensure_ascii=False),
+              a.markdown, a.html, a.text, a.content_hash, stamp) for a in articles])
+        marks = ", ".join("?" for _ in articles)
+        docs = dict(await tx.fetchall(f"SELECT id, doc FROM kb_articles WHERE id IN ({marks})",
+                                      [a.id for a in articles]))
+        await tx.executemany("INSERT INTO kb_intents (intent, doc) VALUES (?, ?)",
+                             [(intent, docs[a.id]) for a in articles for intent in dict.fromkeys(a.intents)])
+        terms = [(docs[a.id], index_text(a.title), index_text(" ".join(a.tags)), index_text(a.text))
+                 for a in articles]
+        if self.backend.dialect == "sqlite":
+            await tx.executemany("INSERT INTO kb_fts (rowid, title, tags, body) VALUES (?, ?, ?, ?)", terms)
+        else:
+            await tx.executemany(f"INSERT INTO kb_fts (doc, terms) VALUES (?, {_PG_TERMS})", terms)
 
     # ------------------------------------------------------------ reads
     async def search(self, text: str, language: str | None = None, product: str | None = None,

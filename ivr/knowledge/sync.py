@@ -13,7 +13,7 @@ from ivr.dialplan.problems import Problem
 
 from .checks import check_articles, problems_of
 from .files import folder_signature, read_folder
-from .indexing import plan_sync
+from .indexing import plan_sync, unchanged_files
 from .store import KnowledgeBase
 
 log = logging.getLogger("ivr.knowledge")
@@ -51,9 +51,11 @@ async def index_folder(kb: KnowledgeBase, folder: Path,
     files, unreadable = await asyncio.to_thread(read_folder, folder)
     if not folder.is_dir():
         return IndexReport(problems=unreadable, total=await kb.count())
-    parsed = await asyncio.to_thread(check_articles, files, known_intents)
     indexed = await kb.indexed()
-    plan = plan_sync(parsed, indexed, {_name(folder, p.file) for p in unreadable})
+    same = unchanged_files(files, indexed, known_intents)
+    parsed = await asyncio.to_thread(check_articles, [f for f in files if f.name not in same],
+                                     known_intents, {row.id: row.name for row in same.values()})
+    plan = plan_sync(parsed, indexed, {_name(folder, p.file) for p in unreadable}, same.keys())
     held = {i.id for i in indexed}
     await kb.apply(plan, now or datetime.now(timezone.utc))
     return IndexReport(

@@ -71,3 +71,21 @@ def test_suggestions_without_intent_or_language_rank_by_words_and_keep_each_arti
     found = [c("a", score=1.0), c("b", "en", score=3.0), c("a", score=4.0)]
     assert [(x.id, x.score) for x in order_suggestions(found, None, None)] == [("a", 4.0), ("b", 3.0)]
     assert order_suggestions(found, None, None, limit=0) == []
+
+
+def test_files_the_index_holds_as_they_are_are_not_parsed_again() -> None:
+    from ivr.knowledge.checks import ArticleFile, check_articles
+    from ivr.knowledge.indexing import unchanged_files
+
+    a, b = article_text("A", "intents: [order]\n"), article_text("B")
+    index = [Indexed("a", "a.md", held("a.md", a).content_hash, ("order",)), held("b.md", b)]
+    files = [ArticleFile("k/a.md", "a.md", a), ArticleFile("k/b.md", "b.md", b + "edited\n"),
+             ArticleFile("k/c.md", "c.md", article_text("C", "id: a\n"))]
+    same = unchanged_files(files, index, {"order"})
+    assert list(same) == ["a.md"]
+    assert unchanged_files(files, index, {"operator"}) == {}      # its intent left the dialplan
+    parsed = check_articles([f for f in files if f.name not in same], None, {"a": "a.md"})
+    assert [p.name for p in parsed] == ["b.md", "c.md"]
+    assert "id 'a' is already the id of a.md:" in parsed[1].problems[0].message
+    plan = plan_sync(parsed, index, unchanged=same.keys())
+    assert plan.unchanged == ("a",) and [x.id for x in plan.upsert] == ["b"] and plan.delete == ()
