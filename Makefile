@@ -27,7 +27,7 @@ integration: setup
 
 # The benchmarks only: bench/ also holds their helpers (engine_run.py, agi_classic.py, ...),
 # which wait for arguments or an AGI session on stdin.
-BENCHMARKS := acd crm speech load planning
+BENCHMARKS := acd crm speech load planning kb desk
 bench: setup
 	for b in $(BENCHMARKS); do $(PY) bench/$$b.py || exit 1; done
 
