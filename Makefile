@@ -14,7 +14,7 @@ setup: .venv/.installed
 	touch $@
 
 demo: setup
-	$(PY) -m hotline_lab demo
+	$(PY) -m hotline_lab demo $(DEMO_ARGS)
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -5,8 +5,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .policy import home_path, may_see_agent
-from .web import current_user, deps, error_page, forbidden, render, require
+from .policy import home_path
+from .web import current_user, deps, render, require
 
 
 @require("agent")

@@ -89,9 +89,12 @@ def sandbox_status(ctx: click.Context, fmt: str) -> None:
 @click.option("--base-port", type=int, default=None,
               help="run on ports offset from this one (own config and CRM under var/demo-PORT/) "
                    "instead of config/engine.yaml's standard ports")
+@click.option("--keep", is_flag=True, help="keep everything running after the calls (the desk "
+              "stays open for a person to sign in); Ctrl+C stops it")
 @click.pass_context
-def demo(ctx: click.Context, base_port: int | None) -> None:
-    """A demo hotline: sandbox, engine, agent phones and a handful of calls, then the CRM."""
+def demo(ctx: click.Context, base_port: int | None, keep: bool) -> None:
+    """A demo hotline: sandbox, engine, the agents' desk, agent phones and a handful of calls,
+    then the CRM."""
     from hotline_lab.demo import demo_config, run_demo
     config = ctx.obj if base_port is None else demo_config(base_port)
-    sys.exit(run_demo(config))
+    sys.exit(run_demo(config, keep))

@@ -1,10 +1,15 @@
 """`python -m hotline_lab demo` (`make demo`): a real hotline in one command — sandbox
-Asterisk, the engine on the demo plan, SIPp agent phones and a handful of callers, then the CRM
-records they left.
+Asterisk, the engine on the demo plan, the agents' desk, SIPp agent phones and a handful of
+callers, then the CRM records they left. `--keep` leaves it all running so a person can sign in
+to the desk (the URL and the demo accounts are printed) and watch the calls pop.
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,6 +35,10 @@ DEMO_CALLS = [
 NO_ANSWER = "carol"
 # The demo runs at a fixed office-hours instant, so it looks the same at any time of day.
 DEMO_CLOCK = "2026-11-24T10:00:00+01:00"
+# Demo accounts for the desk (loopback only, a demo CRM: never use these on a real site).
+DEMO_USERS = {"alice": ("agent", "alice-demo-pass"), "bob": ("agent", "bob-demo-pass"),
+              "carol": ("agent", "carol-demo-pass"), "dave": ("agent", "dave-demo-pass"),
+              "sam": ("supervisor", "sam-demo-pass"), "admin": ("admin", "admin-demo-pass")}
 
 
 def demo_config(base_port: int) -> Path:
@@ -38,12 +47,40 @@ def demo_config(base_port: int) -> Path:
     work = PROJECT / f"var/demo-{base_port}"
     return write_config(work / "config", base_port=base_port,
                         dialplan=PROJECT / "dialplans/hotline.yaml", crm=work / "crm.db",
-                        sounds=PROJECT / "sounds", sandbox={"operator_ring_seconds": 30})
+                        sounds=PROJECT / "sounds", sandbox={"operator_ring_seconds": 30},
+                        extra={"desk": {"port": base_port + 480}})
 
 
-def run_demo(config_path: Path) -> int:
+def start_desk(lab: Lab, console: Console) -> subprocess.Popen:
+    """`ivr desk serve` beside the engine, with the demo accounts; once it answers."""
+    existing = {u["name"] for u in json.loads(lab.ivr("desk", "user", "list", "--format", "json").stdout)}
+    for name, (role, password) in DEMO_USERS.items():
+        if name not in existing:
+            subprocess.run([sys.executable, "-m", "ivr", "desk", "user", "add", name, "--role", role,
+                            "--password-stdin"], input=password + "\n", text=True, env=lab.env,
+                           cwd=PROJECT, check=True, capture_output=True)
+    log = lab.settings.path("var") / "desk.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    desk = subprocess.Popen([sys.executable, "-m", "ivr", "desk", "serve"], env=lab.env, cwd=PROJECT,
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    url = f"http://{lab.settings.desk.host}:{lab.settings.desk.port}"
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(url + "/login", timeout=1):
+                break
+        except OSError:
+            if desk.poll() is not None:
+                raise RuntimeError(f"the desk stopped at start: see {log}") from None
+            time.sleep(0.2)
+    console.print(f"• the agents' desk: [bold]{url}/[/bold] — sign in as "
+                  + ", ".join(f"{n} / {p} ({r})" for n, (r, p) in DEMO_USERS.items()))
+    return desk
+
+
+def run_demo(config_path: Path, keep: bool = False) -> int:
     console = Console()
     lab = Lab(config_path)
+    desk: subprocess.Popen | None = None
     console.rule("[bold]Hotline demo")
     cdr = lab.settings.cdr_csv_path()
     if cdr is None or cdr.resolve() != lab.box.cdr_csv_path(lab.settings):
@@ -55,6 +92,8 @@ def run_demo(config_path: Path) -> int:
         lab.ivr("sounds", "build", timeout=600)
         lab.up(log=console.print)
         lab.start_engine("--clock", DEMO_CLOCK)
+        lab.ivr("kb", "index")                    # the knowledge base the pops suggest from
+        desk = start_desk(lab, console)
         # carol never picks up (ring-no-answer → paused RONA); the others answer after 1 s.
         lab.start_phones(only={n: (None if n == NO_ANSWER else 1.0) for n in lab.agent_names},
                          talk_seconds=4.0)
@@ -72,6 +111,15 @@ def run_demo(config_path: Path) -> int:
         records = [r for r in lab.calls() if r["started_at"] >= started.isoformat()[:19]]
         _print_records(console, records)
         console.print(lab.ivr("report", "--since", started.isoformat()[:19]).stdout)
+        console.print(lab.ivr("cases").stdout)
+        if keep:
+            console.print("• still running (--keep): open the desk above, call again with SIPp or "
+                          "`ivr agent …`; Ctrl+C stops everything")
+            try:
+                while lab.engine is not None and lab.engine.poll() is None:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
         return 0 if len(records) >= len(DEMO_CALLS) else 1
     except Exception as exc:
         console.print(f"[red]demo failed: {exc}")
@@ -79,6 +127,9 @@ def run_demo(config_path: Path) -> int:
             console.print(lab.log_text()[-2000:])
         return 2
     finally:
+        if desk is not None:
+            desk.terminate()
+            desk.wait(15)
         lab.down()
         console.print("• stopped the engine, the phones and Asterisk")
 

@@ -51,10 +51,10 @@ def test_sign_in_locks_after_five_failures_and_says_when_to_retry(page: Page, de
 def test_an_expired_session_goes_back_to_the_sign_in_page(page: Page, desk: DeskServer):
     sign_in(page, desk, "alice")
     expect(page).to_have_url(desk.url + "/agent/alice")
-    expect(page.locator("main#desk[data-live]")).to_have_count(1)   # its event stream is open
+    page.goto("about:blank")        # the live desk page would keep its session in use
     # unused for longer than the idle timeout (60 min by default)
     desk.sql("UPDATE desk_sessions SET last_seen = '2000-01-01T00:00:00.000000Z' WHERE user_name = 'alice'")
-    page.reload()
+    page.goto(desk.url + "/agent/alice")
     expect(page).to_have_url(desk.url + "/login?expired=1")
     expect(page.locator(".notice")).to_contain_text("session expired")
     assert desk.sql("SELECT COUNT(*) FROM desk_sessions WHERE user_name = 'alice'") == [(0,)]
@@ -197,3 +197,14 @@ def test_every_unsafe_method_needs_the_token_and_floods_are_cut_short(page: Page
     flood = page.request.post(desk.url + "/me/language", headers={"X-CSRF-Token": token},
                               data="x" * 2_000_000)
     assert flood.status == 413
+
+
+def test_an_open_desk_signs_out_when_its_user_is_disabled(page: Page, desk: DeskServer):
+    # The live stream re-checks its session between events: no desk stays open on a dead one.
+    sign_in(page, desk, "bob")
+    expect(page.locator("main#desk[data-live]")).to_have_count(1)
+    desk.ivr("desk", "user", "disable", "bob")
+    try:
+        expect(page).to_have_url(desk.url + "/login?expired=1", timeout=25_000)
+    finally:
+        desk.ivr("desk", "user", "enable", "bob")

@@ -112,10 +112,11 @@ def test_state_changes_show_everywhere_within_a_second(hotline, page: Page):
     expect(page.locator("#state-badge")).to_contain_text("Paused")
     seen = agents(lab)["alice"]
     assert seen["state"] == "paused" and seen["reason"] == "lunch"
-    started = time.monotonic()
     lab.ivr("agent", "ready", "alice")                       # from the CLI: the desk follows
+    done = time.monotonic()                                  # the engine has made the change
     expect(page.locator("#state-badge")).to_contain_text("Ready", timeout=5_000)
-    assert time.monotonic() - started < 1.0 + 1.5            # the CLI process itself takes ~1 s
+    # within a second (typically ~50 ms here); slack for a loaded 2-core CI machine
+    assert time.monotonic() - done < 1.5
 
 
 def test_the_desk_survives_an_engine_restart(hotline, page: Page):

@@ -52,6 +52,7 @@
     stream.addEventListener("state", () => refresh("state"));
     stream.addEventListener("call", () => refresh("call"));
     stream.addEventListener("engine", () => { refresh("state"); refresh("call"); });
+    stream.addEventListener("signed-out", () => { stream.close(); window.location.assign("/login?expired=1"); });
     let opened = false;
     stream.onopen = () => {              // the page is fresh the first time; after a reconnect
       if (opened) { refresh("state"); refresh("call"); }   // it may have missed changes
