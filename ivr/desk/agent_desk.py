@@ -156,7 +156,7 @@ async def _still_signed_in(desk: Any, token: str) -> bool:
 
 
 async def _agent_events(desk: Any, link: EngineLink, agent: str, token: str) -> AsyncIterator[str]:
-    async with link.listening() as changes:
+    async with link.listening(agent) as changes:
         yield "retry: 1000\n\n"
         while True:
             try:

@@ -31,7 +31,7 @@ class EngineLink:
         self.agents: dict[str, dict[str, Any]] = {}     # agent → its latest state
         self.offers: dict[str, dict[str, Any]] = {}     # agent → the latest call offered to it
         self.calls: OrderedDict[str, dict[str, Any]] = OrderedDict()   # call → {event: payload}
-        self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}   # agent → its pages
         self._task: asyncio.Task[None] | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -99,21 +99,38 @@ class EngineLink:
 
     # ---- pages listen ----------------------------------------------------------------------
     def _tell(self, event: dict[str, Any]) -> None:
-        for queue in self._listeners:
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:           # a stuck tab: it reloads its panels once
-                queue.get_nowait()
-                queue.put_nowait({"topic": "resync", "payload": {}})
+        """Hand the event to the pages it concerns only: an agent's desk hears its own state,
+        its offers and its current call's events; every page hears about the engine link.
+        (Hundreds of open desks must not all wake for each event of one call.)"""
+        for queue in self._listeners.get(self._concerned(event["topic"]), ()):
+            _put(queue, event)
+        if event["topic"] in ("engine", "resync"):
+            for queues in self._listeners.values():
+                for queue in queues:
+                    _put(queue, event)
+
+    def _concerned(self, topic: str) -> str | None:
+        kind, _, rest = topic.partition("/")
+        if kind in ("agents", "offers"):
+            return rest
+        if kind == "calls":
+            call_id = rest.rpartition("/")[0]
+            for agent, offer in self.offers.items():
+                if offer.get("call_id") == call_id:
+                    return agent
+        return None
 
     @contextlib.asynccontextmanager
-    async def listening(self) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+    async def listening(self, agent: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        """The events that concern this agent's desk, while the context lasts."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(LISTENER_BUFFER)
-        self._listeners.add(queue)
+        self._listeners.setdefault(agent, set()).add(queue)
         try:
             yield queue
         finally:
-            self._listeners.discard(queue)
+            self._listeners[agent].discard(queue)
+            if not self._listeners[agent]:
+                del self._listeners[agent]
 
     # ---- commands --------------------------------------------------------------------------
     async def command(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +143,14 @@ class EngineLink:
 
     async def more_time(self, agent: str, seconds: float) -> dict[str, Any]:
         return await self.command({"cmd": "wrapup_more", "agent": agent, "seconds": seconds})
+
+
+def _put(queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
+    try:
+        queue.put_nowait(event)
+    except asyncio.QueueFull:                   # a stuck tab: it reloads its panels once
+        queue.get_nowait()
+        queue.put_nowait({"topic": "resync", "payload": {}})
 
 
 __all__ = ["EngineLink", "ControlError"]

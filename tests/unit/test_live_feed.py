@@ -82,7 +82,7 @@ async def test_the_desk_link_follows_and_comes_back_after_an_engine_restart(tmp_
     link = EngineLink(path, retry_max_s=0.2)
     link.start()
     try:
-        async with link.listening() as events:
+        async with link.listening("alice") as events, link.listening("bob") as bobs:
             await until(lambda: link.connected and link.agents.get("alice", {}).get("state") == "ready")
             feed.publish("offers/alice", {"call_id": "c1", "caller_name": "<b>x</b>"}, retain=True)
             feed.publish("calls/c1/answered", {"agent": "alice"})
@@ -99,6 +99,11 @@ async def test_the_desk_link_follows_and_comes_back_after_an_engine_restart(tmp_
             while not events.empty():
                 seen.append(events.get_nowait()["topic"])
             assert seen.count("engine") == 3      # connected, lost, connected again
+            assert "offers/alice" in seen and "calls/c1/answered" in seen
+            bob_saw = []
+            while not bobs.empty():
+                bob_saw.append(bobs.get_nowait()["topic"])
+            assert set(bob_saw) == {"engine"}      # alice's call never woke bob's desk
         answer = await link.command({"cmd": "status"})
         assert answer["echo"] == {"cmd": "status"}
     finally:
