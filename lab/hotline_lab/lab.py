@@ -51,8 +51,6 @@ def write_config(directory: Path, *, base_port: int, dialplan: Path, crm: Path,
         "queues_file": str(queues_file or PROJECT / "config/queues.yaml"),
         # The engine reads this sandbox's CDRs; production names its own file (or none).
         "cdr": {"csv_path": str(Path(box["dir"]) / CDR_CSV_IN_CHROOT)},
-        # the demo articles: the engine indexes them into this CRM (desk suggestions)
-        "knowledge": {"dir": str(PROJECT / "knowledge")},
     }
     for key, value in (extra or {}).items():
         if isinstance(value, dict):
