@@ -36,6 +36,8 @@ from ivr.call.callbacks import Callbacks
 from ivr.call.context import CallContext
 from ivr.config import Settings
 from ivr.crm.store import CrmStore, open_store
+from ivr.knowledge.store import KnowledgeBase
+from ivr.knowledge.sync import KnowledgeWatcher
 from ivr.telephony.agi.server import AgiServer
 from ivr.telephony.ami import AmiLink
 
@@ -64,6 +66,7 @@ class Engine:
                                     settings.agents_file,
                                     lambda: self.store)
         self.store: CrmStore | None = None
+        self.knowledge: KnowledgeBase | None = None     # the desk searches and suggests with it
         self.agent_restore = AgentRestore(  # agents' states from before a restart (the CRM's)
             list(self.agent_endpoint), agents_ready, use_records=restore_agents,
             handle=self.acd.handle, command=self.agents.command,
@@ -106,6 +109,10 @@ class Engine:
         gc.freeze()    # start-up objects live forever: keep them out of GC pauses on calls
         self._spawn(self.acd.run_timer())
         self._spawn(self._watch_plan())
+        # The knowledge base follows its folder (ivr/knowledge/): indexed now, in the background
+        # (the writer's queue: calls' records are never held up), then on every saved article.
+        self.knowledge = KnowledgeBase(self.store)
+        self._spawn(KnowledgeWatcher(self.knowledge, s.path(s.knowledge.dir)).run(s.knowledge.watch_s))
         if self.bus.enabled:
             self._spawn(self._publish_queue_stats())
 

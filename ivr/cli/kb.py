@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,9 +23,7 @@ from ivr.config import ConfigError, Settings, load_settings
 from ivr.crm.cli import CrmCommand, crm_option
 from ivr.crm.errors import CrmError
 from ivr.crm.store import open_store
-from ivr.dialplan.problems import PlanInvalid
 from ivr.knowledge.article import LANGUAGES
-from ivr.knowledge.checks import plan_intents
 from ivr.knowledge.store import Hit, KnowledgeBase
 from ivr.knowledge.sync import index_folder
 
@@ -72,8 +70,9 @@ def kb_group() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.pass_context
 def kb_index(ctx: click.Context, crm_url: str | None, folder: Path | None, fmt: str) -> None:
-    """Index the folder's articles (only those changed since the last run are rewritten).
-    A broken article is reported as file:line and keeps its last good version."""
+    """Index the folder's articles (only those changed since the last run are read again).
+    A broken article is reported as file:line and keeps its last good version; `ivr check`
+    also checks articles' intents against the dialplan."""
     settings = _settings(ctx)
     if folder is None:
         if settings is None:
@@ -83,8 +82,7 @@ def kb_index(ctx: click.Context, crm_url: str | None, folder: Path | None, fmt: 
     if not folder.is_dir():
         raise click.ClickException(f"the knowledge folder {folder} does not exist: create it, pass "
                                    "--dir, or fix knowledge.dir in the engine settings")
-    intents = _intents(settings)
-    report = _run(ctx, crm_url, lambda kb: index_folder(kb, folder, intents))
+    report = _run(ctx, crm_url, lambda kb: index_folder(kb, folder))
     for problem in report.problems:
         click.echo(str(problem), err=True)
     if fmt == "json":
@@ -94,19 +92,6 @@ def kb_index(ctx: click.Context, crm_url: str | None, folder: Path | None, fmt: 
     if report.problems:
         click.echo(f"{len(report.problems)} problem(s): fix the lines above", err=True)
         sys.exit(1)
-
-
-def _intents(settings: Settings | None) -> Collection[str] | None:
-    """The dialplan's intents, to check articles' `intents:`; None if it does not load."""
-    if settings is None:
-        return None
-    from ivr.dialplan.loader import load_plan
-    try:
-        return plan_intents(load_plan(settings.path(settings.dialplan)))
-    except (PlanInvalid, OSError):
-        click.echo("warning: the dialplan does not load (`ivr check`): articles' intents are "
-                   "not checked", err=True)
-        return None
 
 
 @kb_group.command("search", cls=CrmCommand)

@@ -143,10 +143,14 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
             intent TEXT NOT NULL, doc INTEGER NOT NULL, PRIMARY KEY (intent, doc))""",
         "CREATE INDEX kb_intents_doc ON kb_intents (doc)",
         # The text arrives already folded and tokenised (ivr/knowledge/folding.py): the
-        # databases only split on spaces and rank. rowid / doc = kb_articles.doc.
+        # databases only split on spaces and rank. rowid / doc = kb_articles.doc. The
+        # language and product filters are in the full-text index too (SQLite: `facets`
+        # tokens), so a search ranks and cuts at its limit only the articles it may return.
         {"sqlite": """CREATE VIRTUAL TABLE kb_fts USING fts5(
-            title, tags, body, tokenize = 'unicode61 remove_diacritics 0')""",
-         "postgresql": "CREATE TABLE kb_fts (doc BIGINT PRIMARY KEY, terms tsvector NOT NULL)"},
+            title, tags, body, facets, tokenize = 'unicode61 remove_diacritics 0')""",
+         "postgresql": """CREATE TABLE kb_fts (
+            doc BIGINT PRIMARY KEY, language TEXT NOT NULL, product_key TEXT NOT NULL,
+            terms tsvector NOT NULL)"""},
         {"postgresql": "CREATE INDEX kb_fts_terms ON kb_fts USING GIN (terms)"},
     ]),
     (7, "desk users, their sessions and sign-in failures (ivr/desk/users.py)", [

@@ -1,6 +1,7 @@
 """The knowledge folder as a whole (pure): every article parsed, ids unique, and the intents
-the dialplan knows. The adapter (folder.py) reads the files; `ivr check` and the indexer
-both use `check_articles`, so what the check calls broken is what the index leaves out."""
+the dialplan knows. The adapter (files.py) reads the files; `ivr check` and the indexer
+both use `check_articles`, so what the check calls broken is what the index leaves out,
+but for intents: only `ivr check` holds them against the dialplan (sync.py says why)."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping

@@ -45,7 +45,8 @@ vos votre vous y bonjour oui c d j l m n s t
 
 def fold(text: str) -> str:
     """Lower case, no diacritics, ligatures spelt out: 'Œdème DÉCLARÉ' -> 'oedeme declare'."""
-    # compatibility forms first (𝕊 → S), so the case fold sees the letters it must lower
+    # NFKD first too: compatibility letters (fullwidth Ａ, mathematical 𝕬) become plain ones
+    # before the case is folded
     lowered = unicodedata.normalize("NFKD", text).casefold().translate(_SPECIAL)
     decomposed = unicodedata.normalize("NFKD", lowered)
     return "".join(c for c in decomposed if not unicodedata.combining(c))

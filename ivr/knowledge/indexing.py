@@ -19,7 +19,6 @@ class Indexed:
     id: str
     name: str            # the file it came from, as a path in the folder
     content_hash: str
-    intents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,18 +33,12 @@ class SyncPlan:
         return len(self.upsert) + len(self.delete)
 
 
-def unchanged_files(files: Iterable[ArticleFile], indexed: Iterable[Indexed],
-                    known_intents: Collection[str] | None = None) -> dict[str, Indexed]:
+def unchanged_files(files: Iterable[ArticleFile], indexed: Iterable[Indexed]) -> dict[str, Indexed]:
     """name -> its index row, for the files the index holds as they are now (same name,
-    same text) and whose intents the dialplan still has: nothing to parse or write."""
+    same text): nothing to parse or write."""
     by_name = {row.name: row for row in indexed}
-    out = {}
-    for f in files:
-        row = by_name.get(f.name)
-        if (row is not None and row.content_hash == content_hash(f.text)
-                and (known_intents is None or set(row.intents) <= set(known_intents))):
-            out[f.name] = row
-    return out
+    return {f.name: row for f in files
+            if (row := by_name.get(f.name)) is not None and row.content_hash == content_hash(f.text)}
 
 
 def plan_sync(parsed: Iterable[Parsed], indexed: Iterable[Indexed],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,18 +42,18 @@ class IndexReport:
         return text
 
 
-async def index_folder(kb: KnowledgeBase, folder: Path,
-                       known_intents: Collection[str] | None = None,
-                       now: datetime | None = None) -> IndexReport:
+async def index_folder(kb: KnowledgeBase, folder: Path, now: datetime | None = None) -> IndexReport:
     """Bring the index in line with the folder. A broken article is reported and keeps its
-    last good version in the index; the others are indexed all the same."""
+    last good version in the index; the others are indexed all the same. Intents are not
+    checked against the dialplan here (`ivr check` does): a dialplan edit must never take
+    answers away from agents; an article for an intent no call has is just never suggested."""
     files, unreadable = await asyncio.to_thread(read_folder, folder)
     if not folder.is_dir():
         return IndexReport(problems=unreadable, total=await kb.count())
     indexed = await kb.indexed()
-    same = unchanged_files(files, indexed, known_intents)
+    same = unchanged_files(files, indexed)
     parsed = await asyncio.to_thread(check_articles, [f for f in files if f.name not in same],
-                                     known_intents, {row.id: row.name for row in same.values()})
+                                     None, {row.id: row.name for row in same.values()})
     plan = plan_sync(parsed, indexed, {_name(folder, p.file) for p in unreadable}, same.keys())
     held = {i.id for i in indexed}
     await kb.apply(plan, now or datetime.now(timezone.utc))
@@ -71,22 +70,31 @@ def _name(folder: Path, file: str) -> str:
 
 class KnowledgeWatcher:
     """Keeps the running index in step with the folder: indexes at start, then whenever a
-    file is saved, added or removed (checked every `every_s`; nothing is read or written
-    while the folder is unchanged). Problems are logged once per change of the folder."""
+    file is saved, added or removed (checked every `every_s`: file dates only, nothing read
+    or written while nothing changed). Problems are logged once per change; a failing run
+    (the database down) is retried."""
 
-    def __init__(self, kb: KnowledgeBase, folder: Path,
-                 known_intents: Callable[[], Collection[str] | None] = lambda: None) -> None:
-        self.kb, self.folder, self.known_intents = kb, folder, known_intents
+    def __init__(self, kb: KnowledgeBase, folder: Path) -> None:
+        self.kb, self.folder = kb, folder
         self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self._failure: str | None = None
         self.last: IndexReport | None = None
         self.runs = 0
 
     async def check_once(self) -> IndexReport | None:
-        """Index if the folder changed since the last time; the report, or None."""
+        """Index if the folder changed since the last run; the report, or None."""
+        if self.kb.store.degraded:
+            # The CRM database fails and the calls' records wait in the spool: an index run
+            # would only hold the writer up (waiting on locks or timeouts). Later.
+            return None
         signature = await asyncio.to_thread(folder_signature, self.folder)
         if signature == self._seen:
             return None
-        report = await index_folder(self.kb, self.folder, self.known_intents())
+        if not self.folder.is_dir():
+            self._seen = signature
+            log.info("knowledge base: no folder %s (knowledge.dir): no articles to suggest", self.folder)
+            return None
+        report = await index_folder(self.kb, self.folder)
         self._seen, self.last = signature, report
         for problem in report.problems:
             log.warning("knowledge base: %s (fix it and save: the index keeps the article's last "
@@ -97,10 +105,19 @@ class KnowledgeWatcher:
         return report
 
     async def run(self, every_s: float = 5.0) -> None:
+        """every_s = 0: index once (at start), then no more."""
         while True:
             try:
                 await self.check_once()
+                if self._failure is not None:
+                    log.info("knowledge base: indexing works again")
+                self._failure = None
             except Exception as exc:      # the database down, a file vanishing mid-read…
-                log.warning("knowledge base: indexing %s failed (%s); trying again in %.0f s",
-                            self.folder, exc, every_s)
-            await asyncio.sleep(every_s)
+                if self._failure is None:  # said once per outage, not every few seconds
+                    log.warning("knowledge base: indexing %s failed (%s: %s); the running index "
+                                "stays as it is and indexing is tried again", self.folder,
+                                type(exc).__name__, exc)
+                self._failure = str(exc)
+            if every_s <= 0 and self._failure is None:
+                return
+            await asyncio.sleep(every_s or 5.0)

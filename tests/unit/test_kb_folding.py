@@ -11,6 +11,7 @@ def test_case_and_diacritics_fold_away() -> None:
     assert fold("Effet INDÉSIRABLE déclaré") == "effet indesirable declare"
     assert fold("ça, garçon, naïve, Ångström") == "ca, garcon, naive, angstrom"
     assert fold("Œdème, cæcum, Straße, Øresund, Łódź") == "oedeme, caecum, strasse, oresund, lodz"
+    assert fold("ＡＢＣ 𝕬") == "abc a"
 
 
 def test_accented_and_plain_spellings_give_the_same_tokens() -> None:

@@ -77,13 +77,12 @@ def test_files_the_index_holds_as_they_are_are_not_parsed_again() -> None:
     from ivr.knowledge.checks import ArticleFile, check_articles
     from ivr.knowledge.indexing import unchanged_files
 
-    a, b = article_text("A", "intents: [order]\n"), article_text("B")
-    index = [Indexed("a", "a.md", held("a.md", a).content_hash, ("order",)), held("b.md", b)]
+    a, b = article_text("A"), article_text("B")
+    index = [held("a.md", a), held("b.md", b)]
     files = [ArticleFile("k/a.md", "a.md", a), ArticleFile("k/b.md", "b.md", b + "edited\n"),
              ArticleFile("k/c.md", "c.md", article_text("C", "id: a\n"))]
-    same = unchanged_files(files, index, {"order"})
+    same = unchanged_files(files, index)
     assert list(same) == ["a.md"]
-    assert unchanged_files(files, index, {"operator"}) == {}      # its intent left the dialplan
     parsed = check_articles([f for f in files if f.name not in same], None, {"a": "a.md"})
     assert [p.name for p in parsed] == ["b.md", "c.md"]
     assert "id 'a' is already the id of a.md:" in parsed[1].problems[0].message
