@@ -48,7 +48,8 @@ def demo_config(base_port: int) -> Path:
     return write_config(work / "config", base_port=base_port,
                         dialplan=PROJECT / "dialplans/hotline.yaml", crm=work / "crm.db",
                         sounds=PROJECT / "sounds", sandbox={"operator_ring_seconds": 30},
-                        extra={"desk": {"port": base_port + 480}})
+                        extra={"desk": {"port": base_port + 480},
+                               "knowledge": {"dir": str(PROJECT / "knowledge")}})
 
 
 def start_desk(lab: Lab, console: Console) -> subprocess.Popen:

@@ -31,9 +31,11 @@ def hotline(tmp_path_factory) -> Iterator[tuple[Lab, DeskServer]]:
     work = tmp_path_factory.mktemp("desk-calls")
     config = write_config(work / "config", base_port=BASE_PORT, dialplan=PROJECT / "dialplans/minimal.yaml",
                           crm=work / "crm.db", sounds=work / "sounds",
-                          queues_file=PROJECT / "tests/integration/queues.yaml")
+                          queues_file=PROJECT / "tests/integration/queues.yaml",
+                          extra={"knowledge": {"dir": str(PROJECT / "knowledge")}})
     lab = Lab(config)
     lab.ivr("sounds", "build", str(PROJECT / "dialplans/minimal.yaml"))
+    lab.ivr("kb", "index")
     lab.up(log=lambda *_: None)
     desk = None
     try:
@@ -77,6 +79,8 @@ def test_the_pop_comes_while_the_phone_rings_and_the_call_is_documented(hotline,
     assert page.locator("#call script").count() == 0
     expect(page.locator("#ae-flag")).to_be_visible()
     expect(page.locator("#call-queue")).to_have_text("pharmacovigilance")
+    # the knowledge base's answer for the IVR intent, in the caller's language first
+    expect(page.locator("#suggestions li").first).to_contain_text("effet indésirable")
     expect(page.locator("#call-body[data-phase=talking]")).to_have_count(1, timeout=10_000)
     assert time.monotonic() - popped_at > 1.0, "the pop came less than a second before the answer"
     page.screenshot(path=str(tmp_path / "desk-pop.png"))
@@ -87,6 +91,7 @@ def test_the_pop_comes_while_the_phone_rings_and_the_call_is_documented(hotline,
     expect(page.locator("#doc-outcome-error")).to_be_visible()
     expect(page.locator("#doc-notes")).to_have_value("Rash after the second tablet; reporter is the patient's pharmacist.")
     page.select_option("#doc-outcome", "case_opened")
+    page.locator("#doc-form input[name=articles]").first.check()      # the answer it used
     page.keyboard.press("Alt+S")
     expect(page.locator("#doc-saved")).to_be_visible()
     expect(page.locator("#ae-case-link")).to_be_visible()     # the IVR opened the AE case
@@ -95,10 +100,11 @@ def test_the_pop_comes_while_the_phone_rings_and_the_call_is_documented(hotline,
     page.screenshot(path=str(tmp_path / "desk-after.png"))
     rec = lab.call_record("0611000051")
     with sqlite3.connect(Path(lab.settings.crm_url().removeprefix("sqlite:///"))) as db:
-        docs = db.execute("SELECT agent, reason, outcome, notes FROM call_documentation "
+        docs = db.execute("SELECT agent, reason, outcome, notes, articles FROM call_documentation "
                           "WHERE call_id = ?", (rec["call_id"],)).fetchall()
     assert docs == [("alice", "adverse_event", "case_opened",
-                     "Rash after the second tablet; reporter is the patient's pharmacist.")]
+                     "Rash after the second tablet; reporter is the patient's pharmacist.",
+                     '["adverse-event-report.fr"]')]
     assert rec["agent"] == "alice" and rec["adverse_event"] and not dialogs
 
 
