@@ -5,7 +5,6 @@ the settings' knowledge.dir unless --dir names another. Exit 0 ok, 1 user error 
 article included: the others are indexed all the same), 2 internal error."""
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -21,8 +20,7 @@ from rich.table import Table
 
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.crm.cli import CrmCommand, crm_option
-from ivr.crm.errors import CrmError
-from ivr.crm.store import open_store
+from ivr.crm.cli_base import _run as run_crm
 from ivr.knowledge.article import LANGUAGES
 from ivr.knowledge.store import Hit, KnowledgeBase
 from ivr.knowledge.sync import index_folder
@@ -39,23 +37,8 @@ def _settings(ctx: click.Context) -> Settings | None:
 
 
 def _run(ctx: click.Context, crm_url: str | None, work: Callable[[KnowledgeBase], Awaitable[T]]) -> T:
-    url = crm_url or (ctx.find_object(dict) or {}).get("crm_url")
-    if not url:
-        raise click.ClickException("no CRM store given: pass --crm URL (e.g. sqlite:///var/crm.db), "
-                                   "set IVR_CRM_URL, or fix crm.url in the engine settings")
-
-    async def main() -> T:
-        store = await open_store(url)
-        try:
-            return await work(KnowledgeBase(store))
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(main())
-    except CrmError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    """The CRM commands' runner (store opened and closed, CrmError: exit 1) on the knowledge base."""
+    return run_crm(ctx, crm_url, lambda store: work(KnowledgeBase(store)))
 
 
 @click.group("kb")

@@ -17,23 +17,13 @@ from ivr.cases import KINDS, STATUSES
 
 from . import render
 from .case_reports import EXPORT_COLUMNS, safety_rows
-from .cli_base import ISO, CrmCommand, _out, _run, crm_option
+from .cli_base import ISO, CrmCommand, CrmGroup, _out, _run, crm_option
 from .store import CrmStore
 
 LIST_COLUMNS = ("case_id", "kind", "status", "day0", "due_date", "overdue", "serious", "missing_criteria",
                 "product", "contact_id", "calls", "opened_at", "opened_by", "closed_at", "close_reason")
 
 
-class CrmGroup(click.Group):
-    """Bad options are user errors (exit 1), as for the other CRM commands."""
-
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            exc.show()
-            raise click.exceptions.Exit(1) from exc
 
 
 def _cell(value: Any) -> str:

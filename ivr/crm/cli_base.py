@@ -33,7 +33,7 @@ class IsoTime(click.ParamType):
 ISO = IsoTime()
 
 
-class CrmCommand(click.Command):
+class _UsageIsUserError:
     """Bad options are user errors too: show click's message and exit 1 (not click's 2)."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
@@ -43,6 +43,14 @@ class CrmCommand(click.Command):
         except click.UsageError as exc:
             exc.show()
             raise click.exceptions.Exit(1) from exc
+
+
+class CrmCommand(_UsageIsUserError, click.Command):
+    pass
+
+
+class CrmGroup(_UsageIsUserError, click.Group):
+    pass
 
 
 def _url(ctx: click.Context, crm_url: str | None) -> str:
