@@ -15,7 +15,7 @@ from ivr.knowledge.store import KnowledgeBase
 
 from .agent_access import agent_or_refusal, engine_link
 from .call_view import Phase, call_phase
-from .pop_data import documentation
+from .pop_data import documentation, open_cases
 from .web import deps, error_page, render, require
 
 log = logging.getLogger("ivr.desk")
@@ -39,7 +39,7 @@ async def doc_context(request: Request, agent: str, call_id: str | None,
     context: dict[str, Any] = {"agent": agent, "call_id": call_id, "reasons": settings.contact_reasons,
                                "outcomes": settings.outcomes, "problems": problems or {},
                                "saved_at": saved_at, "articles": [], "ae_case": None,
-                               "contact_id": None,
+                               "contact_id": None, "linked": [], "linkable": [],
                                "values": {"reason": "", "outcome": "", "notes": "", "articles": []}}
     if call_id is None:
         return context
@@ -53,11 +53,18 @@ async def doc_context(request: Request, agent: str, call_id: str | None,
         offer.get("intent"), offer.get("transcript"), offer.get("language")), [], "the articles to suggest")
     chosen = set(context["values"]["articles"])
     context["articles"] = suggested + [a for a in await _articles(store, chosen - {h.id for h in suggested})]
-    cases = await store.live_read(store.list_cases(kind="adverse_event", call_id=call_id), [], "the call's cases")
-    context["ae_case"] = cases[0]["case_id"] if cases else None
+    linked = await store.live_read(store.list_cases(call_id=call_id), [], "the call's cases")
+    context["linked"] = linked
+    context["ae_case"] = next((c["case_id"] for c in linked if c["kind"] == "adverse_event"), None)
     if offer.get("caller"):
         contact = await store.live_read(store.find_contact(offer["caller"]), None, "the caller's contact")
         context["contact_id"] = contact["id"] if contact else None
+        # the caller's other open cases (the contact's, or of its calls): this call may follow one up
+        history = await store.live_read(store.contact_history(offer["caller"], limit=None), [],
+                                        "the caller's calls")
+        others = await store.live_read(open_cases(store, contact, history, call_id), [], "the caller's cases")
+        ids = {c["case_id"] for c in linked}
+        context["linkable"] = [c for c in others if c["case_id"] not in ids]
     return context
 
 
@@ -74,6 +81,26 @@ async def doc_panel(request: Request) -> Response:
     if refused:
         return refused
     return render(request, "_agent_doc.html", await doc_context(request, agent, documented_call(request, agent)))
+
+
+@require("agent")
+async def link_case(request: Request) -> Response:
+    """Link the agent's current call to one of the caller's open cases (a follow-up call)."""
+    agent, refused = agent_or_refusal(request)
+    if refused:
+        return refused
+    call_id = request.path_params["call_id"]
+    if call_id != documented_call(request, agent):
+        return error_page(request, 404, "error.404")
+    form = await request.form()
+    problems: dict[str, str] = {}
+    try:
+        await deps(request).store.link_call(str(form.get("case_id", "")), call_id, agent, now=deps(request).now())
+    except CrmError as exc:
+        log.warning("desk: call %s not linked to a case: %s", call_id, exc)
+        problems["case"] = "desk.doc.not_linked"
+    return render(request, "_agent_doc.html", await doc_context(request, agent, call_id, problems=problems),
+                  status_code=200 if not problems else 409)
 
 
 @require("agent")
@@ -110,4 +137,5 @@ async def save_documentation(request: Request) -> Response:
 routes = [
     Route("/agent/{name}/panel/doc", doc_panel, methods=["GET"]),
     Route("/agent/{name}/calls/{call_id}/documentation", save_documentation, methods=["POST"]),
+    Route("/agent/{name}/calls/{call_id}/case", link_case, methods=["POST"]),
 ]

@@ -144,6 +144,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "desk.doc.open_complaint": 'Réclamation qualité',
         "desk.doc.contact": 'Fiche contact',
         "desk.call.suggestions": 'Réponses suggérées',
+        "desk.doc.linked": 'Appel rattaché aux dossiers :',
+        "desk.doc.link_label": 'Rattacher cet appel au dossier ouvert',
+        "desk.doc.link": 'Rattacher',
+        "desk.doc.not_linked": 'Appel non rattaché : le dossier est introuvable ou la base CRM ne répond pas ; réessayez.',
     },
     "en": {
         "app.title": "Agent desk",
@@ -283,6 +287,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "desk.doc.open_complaint": 'Quality complaint',
         "desk.doc.contact": 'Contact card',
         "desk.call.suggestions": 'Suggested answers',
+        "desk.doc.linked": 'Call linked to cases:',
+        "desk.doc.link_label": 'Link this call to the open case',
+        "desk.doc.link": 'Link',
+        "desk.doc.not_linked": 'Call not linked: the case cannot be found or the CRM database does not answer; try again.',
     },
 }
 

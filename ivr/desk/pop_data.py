@@ -28,13 +28,13 @@ async def _read(store: CrmStore, offer: dict[str, Any]) -> tuple:
         contact = await store.find_contact(offer["caller"])
         history = [c for c in await store.contact_history(offer["caller"], limit=None)
                    if c.call_id != offer["call_id"]]
-        cases = await _open_cases(store, contact, history, offer["call_id"])
+        cases = await open_cases(store, contact, history, offer["call_id"])
     suggestions = await KnowledgeBase(store).suggest(offer.get("intent"), offer.get("transcript"),
                                                      offer.get("language"), limit=SUGGESTIONS)
     return contact, history[:HISTORY_SHOWN], cases, suggestions, True
 
 
-async def _open_cases(store: CrmStore, contact: dict | None, history: list[CallRecord],
+async def open_cases(store: CrmStore, contact: dict | None, history: list[CallRecord],
                       call_id: str) -> list[dict[str, Any]]:
     """Open cases of every kind: the contact's, or linked to one of its calls (this one too:
     the IVR opens an adverse-event case as the call arrives)."""

@@ -135,3 +135,30 @@ def test_the_desk_survives_an_engine_restart(hotline, page: Page):
     page.click("#pause")
     expect(page.locator("#state-badge")).to_contain_text("Paused")
     assert agents(lab)["alice"]["state"] == "paused"
+
+
+def test_a_follow_up_call_is_linked_to_the_callers_open_case(hotline, page: Page, tmp_path: Path):
+    lab, desk = hotline
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("name,type,numbers,organisation\nÉlise Martin,pharmacist,0611000061,Pharmacie du Port\n")
+    lab.ivr("contacts", "import", str(contacts))
+    for name in OTHERS:
+        lab.ivr("agent", "logout", name)
+    lab.ivr("agent", "ready", "alice")
+    lab.start_phones(only={"alice": 1.0}, talk_seconds=2.0)
+    open_desk(page, desk)
+    first = lab.call("0611000061", [Pause(1.5), Press("9"), AwaitHangup(60)])   # opens AE-<call>
+    assert first.wait(60) == 0
+    case_id = f"AE-{lab.call_record('0611000061')['call_id']}"
+    second = lab.call("0611000061", [Pause(1.5), Press("0"), AwaitHangup(60)])
+    expect(page.locator("#call-body[data-phase=talking]")).to_have_count(1, timeout=20_000)
+    expect(page.locator("#caller-name")).to_have_text("Élise Martin")         # the contact card
+    expect(page.locator("#open-cases")).to_contain_text(case_id)
+    page.select_option("#link-case", case_id)
+    page.click("#link-case-button")
+    expect(page.locator("#linked-cases")).to_contain_text(case_id)
+    assert second.wait(60) == 0
+    second_id = [c for c in lab.calls() if c["caller"] == "0611000061"][-1]["call_id"]
+    with sqlite3.connect(Path(lab.settings.crm_url().removeprefix("sqlite:///"))) as db:
+        linked = {r[0] for r in db.execute("SELECT call_id FROM case_calls WHERE case_id = ?", (case_id,))}
+    assert second_id in linked and len(linked) == 2
