@@ -106,10 +106,17 @@ async def new_case_form(request: Request) -> Response:
     kind = request.query_params.get("kind", "")
     call_id = request.query_params.get("call") or None
     if kind not in CASE_KINDS:
-        return render(request, "case_new.html", {"kind": "", "kinds": CASE_KINDS, "call": call_id})
+        return render(request, "case_new.html", {"kind": "", "kinds": CASE_KINDS, "call": call_id,
+                                                 "contact_id": request.query_params.get("contact", "")})
     call: dict[str, Any] | None = None
     values: dict[str, str] = {}
     contact = None
+    contact_id = _int(request.query_params.get("contact", ""))   # an id, never a name: fine in a URL
+    if contact_id is not None and not call_id:
+        contact = await d.store.get_contact(contact_id)
+        if contact is None:
+            return error_page(request, 404, "error.404")
+        values = prefill_from_call(kind, {}, contact, None)
     if call_id:
         record = await d.store.get_call(call_id)
         if record is None:

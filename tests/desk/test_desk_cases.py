@@ -189,7 +189,8 @@ async def _ae_call(store: Any) -> None:
                                adverse_event=True, speech_text="effet secondaire après Dolorex"))
 
 
-def test_contact_search_without_accents_card_history_and_consent_audit(page: Page, desk: DeskServer, crm):
+def test_contact_search_without_accents_card_history_and_consent_audit(page: Page, desk: DeskServer, crm,
+                                                                      tmp_path):
     sign_in(page, desk, "alice")
     page.goto(desk.url + "/contacts")
     page.fill("#q", "helene muller")
@@ -214,6 +215,16 @@ def test_contact_search_without_accents_card_history_and_consent_audit(page: Pag
     expect(audit.locator("tr", has_text="pv_follow_up_consent")).to_contain_text("alice")
     expect(audit.locator("tr", has_text="consent_source")).to_contain_text("phone call")
     expect(audit.locator("tr", has_text="consent_date")).to_contain_text(today())
+    page.screenshot(path=shot_path(tmp_path, "contact-card.png"), full_page=True)
+    # an AE case opened from the card names her as the reporter and belongs to her
+    page.click("#new-case-for-contact")
+    page.select_option("#new-kind", "adverse_event")
+    page.click("form[action='/cases/new'] button[type=submit]")
+    expect(page.locator("#f-reporter")).to_have_value("Hélène Müller (pharmacist)")
+    page.fill("#f-reaction", "vertiges")
+    page.click("#open-case")
+    expect(page.locator("#case-contact")).to_have_text("Hélène Müller")
+    expect(page.locator("#missing-criteria")).to_contain_text("suspect product")
 
 
 def test_untrusted_text_shows_as_text(page: Page, desk: DeskServer, crm):
