@@ -4,7 +4,9 @@ policy.py and i18n.py are pure (rules, texts); passwords.py and users.py are the
 adapters (argon2 hashes; users, sessions and sign-in failures in the CRM database);
 deps.py is what routes are given (DeskDeps); app.py builds the Starlette app; middleware.py
 adds security headers and the session + CSRF check to every request; web.py holds the
-helpers every route uses; auth.py, account.py, admin.py and pages.py are the routes;
+helpers every route uses; auth.py, account.py, admin.py and pages.py are the routes, and
+case_pages.py, contact_pages.py, kb_pages.py those of cases, contacts and the knowledge base
+(their forms' rules in case_forms.py, pure);
 server.py runs it under uvicorn. `ivr desk …` is ivr/cli/desk.py.
 
 Adding pages (a new module with `routes = [Route(...)]`, listed in app.create_app):

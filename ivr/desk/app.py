@@ -1,5 +1,5 @@
 """The desk's app factory: `create_app(deps) -> Starlette`. Routes come in groups, one per
-module (auth, account, admin, pages; the lead adds the agent's call pages); every answer goes through
+module (auth, account, admin, pages, case_pages, contact_pages, kb_pages; the lead adds the agent's call pages); every answer goes through
 the security headers and the session + CSRF check (middleware.py)."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from . import account, admin, agent_desk, auth, pages
+from . import account, admin, agent_desk, auth, case_pages, contact_pages, kb_pages, pages
 from .deps import DeskDeps
 from .i18n import LANGUAGE_NAMES, translate
 from .middleware import SecurityHeaders, SessionAndCsrf
@@ -49,6 +49,7 @@ def create_app(deps: DeskDeps, extra_routes: list[Route | Mount] | None = None) 
     """The desk app on `deps`. `extra_routes`: more route groups (the agent's call pages)."""
     app = Starlette(
         routes=[*auth.routes, *account.routes, *pages.routes, *agent_desk.routes, *admin.routes,
+                *case_pages.routes, *contact_pages.routes, *kb_pages.routes,
                 *(extra_routes or []),
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         middleware=[Middleware(SecurityHeaders, tls=deps.tls), Middleware(SessionAndCsrf, deps=deps)],

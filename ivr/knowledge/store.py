@@ -154,6 +154,11 @@ class KnowledgeBase:
         d["indexed_at"] = codec.parse_ts(d["indexed_at"])
         return d
 
+    async def products(self) -> list[str]:
+        """The products articles are about (for filters and guessing a call's product)."""
+        rows = await self.backend.fetchall("SELECT DISTINCT product FROM kb_articles ORDER BY product")
+        return [r[0] for r in rows]
+
     async def count(self) -> int:
         return (await self.backend.fetchall("SELECT COUNT(*) FROM kb_articles"))[0][0]
 

@@ -1,0 +1,269 @@
+"""The desk's cases, contacts and knowledge-base pages in a real browser, on a real desk
+server whose SQLite CRM is filled through the store API (contacts, calls, cases) and the
+real CLI (`ivr kb index`). Screenshots at 1280×720: $IVR_DESK_SHOTS or the test's tmp."""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ivr.crm.records import CallRecord
+from ivr.crm.store import open_store
+
+from .conftest import sign_in
+from .desk_server import DeskServer
+from .test_desk_admin import shot_path
+
+HOSTILE = '<script>document.title="owned"</script><img src=x onerror="document.title=1">'
+
+
+def in_crm(desk: DeskServer, job: Any) -> Any:
+    """Run `await job(store)` on the desk's own CRM file (the store API, as the engine would)."""
+    async def run() -> Any:
+        store = await open_store(f"sqlite:///{desk.db}")
+        try:
+            return await job(store)
+        finally:
+            await store.close()
+    # in a thread of its own: Playwright's sync API keeps an event loop running in this one
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+@pytest.fixture(scope="module")
+def crm(desk: DeskServer, tmp_path_factory) -> dict[str, Any]:
+    """Contacts, two calls of one contact from two numbers, and an indexed knowledge base."""
+    started = datetime.now(timezone.utc) - timedelta(hours=1)
+
+    async def fill(store: Any) -> dict[str, Any]:
+        helene = await store.save_contact("Hélène Müller", ["+4930111222", "+4930999888"], "pharmacist",
+                                          organisation="Apotheke am Markt")
+        hostile = await store.save_contact(HOSTILE, ["+4930555000"], "patient")
+        for call_id, number, minutes in (("c-1001", "+4930111222", 0), ("c-1002", "+4930999888", 10)):
+            store.save_call(CallRecord(call_id, caller=number, started_at=started + timedelta(minutes=minutes),
+                                       ended_at=started + timedelta(minutes=minutes + 3), language="fr",
+                                       intent="product-info", queue="pharma", agent="alice",
+                                       speech_text="J'ai une question sur le Dolorex et ma grossesse",
+                                       disposition="answered"))
+        return {"helene": helene, "hostile": hostile}
+
+    ids = in_crm(desk, fill)
+    folder = tmp_path_factory.mktemp("kb")
+    (folder / "dolorex-grossesse.fr.md").write_text(
+        "---\ntitle: Dolorex pendant la grossesse\nproduct: dolorex\nlanguage: fr\ntags: [grossesse]\n---\n"
+        "Le Dolorex est déconseillé au **premier trimestre** ; orientez vers le médecin.\n", encoding="utf-8")
+    (folder / "respiral-storage.en.md").write_text(
+        "---\ntitle: Storing Respiral\nproduct: respiral\nlanguage: en\ntags: [storage]\n---\n"
+        "Keep below 25 °C.\n", encoding="utf-8")
+    desk.ivr("kb", "index", "--dir", str(folder))
+    return ids
+
+
+def fill_case(page: Page, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        page.fill(f"#f-{name}", value)
+
+
+def test_an_ae_case_with_the_four_criteria_has_day0_and_due_date(page: Page, desk: DeskServer, crm, tmp_path):
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/cases/new?kind=adverse_event")
+    fill_case(page, {"patient": "F, 34 ans", "reporter": "Dr Martin", "product": "Dolorex",
+                     "reaction": "urticaire"})
+    page.click("#open-case")
+    expect(page.locator("#notice")).to_be_visible()
+    expect(page.locator("#criteria-complete")).to_be_visible()
+    expect(page.locator("#day0")).to_have_text(today())
+    due = (datetime.now(timezone.utc).date() + timedelta(days=90)).isoformat()    # non-serious default
+    expect(page.locator("#due-date")).to_contain_text(due)
+    # serious now: the due date moves to 15 days, and the audit trail says who did it
+    page.check("input[name=seriousness][value=hospitalisation]")
+    page.click("#save-case")
+    expect(page.locator("#serious")).to_contain_text("hospitalisation")
+    expect(page.locator("#due-date")).to_contain_text(
+        (datetime.now(timezone.utc).date() + timedelta(days=15)).isoformat())
+    audit = page.locator("#audit")
+    expect(audit.locator("tr", has_text="fields.seriousness")).to_contain_text("alice")
+    expect(audit.locator("tr", has_text="fields.reaction")).to_contain_text("urticaire")
+    page.screenshot(path=shot_path(tmp_path, "case-ae.png"))
+
+
+def test_missing_criteria_are_listed(page: Page, desk: DeskServer, crm):
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/cases/new?kind=adverse_event")
+    fill_case(page, {"product": "Dolorex", "reaction": "nausées"})
+    page.click("#open-case")
+    missing = page.locator("#missing-criteria")
+    expect(missing).to_contain_text("identifiable patient")
+    expect(missing).to_contain_text("identifiable reporter")
+    expect(missing).not_to_contain_text("suspect product")
+    expect(page.locator("#day0")).to_contain_text("not yet")
+    page.fill("#f-patient", "M, 60")
+    page.fill("#f-reporter_contact", "+49 30 123456")
+    page.click("#save-case")
+    expect(page.locator("#criteria-complete")).to_be_visible()
+    expect(page.locator("#day0")).to_have_text(today())
+
+
+def test_a_missing_required_field_keeps_the_text_and_says_so_by_the_field(page: Page, desk: DeskServer, crm):
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/cases/new?kind=complaint")
+    fill_case(page, {"product": "Respiral", "batch": "L-2291", "expiry": "next year"})
+    page.click("#open-case")
+    expect(page.locator("#form-error")).to_be_visible()
+    expect(page.locator("#description-error")).to_contain_text("required")
+    expect(page.locator("#expiry-error")).to_contain_text("YYYY-MM-DD")
+    expect(page.locator("#f-description")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-product")).to_have_value("Respiral")
+    expect(page.locator("#f-batch")).to_have_value("L-2291")
+    expect(page.locator("#f-expiry")).to_have_value("next year")
+
+
+def test_closing_needs_a_reason_and_is_audited_and_reopening_too(page: Page, desk: DeskServer, crm):
+    sign_in(page, desk, "sam")
+    page.goto(desk.url + "/cases/new?kind=medinfo")
+    fill_case(page, {"question": "Dose maximale ?", "product": "Dolorex"})
+    page.click("#open-case")
+    expect(page.locator("#notice")).to_be_visible()
+    case_url = page.url.split("?")[0]
+    page.click("#close-form button")
+    expect(page.locator("#close_reason-error")).to_contain_text("reason")
+    expect(page.locator("#case-status")).to_have_text("open")
+    page.fill("#close-reason-input", "answered on the phone")
+    page.click("#close-form button")
+    expect(page.locator("#case-status")).to_have_text("closed")
+    expect(page.locator("#close-reason")).to_have_text("answered on the phone")
+    assert page.locator("#case-form").count() == 0               # closed: read only
+    assert page.get_by_role("button", name="Delete").count() == 0
+    page.fill("#reopen-reason-input", "caller rang back")
+    page.click("#reopen-form button")
+    expect(page.locator("#case-status")).to_have_text("open")
+    audit = page.locator("#audit")
+    expect(audit.locator("tr", has_text="close_reason").first).to_contain_text("answered on the phone")
+    expect(audit.locator("tr", has_text="status").last).to_contain_text("sam")
+    assert page.url.startswith(case_url)
+
+
+def test_a_case_from_a_call_is_prefilled_and_linked_and_the_worklist_shows_it(page: Page, desk: DeskServer,
+                                                                               crm, tmp_path):
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/cases/new?kind=medinfo&call=c-1001")
+    expect(page.locator("#f-question")).to_have_value("J'ai une question sur le Dolorex et ma grossesse")
+    expect(page.locator("#f-product")).to_have_value("dolorex")        # the one product the call named
+    page.click("#open-case")
+    expect(page.locator("#case-calls")).to_contain_text("c-1001")
+    expect(page.locator("#case-contact")).to_have_text("Hélène Müller")
+    # an overdue AE case comes first in the worklist, in red and said in words
+    old = datetime.now(timezone.utc) - timedelta(days=120)
+    in_crm(desk, lambda s: s.open_case("adverse_event", {"patient": "x", "reporter": "y", "product": "Dolorex",
+                                                          "reaction": "z"}, "bob", now=old))
+    page.goto(desk.url + "/cases")
+    first = page.locator("#cases tbody tr").first
+    expect(first).to_contain_text("overdue")
+    expect(first.locator(".overdue")).to_have_css("color", "rgb(179, 38, 30)")
+    page.select_option("#kind", "medinfo")
+    page.click("#case-filters button[type=submit]")
+    expect(page).to_have_url(desk.url + "/cases?kind=medinfo&status=open")
+    assert all("Medical information" in row for row in page.locator("#cases tbody tr").all_inner_texts())
+    page.goto(desk.url + "/cases")
+    page.screenshot(path=shot_path(tmp_path, "cases-worklist.png"))
+
+
+def test_an_ae_case_of_an_ivr_flagged_call_is_the_one_linked_to(page: Page, desk: DeskServer, crm):
+    in_crm(desk, _ae_call)
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/cases/new?kind=adverse_event&call=c-ae-1")
+    expect(page).to_have_url(desk.url + "/cases/AE-c-ae-1")
+    expect(page.locator("#f-transcript")).to_have_value("effet secondaire après Dolorex")
+
+
+async def _ae_call(store: Any) -> None:
+    store.save_call(CallRecord("c-ae-1", caller="+4930111222", started_at=datetime.now(timezone.utc),
+                               adverse_event=True, speech_text="effet secondaire après Dolorex"))
+
+
+def test_contact_search_without_accents_card_history_and_consent_audit(page: Page, desk: DeskServer, crm,
+                                                                      tmp_path):
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/contacts")
+    page.fill("#q", "helene muller")
+    page.press("#q", "Enter")
+    expect(page).to_have_url(desk.url + "/contacts")           # POST: the name is in no URL
+    page.locator("#contacts a", has_text="Hélène Müller").click()
+    expect(page.locator("#contact-name")).to_have_text("Hélène Müller")
+    calls = page.locator("#contact-calls")
+    expect(calls).to_contain_text("+4930111222")
+    expect(calls).to_contain_text("+4930999888")             # both of her numbers
+    # a consent change without its source is refused by the field, what was typed kept
+    page.select_option("#c-pv_follow_up_consent", "true")
+    page.fill("#c-email", "helene@example.org")
+    page.click("#save-contact")
+    expect(page.locator("#consent_source-error")).to_contain_text("required")
+    expect(page.locator("#c-email")).to_have_value("helene@example.org")
+    expect(page.locator("#c-pv_follow_up_consent")).to_have_value("true")
+    page.fill("#c-consent_source", "phone call")
+    page.click("#save-contact")
+    expect(page.locator("#notice")).to_be_visible()
+    audit = page.locator("#contact-audit")
+    expect(audit.locator("tr", has_text="pv_follow_up_consent")).to_contain_text("alice")
+    expect(audit.locator("tr", has_text="consent_source")).to_contain_text("phone call")
+    expect(audit.locator("tr", has_text="consent_date")).to_contain_text(today())
+    page.screenshot(path=shot_path(tmp_path, "contact-card.png"), full_page=True)
+    # an AE case opened from the card names her as the reporter and belongs to her
+    page.click("#new-case-for-contact")
+    page.select_option("#new-kind", "adverse_event")
+    page.click("form[action='/cases/new'] button[type=submit]")
+    expect(page.locator("#f-reporter")).to_have_value("Hélène Müller (pharmacist)")
+    page.fill("#f-reaction", "vertiges")
+    page.click("#open-case")
+    expect(page.locator("#case-contact")).to_have_text("Hélène Müller")
+    expect(page.locator("#missing-criteria")).to_contain_text("suspect product")
+
+
+def test_untrusted_text_shows_as_text(page: Page, desk: DeskServer, crm):
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + f"/contacts/{crm['hostile']}")
+    expect(page.locator("#contact-name")).to_have_text(HOSTILE)
+    page.goto(desk.url + "/cases/new?kind=complaint")
+    fill_case(page, {"product": HOSTILE, "description": HOSTILE})
+    page.click("#open-case")
+    expect(page.locator("#f-product")).to_have_value(HOSTILE)
+    page.goto(desk.url + "/cases?kind=complaint")
+    expect(page.locator("#cases")).to_contain_text(HOSTILE)
+    assert page.locator("main script, main img").count() == 0
+    assert page.title() not in ("owned", "1")
+
+
+def test_kb_search_folds_accents_and_shows_the_article(page: Page, desk: DeskServer, crm, tmp_path):
+    sign_in(page, desk, "alice")
+    page.click("nav a[href='/kb']")
+    page.fill("#kb-q", "deconseille")
+    page.press("#kb-q", "Enter")
+    hits = page.locator("#kb-hits li")
+    expect(hits).to_have_count(1)
+    expect(hits.first).to_contain_text("Dolorex pendant la grossesse")
+    page.screenshot(path=shot_path(tmp_path, "kb-search.png"))
+    page.select_option("#kb-language", "en")
+    page.click("#kb-search button[type=submit]")
+    expect(page.locator("#no-hits")).to_be_visible()
+    page.go_back()
+    page.click("#kb-hits a")
+    expect(page.locator("#article-title")).to_have_text("Dolorex pendant la grossesse")
+    expect(page.locator("#article-body strong")).to_have_text("premier trimestre")   # its HTML, rendered
+    page.screenshot(path=shot_path(tmp_path, "kb-article.png"))
+
+
+def test_the_pages_work_with_the_keyboard(page: Page, desk: DeskServer, crm):
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/contacts")
+    expect(page.locator("#q")).to_be_focused()                # autofocus: type at once
+    page.keyboard.type("Müller")
+    page.keyboard.press("Enter")
+    expect(page.locator("#contacts")).to_contain_text("Hélène Müller")
