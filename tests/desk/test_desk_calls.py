@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,6 +107,21 @@ def test_the_pop_comes_while_the_phone_rings_and_the_call_is_documented(hotline,
                      "Rash after the second tablet; reporter is the patient's pharmacist.",
                      '["adverse-event-report.fr"]')]
     assert rec["agent"] == "alice" and rec["adverse_event"] and not dialogs
+    # the IVR's case, completed from the desk: the four criteria make day 0, the due date follows
+    page.click("#ae-case-link")
+    expect(page).to_have_url(f"{desk.url}/cases/AE-{rec['call_id']}")
+    for field, value in {"patient": "F, 34 ans", "reporter": "Dr Martin, pharmacien",
+                         "product": "Dolorex", "reaction": "urticaire"}.items():
+        page.fill(f"#f-{field}", value)
+    page.check("input[name=seriousness][value=hospitalisation]")
+    page.click("#save-case")
+    expect(page.locator("#criteria-complete")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "desk-ae-case.png"))
+    with sqlite3.connect(Path(lab.settings.crm_url().removeprefix("sqlite:///"))) as db:
+        day0, due, kind = db.execute("SELECT day0, due_date, kind FROM cases WHERE case_id = ?",
+                                     (f"AE-{rec['call_id']}",)).fetchone()
+    today = datetime.now(timezone.utc).date()
+    assert (kind, day0, due) == ("adverse_event", today.isoformat(), (today + timedelta(days=15)).isoformat())
 
 
 def test_state_changes_show_everywhere_within_a_second(hotline, page: Page):
