@@ -17,6 +17,7 @@ from ivr.config import Settings
 from ivr.crm.store import open_store
 from ivr.desk.app import create_app, make_templates
 from ivr.desk.deps import DeskDeps
+from ivr.desk.engine_link import EngineLink
 from ivr.desk.users import DeskAccounts
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
@@ -39,7 +40,8 @@ async def app_and_clock(tmp_path: Path):
     store = await open_store(f"sqlite:///{tmp_path}/crm.db")
     clock = Clock()
     deps = DeskDeps(settings=Settings(), store=store, templates=make_templates(),
-                    agents=frozenset({"alice"}), now=clock)
+                    agents=frozenset({"alice"}), now=clock,
+                    engine=EngineLink(tmp_path / "no-engine.sock"))     # never started: engine away
     hashed = await deps.passwords.hash("alice-secret-1")
     await DeskAccounts(store).add_user("alice", "agent", "en", hashed, T0)
     try:
