@@ -267,3 +267,20 @@ def test_the_pages_work_with_the_keyboard(page: Page, desk: DeskServer, crm):
     page.keyboard.type("Müller")
     page.keyboard.press("Enter")
     expect(page.locator("#contacts")).to_contain_text("Hélène Müller")
+
+
+def test_the_pages_speak_french_too(page: Page, desk: DeskServer, crm, tmp_path):
+    desk.add_user("zoe", "agent", "zoe-secret-123", language="fr")
+    sign_in(page, desk, "zoe", "zoe-secret-123")
+    page.goto(desk.url + "/cases/new?kind=adverse_event")
+    fill_case(page, {"product": "Dolorex", "onset_date": "2999-01-01"})
+    page.click("#open-case")
+    expect(page.locator("#form-error")).to_contain_text("erreurs")
+    expect(page.locator("label[for=f-reaction]")).to_have_text("Effet indésirable")
+    in_crm(desk, lambda s: s.open_case("adverse_event", {"reaction": "toux", "product": "Respiral", "patient": "p",
+                                                          "reporter": "r"}, "zoe",
+                                       now=datetime.now(timezone.utc) - timedelta(days=100)))
+    page.goto(desk.url + "/cases")
+    expect(page.locator("nav a[href='/cases']")).to_have_text("Dossiers")
+    expect(page.locator("#cases tbody tr").first).to_contain_text("en retard")
+    page.screenshot(path=shot_path(tmp_path, "cases-worklist-fr.png"))
