@@ -67,7 +67,7 @@ async def test_a_subscriber_that_stops_reading_is_cut_off_without_slowing_publis
             feed.publish("calls/c/ended", payload)
         per_event_us = (time.perf_counter() - started) / (BUFFER_LINES * 3) * 1e6
         await until(lambda: not feed.enabled)
-        assert per_event_us < 200          # a queue put, never a wait on the reader
+        assert per_event_us < 1000         # a queue put (~10 µs), never a wait on the reader
         writer.close()
     finally:
         feed.close()
