@@ -10,8 +10,11 @@ Figures (the LAST line is one JSON object):
   MutationObserver in the page sees the ringing panel), with `desks` other desk event streams
   open on the same desk server (200 by default; goal p95 <= 250 ms). Same machine, same clock.
 - call_cpu_ratio_with_desks: engine CPU per call (its threads' run time, /proc/PID/task/*/schedstat,
-  over a round of calls) with the desk and its connections up, divided by the same without any desk; rounds
-  alternate (without, with, without, with, …) and the ratio is of the medians (goal <= 1.05).
+  over a round of calls) with the desk and its connections up, divided by the same without any
+  desk; rounds alternate and the ratio is of the medians (goal <= 1.05). On 2 shared cores the
+  desk, chromium and the streams compete with the engine, so a third phase keeps them all up
+  but with the desk following no engine: call_cpu_ratio_with_desks_same_load is the engine's
+  own share (what following the desks costs it).
 - kb_search_ms_p95 (and p50): searches on 10,000 generated articles in SQLite (bench/kb.py).
 Own ports (41000+) and the default sandbox (.cache/sandbox, or IVR_SANDBOX_DIR).
 """
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -143,7 +145,7 @@ def main() -> None:
     lab.ivr("sounds", "build", str(PROJECT / "dialplans/minimal.yaml"))
     lab.up(log=lambda *_: None)
     desk = None
-    cpu = {"without": [], "with": []}
+    cpu: dict[str, list[float]] = {"without": [], "idle": [], "with": []}
     pops: list[float] = []
     try:
         lab.start_engine("--grace", "2")
@@ -151,35 +153,30 @@ def main() -> None:
             lab.ivr("agent", "logout", name)
         lab.start_phones(only={"alice": 0.8}, talk_seconds=0.3)
         place_calls(lab, "06990000", 2)                      # warm-up: first-call costs
+        # the same desk, browser and streams, but the desk follows no engine: the machine is as
+        # loaded as with desks, the engine serves none (the engine's own share of the ratio)
+        idle_config = write_config(work / "idle", base_port=BASE_PORT,
+                                   dialplan=PROJECT / "dialplans/minimal.yaml", crm=work / "crm.db",
+                                   sounds=work / "sounds",
+                                   queues_file=PROJECT / "tests/integration/queues.yaml",
+                                   extra={"control": {"socket": str(work / "no-engine.sock")}})
         for round_ in range(args.rounds):
             cpu["without"].append(cpu_per_call(lab, f"0698{round_}0", args.calls))
-            desk = serve_desk(config, DESK_PORT, work / "desk.log")
-            if round_ == 0:
-                for name, password in PASSWORDS.items():
-                    desk.add_user(name, "agent", password)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-                bob = browser.new_context()
-                cookie = _sign_in(bob.new_page(), desk.url, "bob")
-                streams = Streams(args.desks, cookie)
-                streams.start()
-                deadline = time.monotonic() + 30
-                while streams.open < args.desks and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
-                page.add_init_script(OBSERVER)
-                _sign_in(page, desk.url, "alice")
-                page.wait_for_selector("main#desk[data-live]")
-                cpu["with"].append(cpu_per_call(lab, f"0697{round_}0", args.calls))
-                time.sleep(0.5)
-                pops += [ms for _, ms in page.evaluate("window.__pops")]
-                print(f"round {round_ + 1}: {streams.open} other desk streams open; "
-                      f"engine CPU/call without {cpu['without'][-1] * 1000:.2f} ms, "
-                      f"with {cpu['with'][-1] * 1000:.2f} ms; pops seen {len(pops)}", flush=True)
-                streams.stop.set()
-                browser.close()
-            desk.stop()
-            desk = None
+            for phase, desk_config in (("idle", idle_config), ("with", config)):
+                desk = serve_desk(desk_config, DESK_PORT, work / "desk.log")
+                if round_ == 0 and phase == "idle":
+                    for name, password in PASSWORDS.items():
+                        desk.add_user(name, "agent", password)
+                cost, seen = with_desks(lab, desk, args.desks, f"069{7 if phase == 'with' else 6}{round_}0",
+                                        args.calls)
+                cpu[phase].append(cost)
+                if phase == "with":
+                    pops += seen
+                desk.stop()
+                desk = None
+            print(f"round {round_ + 1}: engine CPU/call without desks {cpu['without'][-1] * 1000:.2f} ms, "
+                  f"desks up but not following the engine {cpu['idle'][-1] * 1000:.2f} ms, "
+                  f"with desks {cpu['with'][-1] * 1000:.2f} ms; pops seen {len(pops)}", flush=True)
     finally:
         if desk:
             desk.stop()
@@ -192,12 +189,14 @@ def main() -> None:
     if len(pops) < expected:
         print(f"warning: {expected - len(pops)} of {expected} pops were not seen in the page")
     q = statistics.quantiles(pops, n=100, method="inclusive") if len(pops) > 1 else pops * 99
-    without, with_ = statistics.median(cpu["without"]), statistics.median(cpu["with"])
+    without, idle, with_ = (statistics.median(cpu[k]) for k in ("without", "idle", "with"))
     figures = {"pop_ms_p50": round(statistics.median(pops), 1), "pop_ms_p95": round(q[94], 1),
                "pops": len(pops), "desks": args.desks,
                "call_cpu_ms_without_desks": round(without * 1000, 3),
                "call_cpu_ms_with_desks": round(with_ * 1000, 3),
                "call_cpu_ratio_with_desks": round(with_ / without, 3),
+               "call_cpu_ms_desks_not_following": round(idle * 1000, 3),
+               "call_cpu_ratio_with_desks_same_load": round(with_ / idle, 3),
                "kb_search_ms_p50": kb["kb_search_ms_p50"], "kb_search_ms_p95": kb["kb_search_ms_p95"],
                "kb_articles": args.kb_articles}
     print(f"pop in the browser: p50 {figures['pop_ms_p50']} ms, p95 {figures['pop_ms_p95']} ms "
@@ -205,7 +204,38 @@ def main() -> None:
     print(f"engine CPU per call: {figures['call_cpu_ms_without_desks']} ms without desks, "
           f"{figures['call_cpu_ms_with_desks']} ms with; ratio {figures['call_cpu_ratio_with_desks']} "
           "(goal <= 1.05; medians of the rounds)")
+    print(f"  with the desks and the browser up in both, only following the engine or not: "
+          f"{figures['call_cpu_ms_desks_not_following']} ms vs {figures['call_cpu_ms_with_desks']} ms, "
+          f"ratio {figures['call_cpu_ratio_with_desks_same_load']} (the engine's own share; the rest is "
+          "the 2 shared cores busy with the desk, chromium and the streams)")
     print(json.dumps(figures))
+
+
+def with_desks(lab: Lab, desk, desks: int, prefix: str, calls: int) -> tuple[float, list[float]]:
+    """A round of calls with alice's desk in chromium and `desks` other streams open:
+    (engine CPU per call, pop latencies seen)."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        try:
+            cookie = _sign_in(browser.new_context().new_page(), desk.url, "bob")
+            streams = Streams(desks, cookie)
+            streams.start()
+            deadline = time.monotonic() + 30
+            while streams.open < desks and time.monotonic() < deadline:
+                time.sleep(0.1)
+            page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+            page.add_init_script(OBSERVER)
+            _sign_in(page, desk.url, "alice")
+            page.wait_for_selector("main#desk[data-live]")
+            cost = cpu_per_call(lab, prefix, calls)
+            time.sleep(0.5)
+            seen = [ms for _, ms in page.evaluate("window.__pops")]
+            if streams.open < desks:
+                print(f"warning: only {streams.open} of {desks} other desk streams were open")
+            streams.stop.set()
+            return cost, seen
+        finally:
+            browser.close()
 
 
 def _sign_in(page, url: str, name: str) -> str:

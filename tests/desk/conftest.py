@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from .desk_server import DeskServer, desk_port, start_desk
 
@@ -61,3 +62,14 @@ def sign_in(page: Page, desk: DeskServer, name: str, password: str | None = None
     page.fill("#name", name)
     page.fill("#password", PASSWORDS[name] if password is None else password)
     page.click("form[action='/login'] button[type=submit]")
+
+
+def screenshot(page: Page, path: object, full_page: bool = False) -> None:
+    """A screenshot once the page has loaded; one retry, since a loaded 2-core machine makes
+    chromium's capture fail now and then ("Unable to capture screenshot")."""
+    page.wait_for_load_state("load")
+    try:
+        page.screenshot(path=str(path), full_page=full_page)
+    except PlaywrightError:
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(path), full_page=full_page)

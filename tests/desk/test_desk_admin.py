@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from .conftest import PASSWORDS, VIEWPORT, sign_in
+from .conftest import PASSWORDS, VIEWPORT, sign_in, screenshot
 from .desk_server import DeskServer
 
 # Screenshots for a person to look at (kept after the run): $IVR_DESK_SHOTS or the test's tmp.
@@ -112,13 +112,14 @@ def test_every_control_is_reached_with_the_tab_key_and_visibly_focused(page: Pag
 
 def test_screenshots_of_the_agent_page_and_the_admin_page(page: Page, desk: DeskServer, tmp_path: Path):
     sign_in(page, desk, "alice", "not-her-password")
-    page.screenshot(path=shot_path(tmp_path, "desk-login.png"))
+    expect(page.locator("#login-error")).to_be_visible()
+    screenshot(page, shot_path(tmp_path, "desk-login.png"))
     sign_in(page, desk, "alice")
-    page.screenshot(path=shot_path(tmp_path, "desk-agent.png"))
+    screenshot(page, shot_path(tmp_path, "desk-agent.png"))
     assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]   # no sideways scroll
     page.click("#logout")
     sign_in(page, desk, "root")
     page.goto(desk.url + "/admin/users")
-    page.screenshot(path=shot_path(tmp_path, "desk-admin-users.png"))
+    screenshot(page, shot_path(tmp_path, "desk-admin-users.png"))
     assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
     assert PASSWORDS["root"] not in page.content()

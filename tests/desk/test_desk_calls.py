@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from hotline_lab.lab import PROJECT, Lab, write_config
 from hotline_lab.sipp import AwaitHangup, Pause, Press
 
-from .conftest import PASSWORDS, sign_in
+from .conftest import PASSWORDS, sign_in, screenshot
 from .desk_server import BASE_PORT, DeskServer, desk_port, serve_desk
 
 pytestmark = pytest.mark.asterisk
@@ -84,7 +84,7 @@ def test_the_pop_comes_while_the_phone_rings_and_the_call_is_documented(hotline,
     expect(page.locator("#suggestions li").first).to_contain_text("effet indésirable")
     expect(page.locator("#call-body[data-phase=talking]")).to_have_count(1, timeout=10_000)
     assert time.monotonic() - popped_at > 1.0, "the pop came less than a second before the answer"
-    page.screenshot(path=str(tmp_path / "desk-pop.png"))
+    screenshot(page, str(tmp_path / "desk-pop.png"))
     expect(page.locator("#doc-form")).to_be_visible()
     page.select_option("#doc-reason", "adverse_event")
     page.fill("#doc-notes", "Rash after the second tablet; reporter is the patient's pharmacist.")
@@ -98,7 +98,7 @@ def test_the_pop_comes_while_the_phone_rings_and_the_call_is_documented(hotline,
     expect(page.locator("#ae-case-link")).to_be_visible()     # the IVR opened the AE case
     assert call.wait(60) == 0
     expect(page.locator("#call-body[data-phase=after]")).to_have_count(1, timeout=10_000)
-    page.screenshot(path=str(tmp_path / "desk-after.png"))
+    screenshot(page, str(tmp_path / "desk-after.png"))
     rec = lab.call_record("0611000051")
     with sqlite3.connect(Path(lab.settings.crm_url().removeprefix("sqlite:///"))) as db:
         docs = db.execute("SELECT agent, reason, outcome, notes, articles FROM call_documentation "
@@ -116,7 +116,7 @@ def test_the_pop_comes_while_the_phone_rings_and_the_call_is_documented(hotline,
     page.check("input[name=seriousness][value=hospitalisation]")
     page.click("#save-case")
     expect(page.locator("#criteria-complete")).to_be_visible()
-    page.screenshot(path=str(tmp_path / "desk-ae-case.png"))
+    screenshot(page, str(tmp_path / "desk-ae-case.png"))
     with sqlite3.connect(Path(lab.settings.crm_url().removeprefix("sqlite:///"))) as db:
         day0, due, kind = db.execute("SELECT day0, due_date, kind FROM cases WHERE case_id = ?",
                                      (f"AE-{rec['call_id']}",)).fetchone()

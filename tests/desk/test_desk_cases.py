@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from ivr.crm.records import CallRecord
 from ivr.crm.store import open_store
 
-from .conftest import sign_in
+from .conftest import sign_in, screenshot
 from .desk_server import DeskServer
 from .test_desk_admin import shot_path
 
@@ -92,7 +92,7 @@ def test_an_ae_case_with_the_four_criteria_has_day0_and_due_date(page: Page, des
     audit = page.locator("#audit")
     expect(audit.locator("tr", has_text="fields.seriousness")).to_contain_text("alice")
     expect(audit.locator("tr", has_text="fields.reaction")).to_contain_text("urticaire")
-    page.screenshot(path=shot_path(tmp_path, "case-ae.png"))
+    screenshot(page, shot_path(tmp_path, "case-ae.png"))
 
 
 def test_missing_criteria_are_listed(page: Page, desk: DeskServer, crm):
@@ -173,7 +173,7 @@ def test_a_case_from_a_call_is_prefilled_and_linked_and_the_worklist_shows_it(pa
     expect(page).to_have_url(desk.url + "/cases?kind=medinfo&status=open")
     assert all("Medical information" in row for row in page.locator("#cases tbody tr").all_inner_texts())
     page.goto(desk.url + "/cases")
-    page.screenshot(path=shot_path(tmp_path, "cases-worklist.png"))
+    screenshot(page, shot_path(tmp_path, "cases-worklist.png"))
 
 
 def test_an_ae_case_of_an_ivr_flagged_call_is_the_one_linked_to(page: Page, desk: DeskServer, crm):
@@ -215,7 +215,7 @@ def test_contact_search_without_accents_card_history_and_consent_audit(page: Pag
     expect(audit.locator("tr", has_text="pv_follow_up_consent")).to_contain_text("alice")
     expect(audit.locator("tr", has_text="consent_source")).to_contain_text("phone call")
     expect(audit.locator("tr", has_text="consent_date")).to_contain_text(today())
-    page.screenshot(path=shot_path(tmp_path, "contact-card.png"), full_page=True)
+    screenshot(page, shot_path(tmp_path, "contact-card.png"), full_page=True)
     # an AE case opened from the card names her as the reporter and belongs to her
     page.click("#new-case-for-contact")
     page.select_option("#new-kind", "adverse_event")
@@ -249,7 +249,7 @@ def test_kb_search_folds_accents_and_shows_the_article(page: Page, desk: DeskSer
     hits = page.locator("#kb-hits li")
     expect(hits).to_have_count(1)
     expect(hits.first).to_contain_text("Dolorex pendant la grossesse")
-    page.screenshot(path=shot_path(tmp_path, "kb-search.png"))
+    screenshot(page, shot_path(tmp_path, "kb-search.png"))
     page.select_option("#kb-language", "en")
     page.click("#kb-search button[type=submit]")
     expect(page.locator("#no-hits")).to_be_visible()
@@ -257,7 +257,7 @@ def test_kb_search_folds_accents_and_shows_the_article(page: Page, desk: DeskSer
     page.click("#kb-hits a")
     expect(page.locator("#article-title")).to_have_text("Dolorex pendant la grossesse")
     expect(page.locator("#article-body strong")).to_have_text("premier trimestre")   # its HTML, rendered
-    page.screenshot(path=shot_path(tmp_path, "kb-article.png"))
+    screenshot(page, shot_path(tmp_path, "kb-article.png"))
 
 
 def test_the_pages_work_with_the_keyboard(page: Page, desk: DeskServer, crm):
@@ -283,4 +283,4 @@ def test_the_pages_speak_french_too(page: Page, desk: DeskServer, crm, tmp_path)
     page.goto(desk.url + "/cases")
     expect(page.locator("nav a[href='/cases']")).to_have_text("Dossiers")
     expect(page.locator("#cases tbody tr").first).to_contain_text("en retard")
-    page.screenshot(path=shot_path(tmp_path, "cases-worklist-fr.png"))
+    screenshot(page, shot_path(tmp_path, "cases-worklist-fr.png"))
