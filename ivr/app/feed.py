@@ -64,26 +64,28 @@ class LiveFeed:
         agent's; it is fresher than anything retained, so it goes last."""
         self._current = current
         self._subscribers: set[_Subscriber] = set()
-        self._retained: dict[str, bytes] = {}
+        # topic → its latest payload, encoded only when someone subscribes: with no desk
+        # following, a call's retained offer costs a dict entry, not a JSON encoding
+        self._retained: dict[str, dict[str, Any]] = {}
 
     @property
     def enabled(self) -> bool:
         return bool(self._subscribers)
 
     def publish(self, topic: str, payload: dict[str, Any], retain: bool = False) -> None:
-        if not (self._subscribers or retain):
+        if retain:
+            self._retained[topic] = payload
+        if not self._subscribers:
             return
         line = _line(topic, payload)
-        if retain:
-            self._retained[topic] = line
         for subscriber in self._subscribers:
             subscriber.offer(line)
 
     async def serve(self, writer: asyncio.StreamWriter) -> None:
         """One subscriber, until it goes away (a write fails), falls behind, or `close`."""
         subscriber = _Subscriber(writer)
-        for line in self._retained.values():
-            subscriber.offer(line)
+        for topic, payload in self._retained.items():
+            subscriber.offer(_line(topic, payload))
         for topic, payload in self._current():
             subscriber.offer(_line(topic, payload))
         self._subscribers.add(subscriber)

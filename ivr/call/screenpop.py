@@ -20,7 +20,7 @@ def offer_facts(record: CallRecord, walker: Walker, agent: str, waited_seconds: 
     escape: the caller-ID name and the transcript come from the public)."""
     return {"call_id": record.call_id, "agent": agent, "offered_at": offered_at,
             "caller": record.caller, "caller_name": caller_name, "dialed": record.dialed,
-            "language": walker.language, "path": walker.path, "route": record.route,
+            "language": walker.language, "path": list(walker.path), "route": record.route,
             "intent": record.intent, "transcript": record.speech_text,
             "speech_confidence": record.speech_confidence, "queue": record.queue,
             "priority": record.priority, "waited_seconds": waited_seconds,

@@ -226,11 +226,12 @@ class CallSession:
             elif isinstance(command, cmd.AgentLog):
                 ctx.store.add_agent_event(command.agent, utcnow(), command.kind, command.reason)
             elif isinstance(command, cmd.ScreenPop):
-                if ctx.bus.enabled:
-                    name = self.agi.env.get("calleridname")
-                    ctx.bus.publish(f"offers/{command.agent}", offer_facts(
-                        self.record, self.walker, command.agent, command.waited_seconds,
-                        None if name in (None, "", "unknown") else name, utcnow()), retain=True)
+                # retained even with no display following (a dict kept, nothing encoded): a
+                # desk that connects while the phone rings or the call is on still sees it
+                name = self.agi.env.get("calleridname")
+                ctx.bus.publish(f"offers/{command.agent}", offer_facts(
+                    self.record, self.walker, command.agent, command.waited_seconds,
+                    None if name in (None, "", "unknown") else name, utcnow()), retain=True)
                 if ctx.bus.pops_with_history:
                     asyncio.create_task(screen_pop(ctx, self.record, self.walker, command.agent))
             elif isinstance(command, cmd.WrapUp):

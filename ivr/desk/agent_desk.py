@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from .agent_access import agent_or_refusal, engine_link
+from .agent_access import agent_page, engine_link
 from .call_documentation import doc_context, documented_call
 from .call_documentation import routes as documentation_routes
 from .call_view import Phase, call_phase, wrapup_left
 from .engine_link import ControlError, EngineLink
 from .policy import needs_touch
-from .pop_data import call_panel_data
-from .web import SESSION_COOKIE, deps, form_fields, render, require
+from .pop_data import CallerFacts, call_panel_data, caller_facts
+from .web import SESSION_COOKIE, deps, form_fields, render
 
 log = logging.getLogger("ivr.desk")
 KEEPALIVE_S = 15.0             # a comment line this often: proxies and the browser see it alive
@@ -42,52 +42,43 @@ def _state_context(request: Request, agent: str, problem: str | None = None) -> 
             "pause_reasons": deps(request).desk.pause_reasons, "more_time_s": int(MORE_TIME_S)}
 
 
-async def _call_context(request: Request, agent: str) -> dict[str, Any]:
+async def _call_context(request: Request, agent: str) -> tuple[dict[str, Any], CallerFacts | None]:
+    """The call panel's context, and the caller's facts read for it (None when there is no
+    call to show them for) so the documentation panel need not read them again."""
     link = engine_link(request)
     offer = link.offers.get(agent)
     lifecycle = link.calls.get(offer["call_id"]) if offer else None
     view = link.agents.get(agent) or {}
     phase = call_phase(agent, offer, lifecycle, view.get("state"))
     context: dict[str, Any] = {"agent": agent, "phase": phase.value, "offer": offer}
-    if offer is not None and phase is not Phase.MISSED:
-        context |= await call_panel_data(deps(request), offer, agent)
-    return context
+    if offer is None or phase is Phase.MISSED:
+        return context, None
+    facts = await caller_facts(deps(request).store, offer)
+    return context | call_panel_data(facts), facts
 
 
-@require("agent")
-async def desk_page(request: Request) -> Response:
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
+@agent_page
+async def desk_page(request: Request, agent: str) -> Response:
+    call, facts = await _call_context(request, agent)
     # one context for both panels (their names do not overlap): the page includes them
-    return render(request, "agent.html", _state_context(request, agent)
-                  | await _call_context(request, agent)
-                  | await doc_context(request, agent, documented_call(request, agent))
+    return render(request, "agent.html", _state_context(request, agent) | call
+                  | await doc_context(request, agent, documented_call(request, agent), facts=facts)
                   | {"configured": agent in deps(request).agents})
 
 
-@require("agent")
-async def state_panel(request: Request) -> Response:
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
+@agent_page
+async def state_panel(request: Request, agent: str) -> Response:
     return render(request, "_agent_state.html", _state_context(request, agent))
 
 
-@require("agent")
-async def call_panel(request: Request) -> Response:
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
-    return render(request, "_agent_call.html", await _call_context(request, agent))
+@agent_page
+async def call_panel(request: Request, agent: str) -> Response:
+    return render(request, "_agent_call.html", (await _call_context(request, agent))[0])
 
 
-@require("agent")
-async def change_state(request: Request) -> Response:
+@agent_page
+async def change_state(request: Request, agent: str) -> Response:
     """Ready / pause (with a configured reason) / logout, as the phone codes and `ivr agent` do."""
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
     form = await form_fields(request)
     action, reason = form.get("action", ""), form.get("reason", "")
     reasons = {r.code for r in deps(request).desk.pause_reasons}
@@ -103,12 +94,9 @@ async def change_state(request: Request) -> Response:
                   status_code=200 if problem is None else 409)
 
 
-@require("agent")
-async def wrapup(request: Request) -> Response:
+@agent_page
+async def wrapup(request: Request, agent: str) -> Response:
     """End the wrap-up now (ready) or ask for more time."""
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
     form = await form_fields(request)
     link = engine_link(request)
     if form.get("action") == "more":
@@ -129,12 +117,9 @@ async def _engine_command(command: Any) -> str | None:
         return "desk.engine.refused"
 
 
-@require("agent")
-async def events(request: Request) -> Response:
+@agent_page
+async def events(request: Request, agent: str) -> Response:
     """This agent's live changes as server-sent events: `state`, `call`, `engine`."""
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
     link = engine_link(request)
     token = request.cookies.get(deps(request).cookie_name(SESSION_COOKIE), "")
     return StreamingResponse(_agent_events(deps(request), link, agent, token),
@@ -167,23 +152,7 @@ async def _agent_events(desk: Any, link: EngineLink, agent: str, token: str) -> 
                     return
                 yield ": alive\n\n"
                 continue
-            kind = _relevance(event, agent, link)
-            if kind is not None:
-                yield f"event: {kind}\ndata: {json.dumps(_brief(event))}\n\n"
-
-
-def _relevance(event: dict[str, Any], agent: str, link: EngineLink) -> str | None:
-    topic = event["topic"]
-    if topic == f"agents/{agent}":
-        return "state"
-    if topic == f"offers/{agent}":
-        return "call"
-    if topic.startswith("calls/"):
-        offer = link.offers.get(agent)
-        return "call" if offer and topic.startswith(f"calls/{offer['call_id']}/") else None
-    if topic in ("engine", "resync"):
-        return "engine"
-    return None
+            yield f"event: {event['panel']}\ndata: {json.dumps(_brief(event))}\n\n"
 
 
 def _brief(event: dict[str, Any]) -> dict[str, Any]:

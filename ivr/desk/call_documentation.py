@@ -13,10 +13,10 @@ from starlette.routing import Route
 from ivr.crm.errors import CaseRefused, CrmError
 from ivr.knowledge.store import KnowledgeBase
 
-from .agent_access import agent_or_refusal, engine_link
+from .agent_access import agent_page, engine_link
 from .call_view import Phase, call_phase
-from .pop_data import documentation, open_cases
-from .web import deps, error_page, render, require
+from .pop_data import CallerFacts, caller_facts, documentation
+from .web import deps, error_page, render
 
 log = logging.getLogger("ivr.desk")
 
@@ -33,8 +33,9 @@ def documented_call(request: Request, agent: str) -> str | None:
 
 
 async def doc_context(request: Request, agent: str, call_id: str | None,
-                       values: dict[str, Any] | None = None, problems: dict[str, str] | None = None,
-                       saved_at: Any = None) -> dict[str, Any]:
+                      values: dict[str, Any] | None = None, problems: dict[str, str] | None = None,
+                      saved_at: Any = None, facts: CallerFacts | None = None) -> dict[str, Any]:
+    """The documentation panel's context; `facts`: the caller's, when the page read them already."""
     settings = deps(request).settings.documentation
     context: dict[str, Any] = {"agent": agent, "call_id": call_id, "reasons": settings.contact_reasons,
                                "outcomes": settings.outcomes, "problems": problems or {},
@@ -44,27 +45,21 @@ async def doc_context(request: Request, agent: str, call_id: str | None,
     if call_id is None:
         return context
     store = deps(request).store
-    offer = engine_link(request).offers.get(agent) or {}
+    if facts is None:
+        facts = await caller_facts(store, engine_link(request).offers.get(agent) or {"call_id": call_id})
     saved = await store.live_read(documentation(store, call_id, agent), None, "the call's documentation")
     if values is None and saved is not None:
         values, context["saved_at"] = saved, saved_at or saved["at"]
     context["values"] |= {k: v for k, v in (values or {}).items() if k in context["values"]}
-    suggested = await store.live_read(KnowledgeBase(store).suggest(
-        offer.get("intent"), offer.get("transcript"), offer.get("language")), [], "the articles to suggest")
     chosen = set(context["values"]["articles"])
-    context["articles"] = suggested + [a for a in await _articles(store, chosen - {h.id for h in suggested})]
+    context["articles"] = facts.suggestions + await _articles(store, chosen - {h.id for h in facts.suggestions})
     linked = await store.live_read(store.list_cases(call_id=call_id), [], "the call's cases")
     context["linked"] = linked
     context["ae_case"] = next((c["case_id"] for c in linked if c["kind"] == "adverse_event"), None)
-    if offer.get("caller"):
-        contact = await store.live_read(store.find_contact(offer["caller"]), None, "the caller's contact")
-        context["contact_id"] = contact["id"] if contact else None
-        # the caller's other open cases (the contact's, or of its calls): this call may follow one up
-        history = await store.live_read(store.contact_history(offer["caller"], limit=None), [],
-                                        "the caller's calls")
-        others = await store.live_read(open_cases(store, contact, history, call_id), [], "the caller's cases")
-        ids = {c["case_id"] for c in linked}
-        context["linkable"] = [c for c in others if c["case_id"] not in ids]
+    context["contact_id"] = facts.contact["id"] if facts.contact else None
+    # the caller's other open cases: this call may follow one up
+    ids = {c["case_id"] for c in linked}
+    context["linkable"] = [c for c in facts.open_cases if c["case_id"] not in ids]
     return context
 
 
@@ -75,20 +70,14 @@ async def _articles(store: Any, ids: set[str]) -> list[dict[str, Any]]:
     return [a for a in found if a is not None]
 
 
-@require("agent")
-async def doc_panel(request: Request) -> Response:
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
+@agent_page
+async def doc_panel(request: Request, agent: str) -> Response:
     return render(request, "_agent_doc.html", await doc_context(request, agent, documented_call(request, agent)))
 
 
-@require("agent")
-async def link_case(request: Request) -> Response:
+@agent_page
+async def link_case(request: Request, agent: str) -> Response:
     """Link the agent's current call to one of the caller's open cases (a follow-up call)."""
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
     call_id = request.path_params["call_id"]
     if call_id != documented_call(request, agent):
         return error_page(request, 404, "error.404")
@@ -103,12 +92,9 @@ async def link_case(request: Request) -> Response:
                   status_code=200 if not problems else 409)
 
 
-@require("agent")
-async def save_documentation(request: Request) -> Response:
+@agent_page
+async def save_documentation(request: Request, agent: str) -> Response:
     """Save (again: every save is a version) the agent's documentation of one of its calls."""
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
     call_id = request.path_params["call_id"]
     store = deps(request).store
     if call_id != documented_call(request, agent):

@@ -32,6 +32,7 @@ class EngineLink:
         self.offers: dict[str, dict[str, Any]] = {}     # agent → the latest call offered to it
         self.calls: OrderedDict[str, dict[str, Any]] = OrderedDict()   # call → {event: payload}
         self._listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}   # agent → its pages
+        self._offer_of_call: dict[str, str] = {}        # call → the agent it was last offered to
         self._task: asyncio.Task[None] | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -90,6 +91,9 @@ class EngineLink:
             self.agents[rest] = payload
         elif kind == "offers":
             self.offers[rest] = payload
+            self._offer_of_call[payload.get("call_id")] = rest
+            while len(self._offer_of_call) > CALLS_KEPT:       # oldest first (insertion order)
+                del self._offer_of_call[next(iter(self._offer_of_call))]
         elif kind == "calls":
             call_id, _, what = rest.rpartition("/")
             self.calls.setdefault(call_id, {})[what] = payload
@@ -99,26 +103,27 @@ class EngineLink:
 
     # ---- pages listen ----------------------------------------------------------------------
     def _tell(self, event: dict[str, Any]) -> None:
-        """Hand the event to the pages it concerns only: an agent's desk hears its own state,
-        its offers and its current call's events; every page hears about the engine link.
-        (Hundreds of open desks must not all wake for each event of one call.)"""
-        for queue in self._listeners.get(self._concerned(event["topic"]), ()):
-            _put(queue, event)
-        if event["topic"] in ("engine", "resync"):
+        """Hand the event to the pages it concerns only, tagged with the panel it changes: an
+        agent's desk hears its own state, its offers and its current call's events; every page
+        hears about the engine link. (Hundreds of open desks must not all wake for each event
+        of one call.)"""
+        kind, _, rest = event["topic"].partition("/")
+        if kind in ("engine", "resync"):
             for queues in self._listeners.values():
                 for queue in queues:
-                    _put(queue, event)
+                    _put(queue, {"panel": "engine", **event})
+            return
+        agent = rest if kind in ("agents", "offers") else self._offered_to(rest) if kind == "calls" else None
+        tagged = {"panel": "state" if kind == "agents" else "call", **event}
+        for queue in self._listeners.get(agent, ()) if agent is not None else ():
+            _put(queue, tagged)
 
-    def _concerned(self, topic: str) -> str | None:
-        kind, _, rest = topic.partition("/")
-        if kind in ("agents", "offers"):
-            return rest
-        if kind == "calls":
-            call_id = rest.rpartition("/")[0]
-            for agent, offer in self.offers.items():
-                if offer.get("call_id") == call_id:
-                    return agent
-        return None
+    def _offered_to(self, call_event: str) -> str | None:
+        """The agent whose current offer is this call (`calls/<id>/<what>` → id)."""
+        call_id = call_event.rpartition("/")[0]
+        agent = self._offer_of_call.get(call_id)
+        offer = self.offers.get(agent) if agent is not None else None
+        return agent if offer is not None and offer.get("call_id") == call_id else None
 
     @contextlib.asynccontextmanager
     async def listening(self, agent: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
@@ -150,7 +155,7 @@ def _put(queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
         queue.put_nowait(event)
     except asyncio.QueueFull:                   # a stuck tab: it reloads its panels once
         queue.get_nowait()
-        queue.put_nowait({"topic": "resync", "payload": {}})
+        queue.put_nowait({"panel": "engine", "topic": "resync", "payload": {}})
 
 
 __all__ = ["EngineLink", "ControlError"]
