@@ -94,8 +94,7 @@ def passwd_cmd(ctx: click.Context, name: str, password_stdin: bool) -> None:
 @click.pass_context
 def disable_cmd(ctx: click.Context, name: str) -> None:
     """Disable a user: they cannot sign in, and their open sessions end at once."""
-    _run(settings_or_exit(ctx), lambda a: a.set_disabled(name, True, _now()))
-    click.echo(f"desk user {name} disabled; their sessions are closed")
+    _set_disabled(ctx, name, True, f"desk user {name} disabled; their sessions are closed")
 
 
 @user_group.command("enable")
@@ -103,8 +102,12 @@ def disable_cmd(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def enable_cmd(ctx: click.Context, name: str) -> None:
     """Let a disabled user sign in again."""
-    _run(settings_or_exit(ctx), lambda a: a.set_disabled(name, False, _now()))
-    click.echo(f"desk user {name} enabled")
+    _set_disabled(ctx, name, False, f"desk user {name} enabled")
+
+
+def _set_disabled(ctx: click.Context, name: str, disabled: bool, done: str) -> None:
+    _run(settings_or_exit(ctx), lambda a: a.set_disabled(name, disabled, _now()))
+    click.echo(done)
 
 
 @user_group.command("list")

@@ -90,26 +90,20 @@ class CaseCommands:
         """Close an open case (by case id, or by the call id of an automatic AE case) with a
         reason (`note` is its older name). Raises CrmError if unknown, closed or no reason."""
         when = _now(now or at)
-
-        async def job(tx: Tx) -> dict[str, Any]:
-            case = await load_case(tx, await self._resolve(tx, case_id))
-            try:
-                new, audit = close_rule(case, by, reason or note or "", when)
-            except CaseError as exc:
-                raise refused(exc) from None
-            await store_case(tx, new, when)
-            await add_audit(tx, audit)
-            return case_dict(new, (await linked_calls(tx.fetchall, [case.case_id]))[case.case_id], when.date())
-
-        return await self._job(job)
+        return await self._status_change(case_id, lambda case: close_rule(case, by, reason or note or "", when), when)
 
     async def reopen_case(self, case_id: str, by: str, reason: str, now: datetime | None = None) -> dict[str, Any]:
         when = _now(now)
+        return await self._status_change(case_id, lambda case: reopen_rule(case, by, reason, when), when)
 
+    async def _status_change(self, case_id: str, rule: Callable[[Any], tuple[Any, Any]],
+                             when: datetime) -> dict[str, Any]:
+        """Close or reopen: the pure rule decides (and refuses), the case and its audit entry
+        are stored in one transaction."""
         async def job(tx: Tx) -> dict[str, Any]:
             case = await load_case(tx, await self._resolve(tx, case_id))
             try:
-                new, audit = reopen_rule(case, by, reason, when)
+                new, audit = rule(case)
             except CaseError as exc:
                 raise refused(exc) from None
             await store_case(tx, new, when)
