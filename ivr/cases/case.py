@@ -99,7 +99,7 @@ def close(case: Case, by: str, reason: str, now: datetime) -> tuple[Case, list[A
     if not reason:
         raise CaseError(f"closing case {case.case_id} needs a reason (e.g. 'reported to the safety "
                         "database', 'answered', 'not a valid case')",
-                        [FieldProblem("reason", "required; say why the case is closed")])
+                        [FieldProblem("reason", "required; say why the case is closed", "close_reason")])
     if case.status == "closed":
         raise CaseError(f"case {case.case_id} was already closed at {case.closed_at:%Y-%m-%d %H:%M} "
                         f"by {case.closed_by}")
@@ -114,7 +114,7 @@ def reopen(case: Case, by: str, reason: str, now: datetime) -> tuple[Case, list[
         raise CaseError(f"case {case.case_id} is open already")
     if not (reason or "").strip():
         raise CaseError(f"reopening case {case.case_id} needs a reason",
-                        [FieldProblem("reason", "required; say why the case is reopened")])
+                        [FieldProblem("reason", "required; say why the case is reopened", "reopen_reason")])
     new = replace(case, status="open", closed_at=None, closed_by=None, close_reason=None)
     entries = diff(case.case_id, case.audited_view(), new.audited_view(), by, now)
     return new, entries + [AuditEntry(case.case_id, now, by, "reopen_reason", None, reason.strip())]
@@ -136,7 +136,8 @@ def _valid(kind: str, fields: Mapping[str, Any], now: datetime, rules: DueRules)
     regulation = clean.get("regulation")
     if regulation is not None and regulation not in rules.regulations:
         problems.append(FieldProblem("regulation", f"{regulation!r} is not configured; use one of "
-                                                   f"{', '.join(rules.regulations)}"))
+                                                   f"{', '.join(rules.regulations)}", "not_configured",
+                                     {"value": regulation, "allowed": ", ".join(rules.regulations)}))
     if problems:
         raise CaseError(f"the {kind} case has {len(problems)} problem(s)", problems)
     return clean

@@ -11,7 +11,7 @@ from typing import Any
 
 from ivr.crm.records import CONTACT_TYPES
 
-from .kinds import MAX_TEXT, FieldProblem, FieldSpec, convert_value
+from .kinds import MAX_TEXT, FieldProblem, FieldSpec, convert_value, problem_of
 
 CONSENT_FLAGS = ("may_contact_phone", "may_contact_email", "may_contact_sms", "pv_follow_up_consent")
 TEXT_FIELDS = ("name", "type", "organisation", "language", "notes", "preferred_agent", "email", "consent_source")
@@ -32,22 +32,25 @@ def check_contact_changes(current: Mapping[str, Any], changes: Mapping[str, Any]
         try:
             value = convert_value(FieldSpec(name, kind, past=True), raw, today)
         except ValueError as exc:
-            problems.append(FieldProblem(name, str(exc)))
+            problems.append(problem_of(name, exc))
             continue
         out[name] = None if value == "" else value
     if "name" in out and not out["name"]:
-        problems.append(FieldProblem("name", "required; a contact needs a name"))
+        problems.append(FieldProblem("name", "required; a contact needs a name", "required"))
     if "type" in out and out["type"] not in CONTACT_TYPES:
-        problems.append(FieldProblem("type", f"{out['type']!r} is not one of {', '.join(CONTACT_TYPES)}"))
+        problems.append(FieldProblem("type", f"{out['type']!r} is not one of {', '.join(CONTACT_TYPES)}",
+                                     "not_configured", {"value": out["type"], "allowed": ", ".join(CONTACT_TYPES)}))
     if out.get("email") and not _EMAIL.match(out["email"]):
-        problems.append(FieldProblem("email", f"{out['email']!r} is not an e-mail address"))
+        problems.append(FieldProblem("email", f"{out['email']!r} is not an e-mail address", "not_email",
+                                     {"value": out["email"]}))
     if out.get("notes") and len(out["notes"]) > MAX_TEXT:
-        problems.append(FieldProblem("notes", "too long"))
+        problems.append(FieldProblem("notes", "too long", "too_long", {"length": len(out["notes"]), "limit": MAX_TEXT}))
     flags_changed = [f for f in CONSENT_FLAGS if f in out and out[f] != current.get(f)]
     if flags_changed:
         if not out.get("consent_source"):         # each new consent has its own source
             problems.append(FieldProblem("consent_source", "required when consent changes: say how it was "
-                                                           "given (e.g. 'phone call', 'signed form')"))
+                                                           "given (e.g. 'phone call', 'signed form')",
+                                         "consent_source"))
         if "consent_date" not in out or out["consent_date"] is None:
             out["consent_date"] = today.isoformat()
     return {k: v for k, v in out.items() if current.get(k) != v}, problems

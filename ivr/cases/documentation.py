@@ -32,11 +32,13 @@ def check_documentation(call_id: str, agent: str, reason: str | None, outcome: s
     reason, outcome, notes = (reason or "").strip(), (outcome or "").strip(), (notes or "").strip()
     for name, value, allowed in (("reason", reason, codes.reasons), ("outcome", outcome, codes.outcomes)):
         if not value:
-            problems.append(FieldProblem(name, "required; pick one"))
+            problems.append(FieldProblem(name, "required; pick one", "pick_one"))
         elif allowed and value not in allowed:
-            problems.append(FieldProblem(name, f"{value!r} is not configured; use one of {', '.join(allowed)}"))
+            problems.append(FieldProblem(name, f"{value!r} is not configured; use one of {', '.join(allowed)}",
+                                         "not_configured", {"value": value, "allowed": ", ".join(allowed)}))
     if len(notes) > MAX_TEXT:
-        problems.append(FieldProblem("notes", f"too long ({len(notes)} characters; at most {MAX_TEXT})"))
+        problems.append(FieldProblem("notes", f"too long ({len(notes)} characters; at most {MAX_TEXT})",
+                                     "too_long", {"length": len(notes), "limit": MAX_TEXT}))
     if not (call_id or "").strip():
         problems.append(FieldProblem("call_id", "required"))
     if not (agent or "").strip():

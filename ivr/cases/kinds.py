@@ -6,7 +6,7 @@ could give, and the case shows which of the four minimum criteria are still miss
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from datetime import date
 from typing import Any
 
@@ -36,10 +36,24 @@ class FieldSpec:
 @dataclass(frozen=True)
 class FieldProblem:
     field: str
-    message: str
+    message: str                    # English, for the CLI and logs
+    code: str = "invalid"           # the desk shows its own words for it (key `problem.<code>`)
+    params: Mapping[str, Any] = dataclass_field(default_factory=dict)   # the code's {placeholders}
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
+
+
+class FieldValueError(ValueError):
+    """A value refused by its field's type, with a code and values for translated forms."""
+
+    def __init__(self, message: str, code: str, **params: Any) -> None:
+        super().__init__(message)
+        self.code, self.params = code, params
+
+
+def problem_of(name: str, exc: ValueError) -> FieldProblem:
+    return FieldProblem(name, str(exc), getattr(exc, "code", "invalid"), getattr(exc, "params", {}))
 
 
 KINDS: dict[str, tuple[FieldSpec, ...]] = {
@@ -81,13 +95,13 @@ def validate_fields(kind: str, fields: Mapping[str, Any], today: date) -> tuple[
         try:
             value = convert_value(spec, raw, today)
         except ValueError as exc:
-            problems.append(FieldProblem(name, str(exc)))
+            problems.append(problem_of(name, exc))
             continue
         if value is not None and value != "" and value != []:     # empty: the field is cleared
             clean[name] = value
     for spec in specs.values():
         if spec.required and spec.name not in clean and not any(p.field == spec.name for p in problems):
-            problems.append(FieldProblem(spec.name, "required; please fill it in"))
+            problems.append(FieldProblem(spec.name, "required; please fill it in", "required"))
     return clean, problems
 
 
@@ -96,10 +110,11 @@ def convert_value(spec: FieldSpec, raw: Any, today: date) -> Any:
         return None
     if spec.type == "text":
         if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
-            raise ValueError("expected text")
+            raise FieldValueError("expected text", "expected_text")
         text = str(raw).strip()
         if len(text) > MAX_TEXT:
-            raise ValueError(f"too long ({len(text)} characters; at most {MAX_TEXT})")
+            raise FieldValueError(f"too long ({len(text)} characters; at most {MAX_TEXT})", "too_long",
+                                  length=len(text), limit=MAX_TEXT)
         return text
     if spec.type == "bool":
         if isinstance(raw, bool):
@@ -107,14 +122,15 @@ def convert_value(spec: FieldSpec, raw: Any, today: date) -> Any:
         word = str(raw).strip().lower()
         if word in _TRUE | _FALSE:
             return word in _TRUE
-        raise ValueError(f"{raw!r} is not yes or no")
+        raise FieldValueError(f"{raw!r} is not yes or no", "not_yes_no", value=raw)
     if spec.type == "date":
         return _date(spec, raw, today)
     items = _items(raw)
     if spec.type == "seriousness":
         bad = [i for i in items if i not in SERIOUSNESS]
         if bad:
-            raise ValueError(f"{', '.join(bad)}: not a seriousness criterion; use {', '.join(SERIOUSNESS)}")
+            raise FieldValueError(f"{', '.join(bad)}: not a seriousness criterion; use {', '.join(SERIOUSNESS)}",
+                                  "not_configured", value=", ".join(bad), allowed=", ".join(SERIOUSNESS))
         return [s for s in SERIOUSNESS if s in items]        # canonical order, no repeats
     return list(dict.fromkeys(items))
 
@@ -124,7 +140,7 @@ def _items(raw: Any) -> list[str]:
         return [p.strip() for p in raw.split(",") if p.strip()]
     if isinstance(raw, (list, tuple)) and all(isinstance(i, (str, int)) for i in raw):
         return [str(i).strip() for i in raw if str(i).strip()]
-    raise ValueError("expected a list (or comma-separated text)")
+    raise FieldValueError("expected a list (or comma-separated text)", "expected_list")
 
 
 def _date(spec: FieldSpec, raw: Any, today: date) -> str | None:
@@ -137,7 +153,9 @@ def _date(spec: FieldSpec, raw: Any, today: date) -> str | None:
         try:
             value = date.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a date; write it as YYYY-MM-DD") from None
+            raise FieldValueError(f"{text!r} is not a date; write it as YYYY-MM-DD", "not_a_date",
+                                  value=text) from None
     if spec.past and value > today:
-        raise ValueError(f"{value.isoformat()} is in the future (today is {today.isoformat()})")
+        raise FieldValueError(f"{value.isoformat()} is in the future (today is {today.isoformat()})",
+                              "in_future", value=value.isoformat(), today=today.isoformat())
     return value.isoformat()

@@ -207,7 +207,7 @@ def ordered(cases: list[Case], today: date, overdue_first: bool) -> list[Case]:
 
 def refused(exc: CaseError) -> CaseRefused:
     """The store's callers catch CrmError; the per-field problems stay for forms."""
-    return CaseRefused(str(exc), [(p.field, p.message) for p in exc.problems])
+    return CaseRefused(str(exc), list(exc.problems))
 
 
 def audit_dict(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -1,4 +1,7 @@
 """Errors meant to be read by people: what happened, where, what to do."""
+from __future__ import annotations
+
+from typing import Any
 
 
 class CrmError(Exception):
@@ -11,9 +14,9 @@ class CrmUnreachable(CrmError):
 
 
 class CaseRefused(CrmError):
-    """A case or documentation change the rules refuse; `problems` holds (field, message)
-    pairs so a form can show each message beside its field."""
+    """A case or documentation change the rules refuse; `problems` holds one FieldProblem
+    (ivr/cases: field, message, code) per bad field so a form can show each beside its field."""
 
-    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+    def __init__(self, message: str, problems: list[Any] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []

@@ -16,7 +16,8 @@ from ivr.knowledge.store import KnowledgeBase
 from .agent_access import agent_page, engine_link
 from .call_view import Phase, call_phase
 from .pop_data import CallerFacts, caller_facts, documentation
-from .web import deps, error_page, render
+from .case_forms import problems_by_field
+from .web import deps, error_page, language, render
 
 log = logging.getLogger("ivr.desk")
 
@@ -109,7 +110,7 @@ async def save_documentation(request: Request, agent: str) -> Response:
         saved = await store.save_call_documentation(call_id, agent, values["reason"], values["outcome"],
                                                     values["notes"], values["articles"], now=deps(request).now())
     except CaseRefused as exc:
-        problems = {field: message for field, message in exc.problems}
+        problems = problems_by_field(exc.problems, language(request))
         return render(request, "_agent_doc.html",
                       await doc_context(request, agent, call_id, values, problems), status_code=422)
     except CrmError as exc:

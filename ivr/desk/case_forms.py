@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivr.cases.consent import CONSENT_FLAGS
-from ivr.cases.kinds import AE_CRITERIA, KINDS, SERIOUSNESS
+from ivr.cases.kinds import AE_CRITERIA, KINDS, SERIOUSNESS, FieldProblem
+
+from .i18n import translate
 
 CASE_KINDS = tuple(KINDS)
 CASE_STATUSES = ("open", "closed")
@@ -80,12 +82,16 @@ def contact_changes(current: Mapping[str, Any], typed: Mapping[str, str]) -> dic
     return changes
 
 
-def problems_by_field(problems: Iterable[Any]) -> dict[str, str]:
-    """CaseRefused.problems ((field, message) pairs or FieldProblem) as {field: message}."""
+def problems_by_field(problems: Iterable[FieldProblem], language: str) -> dict[str, str]:
+    """CaseRefused.problems as {field: message} in the reader's language (the rule's English
+    message where the desk has no words for its code)."""
     out: dict[str, str] = {}
     for p in problems:
-        field, message = (p.field, p.message) if hasattr(p, "field") else p
-        out[field] = f"{out[field]}; {message}" if field in out else message
+        key = f"problem.{p.code}"
+        message = translate(language, key, **p.params)
+        if message == key:
+            message = p.message
+        out[p.field] = f"{out[p.field]}; {message}" if p.field in out else message
     return out
 
 

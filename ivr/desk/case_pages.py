@@ -68,7 +68,7 @@ async def edit_case(request: Request) -> Response:
         try:
             await d.store.update_case(case_id, changes, _me(request), now=d.now())
         except CrmError as exc:
-            return await _case_view(request, values=typed, errors=_errors(exc), status_code=400)
+            return await _case_view(request, values=typed, errors=_errors(exc, language(request)), status_code=400)
     return RedirectResponse(f"/cases/{case_id}?done=saved", status_code=303)
 
 
@@ -157,7 +157,7 @@ async def open_case(request: Request) -> Response:
                                        contact_id=contact["id"] if contact else None, call_id=call_id,
                                        now=d.now())
     except CrmError as exc:
-        return _new_form(request, kind, call_id, contact, typed, _errors(exc), 400)
+        return _new_form(request, kind, call_id, contact, typed, _errors(exc, language(request)), 400)
     log.info("desk: case %s opened by %s", case["case_id"], _me(request))
     return RedirectResponse(f"/cases/{case['case_id']}?done=opened", status_code=303)
 
@@ -171,8 +171,8 @@ async def _multi_form(request: Request) -> dict[str, list[str]]:
     return out
 
 
-def _errors(exc: CrmError) -> dict[str, str]:
-    return problems_by_field(getattr(exc, "problems", [])) or {"_form": str(exc)}
+def _errors(exc: CrmError, lang: str) -> dict[str, str]:
+    return problems_by_field(getattr(exc, "problems", []), lang) or {"_form": str(exc)}
 
 
 def _int(text: str) -> int | None:

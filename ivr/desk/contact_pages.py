@@ -15,7 +15,7 @@ from ivr.crm.errors import CrmError
 from ivr.crm.records import CONTACT_TYPES
 
 from .case_forms import CONSENT_TEXT, CONTACT_TEXT, contact_changes, problems_by_field, shown
-from .web import current_user, deps, error_page, form_fields, render, require
+from .web import current_user, deps, error_page, form_fields, language, render, require
 
 log = logging.getLogger("ivr.desk")
 EDITABLE = (*CONTACT_TEXT, *CONSENT_FLAGS, *CONSENT_TEXT)
@@ -69,7 +69,7 @@ async def edit_contact(request: Request) -> Response:
         try:
             await d.store.update_contact(contact_id, changes, user.name if user else "?", now=d.now())
         except CrmError as exc:
-            errors = problems_by_field(getattr(exc, "problems", [])) or {"_form": str(exc)}
+            errors = problems_by_field(getattr(exc, "problems", []), language(request)) or {"_form": str(exc)}
             return await _card(request, values=typed, errors=errors, status_code=400)
         log.info("desk: contact %s edited (%s)", contact_id, ", ".join(sorted(changes)))   # field names only
     return RedirectResponse(f"/contacts/{contact_id}?done=saved", status_code=303)

@@ -66,7 +66,7 @@ async def test_case_lifecycle_day0_due_audit_and_no_delete(crm_url: str) -> None
         assert case["serious"] and case["due_date"] == date(2026, 12, 20)
         with pytest.raises(CaseRefused) as err:
             await store.update_case(cid, {"onset_date": "yesterday", "colour": "red"}, "dso", now=later)
-        assert {f for f, _ in err.value.problems} == {"onset_date", "colour"}
+        assert {p.field for p in err.value.problems} == {"onset_date", "colour"}
         with pytest.raises(CrmError, match="can never be deleted"):
             await store.delete_case(cid)
         with pytest.raises(CrmError, match="needs a reason"):
@@ -97,7 +97,7 @@ async def test_worklist_sorted_overdue_first_and_filters(crm_url: str) -> None:
         medinfo = await store.open_case("medinfo", {"question": "max dose?"}, "a", contact_id=7, now=NOW)
         with pytest.raises(CaseRefused) as err:
             await store.open_case("complaint", {"batch": "L1"}, "a", now=NOW)
-        assert {f for f, _ in err.value.problems} == {"product", "description"}
+        assert {p.field for p in err.value.problems} == {"product", "description"}
         got = await store.list_cases(kind="adverse_event", today=NOW.date())
         assert [c["case_id"] for c in got] == [late["case_id"], serious["case_id"], plain["case_id"]]
         assert [c["overdue"] for c in got] == [True, False, False]
@@ -126,7 +126,7 @@ async def test_call_documentation_versions_last_save_wins(crm_url: str) -> None:
         assert len(await store.call_documentation("c1", history=True)) == 3
         with pytest.raises(CaseRefused) as err:
             await store.save_call_documentation("c1", "a1", "gossip", "", "", [])
-        assert {f for f, _ in err.value.problems} == {"reason", "outcome"}
+        assert {p.field for p in err.value.problems} == {"reason", "outcome"}
         latest = await store.list_call_documentation(since=at(9, 0), until=at(9, 1))
         assert [(d["call_id"], d["agent"], d["version"]) for d in latest] == [("c1", "a1", 2), ("c1", "a2", 1)]
     finally:
@@ -140,7 +140,7 @@ async def test_contact_card_edit_consent_audit_and_search(crm_url: str) -> None:
         await store.save_contact("Apotheke 100% Süd", ["+49 89 55555"], "pharmacist")
         with pytest.raises(CaseRefused) as err:
             await store.update_contact(cid, {"may_contact_phone": True}, "alice", now=NOW)
-        assert err.value.problems[0][0] == "consent_source"
+        assert err.value.problems[0].field == "consent_source"
         card = await store.update_contact(cid, {"may_contact_phone": True, "pv_follow_up_consent": False,
                                                 "consent_source": "phone call", "email": "anna@example.org"},
                                           "alice", now=NOW)

@@ -2,6 +2,7 @@
 prefill from a call, the worklist's filters."""
 from __future__ import annotations
 
+from ivr.cases.kinds import FieldProblem
 from ivr.crm.errors import CaseRefused
 from ivr.desk.case_forms import (case_filters, case_inputs, changed_fields, contact_changes, criteria_held,
                                  form_values, obvious_product, prefill_from_call, problems_by_field, shown)
@@ -37,10 +38,13 @@ def test_a_consent_change_sends_its_source_even_when_retyped_unchanged():
 
 
 def test_problems_are_keyed_by_field_for_the_form():
-    exc = CaseRefused("2 problems", [("description", "required"), ("expiry", "not a date"),
-                                     ("expiry", "in the future")])
-    assert problems_by_field(exc.problems) == {"description": "required",
-                                               "expiry": "not a date; in the future"}
+    exc = CaseRefused("3 problems", [FieldProblem("description", "required; please fill it in", "required"),
+                                     FieldProblem("expiry", "not a date", "not_a_date", {"value": "x"}),
+                                     FieldProblem("expiry", "in the future", "something_new")])
+    assert problems_by_field(exc.problems, "en") == {
+        "description": "Required: please fill it in.",
+        # a code the desk has no words for falls back to the rule's own message
+        "expiry": "“x” is not a date; write it as YYYY-MM-DD.; in the future"}
 
 
 def test_the_product_is_guessed_only_when_one_is_named():

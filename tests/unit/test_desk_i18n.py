@@ -56,3 +56,38 @@ def test_translate_fills_values_and_shows_a_missing_key_as_itself():
                                             ("en;q=0, fr;q=0.1", "fr"), ("en;q=zz", "fr")])
 def test_the_sign_in_page_speaks_the_browsers_language_when_it_can(header, chosen):
     assert pick_language(header, "fr") == chosen
+
+
+def _refusals() -> list:
+    """Problems the case, contact and documentation rules give for bad forms, one of each code
+    an agent can meet on a page."""
+    from datetime import date
+
+    from ivr.cases import CaseError
+    from ivr.cases.consent import check_contact_changes
+    from ivr.cases.documentation import WrapUpCodes, check_documentation
+    from ivr.cases.kinds import validate_fields
+    today = date(2026, 12, 3)
+    problems = list(validate_fields("adverse_event", {"onset_date": "yesterday", "seriousness": "bad",
+                                                      "patient": ["a", {"b": 1}]}, today)[1])
+    problems += validate_fields("adverse_event", {"onset_date": "2027-01-01", "patient": {"x": 1}}, today)[1]
+    problems += validate_fields("medinfo", {"follow_up": "perhaps", "product": "x" * 20_001}, today)[1]
+    problems += check_contact_changes({"may_contact_phone": None}, {"email": "nope", "may_contact_phone": "yes",
+                                                                     "type": "alien"}, today)[1]
+    with pytest.raises(CaseError) as refused:
+        check_documentation("c1", "alice", "", "nope", "", [], WrapUpCodes(("question",), ("answered",)))
+    return problems + refused.value.problems
+
+
+def test_every_refusal_an_agent_can_meet_reads_in_french():
+    from ivr.desk.case_forms import problems_by_field
+    problems = _refusals()
+    codes = {p.code for p in problems}
+    assert {"not_a_date", "not_configured", "in_future", "not_yes_no", "too_long", "not_email",
+            "consent_source", "pick_one", "required"} <= codes
+    for p in problems:
+        assert f"problem.{p.code}" in CATALOG["fr"], p
+        french = problems_by_field([p], "fr")[p.field]
+        assert french != p.message and "{" not in french, p
+    assert problems_by_field([p for p in problems if p.code == "not_a_date"], "fr") == {
+        "onset_date": "« yesterday » n’est pas une date ; écrivez-la AAAA-MM-JJ."}
