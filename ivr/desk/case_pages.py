@@ -22,6 +22,7 @@ from ivr.knowledge.store import KnowledgeBase
 from .case_forms import (CASE_KINDS, CASE_STATUSES, case_filters, case_inputs, criteria_held, form_values,
                          changed_fields, obvious_product, prefill_from_call, problems_by_field, shown)
 from .i18n import translate
+from .submissions import new_submission_id
 from .web import current_user, deps, error_page, language, render, require
 
 log = logging.getLogger("ivr.desk")
@@ -133,10 +134,12 @@ async def new_case_form(request: Request) -> Response:
 
 
 def _new_form(request: Request, kind: str, call_id: str | None, contact: dict[str, Any] | None,
-              values: dict[str, str], errors: dict[str, str], status_code: int = 200) -> Response:
+              values: dict[str, str], errors: dict[str, str], status_code: int = 200,
+              submission: str = "") -> Response:
     return render(request, "case_new.html", {
         "kind": kind, "kinds": CASE_KINDS, "call": call_id, "contact": contact, "inputs": case_inputs(kind),
-        "values": values, "errors": errors, "seriousness": SERIOUSNESS}, status_code)
+        "values": values, "errors": errors, "seriousness": SERIOUSNESS,
+        "submission": submission or new_submission_id()}, status_code)
 
 
 @require("agent")
@@ -152,12 +155,16 @@ async def open_case(request: Request) -> Response:
     typed = form_values(kind, form)
     if call_id and await d.store.get_call(call_id) is None:
         return error_page(request, 404, "error.404")
+    submission = form.get("submission", [""])[-1]
+    if (done := d.submissions.result(submission)) is not None:      # sent again: opened already
+        return RedirectResponse(f"/cases/{done}?done=opened", status_code=303)
     try:
         case = await d.store.open_case(kind, {k: v for k, v in typed.items() if v}, _me(request),
                                        contact_id=contact["id"] if contact else None, call_id=call_id,
                                        now=d.now())
     except CrmError as exc:
-        return _new_form(request, kind, call_id, contact, typed, _errors(exc, language(request)), 400)
+        return _new_form(request, kind, call_id, contact, typed, _errors(exc, language(request)), 400, submission)
+    d.submissions.remember(submission, case["case_id"])
     log.info("desk: case %s opened by %s", case["case_id"], _me(request))
     return RedirectResponse(f"/cases/{case['case_id']}?done=opened", status_code=303)
 

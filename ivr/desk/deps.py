@@ -13,6 +13,7 @@ from ivr.crm.store import CrmStore
 
 from .passwords import Passwords
 from .policy import Throttle
+from .submissions import RecentSubmissions
 from .users import DeskAccounts
 
 
@@ -29,6 +30,7 @@ class DeskDeps:
     passwords: Passwords = field(default_factory=Passwords)
     agents: frozenset[str] = frozenset()     # agent names in agents.yaml
     now: Callable[[], datetime] = utc_now    # the one clock of the desk (tests may pass theirs)
+    submissions: RecentSubmissions = field(default_factory=RecentSubmissions)   # saves sent twice
 
     @property
     def accounts(self) -> DeskAccounts:

@@ -118,7 +118,7 @@ def test_a_missing_required_field_keeps_the_text_and_says_so_by_the_field(page: 
     fill_case(page, {"product": "Respiral", "batch": "L-2291", "expiry": "next year"})
     page.click("#open-case")
     expect(page.locator("#form-error")).to_be_visible()
-    expect(page.locator("#description-error")).to_contain_text("required")
+    expect(page.locator("#description-error")).to_contain_text("Required")
     expect(page.locator("#expiry-error")).to_contain_text("YYYY-MM-DD")
     expect(page.locator("#f-description")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#f-product")).to_have_value("Respiral")
@@ -205,7 +205,7 @@ def test_contact_search_without_accents_card_history_and_consent_audit(page: Pag
     page.select_option("#c-pv_follow_up_consent", "true")
     page.fill("#c-email", "helene@example.org")
     page.click("#save-contact")
-    expect(page.locator("#consent_source-error")).to_contain_text("required")
+    expect(page.locator("#consent_source-error")).to_contain_text("Required when consent changes")
     expect(page.locator("#c-email")).to_have_value("helene@example.org")
     expect(page.locator("#c-pv_follow_up_consent")).to_have_value("true")
     page.fill("#c-consent_source", "phone call")
@@ -276,6 +276,9 @@ def test_the_pages_speak_french_too(page: Page, desk: DeskServer, crm, tmp_path)
     fill_case(page, {"product": "Dolorex", "onset_date": "2999-01-01"})
     page.click("#open-case")
     expect(page.locator("#form-error")).to_contain_text("erreurs")
+    # the rules' refusals in the agent's language too, not only the labels
+    expect(page.locator("#onset_date-error")).to_have_text("Le 2999-01-01 est dans le futur (nous sommes le "
+                                                          f"{today()}).")
     expect(page.locator("label[for=f-reaction]")).to_have_text("Effet indésirable")
     in_crm(desk, lambda s: s.open_case("adverse_event", {"reaction": "toux", "product": "Respiral", "patient": "p",
                                                           "reporter": "r"}, "zoe",
@@ -283,4 +286,55 @@ def test_the_pages_speak_french_too(page: Page, desk: DeskServer, crm, tmp_path)
     page.goto(desk.url + "/cases")
     expect(page.locator("nav a[href='/cases']")).to_have_text("Dossiers")
     expect(page.locator("#cases tbody tr").first).to_contain_text("en retard")
+    # readable at 1280×720: the worklist stays inside its card (French words are longer)
+    assert page.evaluate("""() => { const t = document.querySelector('#cases');
+        return t.getBoundingClientRect().right <= t.parentElement.getBoundingClientRect().right; }""")
     screenshot(page, shot_path(tmp_path, "cases-worklist-fr.png"))
+
+
+def test_a_save_whose_answer_is_lost_is_sent_again_and_opens_one_case(page: Page, desk: DeskServer, crm):
+    """The first POST reaches the desk, which opens the case, but the browser never hears back
+    (the link dropped): the page says so, keeps the typed text, sends it again by itself, and
+    the one-time submission id makes the second send land on the case the first one opened."""
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/cases/new?kind=medinfo")
+    question = "Interaction Dolorex et anticoagulants ? (connexion perdue)"
+    fill_case(page, {"question": question, "product": "Dolorex"})
+    sent: list[int] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        sent.append(1)
+        if len(sent) == 1:
+            route.fetch()              # the desk gets it and opens the case...
+            route.abort("connectionreset")   # ...but the answer never comes back
+        else:
+            route.continue_()
+    page.route("**/cases/new", lambda route: lose_the_first_answer(route)
+               if route.request.method == "POST" else route.continue_())
+    page.click("#open-case")
+    expect(page.locator("#case-form .connection-note")).to_contain_text("retrying")
+    expect(page.locator("#f-question")).to_have_value(question)
+    expect(page.locator("#notice")).to_be_visible(timeout=10_000)      # the retry's answer: the case
+    assert len(sent) == 2
+    opened = in_crm(desk, lambda s: s.list_cases(kind="medinfo"))
+    assert [c["fields"]["question"] for c in opened].count(question) == 1
+
+
+def test_an_edit_that_cannot_reach_the_desk_is_kept_and_retried(page: Page, desk: DeskServer, crm):
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + f"/contacts/{crm['helene']}")
+    page.fill("#c-organisation", "Apotheke am Rathaus")
+    attempts: list[int] = []
+
+    def fail_twice(route: Any) -> None:
+        attempts.append(1)
+        route.abort("internetdisconnected") if len(attempts) <= 2 else route.continue_()
+    page.route(f"**/contacts/{crm['helene']}", lambda route: fail_twice(route)
+               if route.request.method == "POST" else route.continue_())
+    page.click("#save-contact")
+    expect(page.locator("#contact-form .connection-note")).to_be_visible()
+    expect(page.locator("#c-organisation")).to_have_value("Apotheke am Rathaus")
+    expect(page.locator("#notice")).to_be_visible(timeout=15_000)
+    assert len(attempts) == 3
+    contact = in_crm(desk, lambda s: s.get_contact(crm["helene"]))
+    assert contact["organisation"] == "Apotheke am Rathaus"

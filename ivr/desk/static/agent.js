@@ -85,20 +85,9 @@
       swap(name, await answer.text());
     } catch (err) {
       const retry = name === "doc" && tries < 30;
-      tell(form, retry ? desk.dataset.retrying : desk.dataset.offline);
+      deskNote(form, retry ? desk.dataset.retrying : desk.dataset.offline);
       if (retry) setTimeout(() => post(form, name, body, tries + 1), 2000);
     }
-  }
-
-  function tell(form, text) {
-    let note = form.querySelector(".connection-note");
-    if (!note) {
-      note = document.createElement("p");
-      note.className = "error connection-note";
-      note.setAttribute("role", "alert");
-      form.appendChild(note);
-    }
-    note.textContent = text;
   }
 
   const shortcuts = { r: "ready", p: "pause", w: "ready-now", m: "more-time", s: "doc-save" };
