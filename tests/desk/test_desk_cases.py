@@ -234,6 +234,7 @@ def test_untrusted_text_shows_as_text(page: Page, desk: DeskServer, crm):
     page.goto(desk.url + "/cases/new?kind=complaint")
     fill_case(page, {"product": HOSTILE, "description": HOSTILE})
     page.click("#open-case")
+    expect(page.locator("#notice")).to_be_visible()          # opened: the case page
     expect(page.locator("#f-product")).to_have_value(HOSTILE)
     page.goto(desk.url + "/cases?kind=complaint")
     expect(page.locator("#cases")).to_contain_text(HOSTILE)
