@@ -145,8 +145,10 @@ class CaseCommands:
     async def list_cases(self, status: str | None = None, *, kind: str | None = None,
                          contact_id: int | None = None, call_id: str | None = None,
                          overdue_only: bool = False, since: datetime | None = None,
-                         overdue_first: bool = True, today: date | None = None) -> list[dict[str, Any]]:
-        """Cases, filtered; overdue first then by due date (the AE worklist), else by opening."""
+                         overdue_first: bool = True, today: date | None = None,
+                         offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Cases, filtered; overdue first then by due date (the AE worklist), else by opening.
+        `offset`/`limit`: one page of that order (the order depends on today, so it is made here)."""
         await self._caught_up()
         today = today or _now(None).date()
         where, params = [], []
@@ -164,8 +166,9 @@ class CaseCommands:
         cases = [row_to_case(r) for r in await self.backend.fetchall(sql, params)]
         if overdue_only:
             cases = [c for c in cases if c.overdue(today)]
-        calls = await linked_calls(self.backend.fetchall, [c.case_id for c in cases])
-        return [case_dict(c, calls[c.case_id], today) for c in ordered(cases, today, overdue_first)]
+        page = ordered(cases, today, overdue_first)[max(0, offset):None if limit is None else max(0, offset) + limit]
+        calls = await linked_calls(self.backend.fetchall, [c.case_id for c in page])
+        return [case_dict(c, calls[c.case_id], today) for c in page]
 
     async def case_audit(self, case_id: str) -> list[dict[str, Any]]:
         """The audit trail, oldest first: who changed which field when, old and new value."""
@@ -293,7 +296,7 @@ class CaseCommands:
         return [{"contact_id": r[0], "at": codec.parse_ts(r[1]), "by": r[2], "field": r[3],
                  "old": json.loads(r[4]), "new": json.loads(r[5])} for r in rows]
 
-    async def search_contacts(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
+    async def search_contacts(self, text: str, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
         """Contacts whose name or organisation contains `text` (any case, accents ignored), or
         one of whose numbers contains its digits; by name."""
         await self._caught_up()
@@ -309,7 +312,8 @@ class CaseCommands:
                 params.append(f"%{form}%")
         cols = ", ".join(f"c.{f}" for f in CONTACT_FIELDS)
         rows = await self.backend.fetchall(f"SELECT {cols} FROM contacts c WHERE {' OR '.join(conds)} "
-                                           "ORDER BY c.name, c.id LIMIT ?", [*params, max(1, int(limit))])
+                                           "ORDER BY c.name, c.id LIMIT ? OFFSET ?",
+                                           [*params, max(1, int(limit)), max(0, int(offset))])
         out = []
         for row in rows:
             nums = await self.backend.fetchall("SELECT number FROM contact_numbers WHERE contact_id = ? "

@@ -82,6 +82,14 @@ def contact_changes(current: Mapping[str, Any], typed: Mapping[str, str]) -> dic
     return changes
 
 
+PAGE_SIZE = 50           # rows per page of the worklist and of a contact search
+
+
+def page_number(text: str | None) -> int:
+    """A page asked for in a form or query (1 when missing or nonsense)."""
+    return int(text) if text and text.isdigit() and 0 < int(text) < 1_000_000 else 1
+
+
 def problems_by_field(problems: Iterable[FieldProblem], language: str) -> dict[str, str]:
     """CaseRefused.problems as {field: message} in the reader's language (the rule's English
     message where the desk has no words for its code)."""

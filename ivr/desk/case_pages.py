@@ -19,7 +19,7 @@ from ivr.crm.cases import case_id_for
 from ivr.crm.errors import CrmError
 from ivr.knowledge.store import KnowledgeBase
 
-from .case_forms import (CASE_KINDS, CASE_STATUSES, case_filters, case_inputs, criteria_held, form_values,
+from .case_forms import (CASE_KINDS, PAGE_SIZE, page_number, CASE_STATUSES, case_filters, case_inputs, criteria_held, form_values,
                          changed_fields, obvious_product, prefill_from_call, problems_by_field, shown)
 from .i18n import translate
 from .submissions import new_submission_id
@@ -32,9 +32,13 @@ log = logging.getLogger("ivr.desk")
 async def worklist(request: Request) -> Response:
     d = deps(request)
     kind, status = case_filters(request.query_params.get("kind"), request.query_params.get("status"))
-    cases = await d.store.list_cases(status, kind=kind, today=d.now().date())
-    return render(request, "cases.html", {"cases": cases, "kinds": CASE_KINDS, "statuses": CASE_STATUSES,
-                                          "kind": kind or "", "status": status or "all"})
+    page = page_number(request.query_params.get("page"))
+    cases = await d.store.list_cases(status, kind=kind, today=d.now().date(),
+                                     offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
+    return render(request, "cases.html", {"cases": cases[:PAGE_SIZE], "kinds": CASE_KINDS,
+                                          "statuses": CASE_STATUSES, "kind": kind or "",
+                                          "status": status or "all", "page": page,
+                                          "more": len(cases) > PAGE_SIZE})
 
 
 @require("agent")

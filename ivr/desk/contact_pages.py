@@ -14,7 +14,8 @@ from ivr.cases.consent import CONSENT_FLAGS
 from ivr.crm.errors import CrmError
 from ivr.crm.records import CONTACT_TYPES
 
-from .case_forms import CONSENT_TEXT, CONTACT_TEXT, contact_changes, problems_by_field, shown
+from .case_forms import (CONSENT_TEXT, CONTACT_TEXT, PAGE_SIZE, contact_changes, page_number, problems_by_field,
+                         shown)
 from .web import current_user, deps, error_page, form_fields, language, render, require
 
 log = logging.getLogger("ivr.desk")
@@ -28,9 +29,12 @@ async def search_page(request: Request) -> Response:
 
 @require("agent")
 async def search(request: Request) -> Response:
-    query = (await form_fields(request)).get("q", "").strip()
-    results = await deps(request).store.search_contacts(query, limit=50) if query else []
-    return render(request, "contacts.html", {"query": query, "results": results})
+    form = await form_fields(request)
+    query, page = form.get("q", "").strip(), page_number(form.get("page"))
+    results = await deps(request).store.search_contacts(query, limit=PAGE_SIZE + 1,
+                                                        offset=(page - 1) * PAGE_SIZE) if query else []
+    return render(request, "contacts.html", {"query": query, "results": results[:PAGE_SIZE], "page": page,
+                                             "more": len(results) > PAGE_SIZE})
 
 
 @require("agent")

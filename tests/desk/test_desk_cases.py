@@ -339,3 +339,30 @@ def test_an_edit_that_cannot_reach_the_desk_is_kept_and_retried(page: Page, desk
     assert len(attempts) == 3
     contact = in_crm(desk, lambda s: s.get_contact(crm["helene"]))
     assert contact["organisation"] == "Apotheke am Rathaus"
+
+
+def test_long_lists_come_in_pages(page: Page, desk: DeskServer, crm):
+    async def fill(store: Any) -> None:
+        for n in range(53):
+            await store.open_case("medinfo", {"question": f"pager question {n}"}, "alice")
+            await store.save_contact(f"Pager Person {n:02d}", [f"+49301110{n:03d}"], "patient")
+    in_crm(desk, fill)
+    sign_in(page, desk, "alice")
+    total = len(in_crm(desk, lambda s: s.list_cases("open", kind="medinfo")))
+    page.goto(desk.url + "/cases?kind=medinfo&status=open")
+    expect(page.locator("#cases tbody tr")).to_have_count(50)
+    first_page = page.locator("#cases tbody tr").evaluate_all("rows => rows.map(r => r.dataset.case)")
+    page.click("#page-next")
+    expect(page.locator("#cases tbody tr")).to_have_count(total - 50)
+    second_page = page.locator("#cases tbody tr").evaluate_all("rows => rows.map(r => r.dataset.case)")
+    assert not set(first_page) & set(second_page)
+    expect(page.locator("#page-next")).to_have_count(0)
+    # the contact search pages by POST: the name typed never reaches a URL
+    page.goto(desk.url + "/contacts")
+    page.fill("#q", "pager person")
+    page.click("#contact-search button")
+    expect(page.locator("#contacts tbody tr")).to_have_count(50)
+    page.click("#page-next")
+    expect(page.locator("#contacts tbody tr")).to_have_count(3)
+    expect(page.locator("#contacts")).to_contain_text("Pager Person 52")
+    assert "pager" not in page.url.lower()
