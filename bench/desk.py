@@ -12,9 +12,19 @@ Figures (the LAST line is one JSON object):
 - call_cpu_ratio_with_desks: engine CPU per call (its threads' run time, /proc/PID/task/*/schedstat,
   over a round of calls) with the desk and its connections up, divided by the same without any
   desk; rounds alternate and the ratio is of the medians (goal <= 1.05). On 2 shared cores the
-  desk, chromium and the streams compete with the engine, so a third phase keeps them all up
-  but with the desk following no engine: call_cpu_ratio_with_desks_same_load is the engine's
-  own share (what following the desks costs it).
+  desk, chromium and the streams compete with the engine for the cores and their caches, so
+  this ratio also holds what a busier machine costs every process.
+- call_cpu_ratio_feed_paired: what serving the desks costs the engine itself. The engine
+  serves one live feed per desk server, whatever the number of desks behind it; this phase
+  alternates rounds with and without one feed subscriber (a plain reader of the control
+  socket, as the desk's link is) on an otherwise quiet machine, and takes the median of the
+  ratios of adjacent rounds (neighbours in time share the machine's load). Each call costs the
+  engine 12-17 ms of CPU and rounds vary by +-10 % on a shared machine, so the same cost is also
+  measured apart: call_cpu_ratio_feed_replayed replays the feed lines the subscriber received
+  (the engine's own payloads) through the engine's LiveFeed to a reader over a Unix socket, and
+  counts the CPU time of the publishing thread (time.thread_time: other processes do not count)
+  with the reader and without; the ratio is (CPU per call without desks + that cost) / the
+  former.
 - kb_search_ms_p95 (and p50): searches on 10,000 generated articles in SQLite (bench/kb.py).
 Own ports (41000+) and the default sandbox (.cache/sandbox, or IVR_SANDBOX_DIR).
 """
@@ -35,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "lab"), str(Path(__file__).resolve().parent)]
 
 from hotline_lab.lab import PROJECT, Lab, write_config  # noqa: E402
+from ivr.config import load_settings  # noqa: E402
 from hotline_lab.sipp import AwaitHangup, Pause, Press  # noqa: E402
 from kb import measure as kb_measure  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
@@ -122,16 +133,115 @@ def cpu_per_call(lab: Lab, prefix: str, count: int) -> float:
     return (cpu_seconds(pid) - before) / count
 
 
+class FeedReader(threading.Thread):
+    """One subscriber of the engine's live feed that reads and counts its lines, as the desk's
+    engine link does (without the desk's own work)."""
+
+    def __init__(self, socket_path: Path):
+        super().__init__(daemon=True)
+        self.socket_path = socket_path
+        self.lines = 0
+        self.events: list[tuple[str, dict]] = []       # what the engine published, in order
+        self.connected = threading.Event()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._read())
+
+    async def _read(self) -> None:
+        reader, writer = await asyncio.open_unix_connection(str(self.socket_path), limit=2**20)
+        writer.write(b'{"cmd": "subscribe"}\n')
+        await writer.drain()
+        self.connected.set()
+        while not self.stop.is_set():
+            try:
+                line = await asyncio.wait_for(reader.readline(), 0.2)
+            except TimeoutError:
+                continue
+            if not line:
+                break
+            self.lines += 1
+            event = json.loads(line)
+            self.events.append((event["topic"], event["payload"]))
+        writer.close()
+
+
+def feed_pairs(lab: Lab, socket_path: Path, pairs: int, calls: int) -> tuple[list[float], list[float], int]:
+    """Rounds without and with one feed subscriber, alternating (which goes first alternates
+    too): (ratios with/without of each pair, CPU per call with a subscriber, lines it read)."""
+    ratios, with_feed, lines, events = [], [], 0, []
+    for pair in range(pairs):
+        costs = {}
+        for subscribed in ((False, True) if pair % 2 == 0 else (True, False)):
+            reader = FeedReader(socket_path) if subscribed else None
+            if reader:
+                reader.start()
+                reader.connected.wait(10)
+            costs[subscribed] = cpu_per_call(lab, f"0695{pair}{int(subscribed)}", calls)
+            if reader:
+                reader.stop.set()
+                reader.join(5)
+                lines += reader.lines
+                events += reader.events
+        ratios.append(costs[True] / costs[False])
+        with_feed.append(costs[True])
+        print(f"feed pair {pair + 1}: engine CPU/call {costs[False] * 1000:.2f} ms without a subscriber, "
+              f"{costs[True] * 1000:.2f} ms with one (ratio {ratios[-1]:.3f})", flush=True)
+    return ratios, with_feed, lines, events
+
+
+READER = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{"cmd": "subscribe"}\\n')
+while s.recv(1 << 16):
+    pass
+"""
+
+
+def feed_cost_per_line(events: list[tuple[str, dict]], repeat: int = 20) -> float:
+    """CPU seconds the publishing thread spends per feed line with one reader, over the same
+    loop without a reader (median of `repeat` replays of `events`)."""
+    from ivr.app.feed import LiveFeed
+    costs = {True: [], False: []}
+
+    async def replay(with_reader: bool, folder: Path) -> float:
+        feed = LiveFeed()
+        path = folder / f"feed-{with_reader}.sock"
+        server = await asyncio.start_unix_server(lambda _r, w: feed.serve(w), path=str(path))
+        # the reader is another process, as the desk is: in this one it would share the GIL
+        reader = await asyncio.create_subprocess_exec(sys.executable, "-c", READER, str(path),
+                                                      stdout=asyncio.subprocess.PIPE) if with_reader else None
+        while reader and not feed.enabled:
+            await asyncio.sleep(0.01)
+        started = time.thread_time()
+        for topic, payload in events:
+            feed.publish(topic, payload, retain=topic.startswith(("agents/", "offers/")))
+            await asyncio.sleep(0)           # the engine does other work between events
+        spent = time.thread_time() - started
+        feed.close()
+        if reader:
+            await reader.communicate()
+        server.close()
+        return spent
+
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(repeat):
+            for with_reader in (False, True):
+                costs[with_reader].append(asyncio.run(replay(with_reader, Path(folder))))
+    return (statistics.median(costs[True]) - statistics.median(costs[False])) / len(events)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--desks", type=int, default=200, help="other desk streams open")
-    parser.add_argument("--calls", type=int, default=15, help="calls per round")
+    parser.add_argument("--calls", type=int, default=12, help="calls per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds with and without desks each")
+    parser.add_argument("--pairs", type=int, default=4, help="pairs of rounds without/with a feed subscriber")
     parser.add_argument("--kb-articles", type=int, default=10_000)
-    parser.add_argument("--quick", action="store_true", help="5 calls, 2 rounds, 50 desks, 2,000 articles")
+    parser.add_argument("--quick", action="store_true", help="5 calls, 2 rounds, 2 pairs, 50 desks, 2,000 articles")
     args = parser.parse_args()
     if args.quick:
-        args.calls, args.rounds, args.desks, args.kb_articles = 5, 2, 50, 2_000
+        args.calls, args.rounds, args.pairs, args.desks, args.kb_articles = 5, 2, 2, 50, 2_000
 
     kb = kb_measure(args.kb_articles)
     print(f"knowledge base: {args.kb_articles} articles, search p50 {kb['kb_search_ms_p50']:.2f} ms, "
@@ -145,7 +255,7 @@ def main() -> None:
     lab.ivr("sounds", "build", str(PROJECT / "dialplans/minimal.yaml"))
     lab.up(log=lambda *_: None)
     desk = None
-    cpu: dict[str, list[float]] = {"without": [], "idle": [], "with": []}
+    cpu: dict[str, list[float]] = {"without": [], "with": []}
     pops: list[float] = []
     try:
         lab.start_engine("--grace", "2")
@@ -153,29 +263,20 @@ def main() -> None:
             lab.ivr("agent", "logout", name)
         lab.start_phones(only={"alice": 0.8}, talk_seconds=0.3)
         place_calls(lab, "06990000", 2)                      # warm-up: first-call costs
-        # the same desk, browser and streams, but the desk follows no engine: the machine is as
-        # loaded as with desks, the engine serves none (the engine's own share of the ratio)
-        idle_config = write_config(work / "idle", base_port=BASE_PORT,
-                                   dialplan=PROJECT / "dialplans/minimal.yaml", crm=work / "crm.db",
-                                   sounds=work / "sounds",
-                                   queues_file=PROJECT / "tests/integration/queues.yaml",
-                                   extra={"control": {"socket": str(work / "no-engine.sock")}})
+        feed_ratios, feed_costs, feed_lines, feed_events = feed_pairs(
+            lab, load_settings(config).path(load_settings(config).control.socket), args.pairs, args.calls)
         for round_ in range(args.rounds):
             cpu["without"].append(cpu_per_call(lab, f"0698{round_}0", args.calls))
-            for phase, desk_config in (("idle", idle_config), ("with", config)):
-                desk = serve_desk(desk_config, DESK_PORT, work / "desk.log")
-                if round_ == 0 and phase == "idle":
-                    for name, password in PASSWORDS.items():
-                        desk.add_user(name, "agent", password)
-                cost, seen = with_desks(lab, desk, args.desks, f"069{7 if phase == 'with' else 6}{round_}0",
-                                        args.calls)
-                cpu[phase].append(cost)
-                if phase == "with":
-                    pops += seen
-                desk.stop()
-                desk = None
+            desk = serve_desk(config, DESK_PORT, work / "desk.log")
+            if round_ == 0:
+                for name, password in PASSWORDS.items():
+                    desk.add_user(name, "agent", password)
+            cost, seen = with_desks(lab, desk, args.desks, f"0697{round_}0", args.calls)
+            cpu["with"].append(cost)
+            pops += seen
+            desk.stop()
+            desk = None
             print(f"round {round_ + 1}: engine CPU/call without desks {cpu['without'][-1] * 1000:.2f} ms, "
-                  f"desks up but not following the engine {cpu['idle'][-1] * 1000:.2f} ms, "
                   f"with desks {cpu['with'][-1] * 1000:.2f} ms; pops seen {len(pops)}", flush=True)
     finally:
         if desk:
@@ -189,14 +290,20 @@ def main() -> None:
     if len(pops) < expected:
         print(f"warning: {expected - len(pops)} of {expected} pops were not seen in the page")
     q = statistics.quantiles(pops, n=100, method="inclusive") if len(pops) > 1 else pops * 99
-    without, idle, with_ = (statistics.median(cpu[k]) for k in ("without", "idle", "with"))
+    without, with_ = (statistics.median(cpu[k]) for k in ("without", "with"))
+    lines_per_call = feed_lines / (args.pairs * args.calls)
+    per_line = feed_cost_per_line(feed_events)
     figures = {"pop_ms_p50": round(statistics.median(pops), 1), "pop_ms_p95": round(q[94], 1),
                "pops": len(pops), "desks": args.desks,
                "call_cpu_ms_without_desks": round(without * 1000, 3),
                "call_cpu_ms_with_desks": round(with_ * 1000, 3),
                "call_cpu_ratio_with_desks": round(with_ / without, 3),
-               "call_cpu_ms_desks_not_following": round(idle * 1000, 3),
-               "call_cpu_ratio_with_desks_same_load": round(with_ / idle, 3),
+               "call_cpu_ratio_feed_paired": round(statistics.median(feed_ratios), 3),
+               "call_cpu_ratio_feed_pairs": [round(r, 3) for r in feed_ratios],
+               "call_cpu_ms_with_feed": round(statistics.median(feed_costs) * 1000, 3),
+               "feed_lines_per_call": round(lines_per_call, 1),
+               "feed_cpu_us_per_line": round(per_line * 1e6, 2),
+               "call_cpu_ratio_feed_replayed": round((without + per_line * lines_per_call) / without, 4),
                "kb_search_ms_p50": kb["kb_search_ms_p50"], "kb_search_ms_p95": kb["kb_search_ms_p95"],
                "kb_articles": args.kb_articles}
     print(f"pop in the browser: p50 {figures['pop_ms_p50']} ms, p95 {figures['pop_ms_p95']} ms "
@@ -204,10 +311,11 @@ def main() -> None:
     print(f"engine CPU per call: {figures['call_cpu_ms_without_desks']} ms without desks, "
           f"{figures['call_cpu_ms_with_desks']} ms with; ratio {figures['call_cpu_ratio_with_desks']} "
           "(goal <= 1.05; medians of the rounds)")
-    print(f"  with the desks and the browser up in both, only following the engine or not: "
-          f"{figures['call_cpu_ms_desks_not_following']} ms vs {figures['call_cpu_ms_with_desks']} ms, "
-          f"ratio {figures['call_cpu_ratio_with_desks_same_load']} (the engine's own share; the rest is "
-          "the 2 shared cores busy with the desk, chromium and the streams)")
+    print(f"  the engine's own cost of serving the desks (one feed subscriber or none, adjacent rounds "
+          f"paired): median ratio {figures['call_cpu_ratio_feed_paired']} over {args.pairs} pairs "
+          f"{figures['call_cpu_ratio_feed_pairs']}; {figures['feed_lines_per_call']} feed lines per call")
+    print(f"  the same cost measured apart: {figures['feed_cpu_us_per_line']} µs of the engine's thread per "
+          f"feed line, so {figures['call_cpu_ratio_feed_replayed']} of the CPU per call without desks")
     print(json.dumps(figures))
 
 

@@ -3,9 +3,10 @@ console), over the control socket: a client sends `{"cmd": "subscribe"}` and rec
 line each, `{"topic": …, "payload": …}`: first every retained topic (agent states, the latest
 offer per agent), then each event as it happens.
 
-The call path never waits on a display: `publish` encodes once and puts the line in each
-subscriber's bounded buffer; a subscriber that falls that far behind is cut off (it reconnects
-and starts again from the retained state), so a stuck browser or desk costs the engine nothing.
+The call path never waits on a display: `publish` encodes once and hands the line to each
+subscriber's socket without waiting; a subscriber whose unsent bytes pass a bound is cut off
+(it reconnects and starts again from the retained state), so a stuck desk costs the engine
+nothing.
 
 `Outbox` is what calls publish to: this feed and MQTT (ivr/app/bus.py), same topics.
 """
@@ -21,7 +22,7 @@ from typing import Any
 from ivr.app.bus import EventBus
 
 log = logging.getLogger(__name__)
-BUFFER_LINES = 5_000          # ~ a minute of a busy center's events: beyond, the reader is stuck
+BUFFER_BYTES = 4 * 2**20      # ~ a minute of a busy center's events: beyond, the reader is stuck
 
 
 def _default(value: Any) -> Any:
@@ -33,29 +34,41 @@ def _line(topic: str, payload: dict[str, Any]) -> bytes:
 
 
 class _Subscriber:
+    """One reader of the feed. Lines published in one turn of the event loop go out in one
+    write, straight to the transport: no task, queue or wake-up per line (those cost the
+    engine more than the encoding did). The transport's own buffer is the bound."""
+
     def __init__(self, writer: asyncio.StreamWriter):
         self.writer = writer
-        self.lines: asyncio.Queue[bytes] = asyncio.Queue(BUFFER_LINES)
+        self.pending: list[bytes] = []
         self.cut_off = False
 
     def offer(self, line: bytes) -> None:
-        try:
-            self.lines.put_nowait(line)
-        except asyncio.QueueFull:
-            log.warning("live feed: a subscriber fell %d events behind; cut off (it will "
-                        "reconnect and resynchronise)", BUFFER_LINES)
-            self.cut(b"")
-
-    def cut(self, last: bytes) -> None:
-        """Stop serving it: `last` wakes its writer loop if the buffer has room."""
         if self.cut_off:
             return
-        self.cut_off = True
-        self.writer.transport.abort()
-        try:
-            self.lines.put_nowait(last)
-        except asyncio.QueueFull:
-            pass
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.pending.append(line)
+
+    def _flush(self) -> None:
+        if self.cut_off or not self.pending:
+            return
+        transport = self.writer.transport
+        if transport.is_closing():              # the reader went away
+            self.cut()
+            return
+        transport.write(b"".join(self.pending))
+        self.pending.clear()
+        if transport.get_write_buffer_size() > BUFFER_BYTES:
+            log.warning("live feed: a subscriber fell %d MiB behind; cut off (it will reconnect "
+                        "and resynchronise)", BUFFER_BYTES // 2**20)
+            self.cut()
+
+    def cut(self) -> None:
+        if not self.cut_off:
+            self.cut_off = True
+            self.pending.clear()
+            self.writer.transport.abort()
 
 
 class LiveFeed:
@@ -90,22 +103,17 @@ class LiveFeed:
             subscriber.offer(_line(topic, payload))
         self._subscribers.add(subscriber)
         try:
-            while True:
-                line = await subscriber.lines.get()
-                if subscriber.cut_off:
-                    return
-                writer.write(line)
-                await writer.drain()
+            await writer.wait_closed()
         except (ConnectionError, OSError):
             pass
         finally:
+            subscriber.cut_off = True
             self._subscribers.discard(subscriber)
-            writer.close()
 
     def close(self) -> None:
         """The engine stops: every subscriber is let go (they reconnect to the next one)."""
         for subscriber in list(self._subscribers):
-            subscriber.cut(b"")
+            subscriber.cut()
 
 
 class Outbox:
