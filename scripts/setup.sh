@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# chromium: the real browser the desk's tests drive with Playwright (no browser download)
-PACKAGES=(mmdebstrap espeak-ng sox mosquitto postgresql sqlite3 iproute2 chromium)
+# chromium: the real browser the desk's tests drive with Playwright (no browser download);
+# fonts-wqy-microhei: Chinese glyphs, so the screenshots of zh articles show text, not boxes
+PACKAGES=(mmdebstrap espeak-ng sox mosquitto postgresql sqlite3 iproute2 chromium fonts-wqy-microhei)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

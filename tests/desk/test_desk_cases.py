@@ -63,6 +63,9 @@ def crm(desk: DeskServer, tmp_path_factory) -> dict[str, Any]:
     (folder / "respiral-storage.en.md").write_text(
         "---\ntitle: Storing Respiral\nproduct: respiral\nlanguage: en\ntags: [storage]\n---\n"
         "Keep below 25 °C.\n", encoding="utf-8")
+    (folder / "dolorex-storage.zh.md").write_text(
+        "---\ntitle: 如何储存 Dolorex 片剂\nproduct: dolorex\nlanguage: zh\ntags: [储存]\n---\n"
+        "请在 25 °C 以下储存，避免潮湿。\n", encoding="utf-8")
     desk.ivr("kb", "index", "--dir", str(folder))
     return ids
 
@@ -259,6 +262,12 @@ def test_kb_search_folds_accents_and_shows_the_article(page: Page, desk: DeskSer
     expect(page.locator("#article-title")).to_have_text("Dolorex pendant la grossesse")
     expect(page.locator("#article-body strong")).to_have_text("premier trimestre")   # its HTML, rendered
     screenshot(page, shot_path(tmp_path, "kb-article.png"))
+    # Chinese is searchable and shows as glyphs (the setup installs a CJK font for chromium)
+    page.goto(desk.url + "/kb?q=储存")
+    expect(page.locator("#kb-hits li").first).to_contain_text("如何储存 Dolorex 片剂")
+    page.click("#kb-hits a")
+    expect(page.locator("#article-body")).to_contain_text("避免潮湿")
+    screenshot(page, shot_path(tmp_path, "kb-article-zh.png"))
 
 
 def test_the_pages_work_with_the_keyboard(page: Page, desk: DeskServer, crm):
