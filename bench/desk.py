@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "lab"), str(Path(__file__).resolve().parent)]
 
+from hotline_lab.feed_reader import FeedReader  # noqa: E402
 from hotline_lab.lab import PROJECT, Lab, write_config  # noqa: E402
 from ivr.config import load_settings  # noqa: E402
 from hotline_lab.sipp import AwaitHangup, Pause, Press  # noqa: E402
@@ -133,39 +134,6 @@ def cpu_per_call(lab: Lab, prefix: str, count: int) -> float:
     return (cpu_seconds(pid) - before) / count
 
 
-class FeedReader(threading.Thread):
-    """One subscriber of the engine's live feed that reads and counts its lines, as the desk's
-    engine link does (without the desk's own work)."""
-
-    def __init__(self, socket_path: Path):
-        super().__init__(daemon=True)
-        self.socket_path = socket_path
-        self.lines = 0
-        self.events: list[tuple[str, dict]] = []       # what the engine published, in order
-        self.connected = threading.Event()
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        asyncio.run(self._read())
-
-    async def _read(self) -> None:
-        reader, writer = await asyncio.open_unix_connection(str(self.socket_path), limit=2**20)
-        writer.write(b'{"cmd": "subscribe"}\n')
-        await writer.drain()
-        self.connected.set()
-        while not self.stop.is_set():
-            try:
-                line = await asyncio.wait_for(reader.readline(), 0.2)
-            except TimeoutError:
-                continue
-            if not line:
-                break
-            self.lines += 1
-            event = json.loads(line)
-            self.events.append((event["topic"], event["payload"]))
-        writer.close()
-
-
 def feed_pairs(lab: Lab, socket_path: Path, pairs: int, calls: int) -> tuple[list[float], list[float], int]:
     """Rounds without and with one feed subscriber, alternating (which goes first alternates
     too): (ratios with/without of each pair, CPU per call with a subscriber, lines it read)."""
@@ -181,8 +149,8 @@ def feed_pairs(lab: Lab, socket_path: Path, pairs: int, calls: int) -> tuple[lis
             if reader:
                 reader.stop.set()
                 reader.join(5)
-                lines += reader.lines
-                events += reader.events
+                lines += len(reader.events)
+                events += [(e["topic"], e["payload"]) for _, e in reader.events]
         ratios.append(costs[True] / costs[False])
         with_feed.append(costs[True])
         print(f"feed pair {pair + 1}: engine CPU/call {costs[False] * 1000:.2f} ms without a subscriber, "

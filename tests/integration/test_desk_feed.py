@@ -3,44 +3,15 @@ the agent's phone rings (before the answer), with what the call knows, the calle
 sent (escaping is the page's job), and every state change of the agent."""
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
 import time
 
 import pytest
 
+from hotline_lab.feed_reader import FeedReader
 from hotline_lab.sipp import AwaitHangup, Pause, Press
 
 pytestmark = pytest.mark.asterisk
 HOSTILE = "<script>alert(1)</script>"
-
-
-class FeedReader(threading.Thread):
-    """A subscriber on the engine's control socket, in its own thread and loop."""
-
-    def __init__(self, socket_path):
-        super().__init__(daemon=True)
-        self.path, self.events, self.stop = socket_path, [], threading.Event()
-
-    def run(self) -> None:
-        asyncio.run(self._read())
-
-    async def _read(self) -> None:
-        reader, writer = await asyncio.open_unix_connection(str(self.path))
-        writer.write(b'{"cmd": "subscribe"}\n')
-        while not self.stop.is_set():
-            try:
-                line = await asyncio.wait_for(reader.readline(), 0.2)
-            except TimeoutError:
-                continue
-            if not line:
-                return
-            self.events.append((time.monotonic(), json.loads(line)))
-        writer.close()
-
-    def topics(self, prefix: str) -> list[tuple[float, dict]]:
-        return [(t, e["payload"]) for t, e in list(self.events) if e["topic"].startswith(prefix)]
 
 
 def test_the_pop_reaches_the_desk_feed_while_the_phone_rings(engine):
