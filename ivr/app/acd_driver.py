@@ -36,6 +36,8 @@ class AcdDriver:
         self._engaged: Counter[str] = Counter()
         self._timer_wake = asyncio.Event()
         self._timer_due = 0.0         # monotonic instant the timer task wakes up next
+        # False on a cluster engine that is not (or no longer) active: it offers no call
+        self.may_route: Callable[[], bool] = lambda: True
 
     def queue(self, name: str | None) -> QueueSpec:
         """The call's queue; the first one for a call that has none (yet)."""
@@ -65,6 +67,10 @@ class AcdDriver:
         if waiter is None:
             if not isinstance(action, (act.Escalated, act.Overflowed)):
                 log.warning("ACD action for a call not waiting here: %s", action)
+            return
+        if isinstance(action, act.OfferCall) and not self.may_route():
+            log.warning("offer of %s to %s dropped: this engine is not the active one",
+                        call_id, action.agent)
             return
         if isinstance(action, act.OfferCall) and action.agent not in waiter.offered_agents:
             waiter.offered_agents.add(action.agent)

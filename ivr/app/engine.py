@@ -34,6 +34,8 @@ from ivr.app.routes import agi_router
 from ivr.app.speech import Speech
 from ivr.call.callbacks import Callbacks
 from ivr.call.context import CallContext
+from ivr.cluster.gate import standby_gate
+from ivr.cluster.pg_leader import PgLeader, engine_name
 from ivr.config import Settings
 from ivr.crm.store import CrmStore, open_store
 from ivr.knowledge.store import KnowledgeBase
@@ -78,6 +80,8 @@ class Engine:
         self.ami: AmiLink | None = None
         self.agi: AgiServer | None = None
         self.control: ControlServer | None = None
+        self.cluster: PgLeader | None = None       # cluster.enabled: active or standby
+        self.stepped_down = False                  # lost the cluster's lock: exits at once
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -95,11 +99,14 @@ class Engine:
         self.store = await open_store(s.crm_url(), spool_dir=s.path(s.crm.spool_dir),
                                       linger_ms=s.crm.linger_ms, documentation=s.documentation)
         self.wire_crm_parts(datetime.now(timezone.utc))    # calls from before: the last run's
+        await self._join_cluster()
         await self._start_ami()
-        await self.crm_startup.run()
-        self.agi = AgiServer(s.agi.host, s.agi.port,
-                             agi_router(self._call_context(), self.agents, lambda: self.ami),
-                             s.agi.allowed_hosts)
+        if self.cluster is None:
+            await self.crm_startup.run()      # in a cluster: once active (_became_active)
+        route = agi_router(self._call_context(), self.agents, lambda: self.ami)
+        if self.cluster is not None:
+            route = standby_gate(route, self.cluster.may_route)
+        self.agi = AgiServer(s.agi.host, s.agi.port, route, s.agi.allowed_hosts)
         await self.agi.start()
         self.control = ControlServer(s.path(s.control.socket),
                                      ControlApi(self.agents, self.acd, self.plans,
@@ -115,6 +122,33 @@ class Engine:
         self._spawn(KnowledgeWatcher(self.knowledge, s.path(s.knowledge.dir)).run(s.knowledge.watch_s))
         if self.bus.enabled:
             self._spawn(self._publish_queue_stats())
+        if self.cluster is not None:         # everything is up: now it may take over
+            self._spawn(self.cluster.run())
+
+    # ---- an active engine and a standby (ivr/cluster/) ------------------------------------
+    async def _join_cluster(self) -> None:
+        """Standby until the cluster's lock is ours; ClusterRefused (wrong database) stops
+        the start."""
+        c = self.settings.cluster
+        if not c.enabled:
+            return
+        self.cluster = PgLeader(self.settings.cluster_url(), c.name, engine_name(c.engine_id),
+                                poll_s=c.poll_s, lease_s=c.lease_s,
+                                on_active=self._became_active, on_step_down=self._step_down)
+        self.acd.may_route = self.cluster.may_route
+        await self.cluster.join()
+
+    def _became_active(self, term: int) -> None:
+        # Calls unfinished before the takeover were the former leader's: from now on, ours.
+        self.crm_startup.started_at = datetime.now(timezone.utc)
+        self._spawn(self.crm_startup.run())
+
+    def _step_down(self, reason: str) -> None:
+        """Fail-stop: our queues may be stale now that another engine may route. Calls go
+        back to Asterisk at once (no grace), the process exits (status 2) for its supervisor
+        to restart it as a standby."""
+        self.stepped_down = True
+        self.stopping.set()
 
     def wire_crm_parts(self, started_at: datetime) -> None:
         """The parts that need the CRM store, once it is open."""
@@ -173,6 +207,8 @@ class Engine:
         if self.ami:
             await self.ami.close()
         await self.bus.stop()
+        if self.cluster:           # last: the standby takes over once our calls are gone
+            await self.cluster.close()
         if self.store:
             await self.store.close()
 
@@ -185,7 +221,7 @@ class Engine:
         log.info("hotline engine ready")
         await self.stopping.wait()
         log.info("stopping: no new calls")
-        await self.stop(grace_s)
+        await self.stop(0.0 if self.stepped_down else grace_s)
 
     def _spawn(self, coro: Coroutine) -> None:
         """A background job, cancelled on stop; it leaves the list when done, so AMI
@@ -195,6 +231,9 @@ class Engine:
         task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
 
     def _start_callback(self, action: act.StartCallback) -> None:
+        if self.cluster is not None and not self.cluster.may_route():
+            log.warning("callback %s not started: this engine is not the active one", action)
+            return
         self.presence.start_callback(action)
 
     async def _watch_plan(self, every_s: float = 1.0) -> None:
