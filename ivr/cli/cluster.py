@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import click
 
@@ -56,6 +57,9 @@ def status_cmd(ctx: click.Context, name: str | None, url: str | None, fmt: str) 
         status = asyncio.run(cluster_status(url, name))
     except psycopg.OperationalError as exc:
         raise UserError(f"cannot read the cluster's database: {' '.join(str(exc).split())}") from None
+    if fmt == "json":
+        click.echo(json.dumps(status, indent=2))
+        return
     links = status.pop("links")
     emit_rows(links, fmt, f"cluster {name}", extra=status,
               notes=[] if status["active"] else ["no engine is active: calls go to the operator fallback"])

@@ -141,17 +141,30 @@ class PgLeader:
     async def _prove_link(self, started: float) -> None:
         """One round trip on the lock's session, within the lease. The proof dates from when
         it was sent (`started`): the session was alive at some instant after that."""
-        async with asyncio.timeout(self.core.lease_s):
-            cur = await self._conn.execute(
-                "UPDATE cluster_leader SET heartbeat_at = %s WHERE id = 1 AND term = %s RETURNING term",
-                [codec.ts(datetime.now(timezone.utc)), self.core.term])
-            ours = await cur.fetchone()
-            if ours is None:
-                cur = await self._conn.execute("SELECT term FROM cluster_leader WHERE id = 1")
-                current = await cur.fetchone()
-                self._apply(Superseded(self._clock(), int(current[0]) if current else -1))
-                return
-        self._apply(LinkOk(started))
+        # Not asyncio.timeout: cancelling a psycopg query first tries to cancel it on the
+        # server (up to 10 s through a dead link). The round trip is left behind instead,
+        # and fails when run() closes the connection.
+        trip = asyncio.ensure_future(self._round_trip())
+        done, _ = await asyncio.wait({trip}, timeout=self.core.lease_s)
+        if not done:
+            trip.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise TimeoutError(f"no answer within {self.core.lease_s:g} s")
+        current = trip.result()
+        if current != self.core.term:
+            self._apply(Superseded(self._clock(), current))
+        else:
+            self._apply(LinkOk(started))
+
+    async def _round_trip(self) -> int:
+        """The current term: ours if the heartbeat was written."""
+        cur = await self._conn.execute(
+            "UPDATE cluster_leader SET heartbeat_at = %s WHERE id = 1 AND term = %s RETURNING term",
+            [codec.ts(datetime.now(timezone.utc)), self.core.term])
+        if await cur.fetchone() is not None:
+            return self.core.term
+        cur = await self._conn.execute("SELECT term FROM cluster_leader WHERE id = 1")
+        current = await cur.fetchone()
+        return int(current[0]) if current else -1
 
     def _apply(self, event: object) -> None:
         for action in self.core.handle(event):
