@@ -38,6 +38,8 @@ class AcdDriver:
         self._timer_due = 0.0         # monotonic instant the timer task wakes up next
         # False on a cluster engine that is not (or no longer) active: it offers no call
         self.may_route: Callable[[], bool] = lambda: True
+        # Told every event and its actions (a cluster engine keeps waiting callers' places)
+        self.observers: list[Callable[[object, list[object]], None]] = []
 
     def queue(self, name: str | None) -> QueueSpec:
         """The call's queue; the first one for a call that has none (yet)."""
@@ -47,6 +49,8 @@ class AcdDriver:
         actions = self.core.handle(event, time.monotonic())
         for action in actions:
             self._dispatch(action)
+        for observe in self.observers:
+            observe(event, actions)
         # Wake the timer task only for a deadline sooner than its own wake-up: waking it on
         # every event (several per call) cost a wait_for task and a timer each time.
         deadline = self.core.next_deadline()

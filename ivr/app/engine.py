@@ -36,6 +36,8 @@ from ivr.call.callbacks import Callbacks
 from ivr.call.context import CallContext
 from ivr.cluster.gate import standby_gate
 from ivr.cluster.pg_leader import PgLeader, engine_name
+from ivr.cluster.pg_places import PlaceLedger, TermRefused
+from ivr.cluster.places import Place, PlaceBook, resume_order
 from ivr.config import Settings
 from ivr.crm.store import CrmStore, open_store
 from ivr.knowledge.store import KnowledgeBase
@@ -82,6 +84,8 @@ class Engine:
         self.control: ControlServer | None = None
         self.cluster: PgLeader | None = None       # cluster.enabled: active or standby
         self.stepped_down = False                  # lost the cluster's lock: exits at once
+        self.ledger: PlaceLedger | None = None     # waiting callers' places, for the next active
+        self.resumable: dict[str, Place] = {}      # the former active's waiting callers
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -137,11 +141,32 @@ class Engine:
                                 on_active=self._became_active, on_step_down=self._step_down)
         self.acd.may_route = self.cluster.may_route
         await self.cluster.join()
+        cluster = self.cluster
+        self.ledger = PlaceLedger(self.settings.cluster_url(),
+                                  lambda: cluster.term if cluster.may_route() else None)
+        book, ledger = PlaceBook(), self.ledger
+        self.acd.observers.append(lambda event, actions: ledger.record(
+            book.observe(event, actions, datetime.now(timezone.utc))))
 
     def _became_active(self, term: int) -> None:
         # Calls unfinished before the takeover were the former leader's: from now on, ours.
         self.crm_startup.started_at = datetime.now(timezone.utc)
         self._spawn(self.crm_startup.run())
+        self._spawn(self._keep_places())
+
+    async def _keep_places(self) -> None:
+        """Take over the former active's waiting callers' places, then write ours."""
+        try:
+            try:
+                self.resumable = {p.call_id: p for p in resume_order(await self.ledger.load())}
+            except Exception as exc:    # noqa: BLE001 - those callers come back as new calls
+                log.error("cluster: cannot read the former active's waiting callers: %s", exc)
+            if self.resumable:
+                log.warning("cluster: %d caller(s) of the former active engine were waiting; "
+                            "their places are kept for when they come back", len(self.resumable))
+            await self.ledger.run()
+        except TermRefused as exc:
+            self._step_down(f"the database refused our term: {exc}")
 
     def _step_down(self, reason: str) -> None:
         """Fail-stop: our queues may be stale now that another engine may route. Calls go
@@ -207,6 +232,12 @@ class Engine:
         if self.ami:
             await self.ami.close()
         await self.bus.stop()
+        if self.ledger:
+            try:
+                await asyncio.wait_for(self.ledger.flush(), 5)
+            except Exception as exc:    # noqa: BLE001 - the next active resumes from the last batch
+                log.warning("cluster: last waiting places not written: %s", exc)
+            await self.ledger.close()
         if self.cluster:           # last: the standby takes over once our calls are gone
             await self.cluster.close()
         if self.store:
