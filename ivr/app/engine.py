@@ -39,6 +39,7 @@ from ivr.cluster.pg_leader import PgLeader, engine_name
 from ivr.cluster.pg_places import PlaceLedger, TermRefused
 from ivr.cluster.places import Place, PlaceBook, resume_order
 from ivr.config import Settings
+from ivr.dialplan.instructions import Route
 from ivr.crm.store import CrmStore, open_store
 from ivr.knowledge.store import KnowledgeBase
 from ivr.knowledge.sync import KnowledgeWatcher
@@ -207,7 +208,15 @@ class Engine:
             endpoint_agent=self.endpoint_agent,
             queue_names=frozenset(self.acd.queues), destinations=s.destinations(),
             sounds_dir=s.path(s.sounds.dir), sounds_prefix=s.sounds.asterisk_prefix,
-            wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now)
+            wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now, resume=self._resume)
+
+    def _resume(self, call_id: str) -> tuple[Route, float] | None:
+        """A caller of the former active engine, back through the dialplan: its place."""
+        place = self.resumable.pop(call_id, None) if self.resumable else None
+        if place is None:
+            return None
+        route = Route(place.queue, "resumed", place.priority, place.requirement or None, None, "failover")
+        return route, place.waited_s(datetime.now(timezone.utc))
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Graceful stop: take no new calls, let live calls finish (or hand them back to

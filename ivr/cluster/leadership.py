@@ -9,6 +9,10 @@ know yet that it lost its lock.
 
 A leader that cannot prove within `lease_s` that its session (hence its lock) is alive stops
 routing at once, even before the adapter notices the failure: routing asks `may_route(now)`.
+The server frees a dead session's lock at once, before the former leader may have noticed;
+so the winner of the lock waits out one lease before routing (TAKING_OVER): by then the
+former leader's last proof is more than a lease old and it routes no more. Two engines never
+route at the same time; a failover costs lease_s plus one poll.
 Stepping down is final for the process (fail-stop): its in-memory queues may be stale, so it
 hands its calls back and exits; its supervisor restarts it as a standby.
 """
@@ -21,6 +25,7 @@ from enum import Enum
 
 class Role(str, Enum):
     STANDBY = "standby"            # routes nothing, tries to take the lock
+    TAKING_OVER = "taking-over"    # holds the lock, waits out the former leader's lease
     ACTIVE = "active"
     STEPPED_DOWN = "stepped-down"  # lost its lock: routes nothing, exits
 
@@ -83,16 +88,19 @@ class Leadership:
         self.role = Role.STANDBY
         self.term: int | None = None
         self.last_ok: float | None = None     # last proof that our session is alive
+        self.active_from = 0.0                # TAKING_OVER: when the former leader's lease is over
         self.reason = ""                      # why we stepped down
 
     def handle(self, event: Event) -> list[Action]:
         if self.role is Role.STEPPED_DOWN:
             return []                         # final: a new process takes part again
         if isinstance(event, LockWon):
-            if self.role is Role.ACTIVE:
-                return []
-            self.role, self.term, self.last_ok = Role.ACTIVE, event.term, event.now
-            return [BecomeActive(event.term)]
+            if self.role is Role.STANDBY:
+                self.role, self.term, self.last_ok = Role.TAKING_OVER, event.term, event.now
+                self.active_from = event.now + self.lease_s
+            return []
+        if self.role is Role.TAKING_OVER:
+            return self._taking_over(event)
         if self.role is not Role.ACTIVE:
             return []                         # a standby's link troubles change nothing
         if isinstance(event, LinkOk):
@@ -104,6 +112,17 @@ class Leadership:
             return self._step_down(f"engine with term {event.term} took over (ours: {self.term})")
         if isinstance(event, Tick) and self._lease_over(event.now):
             return self._step_down(f"no answer from the database for {self.lease_s:g} s")
+        return []
+
+    def _taking_over(self, event: Event) -> list[Action]:
+        if isinstance(event, (LinkFailed, Superseded)):   # lost before routing anything
+            self.role, self.term, self.last_ok = Role.STANDBY, None, None
+            return []
+        if isinstance(event, LinkOk):
+            self.last_ok = max(self.last_ok or event.now, event.now)
+        elif isinstance(event, Tick) and event.now >= self.active_from and not self._lease_over(event.now):
+            self.role = Role.ACTIVE
+            return [BecomeActive(self.term or 0)]
         return []
 
     def may_route(self, now: float) -> bool:

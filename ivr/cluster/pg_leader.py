@@ -111,7 +111,7 @@ class PgLeader:
         while self.core.role is not Role.STEPPED_DOWN:
             started = self._clock()
             try:
-                if self.core.role is Role.ACTIVE:
+                if self.core.role in (Role.ACTIVE, Role.TAKING_OVER):
                     await self._prove_link(started)
                 else:
                     await self._try_lock(started)

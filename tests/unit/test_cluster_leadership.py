@@ -10,8 +10,11 @@ from ivr.config import ClusterSettings
 
 
 def active(lease_s: float = 2.0, term: int = 7, at: float = 100.0) -> Leadership:
+    """Active since `at` (the lock won one lease before, the link proven since)."""
     core = Leadership(lease_s)
-    assert core.handle(LockWon(term, at)) == [BecomeActive(term)]
+    assert core.handle(LockWon(term, at - lease_s)) == []
+    core.handle(LinkOk(at))
+    assert core.handle(Tick(at)) == [BecomeActive(term)]
     return core
 
 
@@ -22,10 +25,24 @@ def test_a_standby_routes_nothing_and_link_troubles_do_not_concern_it() -> None:
     assert core.role is Role.STANDBY
 
 
-def test_winning_the_lock_makes_it_active_once_with_the_databases_term() -> None:
-    core = active(term=7)
-    assert core.role is Role.ACTIVE and core.term == 7 and core.may_route(101.0)
-    assert core.handle(LockWon(8, 101.0)) == [] and core.term == 7
+def test_the_lock_makes_it_active_once_the_former_leaders_lease_is_over() -> None:
+    core = Leadership(2.0)
+    assert core.handle(LockWon(7, 100.0)) == [] and core.role is Role.TAKING_OVER
+    core.handle(LinkOk(101.0))
+    assert core.handle(Tick(101.9)) == [] and not core.may_route(101.9)   # the former may still route
+    assert core.handle(Tick(102.0)) == [BecomeActive(7)]
+    assert core.role is Role.ACTIVE and core.term == 7 and core.may_route(102.0)
+    assert core.handle(LockWon(8, 102.5)) == [] and core.term == 7
+
+
+def test_losing_the_lock_while_taking_over_goes_back_to_standby_quietly() -> None:
+    for lost in (LinkFailed(101.0, "reset"), Superseded(101.0, 8)):
+        core = Leadership(2.0)
+        core.handle(LockWon(7, 100.0))
+        assert core.handle(lost) == [] and core.role is Role.STANDBY and core.term is None
+    core = Leadership(2.0)
+    core.handle(LockWon(7, 100.0))                 # won, then no proof: not active
+    assert core.handle(Tick(102.5)) == [] and core.role is Role.TAKING_OVER
 
 
 def test_routing_stops_at_once_when_the_lease_runs_out_even_before_the_tick() -> None:
