@@ -176,6 +176,9 @@ class ClusterSettings(_Strict):
     url: str = ""                     # the database holding the lock; empty: crm.url
     poll_s: float = Field(0.5, gt=0, le=10)     # a standby tries the lock, a leader proves its link
     lease_s: float = Field(2.0, gt=0, le=60)    # no proof for this long: the leader stops routing
+    # How Asterisk reaches this engine (the dialplan's IVR_ACTIVE global, set through AMI when
+    # it becomes active). Empty: agi://agi.host:agi.port
+    agi_url: str = ""
 
     @model_validator(mode="after")
     def _named_when_enabled(self) -> "ClusterSettings":

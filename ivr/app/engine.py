@@ -154,6 +154,20 @@ class Engine:
         self.crm_startup.started_at = datetime.now(timezone.utc)
         self._spawn(self.crm_startup.run())
         self._spawn(self._keep_places())
+        self._announce_active()
+
+    def _announce_active(self) -> None:
+        """Asterisk tries the active engine first: its IVR_ACTIVE global names us."""
+        if self.cluster is not None and self.cluster.may_route() and self.ami and self.ami.connected:
+            s = self.settings
+            url = s.cluster.agi_url or f"agi://{s.agi.host}:{s.agi.port}"
+            self._spawn(self._setvar("IVR_ACTIVE", url))
+
+    async def _setvar(self, name: str, value: str) -> None:
+        try:
+            await self.ami.action({"Action": "Setvar", "Variable": name, "Value": value})
+        except Exception as exc:     # noqa: BLE001 - the dialplan tries both engines anyway
+            log.warning("cluster: could not set %s on Asterisk: %s", name, exc)
 
     async def _keep_places(self) -> None:
         """Take over the former active's waiting callers' places, then write ours."""
@@ -197,6 +211,7 @@ class Engine:
 
     def _on_ami_login(self) -> None:
         self.presence.on_login()
+        self._announce_active()
         if self.crm_startup:
             self.crm_startup.on_ami_login()
 
