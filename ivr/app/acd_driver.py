@@ -83,6 +83,11 @@ class AcdDriver:
 
     # ---- the calls in line -------------------------------------------------------------
     def join(self, waiter: Waiter) -> None:
+        earlier = self.waiters.get(waiter.call_id)
+        if earlier is not None:   # resumed after a failover: what the ACD decided meanwhile
+            waiter.offered_agents |= earlier.offered_agents
+            for action in earlier.take():
+                waiter.push(action)
         self.waiters[waiter.call_id] = waiter
 
     def leave(self, call_id: str) -> None:

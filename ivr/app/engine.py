@@ -20,6 +20,7 @@ from collections.abc import Coroutine
 from datetime import datetime, timedelta, timezone
 
 from acd import actions as act
+from acd import events as act_events
 from ivr.app.acd_driver import AcdDriver
 from ivr.app.agent_restore import AgentRestore
 from ivr.app.agents import AgentCommands
@@ -33,11 +34,11 @@ from ivr.app.presence import AgentPresence
 from ivr.app.routes import agi_router
 from ivr.app.speech import Speech
 from ivr.call.callbacks import Callbacks
-from ivr.call.context import CallContext
+from ivr.call.context import CallContext, Waiter
 from ivr.cluster.gate import standby_gate
 from ivr.cluster.pg_leader import PgLeader, engine_name
 from ivr.cluster.pg_places import PlaceLedger, TermRefused
-from ivr.cluster.places import Place, PlaceBook, resume_order
+from ivr.cluster.places import Place, PlaceBook, resume_event, resume_order
 from ivr.config import Settings
 from ivr.dialplan.instructions import Route
 from ivr.crm.store import CrmStore, open_store
@@ -156,6 +157,30 @@ class Engine:
         self._spawn(self._keep_places())
         self._announce_active()
 
+    def _hold_places(self, expire_s: float = 25.0) -> None:
+        """The former active's callers join the ACD now, all at once and in their original
+        order, each with a stand-in for its line: whoever comes back first through the
+        dialplan cannot pass the others. The ACD's decisions wait in the stand-in until the
+        caller's session takes them (AcdDriver.join); one not back within `expire_s` (hung
+        up meanwhile) leaves the queue."""
+        now = datetime.now(timezone.utc)
+        held = {}
+        for place in self.resumable.values():
+            held[place.call_id] = Waiter(place.call_id, lambda agent, at: None, lambda: False)
+            self.acd.join(held[place.call_id])
+            self.acd.handle(resume_event(place, now))
+
+        async def expire() -> None:
+            await asyncio.sleep(expire_s)
+            for call_id, stand_in in held.items():
+                if self.acd.waiters.get(call_id) is stand_in:
+                    log.warning("cluster: caller %s of the former active engine did not come "
+                                "back within %.0f s: out of its queue", call_id, expire_s)
+                    self.resumable.pop(call_id, None)
+                    self.acd.handle(act_events.CallAbandoned(call_id))
+                    self.acd.leave(call_id)
+        self._spawn(expire())
+
     def _announce_active(self) -> None:
         """Asterisk tries the active engine first: its IVR_ACTIVE global names us."""
         if self.cluster is not None and self.cluster.may_route() and self.ami and self.ami.connected:
@@ -179,6 +204,7 @@ class Engine:
             if self.resumable:
                 log.warning("cluster: %d caller(s) of the former active engine were waiting; "
                             "their places are kept for when they come back", len(self.resumable))
+                self._hold_places()
             await self.ledger.run()
         except TermRefused as exc:
             self._step_down(f"the database refused our term: {exc}")
