@@ -155,3 +155,25 @@ async def test_the_active_engine_writes_its_callers_places_and_the_next_one_take
             await e.ledger.close()
             await e.cluster.close()
             await e.store.close()
+
+
+async def test_a_caller_back_after_a_failover_takes_what_the_acd_decided_for_its_stand_in() -> None:
+    """AcdDriver.join: the session that comes back inherits the stand-in's offer (and the
+    agent stays engaged by us), so the ACD's order is kept whoever comes back first."""
+    from ivr.app.acd_driver import AcdDriver
+    from ivr.call.context import Waiter
+    driver = AcdDriver(AcdConfig.from_dict({"queues": {"pv": {}},
+                                            "agents": [{"name": "alice", "skills": {}}]}),
+                       start_callback=lambda action: None)
+    driver.handle(E.AgentLoggedIn("alice"))
+    stand_in = Waiter("c1", lambda agent, at: None, lambda: False)
+    driver.join(stand_in)
+    driver.handle(E.CallArrived("c1", "pv", waited_s=30.0))
+    assert driver.engaged_by_us("alice") and stand_in.actions
+    session = Waiter("c1", lambda agent, at: None, lambda: False)
+    driver.join(session)
+    [offer] = session.take()
+    assert isinstance(offer, A.OfferCall) and offer.agent == "alice"
+    assert session.offered_agents == {"alice"} and not stand_in.actions
+    driver.leave("c1")
+    assert not driver.engaged_by_us("alice")
