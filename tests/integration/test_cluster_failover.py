@@ -94,7 +94,10 @@ def pair(lab: Lab, tmp_path: Path):
             proc.kill()
             proc.wait()
     lab.stop_phones()
-    lab.sandbox.cli('dialplan set global IVR_ENGINE_B ""', check=False)   # one engine again
+    lab.sandbox.cli('dialplan set global IVR_ENGINE_B ""')       # one engine again, for the
+    shown = lab.sandbox.cli("dialplan show globals")              # tests after this one
+    assert "IVR_ENGINE_B=\n" in shown + "\n" or "IVR_ENGINE_B= " in shown or \
+        any(line.strip() == "IVR_ENGINE_B=" for line in shown.splitlines()), shown
 
 
 def test_kill_9_of_the_active_engine_waiting_callers_keep_their_places_and_order(lab: Lab, pair) -> None:
