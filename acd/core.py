@@ -625,10 +625,11 @@ class Acd:
     # ------------------------------------------------------------------ event handlers
     def _on_arrived(self, ev: E.CallArrived, now: float, out: list) -> None:
         self._arrive(ev.call_id, ev.queue, ev.priority, ev.caller, ev.required, ev.preferred_agent,
-                     now, out, ev.callback)
+                     now, out, ev.callback, now - max(0.0, ev.waited_s))
 
     def _arrive(self, call_id: str, queue: str, priority: int, caller: str, required: str | None,
-                preferred: str | None, now: float, out: list, callback: str | None = None) -> None:
+                preferred: str | None, now: float, out: list, callback: str | None = None,
+                arrival: float | None = None) -> None:
         calls = self._calls
         if call_id in calls:
             return
@@ -637,9 +638,10 @@ class Acd:
             out.append(A.Diverted(call_id, "hangup", f"unknown queue {queue!r}"))
             return
         self._seq += 1
-        c = _Call(call_id, q, priority, caller, required, now, self._seq)
+        arrival = now if arrival is None else arrival
+        c = _Call(call_id, q, priority, caller, required, arrival, self._seq)
         spec = q.spec
-        c.vscore = now - (priority + spec.priority) * self._step
+        c.vscore = arrival - (priority + spec.priority) * self._step
         if self._tracing:
             # A call re-joining (diverted to another queue, or as a callback) keeps its story.
             c.trace = self._traces.pop(call_id, None) or []
@@ -664,6 +666,9 @@ class Acd:
             c.callback, c.ann_token = callback, -1
             if c.trace is not None:
                 self._log(c, now, f"callback request to {callback}: waits for an agent")
+        elif arrival < now:  # resumed after an engine failover: it passed the join rules before
+            if c.trace is not None:
+                self._log(c, now, f"resumed after an engine failover, place kept ({now - arrival:.1f}s waited)")
         elif b.staffed == 0 and spec.join_when_no_agents != "join":
             if spec.join_when_no_agents == "refuse":
                 self._divert(c, spec.congestion_destination, "join refused: no agents logged in", now, out)
@@ -681,7 +686,7 @@ class Acd:
         if c.state != WAITING:
             return  # offered at once; _requeue arms timers if the offer fails
         self._wait(c, b)
-        if spec.max_ewt_seconds and callback is None:
+        if spec.max_ewt_seconds and callback is None and arrival == now:
             ewt = self._ewt(q, b, bisect_left(q.order, (c.vscore, c.seq)) + 1)
             if ewt > spec.max_ewt_seconds:
                 self._divert(c, spec.max_ewt_destination,

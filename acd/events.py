@@ -15,6 +15,9 @@ class CallArrived:
     # A callback request joining with the caller gone (e.g. diverted to a callback destination
     # after hours): join rules don't apply, nobody waits on the line. The number to ring back.
     callback: str | None = None
+    # A caller resumed after an engine failover (issue 16) had already waited this long: the
+    # call keeps its place (arrival = now - waited_s), and passed escalation steps apply again.
+    waited_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,6 +167,28 @@ class DeskSettings(_Strict):
         return self
 
 
+class ClusterSettings(_Strict):
+    """An active engine and a standby (issue 16, ivr/cluster/): both name the same cluster and
+    PostgreSQL database; the one holding the cluster's lock there routes the calls."""
+    enabled: bool = False
+    name: str = ""                    # `ivr cluster init --name` wrote it in the database
+    engine_id: str = ""               # this engine in `ivr cluster status`; empty: the host name
+    url: str = ""                     # the database holding the lock; empty: crm.url
+    poll_s: float = Field(0.5, gt=0, le=10)     # a standby tries the lock, a leader proves its link
+    lease_s: float = Field(2.0, gt=0, le=60)    # no proof for this long: the leader stops routing
+    # How Asterisk reaches this engine (the dialplan's IVR_ACTIVE global, set through AMI when
+    # it becomes active). Empty: agi://agi.host:agi.port
+    agi_url: str = ""
+
+    @model_validator(mode="after")
+    def _named_when_enabled(self) -> "ClusterSettings":
+        if self.enabled and not self.name:
+            raise ValueError("cluster.name is required when cluster.enabled is true")
+        if self.poll_s >= self.lease_s:
+            raise ValueError("cluster.poll_s must be shorter than cluster.lease_s")
+        return self
+
+
 class AgentEntry(_Strict):
     skills: dict[str, int] = Field(default_factory=dict)
     endpoint: str | None = None
@@ -193,6 +215,7 @@ class Settings(_Strict):
     documentation: DocumentationSettings = DocumentationSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     desk: DeskSettings = DeskSettings()
+    cluster: ClusterSettings = ClusterSettings()
     # Set by load_settings: the file read, whose folder relative paths start from.
     _file: Path | None = PrivateAttr(default=None)
 
@@ -222,6 +245,9 @@ class Settings(_Strict):
         if url.startswith(prefix) and not url.startswith(prefix + "/"):
             return prefix + str(self.path(url[len(prefix):]).resolve())
         return url
+
+    def cluster_url(self) -> str:
+        return self.cluster.url or self.crm_url()
 
     def cdr_csv_path(self) -> Path | None:
         """cdr.csv_path from the project root; None when empty (no CDR reconciliation)."""

@@ -36,6 +36,10 @@ class AcdDriver:
         self._engaged: Counter[str] = Counter()
         self._timer_wake = asyncio.Event()
         self._timer_due = 0.0         # monotonic instant the timer task wakes up next
+        # False on a cluster engine that is not (or no longer) active: it offers no call
+        self.may_route: Callable[[], bool] = lambda: True
+        # Told every event and its actions (a cluster engine keeps waiting callers' places)
+        self.observers: list[Callable[[object, list[object]], None]] = []
 
     def queue(self, name: str | None) -> QueueSpec:
         """The call's queue; the first one for a call that has none (yet)."""
@@ -45,6 +49,8 @@ class AcdDriver:
         actions = self.core.handle(event, time.monotonic())
         for action in actions:
             self._dispatch(action)
+        for observe in self.observers:
+            observe(event, actions)
         # Wake the timer task only for a deadline sooner than its own wake-up: waking it on
         # every event (several per call) cost a wait_for task and a timer each time.
         deadline = self.core.next_deadline()
@@ -66,6 +72,10 @@ class AcdDriver:
             if not isinstance(action, (act.Escalated, act.Overflowed)):
                 log.warning("ACD action for a call not waiting here: %s", action)
             return
+        if isinstance(action, act.OfferCall) and not self.may_route():
+            log.warning("offer of %s to %s dropped: this engine is not the active one",
+                        call_id, action.agent)
+            return
         if isinstance(action, act.OfferCall) and action.agent not in waiter.offered_agents:
             waiter.offered_agents.add(action.agent)
             self._engaged[action.agent] += 1
@@ -73,6 +83,11 @@ class AcdDriver:
 
     # ---- the calls in line -------------------------------------------------------------
     def join(self, waiter: Waiter) -> None:
+        earlier = self.waiters.get(waiter.call_id)
+        if earlier is not None:   # resumed after a failover: what the ACD decided meanwhile
+            waiter.offered_agents |= earlier.offered_agents
+            for action in earlier.take():
+                waiter.push(action)
         self.waiters[waiter.call_id] = waiter
 
     def leave(self, call_id: str) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Coroutine
 from datetime import datetime, timedelta, timezone
 
 from acd import actions as act
+from acd import events as act_events
 from ivr.app.acd_driver import AcdDriver
 from ivr.app.agent_restore import AgentRestore
 from ivr.app.agents import AgentCommands
@@ -33,8 +34,13 @@ from ivr.app.presence import AgentPresence
 from ivr.app.routes import agi_router
 from ivr.app.speech import Speech
 from ivr.call.callbacks import Callbacks
-from ivr.call.context import CallContext
+from ivr.call.context import CallContext, Waiter
+from ivr.cluster.gate import standby_gate
+from ivr.cluster.pg_leader import PgLeader, engine_name
+from ivr.cluster.pg_places import PlaceLedger, TermRefused
+from ivr.cluster.places import Place, PlaceBook, resume_event, resume_order
 from ivr.config import Settings
+from ivr.dialplan.instructions import Route
 from ivr.crm.store import CrmStore, open_store
 from ivr.knowledge.store import KnowledgeBase
 from ivr.knowledge.sync import KnowledgeWatcher
@@ -78,6 +84,10 @@ class Engine:
         self.ami: AmiLink | None = None
         self.agi: AgiServer | None = None
         self.control: ControlServer | None = None
+        self.cluster: PgLeader | None = None       # cluster.enabled: active or standby
+        self.stepped_down = False                  # lost the cluster's lock: exits at once
+        self.ledger: PlaceLedger | None = None     # waiting callers' places, for the next active
+        self.resumable: dict[str, Place] = {}      # the former active's waiting callers
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -95,11 +105,14 @@ class Engine:
         self.store = await open_store(s.crm_url(), spool_dir=s.path(s.crm.spool_dir),
                                       linger_ms=s.crm.linger_ms, documentation=s.documentation)
         self.wire_crm_parts(datetime.now(timezone.utc))    # calls from before: the last run's
+        await self._join_cluster()
         await self._start_ami()
-        await self.crm_startup.run()
-        self.agi = AgiServer(s.agi.host, s.agi.port,
-                             agi_router(self._call_context(), self.agents, lambda: self.ami),
-                             s.agi.allowed_hosts)
+        if self.cluster is None:
+            await self.crm_startup.run()      # in a cluster: once active (_became_active)
+        route = agi_router(self._call_context(), self.agents, lambda: self.ami)
+        if self.cluster is not None:
+            route = standby_gate(route, self.cluster.may_route)
+        self.agi = AgiServer(s.agi.host, s.agi.port, route, s.agi.allowed_hosts)
         await self.agi.start()
         self.control = ControlServer(s.path(s.control.socket),
                                      ControlApi(self.agents, self.acd, self.plans,
@@ -115,6 +128,93 @@ class Engine:
         self._spawn(KnowledgeWatcher(self.knowledge, s.path(s.knowledge.dir)).run(s.knowledge.watch_s))
         if self.bus.enabled:
             self._spawn(self._publish_queue_stats())
+        if self.cluster is not None:         # everything is up: now it may take over
+            self._spawn(self.cluster.run())
+
+    # ---- an active engine and a standby (ivr/cluster/) ------------------------------------
+    async def _join_cluster(self) -> None:
+        """Standby until the cluster's lock is ours; ClusterRefused (wrong database) stops
+        the start."""
+        c = self.settings.cluster
+        if not c.enabled:
+            return
+        self.cluster = PgLeader(self.settings.cluster_url(), c.name, engine_name(c.engine_id),
+                                poll_s=c.poll_s, lease_s=c.lease_s,
+                                on_active=self._became_active, on_step_down=self._step_down)
+        self.acd.may_route = self.cluster.may_route
+        await self.cluster.join()
+        cluster = self.cluster
+        self.ledger = PlaceLedger(self.settings.cluster_url(),
+                                  lambda: cluster.term if cluster.may_route() else None)
+        book, ledger = PlaceBook(), self.ledger
+        self.acd.observers.append(lambda event, actions: ledger.record(
+            book.observe(event, actions, datetime.now(timezone.utc))))
+
+    def _became_active(self, term: int) -> None:
+        # Calls unfinished before the takeover were the former leader's: from now on, ours.
+        self.crm_startup.started_at = datetime.now(timezone.utc)
+        self._spawn(self.crm_startup.run())
+        self._spawn(self._keep_places())
+        self._announce_active()
+
+    def _hold_places(self, expire_s: float = 25.0) -> None:
+        """The former active's callers join the ACD now, all at once and in their original
+        order, each with a stand-in for its line: whoever comes back first through the
+        dialplan cannot pass the others. The ACD's decisions wait in the stand-in until the
+        caller's session takes them (AcdDriver.join); one not back within `expire_s` (hung
+        up meanwhile) leaves the queue."""
+        now = datetime.now(timezone.utc)
+        held = {}
+        for place in self.resumable.values():
+            held[place.call_id] = Waiter(place.call_id, lambda agent, at: None, lambda: False)
+            self.acd.join(held[place.call_id])
+            self.acd.handle(resume_event(place, now))
+
+        async def expire() -> None:
+            await asyncio.sleep(expire_s)
+            for call_id, stand_in in held.items():
+                if self.acd.waiters.get(call_id) is stand_in:
+                    log.warning("cluster: caller %s of the former active engine did not come "
+                                "back within %.0f s: out of its queue", call_id, expire_s)
+                    self.resumable.pop(call_id, None)
+                    self.acd.handle(act_events.CallAbandoned(call_id))
+                    self.acd.leave(call_id)
+        self._spawn(expire())
+
+    def _announce_active(self) -> None:
+        """Asterisk tries the active engine first: its IVR_ACTIVE global names us."""
+        if self.cluster is not None and self.cluster.may_route() and self.ami and self.ami.connected:
+            s = self.settings
+            url = s.cluster.agi_url or f"agi://{s.agi.host}:{s.agi.port}"
+            self._spawn(self._setvar("IVR_ACTIVE", url))
+
+    async def _setvar(self, name: str, value: str) -> None:
+        try:
+            await self.ami.action({"Action": "Setvar", "Variable": name, "Value": value})
+        except Exception as exc:     # noqa: BLE001 - the dialplan tries both engines anyway
+            log.warning("cluster: could not set %s on Asterisk: %s", name, exc)
+
+    async def _keep_places(self) -> None:
+        """Take over the former active's waiting callers' places, then write ours."""
+        try:
+            try:
+                self.resumable = {p.call_id: p for p in resume_order(await self.ledger.load())}
+            except Exception as exc:    # noqa: BLE001 - those callers come back as new calls
+                log.error("cluster: cannot read the former active's waiting callers: %s", exc)
+            if self.resumable:
+                log.warning("cluster: %d caller(s) of the former active engine were waiting; "
+                            "their places are kept for when they come back", len(self.resumable))
+                self._hold_places()
+            await self.ledger.run()
+        except TermRefused as exc:
+            self._step_down(f"the database refused our term: {exc}")
+
+    def _step_down(self, reason: str) -> None:
+        """Fail-stop: our queues may be stale now that another engine may route. Calls go
+        back to Asterisk at once (no grace), the process exits (status 2) for its supervisor
+        to restart it as a standby."""
+        self.stepped_down = True
+        self.stopping.set()
 
     def wire_crm_parts(self, started_at: datetime) -> None:
         """The parts that need the CRM store, once it is open."""
@@ -137,6 +237,7 @@ class Engine:
 
     def _on_ami_login(self) -> None:
         self.presence.on_login()
+        self._announce_active()
         if self.crm_startup:
             self.crm_startup.on_ami_login()
 
@@ -148,7 +249,15 @@ class Engine:
             endpoint_agent=self.endpoint_agent,
             queue_names=frozenset(self.acd.queues), destinations=s.destinations(),
             sounds_dir=s.path(s.sounds.dir), sounds_prefix=s.sounds.asterisk_prefix,
-            wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now)
+            wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now, resume=self._resume)
+
+    def _resume(self, call_id: str) -> tuple[Route, float] | None:
+        """A caller of the former active engine, back through the dialplan: its place."""
+        place = self.resumable.pop(call_id, None) if self.resumable else None
+        if place is None:
+            return None
+        route = Route(place.queue, "resumed", place.priority, place.requirement or None, None, "failover")
+        return route, place.waited_s(datetime.now(timezone.utc))
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Graceful stop: take no new calls, let live calls finish (or hand them back to
@@ -173,6 +282,14 @@ class Engine:
         if self.ami:
             await self.ami.close()
         await self.bus.stop()
+        if self.ledger:
+            try:
+                await asyncio.wait_for(self.ledger.flush(), 5)
+            except Exception as exc:    # noqa: BLE001 - the next active resumes from the last batch
+                log.warning("cluster: last waiting places not written: %s", exc)
+            await self.ledger.close()
+        if self.cluster:           # last: the standby takes over once our calls are gone
+            await self.cluster.close()
         if self.store:
             await self.store.close()
 
@@ -185,7 +302,7 @@ class Engine:
         log.info("hotline engine ready")
         await self.stopping.wait()
         log.info("stopping: no new calls")
-        await self.stop(grace_s)
+        await self.stop(0.0 if self.stepped_down else grace_s)
 
     def _spawn(self, coro: Coroutine) -> None:
         """A background job, cancelled on stop; it leaves the list when done, so AMI
@@ -195,6 +312,9 @@ class Engine:
         task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
 
     def _start_callback(self, action: act.StartCallback) -> None:
+        if self.cluster is not None and not self.cluster.may_route():
+            log.warning("callback %s not started: this engine is not the active one", action)
+            return
         self.presence.start_callback(action)
 
     async def _watch_plan(self, every_s: float = 1.0) -> None:

@@ -116,3 +116,6 @@ class CallContext:
     sounds_prefix: str                         # where Asterisk finds them
     wrap_up: Callable[[str, str | None], None]
     dialplan_now: Callable[[], datetime]
+    # A call coming back after an engine failover (issue 16): (its route, seconds waited)
+    # to rejoin its queue at its place without the menus; None: a new call.
+    resume: Callable[[str], tuple[Any, float] | None] = lambda call_id: None

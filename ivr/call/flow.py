@@ -133,9 +133,10 @@ class CallFlow:
             self._end(Disposition.OVERFLOWED if self._overflow_transfer else Disposition.TRANSFERRED)
 
     # ---- the queue ---------------------------------------------------------------------
-    def enter_queue(self, route: Route, now: float) -> list[cmd.Command]:
+    def enter_queue(self, route: Route, now: float, waited_s: float = 0.0) -> list[cmd.Command]:
         """The call joins a queue. Its timeline step (with the menu's `ivr` steps before it)
-        is what the CDR recovery completes a cut-off record from."""
+        is what the CDR recovery completes a cut-off record from. waited_s: a caller resumed
+        after an engine failover had waited this long already (its place is kept)."""
         rec = self.record
         self.stage, self.in_queue, self.queued_at = Stage.QUEUE, True, now
         rec.queue, rec.priority, rec.intent = route.queue, route.priority, route.intent
@@ -145,11 +146,13 @@ class CallFlow:
         # who answers can document it during the call (and a crash loses none of it).
         report = [cmd.SaveRecord()] if rec.adverse_event else []
         return report + [cmd.Timeline("queue_enter", {"queue": route.queue, "priority": route.priority,
-                                                      "intent": route.intent}),
+                                                      "intent": route.intent,
+                                                      **({"resumed_after_s": round(waited_s, 1)}
+                                                         if waited_s else {})}),
                 cmd.Publish("queued", {"queue": route.queue, "priority": route.priority,
                                        "intent": route.intent, "adverse_event": rec.adverse_event}),
                 cmd.ToAcd(ev.CallArrived(self.call_id, route.queue, route.priority, rec.caller,
-                                         route.required, route.agent))]
+                                         route.required, route.agent, waited_s=waited_s))]
 
     def acd_actions(self, actions: Iterable[act.Action], now: float) -> list[cmd.Command]:
         """What the ACD decided for this call since we last looked, in order. An agent for

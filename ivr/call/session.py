@@ -98,6 +98,11 @@ class CallSession:
 
     # ---- the dialplan ------------------------------------------------------------------
     async def _walk(self) -> None:
+        resumed = self.ctx.resume(self.call_id)
+        if resumed is not None:    # back after an engine failover: its place, no menus again
+            route, waited_s = resumed
+            await self._queue(route, waited_s)
+            return
         instr = self.walker.start()
         # The channel's language when the call came in (agi_language): set it only if the
         # plan's differs, one AGI round trip less where the endpoint already has it.
@@ -154,12 +159,12 @@ class CallSession:
                                      f"the caller lookup of call {self.call_id}")
 
     # ---- the queue ---------------------------------------------------------------------
-    async def _queue(self, route: ins.Route) -> None:
+    async def _queue(self, route: ins.Route, waited_s: float = 0.0) -> None:
         flow = self.flow
         self.waiter = Waiter(self.call_id, self._agent_answered, lambda: flow.answered_by is not None)
         self.ctx.acd.join(self.waiter)
         try:
-            await self._run(flow.enter_queue(route, time.monotonic()))
+            await self._run(flow.enter_queue(route, time.monotonic(), waited_s))
             while not flow.queue_over:
                 if self.waiter.actions:
                     await self._run(flow.acd_actions(self.waiter.take(), time.monotonic()))

@@ -421,7 +421,8 @@ def check_asterisk(directory: Path, settings: Settings) -> list[Problem]:
     return out
 
 
-_AGI_HOTLINE = re.compile(r"\bAGI\(\s*\$\{IVR_ENGINE\}/hotline\b", re.I)
+# IVR_TRY: the engine being tried when two share the calls (IVR_ENGINE, IVR_ENGINE_B)
+_AGI_HOTLINE = re.compile(r"\bAGI\(\s*\$\{IVR_(ENGINE|TRY)\}/hotline\b", re.I)
 
 
 def _check_extensions(path: Path) -> list[Problem]:

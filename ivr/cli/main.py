@@ -59,10 +59,14 @@ def serve(ctx: click.Context, no_agents_ready: bool, reset_agents: bool, grace: 
         logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("ivr").info("settings read from %s (relative paths start from %s)",
                                   settings.file, settings.base_dir)
+    from ivr.cluster.pg_leader import ClusterRefused
+    engine = None
     try:
-        runtime.run(Engine(settings, agents_ready=not no_agents_ready, clock=clock,
-                           restore_agents=not reset_agents).serve_forever(grace),
-                    loop_name)
+        engine = Engine(settings, agents_ready=not no_agents_ready, clock=clock,
+                        restore_agents=not reset_agents)
+        runtime.run(engine.serve_forever(grace), loop_name)
+    except ClusterRefused as exc:
+        raise UserError(str(exc)) from None
     except runtime.LoopUnavailable as exc:
         raise UserError(str(exc)) from None
     except PlanInvalid as exc:
@@ -73,6 +77,9 @@ def serve(ctx: click.Context, no_agents_ready: bool, reset_agents: bool, grace: 
         raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"cannot start: {exc}") from None
+    if engine is not None and engine.stepped_down:     # lost the cluster's lock: the supervisor restarts it as standby
+        click.echo("stepped down: this engine lost the cluster's lock (see the log)", err=True)
+        sys.exit(2)
 
 
 @main.group()
@@ -242,6 +249,9 @@ def _register_modules() -> None:
 
     from ivr.cli.desk import desk_group
     main.add_command(desk_group)         # ivr desk serve | user add|passwd|disable|enable|list
+
+    from ivr.cli.cluster import cluster_group
+    main.add_command(cluster_group)      # ivr cluster init | status (issue 16)
 
 
 _register_modules()

@@ -18,6 +18,7 @@ Step = Statement | Callable[[Any], Awaitable[None]]
 # whatever program or person connects (defence in depth: the store has no delete at all).
 _NO_AE_DELETE = "an adverse-event case can never be deleted; close it with a reason"
 _APPEND_ONLY = "the case audit trail is append-only"
+_STALE_TERM = "write refused: its term is not the current one (a former active engine)"
 _PG_REFUSE = """CREATE OR REPLACE FUNCTION ivr_refuse_change() RETURNS trigger LANGUAGE plpgsql AS
     $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_ARGV[0]; END $$"""
 
@@ -168,6 +169,41 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
         """CREATE TABLE desk_login_failures (
             id {serial_pk}, user_name TEXT NOT NULL, address TEXT NOT NULL, at TEXT NOT NULL)""",
         "CREATE INDEX desk_login_failures_key ON desk_login_failures (user_name, address, at)",
+    ]),
+    (10, "engine cluster: the leader's term, waiting callers' places, fenced by term (issue 16)", [
+        # One row (id 1), made by `ivr cluster init`: an engine refuses a database without it
+        # or naming another cluster. term: +1 on each takeover (ivr/cluster/pg_leader.py).
+        """CREATE TABLE cluster_leader (
+            id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL, term BIGINT NOT NULL,
+            engine TEXT, since TEXT, heartbeat_at TEXT, created_at TEXT NOT NULL)""",
+        # What the ACD needs to resume a waiting caller on the next active engine. Rows are
+        # written with the writer's term and never deleted by engines (state 'done'), so
+        # every change is fenced by the trigger below.
+        """CREATE TABLE cluster_waiting (
+            call_id TEXT PRIMARY KEY, term BIGINT NOT NULL, state TEXT NOT NULL,
+            queue TEXT NOT NULL, arrived_at TEXT NOT NULL, priority INTEGER NOT NULL,
+            requirement TEXT NOT NULL, escalation_step INTEGER NOT NULL, data TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        "CREATE INDEX cluster_waiting_state ON cluster_waiting (state, arrived_at)",
+        # The fence: a write carrying a term other than the current one is refused by the
+        # database (a former leader, paused or partitioned, may not know it lost its lock).
+        # PostgreSQL: FOR SHARE waits for a takeover in progress, then sees its new term.
+        {"sqlite": [
+            f"""CREATE TRIGGER cluster_waiting_fence_{op.lower()} BEFORE {op} ON cluster_waiting
+                WHEN NOT EXISTS (SELECT 1 FROM cluster_leader WHERE id = 1 AND term = NEW.term)
+                BEGIN SELECT RAISE(ABORT, '{_STALE_TERM}'); END""" for op in ("INSERT", "UPDATE")],
+         "postgresql": [
+            f"""CREATE OR REPLACE FUNCTION ivr_fence_term() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    PERFORM 1 FROM cluster_leader WHERE id = 1 AND term = NEW.term FOR SHARE;
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION USING ERRCODE = 'IVR01',
+                            MESSAGE = '{_STALE_TERM} (term ' || NEW.term || ')';
+                    END IF;
+                    RETURN NEW;
+                END $$""",
+            """CREATE TRIGGER cluster_waiting_fence BEFORE INSERT OR UPDATE ON cluster_waiting
+                FOR EACH ROW EXECUTE FUNCTION ivr_fence_term()"""]},
     ]),
 ]
 

@@ -422,3 +422,20 @@ def test_timer_driven_changes_are_reported_to_displays() -> None:
     untracked = build({"q": {}}, {"a": {}})
     untracked.handle(AgentLoggedIn("a"), 0)
     assert untracked.changed_agents() == set()
+
+
+def test_a_caller_resumed_after_a_failover_keeps_its_place_ahead_of_later_arrivals() -> None:
+    """issue 16: CallArrived(waited_s) puts the call where its original arrival was, and join
+    rules it passed before (queue full) do not turn it away."""
+    from acd.config import AcdConfig
+    from acd.core import Acd
+    from acd import actions as A, events as E
+    acd = Acd(AcdConfig.from_dict({"queues": {"pv": {"max_length": 1}},
+                                   "agents": [{"name": "alice", "skills": {}}]}))
+    acd.handle(E.AgentLoggedOut("alice"), 0.0)
+    assert acd.handle(E.CallArrived("new", "pv"), 100.0) == []
+    out = acd.handle(E.CallArrived("resumed", "pv", waited_s=60.0), 101.0)
+    assert not any(isinstance(a, A.Diverted) for a in out)          # full queue, but it was in
+    offers = [a for a in acd.handle(E.AgentLoggedIn("alice"), 102.0) if isinstance(a, A.OfferCall)]
+    assert [o.call_id for o in offers] == ["resumed"]               # arrived at 41 < 100
+    assert any("resumed after an engine failover" in line for line in acd.trace("resumed"))
