@@ -323,10 +323,12 @@ def expected_abandon_share(answers_mean: float, answers_var: float, agents: Agen
     K = free + Bin(talking, q), from the normal approximation of A - K."""
     if answers_mean <= 0:
         return 0.0
-    mean = answers_mean - agents.free - agents.talking * agents.q + 0.5   # +0.5: counts are whole
+    # No continuity correction: for the small counts at stake it overshoots; without it,
+    # Bin(2, .2) against one agent gives .042 (exactly .04), Bin(10, .3) against 3, .58 (.56).
+    mean = answers_mean - agents.free - agents.talking * agents.q
     var = answers_var + agents.talking * agents.q * (1 - agents.q)
     if var <= 0:
-        return max(0.0, mean - 0.5) / answers_mean
+        return max(0.0, mean) / answers_mean
     sd = math.sqrt(var)
     z = mean / sd
     shortfall = sd * math.exp(-z * z / 2) / math.sqrt(2 * math.pi) + mean * 0.5 * math.erfc(-z / math.sqrt(2))

@@ -93,8 +93,6 @@ def simulate_day(mode: P.Mode, world: World, seed: int, *,
         now, _, event = heapq.heappop(queue)
         if now >= world.day:
             break
-        if isinstance(event, P.Tick) and pacer.next_deadline() not in (None,) and pacer.next_deadline() > now:
-            continue
         before = pacer.next_deadline()
         apply(pacer.handle(event, now), now)
         deadline = pacer.next_deadline()
