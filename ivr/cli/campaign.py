@@ -1,0 +1,120 @@
+"""`ivr campaign …` and the campaign part of `ivr check` (issue 15): the adapters that read
+campaign files, their dialplans and lists; the rules themselves are in ivr/outbound/.
+
+Paths inside a campaign file (dialplan, list.csv, list.rejects) start from its own folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ivr.config import Settings
+from ivr.dialplan.checks import Catalog
+from ivr.dialplan.loader import check_paths
+from ivr.dialplan.problems import Problem
+from ivr.dialplan.source import load_yaml
+from ivr.outbound.campaign import Campaign, parse_campaign
+from ivr.outbound.listing import ListContact, Reject, parse_list, rejects_csv
+
+
+def campaign_files(settings: Settings) -> list[Path]:
+    folder = settings.path(settings.campaigns_dir)
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+
+
+def read_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(str(path), 1, 1, f"cannot read: {exc}")]
+    return parse_campaign(text, str(path))
+
+
+def beside(path: Path, relative: str) -> Path:
+    p = Path(relative).expanduser()
+    return p if p.is_absolute() else path.parent / p
+
+
+def rejects_path(path: Path, campaign: Campaign) -> Path:
+    csv = beside(path, campaign.list.csv or "list.csv")
+    return beside(path, campaign.list.rejects) if campaign.list.rejects else csv.with_suffix(".rejects.csv")
+
+
+def read_list(path: Path, campaign: Campaign) -> tuple[list[ListContact], list[Reject], str]:
+    """The campaign's CSV list: (contacts, rejected rows, a problem with the whole file or '')."""
+    csv = beside(path, campaign.list.csv or "")
+    try:
+        text = csv.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [], f"cannot read the list {csv}: {exc}"
+    contacts, rejects, problem = parse_list(text, campaign.list.country_code)
+    return contacts, rejects, f"{csv}:{problem}" if problem else ""
+
+
+def check_campaign(path: Path, catalog: Catalog | None = None,
+                   queues: set[str] | None = None) -> list[Problem]:
+    """One campaign file: the file itself, its dialplan, its list, its queue."""
+    campaign, problems = read_campaign(path)
+    if campaign is None:
+        return problems
+    _, src, _ = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    dialplan = beside(path, campaign.dialplan)
+    if not dialplan.is_file():
+        problems.append(src.problem(("dialplan",), f"dialplan {dialplan} does not exist; fix "
+                                    f"`dialplan:` (relative paths start from {path.parent})"))
+    else:
+        problems += check_paths([dialplan], catalog)
+    if campaign.list.csv is not None:
+        contacts, rejects, problem = read_list(path, campaign)
+        if problem:
+            problems.append(src.problem(("list", "csv"), problem))
+        elif rejects:
+            problems.append(src.problem(
+                ("list", "csv"), f"{len(rejects)} row(s) of the list are rejected and will not be "
+                f"called, the first at line {rejects[0].line}: {rejects[0].reason} (all of them: "
+                f"`ivr campaign list {path}` writes {rejects_path(path, campaign)})", severity="warning"))
+        elif not contacts:
+            problems.append(src.problem(("list", "csv"), "the list has no contact", severity="warning"))
+    if queues is not None and campaign.queue and campaign.queue not in queues:
+        problems.append(src.problem(("queue",), f"unknown queue {campaign.queue!r}; known queues: "
+                                    f"{', '.join(sorted(queues)) or 'none'}"))
+    return problems
+
+
+def check_campaigns(settings: Settings, catalog: Catalog | None = None,
+                    queues: set[str] | None = None) -> list[Problem]:
+    return [p for f in campaign_files(settings) for p in check_campaign(f, catalog, queues)]
+
+
+# ------------------------------------------------------------------ the commands
+@click.group("campaign")
+def campaign_group() -> None:
+    """Outbound campaigns: check a campaign file, check its list."""
+
+
+@campaign_group.command("list")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def list_cmd(file: Path) -> None:
+    """Check the campaign's CSV list row by row; write the rejected rows, each with its line
+    and reason, next to the list (list.rejects, default <list>.rejects.csv). Exit 1 when the
+    campaign file or the list cannot be used."""
+    campaign, problems = read_campaign(file)
+    for p in problems:
+        click.echo(p.display(), err=True)
+    if campaign is None:
+        raise SystemExit(1)
+    if campaign.list.csv is None:
+        click.echo(f"{file}: the list is a CRM segment ({campaign.list.segment}); nothing to check "
+                   "in a file", err=True)
+        return
+    contacts, rejects, problem = read_list(file, campaign)
+    if problem:
+        click.echo(f"error: {problem}", err=True)
+        raise SystemExit(1)
+    out = rejects_path(file, campaign)
+    if rejects:
+        out.write_text(rejects_csv(rejects), encoding="utf-8")
+    elif out.exists():
+        out.unlink()                  # an old rejects file would mislead the list owner
+    click.echo(f"{len(contacts)} contact(s) accepted, {len(rejects)} rejected"
+               + (f" (written to {out})" if rejects else ""))
