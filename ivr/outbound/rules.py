@@ -19,7 +19,10 @@ from phonenumbers import timezone as number_zones
 from .campaign import Campaign, Windows
 
 # What an attempt ended as. "answered": a person was reached and served (agent or IVR).
-OUTCOMES = ("answered", "abandoned", "busy", "no_answer", "machine", "message_left", "failed")
+# "interrupted": reserved, then the engine stopped before its outcome was known; the call
+# may have rung, so the number waits for the next local day (a restart dials no one twice).
+OUTCOMES = ("answered", "abandoned", "busy", "no_answer", "machine", "message_left", "failed",
+            "interrupted")
 HUMAN_ANSWERED = ("answered", "abandoned")     # the abandon rate's denominator
 FINAL = ("answered", "message_left")           # the contact is done with
 _SEARCH_DAYS = 15                               # a window that never opens in 2 weeks: none
@@ -125,8 +128,11 @@ def may_dial(campaign: Campaign, contact: Contact, attempts: list[Attempt], now:
     zones = zones_for(contact, campaign.windows.default_tz)
     day_zone = ZoneInfo(zones[0])
     today = now.astimezone(day_zone).date()
+    tomorrow = datetime.combine(today + timedelta(days=1), time(), day_zone)
     if sum(a.at.astimezone(day_zone).date() == today for a in history) >= limits.attempts_per_day:
-        later.append((datetime.combine(today + timedelta(days=1), time(), day_zone), "attempts_per_day"))
+        later.append((tomorrow, "attempts_per_day"))
+    if any(a.outcome == "interrupted" and a.at.astimezone(day_zone).date() == today for a in history):
+        later.append((tomorrow, "interrupted"))
     waits = [(when, why) for when, why in later if when > now]
     if waits:
         return Verdict(False, max(waits)[1], max(waits)[0])

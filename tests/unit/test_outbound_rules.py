@@ -172,3 +172,10 @@ def test_the_rolling_abandon_rate_is_recomputable_from_the_attempts() -> None:
                 + [Attempt(now - timedelta(days=1), "no_answer")] * 50)
     rate = abandon_rate(attempts, now)
     assert (rate.abandoned, rate.answered) == (2, 62) and rate.rate == pytest.approx(2 / 62)
+
+
+def test_an_interrupted_attempt_waits_for_the_next_day() -> None:
+    restart = [Attempt(MONDAY_NOON_BERLIN - timedelta(minutes=5), "interrupted")]
+    verdict = may_dial(campaign(), ANN, restart, MONDAY_NOON_BERLIN)
+    assert verdict.reason == "interrupted" and verdict.not_before == datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
+    assert may_dial(campaign(), ANN, restart, datetime(2026, 12, 8, 9, 0, tzinfo=UTC)).allowed
