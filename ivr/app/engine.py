@@ -24,6 +24,7 @@ from ivr.app.acd_driver import AcdDriver
 from ivr.app.agent_restore import AgentRestore
 from ivr.app.agents import AgentCommands
 from ivr.app.bus import EventBus
+from ivr.app.campaigns import Campaigns, plan_holidays
 from ivr.app.feed import LiveFeed, Outbox
 from ivr.app.control import ControlServer
 from ivr.app.control_api import ControlApi
@@ -35,6 +36,7 @@ from ivr.app.speech import Speech
 from ivr.call.callbacks import Callbacks
 from ivr.call.context import CallContext
 from ivr.config import Settings
+from ivr.crm.outbound import CampaignStore
 from ivr.crm.store import CrmStore, open_store
 from ivr.knowledge.store import KnowledgeBase
 from ivr.knowledge.sync import KnowledgeWatcher
@@ -78,6 +80,7 @@ class Engine:
         self.ami: AmiLink | None = None
         self.agi: AgiServer | None = None
         self.control: ControlServer | None = None
+        self.campaigns: Campaigns | None = None        # outbound (issue 15)
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -95,19 +98,24 @@ class Engine:
         self.store = await open_store(s.crm_url(), spool_dir=s.path(s.crm.spool_dir),
                                       linger_ms=s.crm.linger_ms, documentation=s.documentation)
         self.wire_crm_parts(datetime.now(timezone.utc))    # calls from before: the last run's
+        self.campaigns = Campaigns(CampaignStore(self.store), lambda: self.ami, self.dialplan_now,
+                                   lambda: plan_holidays(self.plans.current.plan), self._spawn)
         await self._start_ami()
         await self.crm_startup.run()
         self.agi = AgiServer(s.agi.host, s.agi.port,
-                             agi_router(self._call_context(), self.agents, lambda: self.ami),
+                             agi_router(self._call_context(), self.agents, lambda: self.ami,
+                                        self.campaigns.answered_call),
                              s.agi.allowed_hosts)
         await self.agi.start()
         self.control = ControlServer(s.path(s.control.socket),
                                      ControlApi(self.agents, self.acd, self.plans,
-                                                lambda: self.store.spool_depth if self.store else 0),
+                                                lambda: self.store.spool_depth if self.store else 0,
+                                                self.campaigns.command),
                                      stream=self.feed.serve)
         await self.control.start()
         gc.freeze()    # start-up objects live forever: keep them out of GC pauses on calls
         self._spawn(self.acd.run_timer())
+        self._spawn(self._run_campaigns())
         self._spawn(self._watch_plan())
         # The knowledge base follows its folder (ivr/knowledge/): indexed now, in the background
         # (the writer's queue: calls' records are never held up), then on every saved article.
@@ -127,8 +135,22 @@ class Engine:
                                       self.endpoint_agent, frozenset(self.acd.queues),
                                       started_at, self._spawn)
 
+    async def _run_campaigns(self) -> None:
+        """Campaigns running when the engine stopped go on (their calls without an outcome are
+        'interrupted': no number is dialled twice), then the campaigns' clock."""
+        try:
+            await self.campaigns.restore()
+        except Exception:
+            log.exception("outbound campaigns could not be restored from the CRM; none runs")
+        await self.campaigns.run()
+
+    def _on_ami_event(self, event: dict[str, str]) -> None:
+        self.presence.on_ami_event(event)
+        if self.campaigns is not None:
+            self.campaigns.on_ami_event(event)
+
     async def _start_ami(self) -> None:
-        self.ami = AmiLink(self.settings.ami, self.presence.on_ami_event, on_login=self._on_ami_login)
+        self.ami = AmiLink(self.settings.ami, self._on_ami_event, on_login=self._on_ami_login)
         self.presence.ami = self.ami
         try:
             await self.ami.start()
@@ -154,6 +176,8 @@ class Engine:
         """Graceful stop: take no new calls, let live calls finish (or hand them back to
         Asterisk's fallback when the grace period ends), then flush the CRM."""
         self.stopping.set()
+        if self.campaigns:
+            self.campaigns.pause_all()       # no new outbound calls; the CRM keeps their state
         if self.agi:
             await self.agi.stop_accepting()
             live = list(self.agi.sessions)

@@ -89,7 +89,61 @@ def check_campaigns(settings: Settings, catalog: Catalog | None = None,
 # ------------------------------------------------------------------ the commands
 @click.group("campaign")
 def campaign_group() -> None:
-    """Outbound campaigns: check a campaign file, check its list."""
+    """Outbound campaigns: check a list; load, start, pause, resume, stop and follow a
+    campaign on the running engine."""
+
+
+def _engine(ctx: click.Context, payload: dict) -> dict:
+    from ivr.app.control import ControlError, request
+    from ivr.cli.common import UserError, settings_or_exit
+    settings = settings_or_exit(ctx)
+    try:
+        return request(settings.path(settings.control.socket), {"cmd": "campaign", **payload})
+    except ControlError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise UserError(str(exc)) from None
+
+
+@campaign_group.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def load_cmd(ctx: click.Context, file: Path) -> None:
+    """Load (or reload) a campaign file and its list into the running engine; it waits for
+    `ivr campaign start`. Rows the list rejects are not called."""
+    answer = _engine(ctx, {"action": "load", "file": str(file.resolve())})
+    click.echo(f"{answer['campaign']}: loaded, {answer['contacts']} contact(s), "
+               f"{answer['rejected']} rejected")
+    if answer.get("note"):
+        click.echo(answer["note"], err=True)
+
+
+def _state_command(action: str, doc: str) -> None:
+    @campaign_group.command(action, help=doc)
+    @click.argument("name")
+    @click.pass_context
+    def command(ctx: click.Context, name: str) -> None:
+        _engine(ctx, {"action": action, "name": name})
+        click.echo(f"{name}: {action} asked")
+
+
+_state_command("start", "Start dialling a loaded (or stopped) campaign, within its rules.")
+_state_command("pause", "No new calls; calls in progress go on. `resume` goes on dialling.")
+_state_command("resume", "Dial again after a pause.")
+_state_command("stop", "Stop dialling; `start` begins again where the list is.")
+
+
+@campaign_group.command("status")
+@click.argument("name", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.pass_context
+def status_cmd(ctx: click.Context, name: str | None, fmt: str) -> None:
+    """Live figures of the engine's campaigns: contacts by status, attempts by outcome, the
+    rolling abandon rate (recomputed from the attempts), what the pacer sees now."""
+    from ivr.cli.tables import emit_rows
+    rows = _engine(ctx, {"action": "status", **({"name": name} if name else {})})["campaigns"]
+    columns = sorted({k for row in rows for k in row}, key=lambda k: (k not in ("campaign", "mode", "state"), k))
+    emit_rows([{k: row.get(k, 0) for k in columns} for row in rows], fmt, "Campaigns")
 
 
 @campaign_group.command("list")

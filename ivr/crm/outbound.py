@@ -32,6 +32,7 @@ class CampaignRow:
     mode: str
     state: str
     definition: str
+    file: str
     loaded_at: datetime
     updated_at: datetime
 
@@ -70,19 +71,20 @@ class CampaignStore:
         self.backend = store.backend
 
     # ------------------------------------------------------------------ campaigns
-    async def save_campaign(self, campaign: Campaign, definition: str, now: datetime) -> None:
-        """Load or reload a campaign's definition; a running campaign keeps running."""
+    async def save_campaign(self, campaign: Campaign, definition: str, file: str, now: datetime) -> None:
+        """Load or reload a campaign's definition (`file`: where it was read); a running
+        campaign keeps running."""
         at = codec.ts(now)
 
         async def job(tx: Tx) -> None:
             changed = await tx.execute(
-                "UPDATE campaigns SET purpose = ?, mode = ?, definition = ?, updated_at = ? WHERE name = ?",
-                [campaign.purpose, campaign.mode, definition, at, campaign.name])
+                "UPDATE campaigns SET purpose = ?, mode = ?, definition = ?, file = ?, updated_at = ? "
+                "WHERE name = ?", [campaign.purpose, campaign.mode, definition, file, at, campaign.name])
             if not changed:
                 await tx.execute(
-                    "INSERT INTO campaigns (name, purpose, mode, state, definition, loaded_at, updated_at) "
-                    "VALUES (?, ?, ?, 'loaded', ?, ?, ?)",
-                    [campaign.name, campaign.purpose, campaign.mode, definition, at, at])
+                    "INSERT INTO campaigns (name, purpose, mode, state, definition, file, loaded_at, "
+                    "updated_at) VALUES (?, ?, ?, 'loaded', ?, ?, ?, ?)",
+                    [campaign.name, campaign.purpose, campaign.mode, definition, file, at, at])
 
         await self.store._job(job)
 
@@ -96,8 +98,9 @@ class CampaignStore:
 
     async def campaigns(self) -> list[CampaignRow]:
         rows = await self.backend.fetchall(
-            "SELECT name, purpose, mode, state, definition, loaded_at, updated_at FROM campaigns ORDER BY name")
-        return [CampaignRow(*r[:5], codec.parse_ts(r[5]), codec.parse_ts(r[6])) for r in rows]
+            "SELECT name, purpose, mode, state, definition, file, loaded_at, updated_at FROM campaigns "
+            "ORDER BY name")
+        return [CampaignRow(*r[:6], codec.parse_ts(r[6]), codec.parse_ts(r[7])) for r in rows]
 
     async def campaign(self, name: str) -> CampaignRow | None:
         return next((c for c in await self.campaigns() if c.name == name), None)

@@ -170,11 +170,13 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
         "CREATE INDEX desk_login_failures_key ON desk_login_failures (user_name, address, at)",
     ]),
     (9, "outbound campaigns, their contacts, every attempt with its outcome, the do-not-call list", [
-        # ivr/crm/outbound.py. definition: the campaign file's text as loaded (what was run).
-        # state: loaded | running | paused | stopped.
+        # ivr/crm/outbound.py. definition: the campaign file's text as loaded (what was run);
+        # file: where it was (its relative paths start there). state: loaded | running |
+        # paused | stopped.
         """CREATE TABLE campaigns (
             name TEXT PRIMARY KEY, purpose TEXT NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
-            definition TEXT NOT NULL, loaded_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+            definition TEXT NOT NULL, file TEXT NOT NULL, loaded_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
         # status: pending (next_at: not before) | done | refused (reason: dnc, consent, …).
         """CREATE TABLE campaign_contacts (
             id {serial_pk}, campaign TEXT NOT NULL, number TEXT NOT NULL, name TEXT NOT NULL,

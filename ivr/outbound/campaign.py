@@ -127,6 +127,8 @@ class Campaign(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     purpose: str = Field(min_length=3)
     caller_id: str = Field(pattern=_NUMBER)
+    channel: str = Field("PJSIP/{number}@trunk", pattern=r"\{number\}",
+                         description="the Originate channel; {number}: the contact's number")
     dialplan: str = Field(description="the YAML dialplan the answered party hears")
     mode: Mode = "agentless"
     queue: str | None = None

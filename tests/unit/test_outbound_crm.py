@@ -34,7 +34,7 @@ async def campaigns(crm_url: str):
     store = await open_store(crm_url)
     try:
         db = CampaignStore(store)
-        await db.save_campaign(CAMPAIGN, TEXT, MONDAY_NOON_BERLIN)
+        await db.save_campaign(CAMPAIGN, TEXT, "/x/care-q4.yaml", MONDAY_NOON_BERLIN)
         assert await db.add_contacts("care-q4", parse_list(LIST, "49")[0], MONDAY_NOON_BERLIN) == 3
         yield db
     finally:
@@ -42,9 +42,9 @@ async def campaigns(crm_url: str):
 
 
 async def test_a_campaign_is_loaded_once_and_changes_state(campaigns: CampaignStore):
-    await campaigns.save_campaign(CAMPAIGN, TEXT + "# v2\n", MONDAY_NOON_BERLIN)
+    await campaigns.save_campaign(CAMPAIGN, TEXT + "# v2\n", "/x/care-q4.yaml", MONDAY_NOON_BERLIN)
     await campaigns.set_state("care-q4", "running", MONDAY_NOON_BERLIN)
-    await campaigns.save_campaign(CAMPAIGN, TEXT, MONDAY_NOON_BERLIN)       # a reload keeps running
+    await campaigns.save_campaign(CAMPAIGN, TEXT, "/x/care-q4.yaml", MONDAY_NOON_BERLIN)       # a reload keeps running
     [row] = await campaigns.campaigns()
     assert (row.name, row.state, row.mode) == ("care-q4", "running", "agentless")
     with pytest.raises(CampaignError, match="no campaign named 'nope'"):
