@@ -1,0 +1,86 @@
+"""Outbound campaigns through the real sandbox (issue 15, agentless): the engine originates
+over AMI, Asterisk's [hotline-outbound] runs AMD() on the SIPp "customer" phone's answer, and
+the CRM holds the attempt with its outcome and AMD verdict; with the clock pinned outside the
+calling window, nothing is dialled."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from hotline_lab.lab import PROJECT, Lab
+
+pytestmark = pytest.mark.asterisk
+IN_WINDOW = "2026-11-24T10:30:00+01:00"          # a Tuesday, 10:30 in Paris
+AFTER_HOURS = "2026-11-24T21:00:00+01:00"
+
+
+def campaign_file(lab: Lab, folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.csv").write_text("number,name,consent\n+33123456789,Ann,yes\n")
+    file = folder / f"{name}.yaml"
+    file.write_text(f"""\
+name: {name}
+purpose: a care call through the sandbox
+caller_id: "+33100000000"
+dialplan: {PROJECT / "dialplans/minimal.yaml"}
+channel: "PJSIP/test-caller/sip:{{number}}@127.0.0.1:{lab.box.callback_port}"
+limits: {{channels: 2, ring_seconds: 15}}
+list: {{csv: {name}.csv}}
+""")
+    return file
+
+
+def status(lab: Lab, name: str) -> dict:
+    out = lab.ivr("campaign", "status", name, "--format", "json").stdout
+    return json.loads(out)["rows"][0]
+
+
+def wait_for(lab: Lab, name: str, done, timeout: float = 40) -> dict:
+    end = time.monotonic() + timeout
+    while True:
+        row = status(lab, name)
+        if done(row) or time.monotonic() > end:
+            return row
+        time.sleep(0.5)
+
+
+def test_an_answered_call_is_dialled_amd_checked_and_recorded(lab: Lab, tmp_path: Path):
+    lab.start_engine("--grace", "2", "--clock", IN_WINDOW)
+    try:
+        lab.start_customer_phone(answer_after=0.5, talk_seconds=8)
+        file = campaign_file(lab, tmp_path, "sandbox-care")
+        assert "1 contact(s)" in lab.ivr("campaign", "load", str(file)).stdout
+        lab.ivr("campaign", "start", "sandbox-care")
+        row = wait_for(lab, "sandbox-care", lambda r: r.get("attempts", 0) >= 1
+                       and not r.get("outcome_in_progress"))
+        assert row["attempts"] == 1, (row, lab.log_text()[-3000:])
+        assert row.get("outcome_machine", 0) + row.get("outcome_answered", 0) == 1, row
+        # silence from the phone: AMD decides; its verdict is kept with the attempt
+        from ivr.crm.outbound import CampaignStore  # noqa: F401  (the same rows, read below)
+        import sqlite3
+        db = sqlite3.connect(lab.settings.crm_url().removeprefix("sqlite:///"))
+        [(outcome, amd, cause)] = db.execute(
+            "SELECT outcome, amd_status, amd_cause FROM campaign_attempts WHERE campaign = ?",
+            ["sandbox-care"]).fetchall()
+        assert amd in ("MACHINE", "HUMAN", "NOTSURE") and cause
+        assert outcome == ("machine" if amd == "MACHINE" else "answered")
+    finally:
+        lab.stop_phones()
+        lab.stop_engine()
+
+
+def test_no_call_outside_the_window(lab: Lab, tmp_path: Path):
+    lab.start_engine("--grace", "2", "--clock", AFTER_HOURS)
+    try:
+        file = campaign_file(lab, tmp_path, "sandbox-night")
+        lab.ivr("campaign", "load", str(file))
+        lab.ivr("campaign", "start", "sandbox-night")
+        time.sleep(4)
+        row = status(lab, "sandbox-night")
+        assert row["state"] == "running" and row["attempts"] == 0
+        assert row.get("contacts_pending") == 1
+    finally:
+        lab.stop_engine()
