@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
@@ -28,7 +29,7 @@ from ivr.crm.outbound import CampaignStore
 from ivr.dialplan.loader import load_plan
 from ivr.dialplan.model import plan_version
 from ivr.outbound import pacer as P
-from ivr.outbound.campaign import Campaign, parse_campaign
+from ivr.outbound.campaign import Campaign, opted_out, parse_campaign
 from ivr.outbound.listing import parse_list
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,27 @@ class _OnePlan:
     current: LoadedPlan
 
 
+@functools.cache
+def _outbound_session_class() -> type:
+    """CallSession, watching the walk for the opt-out key (imported late: the call core is
+    only needed once a person answers)."""
+    from ivr.call.session import CallSession
+
+    class OutboundSession(CallSession):
+        opt_out_key = ""
+        on_opt_out: Callable[[], None] = staticmethod(lambda: None)
+        _opted = False
+
+        def _ivr_steps(self) -> None:
+            new = self.walker.path[self._path_logged:]
+            super()._ivr_steps()
+            if not self._opted and opted_out(new, self.opt_out_key):
+                self._opted = True
+                self.on_opt_out()
+
+    return OutboundSession
+
+
 @dataclass
 class _Call:
     call_id: str                 # the pacer's
@@ -51,6 +73,7 @@ class _Call:
     answered: bool = False
     outcome: str = ""            # set before the hangup when known (machine, message_left…)
     amd: tuple[str, str] = ("", "")
+    opted_out: bool = False
 
 
 @dataclass
@@ -179,7 +202,8 @@ class CampaignRunner:
             self.handle(P.Answered(call.call_id))
         elif name == "Hangup":
             outcome = call.outcome or ("answered" if call.answered else "no_answer")
-            self.spawn(self._finish(call, outcome, event.get("Cause-txt", "")))
+            detail = "opted out" if call.opted_out else event.get("Cause-txt", "")
+            self.spawn(self._finish(call, outcome, detail))
 
 
 class Campaigns:
@@ -233,15 +257,33 @@ class Campaigns:
     async def answered_call(self, ctx: Any, chan: Any) -> None:
         """A person answered (AMD said so): the campaign's own dialplan takes the call, as an
         inbound call's (`agi://…/outbound,<campaign>,<attempt>` from [hotline-outbound])."""
-        from ivr.call.session import CallSession
-
         name = chan.env.args[0] if chan.env.args else ""
         runner = self.runners.get(name)
         if runner is None:
             log.error("outbound call for unknown campaign %r: hung up", name)
             return
-        plan = runner.loaded_plan()
-        await CallSession(dataclasses.replace(ctx, plans=_OnePlan(plan)), chan).run()
+        attempt = chan.env.args[1] if len(chan.env.args) > 1 else ""
+        call = runner.calls.get(attempt)
+
+        def opt_out() -> None:
+            if call is not None:
+                call.opted_out = True
+                number = call.number
+            else:                        # the engine restarted mid-call: the CRM knows the number
+                number = ""
+            log.info("campaign %s: opt-out on attempt %s", name, attempt)
+            self.spawn(self._opt_out(runner, attempt, number))
+
+        session = _outbound_session_class()(dataclasses.replace(ctx, plans=_OnePlan(runner.loaded_plan())), chan)
+        session.opt_out_key, session.on_opt_out = runner.campaign.opt_out_key, opt_out
+        await session.run()
+
+    async def _opt_out(self, runner: CampaignRunner, attempt: str, number: str) -> None:
+        if not number:
+            number = next((a.number for a in await self.store.attempts(runner.campaign.name)
+                           if a.attempt_id == attempt), "")
+        if number:
+            await self.store.add_dnc(number, "opt-out key", self.clock(), runner.campaign.name)
 
     def pause_all(self) -> None:
         """The engine stops: no new calls (the CRM keeps the state to resume after a restart)."""

@@ -10,10 +10,11 @@ import click
 
 from ivr.config import Settings
 from ivr.dialplan.checks import Catalog
-from ivr.dialplan.loader import check_paths
-from ivr.dialplan.problems import Problem
-from ivr.dialplan.source import load_yaml
-from ivr.outbound.campaign import Campaign, parse_campaign
+from ivr.dialplan.loader import check_paths, load_plan
+from ivr.dialplan.model import MenuNode
+from ivr.dialplan.problems import PlanInvalid, Problem
+from ivr.dialplan.source import Source, load_yaml
+from ivr.outbound.campaign import Campaign, opt_out_problems, parse_campaign
 from ivr.outbound.listing import ListContact, Reject, parse_list, rejects_csv
 
 
@@ -64,6 +65,7 @@ def check_campaign(path: Path, catalog: Catalog | None = None,
                                     f"`dialplan:` (relative paths start from {path.parent})"))
     else:
         problems += check_paths([dialplan], catalog)
+        problems += _opt_out(campaign, dialplan, src)
     if campaign.list.csv is not None:
         contacts, rejects, problem = read_list(path, campaign)
         if problem:
@@ -79,6 +81,17 @@ def check_campaign(path: Path, catalog: Catalog | None = None,
         problems.append(src.problem(("queue",), f"unknown queue {campaign.queue!r}; known queues: "
                                     f"{', '.join(sorted(queues)) or 'none'}"))
     return problems
+
+
+def _opt_out(campaign: Campaign, dialplan: Path, src: Source) -> list[Problem]:
+    try:
+        plan = load_plan(dialplan)
+    except PlanInvalid:
+        return []                              # check_paths said why
+    menus = {nid: dict(node.options) for nid, node in plan.nodes.items() if isinstance(node, MenuNode)}
+    return [src.problem(("opt_out_key",) if not menu else ("dialplan",), message)
+            for menu, message in opt_out_problems(campaign, menus, plan.policy.human_key,
+                                                  plan.policy.safety_key)]
 
 
 def check_campaigns(settings: Settings, catalog: Catalog | None = None,

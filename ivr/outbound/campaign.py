@@ -135,7 +135,9 @@ class Campaign(_Model):
     agents: list[str] = Field(default_factory=list)
     list: ListSource
     requires_consent: bool = True
-    opt_out_key: str = Field("9", pattern=r"^[0-9*#]$")
+    # Every menu of the campaign's dialplan must offer it (ivr check); pressing it puts the
+    # number on the do-not-call list at once. Not 9: that is the hotline's safety key.
+    opt_out_key: str = Field("8", pattern=r"^[0-9*#]$")
     windows: Windows = Field(default_factory=Windows)
     retries: dict[Outcome, Retry] = Field(default_factory=_retries)
     limits: Limits = Field(default_factory=Limits)
@@ -193,3 +195,24 @@ def _problem(src: Source, data: dict, err: Any) -> Problem:
         msg += " (YAML read this as a boolean: quote it)"
     where = ".".join(names)
     return src.problem(path, f"{where}: {msg}" if where else msg, key=err["type"] == "extra_forbidden")
+
+
+def opted_out(path: list[dict], key: str) -> bool:
+    """Did the person press the opt-out key in a menu (a dialplan walk's path entries)?"""
+    return any(step.get("input") == "key" and step.get("key") == key for step in path)
+
+
+def opt_out_problems(campaign: Campaign, menus: dict[str, dict[str, str]], human_key: str,
+                     safety_key: str) -> list[tuple[str, str]]:
+    """(menu or '', message) for each way the dialplan fails the opt-out rule: `menus` maps
+    each menu node of the campaign's dialplan to its options (key → node)."""
+    key = campaign.opt_out_key
+    if key in (human_key, safety_key):
+        which = "human_key" if key == human_key else "safety_key"
+        return [("", f"opt_out_key {key!r} is the dialplan's policy.{which}: choose another key")]
+    if not menus:
+        return [("", "the dialplan has no menu, so no opt-out key: add a menu offering "
+                     f"key {key!r} (\"to never be called again, press {key}\")")]
+    return [(name, f"menu {name} does not offer the opt-out key {key!r}: every menu of an outbound "
+                   "dialplan must (it adds the number to the do-not-call list)")
+            for name, options in sorted(menus.items()) if key not in options]

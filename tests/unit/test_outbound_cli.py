@@ -73,3 +73,15 @@ def test_ivr_check_reads_the_campaigns_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--config", str(config / "engine.yaml"), "check"])
     assert result.exit_code == 1
     assert "care-q4.yaml:3:" in result.output and "caller_id" in result.output
+
+
+def test_every_menu_of_an_outbound_dialplan_offers_the_opt_out_key(tmp_path: Path) -> None:
+    file = site(tmp_path)                                  # minimal.yaml: its menu has no 8
+    problems = check_campaign(file)
+    assert any(p.line == 4 and "menu main does not offer the opt-out key '8'" in p.message
+               for p in problems), problems
+    shutil.copy(ROOT / "dialplans" / "outbound-care.yaml", file.parent / "care.yaml")
+    assert [p for p in check_campaign(file) if p.is_error] == []
+    file.write_text(CAMPAIGN + "opt_out_key: \"9\"\n")
+    assert any("opt_out_key '9' is the dialplan's policy.safety_key" in p.message and p.line == 8
+               for p in check_campaign(file))

@@ -179,3 +179,10 @@ def test_an_interrupted_attempt_waits_for_the_next_day() -> None:
     verdict = may_dial(campaign(), ANN, restart, MONDAY_NOON_BERLIN)
     assert verdict.reason == "interrupted" and verdict.not_before == datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
     assert may_dial(campaign(), ANN, restart, datetime(2026, 12, 8, 9, 0, tzinfo=UTC)).allowed
+
+
+def test_the_opt_out_key_is_seen_in_a_walk() -> None:
+    from ivr.outbound.campaign import opted_out
+    assert opted_out([{"node": "main", "input": "key", "key": "8"}], "8")
+    assert not opted_out([{"node": "main", "input": "invalid", "key": "8"},
+                          {"node": "main", "input": "key", "key": "1"}], "8")
