@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 CONTEXT = "hotline-outbound"
 # OriginateResponse Reason (Asterisk's AST_CONTROL_*): what a call that never answered became
 _REASONS = {"1": "no_answer", "3": "no_answer", "5": "busy", "8": "failed", "0": "failed"}
+# The same from the unanswered channel's Hangup cause (Q.850): 17 busy, 18/19 no answer
+_CAUSES = {"17": "busy", "18": "no_answer", "19": "no_answer", "16": "no_answer"}
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ class CampaignRunner:
             await ami.originate(
                 c.channel.format(number=reserved.number), context=CONTEXT, exten="s",
                 caller_id=c.caller_id, timeout_s=c.limits.ring_seconds, channel_id=attempt_id,
+                queued_only=True,
                 variables={"IVR_CAMPAIGN": c.name, "IVR_ATTEMPT": attempt_id,
                            "IVR_MACHINE": c.machine.action, "IVR_MACHINE_MESSAGE": c.machine.message})
         except Exception as exc:
@@ -178,6 +181,10 @@ class CampaignRunner:
             return
         await self.store.finish(call.attempt_id, outcome, self.clock(), detail=detail)
         self.handle(P.Ended(call.call_id) if call.answered else P.NotAnswered(call.call_id, outcome))
+
+    async def _finish_later(self, call: _Call, outcome: str, detail: str, wait_s: float = 1.0) -> None:
+        await asyncio.sleep(wait_s)
+        await self._finish(call, outcome, detail)
 
     # ---- Asterisk's events ----------------------------------------------------------------
     def on_ami_event(self, event: dict[str, str]) -> None:
@@ -195,14 +202,18 @@ class CampaignRunner:
         if call is None:
             return
         if name == "OriginateResponse" and event.get("Response") != "Success":
-            self.spawn(self._finish(call, _REASONS.get(event.get("Reason", ""), "failed"),
-                                    f"reason {event.get('Reason', '?')}"))
+            # The channel's Hangup, when there was a channel, says more (its cause): wait a
+            # moment for it before taking the Reason code.
+            self.spawn(self._finish_later(call, _REASONS.get(event.get("Reason", ""), "failed"),
+                                          f"reason {event.get('Reason', '?')}"))
         elif name == "Newstate" and event.get("ChannelStateDesc") == "Up" and not call.answered:
             call.answered = True
             self.handle(P.Answered(call.call_id))
         elif name == "Hangup":
-            outcome = call.outcome or ("answered" if call.answered else "no_answer")
-            detail = "opted out" if call.opted_out else event.get("Cause-txt", "")
+            outcome = call.outcome or ("answered" if call.answered else
+                                       _CAUSES.get(event.get("Cause", ""), "failed"))
+            detail = "opted out" if call.opted_out else \
+                f"cause {event.get('Cause', '?')} {event.get('Cause-txt', '')}".strip()
             self.spawn(self._finish(call, outcome, detail))
 
 

@@ -98,7 +98,7 @@ async def test_a_campaign_is_loaded_started_dialled_within_the_trunk_and_paused(
     await ask(action="pause", name="care-q4")
     await settle()
     third = asterisk.originated[2]
-    campaigns.on_ami_event({"Event": "Hangup", "Uniqueid": third["channel_id"]})   # rang out
+    campaigns.on_ami_event({"Event": "Hangup", "Uniqueid": third["channel_id"], "Cause": "19"})   # rang out
     await settle()
     assert len(asterisk.originated) == 3                   # paused: no new call
     attempts = await campaigns.store.attempts("care-q4")
