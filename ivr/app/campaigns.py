@@ -167,7 +167,8 @@ class CampaignRunner:
             if ami is None:
                 raise ConnectionError("no AMI link to Asterisk")
             await ami.originate(
-                c.channel.format(number=reserved.number), context=CONTEXT, exten="s",
+                c.channel.format_map({**reserved.fields, "number": reserved.number}),
+                context=CONTEXT, exten="s",
                 caller_id=c.caller_id, timeout_s=c.limits.ring_seconds, channel_id=attempt_id,
                 queued_only=True,
                 variables={"IVR_CAMPAIGN": c.name, "IVR_ATTEMPT": attempt_id,

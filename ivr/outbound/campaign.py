@@ -128,7 +128,8 @@ class Campaign(_Model):
     purpose: str = Field(min_length=3)
     caller_id: str = Field(pattern=_NUMBER)
     channel: str = Field("PJSIP/{number}@trunk", pattern=r"\{number\}",
-                         description="the Originate channel; {number}: the contact's number")
+                         description="the Originate channel; {number}: the contact's number, "
+                         "{column}: a column of the list (a per-contact route)")
     dialplan: str = Field(description="the YAML dialplan the answered party hears")
     mode: Mode = "agentless"
     queue: str | None = None

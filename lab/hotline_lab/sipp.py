@@ -406,8 +406,10 @@ class Sipp:
                  steps: list[Step], busy: bool = False) -> subprocess.Popen:
         """Start a customer's phone (customer_scenario) listening on `port` until stopped."""
         scenario = self._write("customer", customer_scenario(answer_after, steps, busy))
+        # its own RTP ports (4 from media_port): many customers stream greetings at once
         cmd = ["chroot", str(self.sandbox.root), "sipp", "-sf", scenario, "-i", "127.0.0.1",
-               "-p", str(port), "-mp", str(media_port), "-nostdin", "-trace_err",
+               "-p", str(port), "-mp", str(media_port), "-max_rtp_port", str(media_port + 3),
+               "-nostdin", "-trace_err",
                "-error_file", f"/{SCENARIO_DIR}/customer-{port}.err"]
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL)

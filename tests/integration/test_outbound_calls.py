@@ -139,3 +139,22 @@ def test_a_customer_who_does_not_answer_rings_15_s(lab: Lab, tmp_path: Path):
     row = run_one(lab, tmp_path, "sandbox-noanswer", customer(lab, None))
     assert row.get("outcome_no_answer") == 1, row
     assert time.monotonic() - started > 15
+
+
+def test_amd_tells_a_machine_greeting_from_a_person(lab: Lab, tmp_path: Path):
+    from hotline_lab.greetings import greetings
+    from hotline_lab.outbound import amd_trial
+    from hotline_lab.outbound import attempts as all_attempts
+    lab.ivr("sounds", "build", str(PROJECT / "dialplans/outbound-care.yaml"))
+    lab.sandbox.sync_sounds()
+    lab.start_engine("--grace", "2", "--clock", IN_WINDOW)
+    try:
+        trial = greetings(2, machine=True) + greetings(2, machine=False)
+        results = amd_trial(lab, tmp_path, "sandbox-amd", trial, channels=4)
+    finally:
+        lab.stop_engine()
+    assert len(results) == 4
+    assert [r.amd_status for r in results if r.machine] == ["MACHINE", "MACHINE"], results
+    assert [r.amd_status for r in results if not r.machine] == ["HUMAN", "HUMAN"], results
+    outcomes = {amd: outcome for _, outcome, amd, _, _ in all_attempts(lab, "sandbox-amd")}
+    assert outcomes == {"MACHINE": "machine", "HUMAN": "answered"}
