@@ -158,3 +158,33 @@ def test_amd_tells_a_machine_greeting_from_a_person(lab: Lab, tmp_path: Path):
     assert [r.amd_status for r in results if not r.machine] == ["HUMAN", "HUMAN"], results
     outcomes = {amd: outcome for _, outcome, amd, _, _ in all_attempts(lab, "sandbox-amd")}
     assert outcomes == {"MACHINE": "machine", "HUMAN": "answered"}
+
+
+def test_a_restart_mid_campaign_dials_no_number_twice(lab: Lab, tmp_path: Path):
+    import signal
+    from hotline_lab.outbound import attempts as all_attempts
+    from hotline_lab.outbound import run_campaign
+    lab.start_engine("--grace", "2", "--clock", IN_WINDOW)
+    try:
+        lab.phones["customer"] = customer(lab, None)              # rings, never answers
+        rows = [{"number": "+33123456701"}, {"number": "+33123456702"}]
+        channel = f"PJSIP/test-caller/sip:{{number}}@127.0.0.1:{lab.box.callback_port}"
+        row = run_campaign(lab, tmp_path, "sandbox-restart", rows, channel=channel, channels=1,
+                           timeout=3)
+        assert row["attempts"] == 1 and row.get("outcome_in_progress") == 1, row
+        lab.stop_engine(sig=signal.SIGKILL)                    # a crash, the call still ringing
+        lab.start_engine("--grace", "2", "--clock", IN_WINDOW)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = all_attempts(lab, "sandbox-restart")
+            if len(done) >= 2 and all(outcome for _, outcome, *_ in done):
+                break
+            time.sleep(0.5)
+        time.sleep(3)                                          # a second call to 701 would show now
+        done = all_attempts(lab, "sandbox-restart")
+        assert [(number, outcome) for number, outcome, *_ in done] == [
+            ("+33123456701", "interrupted"), ("+33123456702", "no_answer")], done
+        assert status(lab, "sandbox-restart")["state"] == "running"
+    finally:
+        lab.stop_phones()
+        lab.stop_engine()
