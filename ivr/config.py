@@ -210,6 +210,8 @@ class Settings(_Strict):
     # The Asterisk configs `ivr check` cross-checks and the sandbox installs. Empty: the
     # engine's own asterisk/ folder.
     asterisk_dir: str = ""
+    # Outbound campaign files (issue 15, ivr/outbound): checked by `ivr check` when present.
+    campaigns_dir: str = "campaigns"
     cdr: CdrSettings = CdrSettings()
     # Wrap-up codes and AE due-date days (ivr/cases/settings.py); the desk and the CRM read them.
     documentation: DocumentationSettings = DocumentationSettings()

@@ -1,5 +1,6 @@
 """The engine's answers on its control socket (ivr/app/control.py): `ivr agent`, `ivr agents`,
-`ivr queues`, `ivr top`, `ivr reload`."""
+`ivr queues`, `ivr top`, `ivr reload`,
+`ivr campaign`."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,9 +12,11 @@ from ivr.app.plans import PlanHolder
 
 class ControlApi:
     def __init__(self, agents: AgentCommands, acd: AcdDriver, plans: PlanHolder,
-                 spool_depth: Callable[[], int]):
+                 spool_depth: Callable[[], int],
+                 campaigns: Callable[[dict], dict] | None = None):
         self.agents, self.acd, self.plans = agents, acd, plans
         self._spool_depth = spool_depth
+        self._campaigns = campaigns          # `ivr campaign …` (ivr/app/campaigns.py)
 
     def __call__(self, request: dict) -> dict:
         cmd = request["cmd"]
@@ -26,6 +29,8 @@ class ControlApi:
                     "crm_spool": self._spool_depth()}
         if cmd == "reload":
             return self.plans.reload().reply()
+        if cmd == "campaign" and self._campaigns is not None:
+            return self._campaigns(request)
         if cmd == "acd_config":           # what `ivr reload --what-if` compares the disk with
             return {"ok": True, "acd": self.acd.config.model_dump()}
         return {"ok": False, "error": f"unknown command {cmd!r}"}

@@ -25,6 +25,7 @@ from ivr.app.acd_driver import AcdDriver
 from ivr.app.agent_restore import AgentRestore
 from ivr.app.agents import AgentCommands
 from ivr.app.bus import EventBus
+from ivr.app.campaigns import Campaigns, plan_holidays
 from ivr.app.feed import LiveFeed, Outbox
 from ivr.app.control import ControlServer
 from ivr.app.control_api import ControlApi
@@ -40,6 +41,7 @@ from ivr.cluster.pg_leader import PgLeader, engine_name
 from ivr.cluster.pg_places import PlaceLedger, TermRefused
 from ivr.cluster.places import Place, PlaceBook, resume_event, resume_order
 from ivr.config import Settings
+from ivr.crm.outbound import CampaignStore
 from ivr.dialplan.instructions import Route
 from ivr.crm.store import CrmStore, open_store
 from ivr.knowledge.store import KnowledgeBase
@@ -88,6 +90,7 @@ class Engine:
         self.stepped_down = False                  # lost the cluster's lock: exits at once
         self.ledger: PlaceLedger | None = None     # waiting callers' places, for the next active
         self.resumable: dict[str, Place] = {}      # the former active's waiting callers
+        self.campaigns: Campaigns | None = None    # outbound (issue 15)
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -105,22 +108,27 @@ class Engine:
         self.store = await open_store(s.crm_url(), spool_dir=s.path(s.crm.spool_dir),
                                       linger_ms=s.crm.linger_ms, documentation=s.documentation)
         self.wire_crm_parts(datetime.now(timezone.utc))    # calls from before: the last run's
+        self.campaigns = Campaigns(CampaignStore(self.store), lambda: self.ami, self.dialplan_now,
+                                   lambda: plan_holidays(self.plans.current.plan), self._spawn)
         await self._join_cluster()
         await self._start_ami()
         if self.cluster is None:
             await self.crm_startup.run()      # in a cluster: once active (_became_active)
-        route = agi_router(self._call_context(), self.agents, lambda: self.ami)
+        route = agi_router(self._call_context(), self.agents, lambda: self.ami, self.campaigns.answered_call)
         if self.cluster is not None:
             route = standby_gate(route, self.cluster.may_route)
         self.agi = AgiServer(s.agi.host, s.agi.port, route, s.agi.allowed_hosts)
         await self.agi.start()
         self.control = ControlServer(s.path(s.control.socket),
                                      ControlApi(self.agents, self.acd, self.plans,
-                                                lambda: self.store.spool_depth if self.store else 0),
+                                                lambda: self.store.spool_depth if self.store else 0,
+                                                self.campaigns.command),
                                      stream=self.feed.serve)
         await self.control.start()
         gc.freeze()    # start-up objects live forever: keep them out of GC pauses on calls
         self._spawn(self.acd.run_timer())
+        if self.cluster is None:              # in a cluster: once active (_became_active)
+            self._spawn(self._run_campaigns())
         self._spawn(self._watch_plan())
         # The knowledge base follows its folder (ivr/knowledge/): indexed now, in the background
         # (the writer's queue: calls' records are never held up), then on every saved article.
@@ -155,6 +163,7 @@ class Engine:
         self.crm_startup.started_at = datetime.now(timezone.utc)
         self._spawn(self.crm_startup.run())
         self._spawn(self._keep_places())
+        self._spawn(self._run_campaigns())     # outbound calls too: only the active dials
         self._announce_active()
 
     def _hold_places(self, expire_s: float = 25.0) -> None:
@@ -227,8 +236,22 @@ class Engine:
                                       self.endpoint_agent, frozenset(self.acd.queues),
                                       started_at, self._spawn)
 
+    async def _run_campaigns(self) -> None:
+        """Campaigns running when the engine stopped go on (their calls without an outcome are
+        'interrupted': no number is dialled twice), then the campaigns' clock."""
+        try:
+            await self.campaigns.restore()
+        except Exception:
+            log.exception("outbound campaigns could not be restored from the CRM; none runs")
+        await self.campaigns.run()
+
+    def _on_ami_event(self, event: dict[str, str]) -> None:
+        self.presence.on_ami_event(event)
+        if self.campaigns is not None:
+            self.campaigns.on_ami_event(event)
+
     async def _start_ami(self) -> None:
-        self.ami = AmiLink(self.settings.ami, self.presence.on_ami_event, on_login=self._on_ami_login)
+        self.ami = AmiLink(self.settings.ami, self._on_ami_event, on_login=self._on_ami_login)
         self.presence.ami = self.ami
         try:
             await self.ami.start()
@@ -263,6 +286,8 @@ class Engine:
         """Graceful stop: take no new calls, let live calls finish (or hand them back to
         Asterisk's fallback when the grace period ends), then flush the CRM."""
         self.stopping.set()
+        if self.campaigns:
+            self.campaigns.pause_all()       # no new outbound calls; the CRM keeps their state
         if self.agi:
             await self.agi.stop_accepting()
             live = list(self.agi.sessions)

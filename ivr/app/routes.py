@@ -1,5 +1,6 @@
 """Where a FastAGI connection goes: `agi://…/hotline` is a caller, `agi://…/agent-feature` an
-agent's feature code, `agi://…/unseen-hangup` a caller who hung up before the engine took
+agent's feature code, `agi://…/outbound` a person who answered a campaign's call (issue
+15), `agi://…/unseen-hangup` a caller who hung up before the engine took
 the call (Asterisk's hangup handler)."""
 from __future__ import annotations
 
@@ -21,10 +22,15 @@ log = logging.getLogger(__name__)
 
 
 def agi_router(ctx: CallContext, agents: AgentCommands,
-               ami: Callable[[], AmiLink | None]) -> Callable[[AgiChannel], Awaitable[None]]:
+               ami: Callable[[], AmiLink | None],
+               outbound: Callable[[CallContext, AgiChannel], Awaitable[None]] | None = None,
+               ) -> Callable[[AgiChannel], Awaitable[None]]:
     async def route(chan: AgiChannel) -> None:
         script = chan.env.get("network_script").split("?")[0].strip("/")
-        if script == "agent-feature":
+        if script == "outbound" and outbound is not None:     # a campaign's answered call
+            chan.interrupt = ami_wake(ami(), chan.env.get("channel"))
+            await outbound(ctx, chan)
+        elif script == "agent-feature":
             await agents.feature_code(chan)
         elif script == "unseen-hangup":
             record_unseen_hangup(ctx, chan)

@@ -31,6 +31,7 @@ from ivr.dialplan.loader import check_paths, load_plan
 from ivr.dialplan.problems import PlanInvalid, Problem
 from ivr.app.plans import catalog_for
 from ivr.app.prompts import missing_prompts
+from ivr.cli.campaign import check_campaigns
 from ivr.dialplan.source import Source, load_yaml
 from ivr.knowledge.checks import check_articles, plan_intents, problems_of
 from ivr.knowledge.files import read_folder
@@ -79,6 +80,7 @@ def check_config(settings: Settings, *, config_file: str | Path | None = None,
                             "empty: the engine's own asterisk/)"))
     problems += check_security(settings, engine_src, env)
     problems += check_knowledge(settings, engine_src, dialplan)
+    problems += check_campaigns(settings, catalog, None if acd is None else {q.name for q in acd.queues})
     return sorted(set(problems))
 
 
@@ -90,7 +92,8 @@ def checked_files(settings: Settings) -> list[tuple[str, Path]]:
             ("dialplan", settings.path(settings.dialplan)),
             ("sounds", settings.path(settings.sounds.dir)),
             ("asterisk", settings.asterisk_path()),
-            ("knowledge", settings.path(settings.knowledge.dir))]
+            ("knowledge", settings.path(settings.knowledge.dir)),
+            ("campaigns", settings.path(settings.campaigns_dir))]
 
 
 def catalog_from_files(settings: Settings) -> Catalog | None:

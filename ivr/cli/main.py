@@ -249,6 +249,8 @@ def _register_modules() -> None:
 
     from ivr.cli.desk import desk_group
     main.add_command(desk_group)         # ivr desk serve | user add|passwd|disable|enable|list
+    from ivr.cli.campaign import campaign_group
+    main.add_command(campaign_group)     # ivr campaign list|load|start|pause|resume|stop|status
 
     from ivr.cli.cluster import cluster_group
     main.add_command(cluster_group)      # ivr cluster init | status (issue 16)

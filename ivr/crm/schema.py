@@ -170,6 +170,35 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
             id {serial_pk}, user_name TEXT NOT NULL, address TEXT NOT NULL, at TEXT NOT NULL)""",
         "CREATE INDEX desk_login_failures_key ON desk_login_failures (user_name, address, at)",
     ]),
+    (9, "outbound campaigns, their contacts, every attempt with its outcome, the do-not-call list", [
+        # ivr/crm/outbound.py. definition: the campaign file's text as loaded (what was run);
+        # file: where it was (its relative paths start there). state: loaded | running |
+        # paused | stopped.
+        """CREATE TABLE campaigns (
+            name TEXT PRIMARY KEY, purpose TEXT NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
+            definition TEXT NOT NULL, file TEXT NOT NULL, loaded_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        # status: pending (next_at: not before) | done | refused (reason: dnc, consent, …).
+        """CREATE TABLE campaign_contacts (
+            id {serial_pk}, campaign TEXT NOT NULL, number TEXT NOT NULL, name TEXT NOT NULL,
+            tz TEXT, consent INTEGER, fields TEXT NOT NULL, status TEXT NOT NULL,
+            reason TEXT NOT NULL, next_at TEXT, attempts INTEGER NOT NULL, added_at TEXT NOT NULL)""",
+        "CREATE UNIQUE INDEX campaign_contacts_number ON campaign_contacts (campaign, number)",
+        "CREATE INDEX campaign_contacts_due ON campaign_contacts (campaign, status, next_at)",
+        # One row per call placed, reserved BEFORE the originate (outcome NULL until known), so
+        # a restart never dials a number twice; an auditor recomputes the abandon rate from it
+        # (answered + abandoned: answered by a person; abandoned: no agent within 2 s).
+        """CREATE TABLE campaign_attempts (
+            attempt_id TEXT PRIMARY KEY, campaign TEXT NOT NULL, number TEXT NOT NULL,
+            reserved_at TEXT NOT NULL, answered_at TEXT, ended_at TEXT, outcome TEXT,
+            amd_status TEXT, amd_cause TEXT, agent TEXT, detail TEXT NOT NULL)""",
+        "CREATE INDEX campaign_attempts_campaign ON campaign_attempts (campaign, reserved_at)",
+        "CREATE INDEX campaign_attempts_number ON campaign_attempts (campaign, number)",
+        # Do-not-call: for every campaign, whoever added the number (opt-out key, import, agent).
+        """CREATE TABLE dnc (
+            number TEXT PRIMARY KEY, added_at TEXT NOT NULL, source TEXT NOT NULL,
+            campaign TEXT)""",
+    ]),
     (10, "engine cluster: the leader's term, waiting callers' places, fenced by term (issue 16)", [
         # One row (id 1), made by `ivr cluster init`: an engine refuses a database without it
         # or naming another cluster. term: +1 on each takeover (ivr/cluster/pg_leader.py).

@@ -128,9 +128,12 @@ class AmiLink:
     async def originate(self, channel: str, *, application: str | None = None,
                         data: str = "", context: str | None = None, exten: str | None = None,
                         caller_id: str = "", variables: dict[str, str] | None = None,
-                        timeout_s: float = 30, channel_id: str | None = None) -> Any:
+                        timeout_s: float = 30, channel_id: str | None = None,
+                        queued_only: bool = False) -> Any:
         """An async Originate; `channel_id` becomes the new channel's Uniqueid, so its
-        events can be told apart."""
+        events can be told apart. panoramisk waits for the OriginateResponse (the answer, or
+        the failure) within the action timeout; `queued_only`: return once Asterisk queued
+        it, the outcome coming as events (outbound campaigns ring longer than the timeout)."""
         action: dict[str, Any] = {"Action": "Originate", "Channel": channel, "Async": "true",
                                   "Timeout": str(int(timeout_s * 1000)), "CallerID": caller_id}
         if channel_id:
@@ -141,7 +144,7 @@ class AmiLink:
             action.update(Context=context, Exten=exten, Priority="1")
         if variables:
             action["Variable"] = ",".join(f"{k}={v}" for k, v in variables.items())
-        return await self.action(action)
+        return await self.action(action, as_list=False if queued_only else None)
 
     async def close(self) -> None:
         self._closed = True

@@ -37,7 +37,7 @@ ASTERISK_DIRS = [
 PROJECT = Path(__file__).resolve().parents[2]
 LAB_ASTERISK = Path(__file__).resolve().parent / "asterisk"
 STATIC_CONFIGS = ["asterisk.conf", "modules.conf", "logger.conf", "musiconhold.conf", "cdr.conf",
-                  "extensions_transfer.conf"]
+                  "extensions_transfer.conf", "amd.conf"]
 
 
 class SandboxError(Exception):

@@ -7,6 +7,7 @@ up. SIPp runs inside the sandbox chroot (it comes with it) on loopback.
 from __future__ import annotations
 
 import itertools
+import re
 import struct
 import subprocess
 from dataclasses import dataclass
@@ -122,19 +123,9 @@ def caller_scenario(caller: str, steps: list[Step], name: str | None = None) -> 
   </send>
 """]
     for step in steps:
-        if isinstance(step, Pause):
-            out.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
-        elif isinstance(step, Press):
-            if presses >= MAX_PRESSES:
-                raise ValueError(f"a scripted call may press at most {MAX_PRESSES} keys "
-                                 "(hotline_lab/sipp.py MAX_PRESSES); split the call or raise the limit")
-            out.append(f'  <nop><action><exec play_pcap_audio="{pcap_for(step.key, presses)}"/>'
-                       f'</action></nop>\n  <pause milliseconds="300"/>\n')
-            presses += 1
-        elif isinstance(step, Speak):
-            out.append(f'  <nop><action><exec rtp_stream="{step.chroot_path},1,0"/></action></nop>\n')
-            if step.seconds > 0:
-                out.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
+        if isinstance(step, (Pause, Press, Speak)):
+            out.append(_media_step(step, presses))
+            presses += isinstance(step, Press)
         elif isinstance(step, CallerHangsUp):
             out.append(f"""  <send retrans="500">
     <![CDATA[
@@ -155,6 +146,22 @@ def caller_scenario(caller: str, steps: list[Step], name: str | None = None) -> 
             out.append(f'  <recv request="BYE" timeout="{int(step.timeout * 1000)}"/>\n' + _OK_TO_BYE)
     out.append("</scenario>\n")
     return "".join(out)
+
+
+def _media_step(step: Pause | Press | Speak, presses: int) -> str:
+    """A pause, a key (the `presses`-th of the call) or speech, in a call already up."""
+    if isinstance(step, Pause):
+        return f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n'
+    if isinstance(step, Press):
+        if presses >= MAX_PRESSES:
+            raise ValueError(f"a scripted call may press at most {MAX_PRESSES} keys "
+                             "(hotline_lab/sipp.py MAX_PRESSES); split the call or raise the limit")
+        return (f'  <nop><action><exec play_pcap_audio="{pcap_for(step.key, presses)}"/>'
+                f'</action></nop>\n  <pause milliseconds="300"/>\n')
+    out = f'  <nop><action><exec rtp_stream="{step.chroot_path},1,0"/></action></nop>\n'
+    if step.seconds > 0:
+        out += f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n'
+    return out
 
 
 def pcap_for(key: str, index: int) -> str:
@@ -298,6 +305,48 @@ def agent_scenario(answer_after: float | None, talk_seconds: float = 3.0) -> str
 """
 
 
+def customer_scenario(answer_after: float | None, steps: list[Step], busy: bool = False) -> str:
+    """The phone of a customer an outbound campaign calls (issue 15): busy (486 at once),
+    never answering (None), or answering after `answer_after` s, then pauses, presses keys or
+    speaks (`steps`), and either waits for the hotline's BYE (an AwaitHangup step) or hangs
+    up itself. SIPp serves every incoming call with it."""
+    if busy:
+        return _HEAD.format(name="customer-busy") + """  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+    if answer_after is None:
+        return agent_scenario(None)
+    speech = any(isinstance(step, Speak) for step in steps)
+    answered = agent_scenario(answer_after, 0)
+    if speech:
+        answered = answered.replace("m=audio [media_port]", "m=audio [rtpstream_audio_port]")
+    # the agent's phone without talk time: the steps go where its (zero) talk pause is
+    head, _, hangup = answered.partition('  <pause milliseconds="0"/>\n')
+    body, presses = [], 0
+    for step in steps:
+        if isinstance(step, (Pause, Press, Speak)):
+            body.append(_media_step(step, presses))
+            presses += isinstance(step, Press)
+        elif isinstance(step, AwaitHangup):      # the hotline's BYE: no header of ours needed
+            head = re.sub(r"\s*<action>.*?</action>", "", head, count=1, flags=re.S)
+            return head + "".join(body) + (f'  <recv request="BYE" timeout="{int(step.timeout * 1000)}"/>\n'
+                                           + _OK_TO_BYE + "</scenario>\n")
+    return head + "".join(body) + hangup
+
+
 class Sipp:
     """Runs SIPp inside the sandbox chroot.
 
@@ -350,6 +399,18 @@ class Sipp:
         cmd = ["chroot", str(self.sandbox.root), "sipp", "-sf", scenario, "-i", "127.0.0.1",
                "-p", str(port), "-mp", str(media_port), "-nostdin", "-trace_err",
                "-error_file", f"/{SCENARIO_DIR}/agent-{port}.err"]
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+
+    def customer(self, port: int, media_port: int, answer_after: float | None,
+                 steps: list[Step], busy: bool = False) -> subprocess.Popen:
+        """Start a customer's phone (customer_scenario) listening on `port` until stopped."""
+        scenario = self._write("customer", customer_scenario(answer_after, steps, busy))
+        # its own RTP ports (4 from media_port): many customers stream greetings at once
+        cmd = ["chroot", str(self.sandbox.root), "sipp", "-sf", scenario, "-i", "127.0.0.1",
+               "-p", str(port), "-mp", str(media_port), "-max_rtp_port", str(media_port + 3),
+               "-nostdin", "-trace_err",
+               "-error_file", f"/{SCENARIO_DIR}/customer-{port}.err"]
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL)
 

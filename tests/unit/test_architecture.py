@@ -29,9 +29,12 @@ DRIVERS = {"vosk", "psycopg", "aiosqlite", "aiomqtt", "panoramisk", "pydub"}
 # vetted pure dependency → what to run so it loads everything it will load
 VETTED = {"pydantic": "import pydantic\nclass _M(pydantic.BaseModel):\n    x: int = 0\n",
           # markdown-it logs through `logging`, which loads threading (its module lock)
-          "markdown_it": "import markdown_it\nmarkdown_it.MarkdownIt().render('*x*')\n"}
+          "markdown_it": "import markdown_it\nmarkdown_it.MarkdownIt().render('*x*')\n",
+          # phonenumbers' lazy metadata loading takes a lock (threading)
+          "phonenumbers": "import phonenumbers\nfrom phonenumbers import timezone\n"
+                          "timezone.time_zones_for_number(phonenumbers.parse('+4930123456'))\n"}
 
-CORE_PACKAGES = ("acd", "ivr.dialplan", "ivr.cases")
+CORE_PACKAGES = ("acd", "ivr.dialplan", "ivr.cases", "ivr.outbound")  # outbound: issue 15
 CORE_MODULES = ("ivr.telephony.agi.protocol", "ivr.speech.confidence", "ivr.speech.breaker",
                 "ivr.call.flow",        # the sans-IO call core (issue 12, item 1)
                 "ivr.call.commands",    # what the call core returns
