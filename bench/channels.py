@@ -1,0 +1,115 @@
+"""Multichannel benchmark (issue 14). Run from the repo root:
+    .venv/bin/python bench/channels.py [--quick] [--only route]
+Prints a readable table; the LAST line is one JSON object:
+* route_us_p99_5000_open: p99 of one ContactCenter decision (a task ends and its agent takes the
+  next, or a task arrives) with 1,000 agents (5 skills each out of 100, 100 queues) kept full
+  by e-mails and chats, and 5,000 open tasks waiting. Goal <= 50 µs.
+* email_ingest_per_s: see ivr/channels (IMAP -> CRM -> ACD), when the e-mail piece is there.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from acd import AcdConfig, AgentLoggedIn  # noqa: E402
+from acd.actions import OfferTask  # noqa: E402
+from acd.center import ContactCenter  # noqa: E402
+from acd.events import TaskAccepted, TaskArrived, TaskEnded  # noqa: E402
+
+N_SKILLS = 100
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+
+def config(n_agents: int, seed: int = 1) -> AcdConfig:
+    rng = random.Random(seed)
+    agents = [{"name": f"ag{i}", "skills": {f"s{k}": rng.randint(1, 5)
+                                              for k in rng.sample(range(N_SKILLS), 5)}}
+              for i in range(n_agents)]
+    queues = [{"name": f"q{k}", "requirement": f"s{k}" if k % 10 != 7 else f"s{k} or s{(k + 1) % N_SKILLS}",
+               "escalation": [{"after_seconds": 3600, "widen": f"s{k} or s{(k + 50) % N_SKILLS}"}]}
+              for k in range(N_SKILLS)]
+    return AcdConfig.from_dict({"agents": agents, "queues": queues})
+
+
+def route(n_agents: int, open_tasks: int, n_events: int, seed: int = 2) -> dict:
+    rng = random.Random(seed)
+    cc = ContactCenter(config(n_agents), trace=False)
+    now = 0.0
+    for i in range(n_agents):
+        cc.handle(AgentLoggedIn(f"ag{i}"), now)
+    held: list[str] = []
+    seq = 0
+
+    def arrive(t: float) -> TaskArrived:
+        nonlocal seq
+        seq += 1
+        return TaskArrived(f"t{seq}", f"q{rng.randrange(N_SKILLS)}", "chat" if seq % 4 == 0 else "email",
+                           priority=rng.choice((0, 0, 0, 1)))
+
+    def settle(out: list, t: float, times: list[float] | None) -> None:
+        for o in out:
+            if isinstance(o, OfferTask):
+                t0 = pc()
+                cc.handle(TaskAccepted(o.task_id, o.agent), t)
+                if times is not None:
+                    times.append((pc() - t0) / 1000.0)
+                held.append(o.task_id)
+
+    pc = time.perf_counter_ns
+    while len(cc.tasks._tasks) - len(held) < open_tasks:
+        settle(cc.handle(arrive(now), now), now, None)
+    gc.collect()
+    gc.freeze()
+    times: dict[str, list[float]] = {"TaskEnded": [], "TaskArrived": [], "TaskAccepted": []}
+    done = 0
+    while done < n_events:
+        now += 0.01
+        i = rng.randrange(len(held))
+        held[i], held[-1] = held[-1], held[i]
+        ev = TaskEnded(held.pop())
+        t0 = pc()
+        out = cc.handle(ev, now)
+        times["TaskEnded"].append((pc() - t0) / 1000.0)
+        settle(out, now, times["TaskAccepted"])
+        ev2 = arrive(now)
+        t0 = pc()
+        out = cc.handle(ev2, now)
+        times["TaskArrived"].append((pc() - t0) / 1000.0)
+        settle(out, now, times["TaskAccepted"])
+        done += 2
+    gc.unfreeze()
+    everything = [x for v in times.values() for x in v]
+    row = {"agents": n_agents, "open": len(cc.tasks._tasks) - len(held), "held": len(held),
+           "events": len(everything), "p50_us": pct(everything, 0.5),
+           "p99_us": pct(everything, 0.99), "mean_us": statistics.fmean(everything)}
+    for k, v in times.items():
+        row[f"{k}_p99_us"] = pct(v, 0.99)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer events (smoke run)")
+    args = ap.parse_args()
+    r = route(1000, 5000, 10_000 if args.quick else 50_000)
+    print(f"route: {r['agents']} agents, {r['open']} open tasks waiting, {r['held']} held; "
+          f"p50 {r['p50_us']:.1f} µs, p99 {r['p99_us']:.1f} µs (arrive {r['TaskArrived_p99_us']:.1f}, "
+          f"end {r['TaskEnded_p99_us']:.1f}, accept {r['TaskAccepted_p99_us']:.1f})")
+    print(json.dumps({"route_us_p99_5000_open": round(r["p99_us"], 1),
+                      "route_us_p50_5000_open": round(r["p50_us"], 1)}))
+
+
+if __name__ == "__main__":
+    main()
