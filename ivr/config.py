@@ -16,6 +16,7 @@ from typing import Literal
 
 import yaml
 from acd.config import AcdConfig
+from ivr.channels.settings import ChannelsSettings
 from ivr.call.destinations import Destination, parse_destinations
 from ivr.cases.settings import DocumentationSettings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -193,6 +194,8 @@ class Settings(_Strict):
     documentation: DocumentationSettings = DocumentationSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     desk: DeskSettings = DeskSettings()
+    # Non-voice channels (ivr/channels): each is started only when configured.
+    channels: ChannelsSettings = ChannelsSettings()
     # Set by load_settings: the file read, whose folder relative paths start from.
     _file: Path | None = PrivateAttr(default=None)
 

@@ -1,0 +1,236 @@
+"""The e-mail channel's adapter: read a mailbox over IMAP (IDLE when offered, polling
+otherwise), store each mail in the CRM (task_store), hand new tasks to the ACD, acknowledge
+over SMTP, and only then mark the mail \\Seen on the server.
+
+Order matters: a crash before the CRM commit leaves the mail unseen (read again, nothing
+lost); a crash after it but before \\Seen reads it again and the Message-ID says it is stored
+already (nothing duplicated, no second acknowledgement)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import ssl
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+import aioimaplib
+import aiosmtplib
+
+from .mail_rules import Throttle, ack_text, no_ack_reason, reply_references, reply_subject, safety_hit
+from .mime import InboundMail, parse_mail
+from .settings import EmailSettings
+from .task_store import Ingested, ingest_mail, record_reply
+
+log = logging.getLogger(__name__)
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+
+
+class MailboxError(Exception):
+    """The IMAP server refused something: what, and what to check."""
+
+
+class EmailChannel:
+    def __init__(self, settings: EmailSettings, store: Any,
+                 submit: Callable[[Ingested, InboundMail], None], *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.store = store
+        self.submit = submit
+        self.clock = clock
+        self.throttle = Throttle(settings.ack_per_sender, settings.ack_window_seconds)
+        self.imap: aioimaplib.IMAP4 | None = None
+        self.stats = {"read": 0, "tasks": 0, "duplicates": 0, "acks": 0, "acks_skipped": 0}
+        self.idle_offered = False
+
+    # ---------------------------------------------------------------- IMAP session
+    async def connect(self) -> None:
+        s = self.settings
+        if s.imap_tls:
+            imap = aioimaplib.IMAP4_SSL(s.imap_host, s.imap_port, ssl_context=ssl.create_default_context())
+        else:
+            imap = aioimaplib.IMAP4(s.imap_host, s.imap_port)
+        await imap.wait_hello_from_server()
+        r = await imap.login(s.user, s.password())
+        if r.result != "OK":
+            raise MailboxError(f"IMAP login of {s.user!r} at {s.imap_host}:{s.imap_port} refused "
+                               f"({_text(r)}); check channels.email.user and ${s.password_env}")
+        r = await imap.select(s.mailbox)
+        if r.result != "OK":
+            raise MailboxError(f"cannot open mailbox {s.mailbox!r} ({_text(r)}); check channels.email.mailbox")
+        self.idle_offered = imap.has_capability("IDLE")
+        self.imap = imap
+
+    async def close(self) -> None:
+        if self.imap is not None:
+            try:
+                await asyncio.wait_for(self.imap.logout(), 5)
+            except Exception:  # noqa: BLE001 — closing a broken session
+                pass
+            self.imap = None
+
+    async def run(self) -> None:
+        """Forever: read what is unseen, then wait (IDLE or poll); reconnect after errors."""
+        backoff = 1.0
+        while True:
+            try:
+                if self.imap is None:
+                    await self.connect()
+                    log.info("e-mail: reading %s at %s:%s (%s)", self.settings.mailbox,
+                             self.settings.imap_host, self.settings.imap_port,
+                             "IDLE" if self.idle_offered else f"polling every {self.settings.poll_seconds:g}s")
+                await self.read_once()
+                backoff = 1.0
+                await self.wait_for_mail()
+            except asyncio.CancelledError:
+                await self.close()
+                raise
+            except Exception as exc:  # noqa: BLE001 — the channel must outlive a server outage
+                log.warning("e-mail: %s; retrying in %.0fs (mails stay unseen on the server: none is lost)",
+                            exc, backoff)
+                await self.close()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
+
+    async def wait_for_mail(self) -> None:
+        imap = self.imap
+        assert imap is not None
+        if not self.idle_offered:
+            await asyncio.sleep(self.settings.poll_seconds)
+            return
+        idle = await imap.idle_start(timeout=self.settings.idle_seconds)
+        try:
+            await imap.wait_server_push(timeout=self.settings.idle_seconds + 5)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            imap.idle_done()
+            await asyncio.wait_for(idle, 10)
+
+    async def read_once(self) -> int:
+        """Handle every unseen mail; returns how many were handled."""
+        imap = self.imap
+        assert imap is not None
+        r = await imap.uid_search("UNSEEN")
+        if r.result != "OK":
+            raise MailboxError(f"IMAP search failed ({_text(r)})")
+        uids = [u for line in r.lines[:1] for u in bytes(line).split() if u.isdigit()]
+        for uid in uids:
+            await self.handle_uid(uid.decode())
+        return len(uids)
+
+    async def handle_uid(self, uid: str) -> None:
+        imap = self.imap
+        assert imap is not None
+        size_resp = await imap.uid("fetch", uid, "(RFC822.SIZE)")
+        m = _SIZE.search(b" ".join(bytes(x) for x in size_resp.lines if isinstance(x, (bytes, bytearray))))
+        size = int(m.group(1)) if m else 0
+        too_big = size > self.settings.max_message_bytes
+        part = "BODY.PEEK[HEADER]" if too_big else "BODY.PEEK[]"
+        r = await imap.uid("fetch", uid, f"({part})")
+        raw = next((bytes(x) for x in r.lines if isinstance(x, bytearray)), None)
+        if r.result != "OK" or raw is None:
+            raise MailboxError(f"IMAP fetch of UID {uid} failed ({_text(r)})")
+        mail = parse_mail(raw, self.settings.max_attachment_bytes)
+        if too_big:
+            mail.notes.append(f"message of {size / 1e6:.1f} MB above channels.email.max_message_bytes "
+                              f"({self.settings.max_message_bytes / 1e6:.1f} MB): body and attachments "
+                              "not fetched; they stay on the mail server")
+        await self.ingest(mail)
+        r = await imap.uid("store", uid, "+FLAGS", "(\\Seen)")
+        if r.result != "OK":
+            raise MailboxError(f"cannot mark UID {uid} seen ({_text(r)}); it is stored, and will be "
+                               "recognised by its Message-ID when read again")
+
+    # ---------------------------------------------------------------- CRM, ACD, acknowledgement
+    async def ingest(self, mail: InboundMail) -> Ingested:
+        s = self.settings
+        self.stats["read"] += 1
+        hit = safety_hit(f"{mail.subject}\n{mail.text}", s.safety_phrases)
+        ing = await ingest_mail(self.store, mail, queue=s.queue, priority=s.priority, safety=hit,
+                                pv_queue=s.pv_queue, pv_priority=s.pv_priority,
+                                now=datetime.now(timezone.utc))
+        if ing.duplicate:
+            self.stats["duplicates"] += 1
+            return ing
+        if ing.new_task:
+            self.stats["tasks"] += 1
+        self.submit(ing, mail)
+        if ing.new_task:
+            await self.acknowledge(mail, ing)
+        return ing
+
+    def ack_refusal(self, mail: InboundMail) -> str | None:
+        s = self.settings
+        if not s.ack:
+            return "acknowledgements are off (channels.email.ack)"
+        if not mail.sender or "@" not in mail.sender:
+            return "no sender address"
+        if mail.sender == s.from_address.lower():
+            return "sent by our own address"
+        reason = no_ack_reason(mail.headers, mail.return_path)
+        if reason:
+            return reason
+        if not self.throttle.allow(mail.sender, self.clock()):
+            return (f"sender throttled: more than {s.ack_per_sender} acknowledgements in "
+                    f"{s.ack_window_seconds:g}s (the mails are all stored as tasks)")
+        return None
+
+    async def acknowledge(self, mail: InboundMail, ing: Ingested) -> bool:
+        s = self.settings
+        why = self.ack_refusal(mail)
+        if why:
+            self.stats["acks_skipped"] += 1
+            log.info("e-mail: no acknowledgement for task %s: %s", ing.task_id, why)
+            return False
+        msg = EmailMessage()
+        msg["From"] = s.from_address
+        msg["To"] = mail.sender
+        msg["Subject"] = reply_subject(s.ack_subject, ing.thread_id)
+        msg["Date"] = formatdate(localtime=False)
+        msg["Message-ID"] = make_msgid(domain=s.from_address.rpartition("@")[2] or None)
+        msg["In-Reply-To"] = mail.message_id
+        msg["References"] = reply_references(mail.references, mail.message_id)
+        msg["Auto-Submitted"] = "auto-replied"   # RFC 3834: their robots must not answer
+        msg.set_content(ack_text(ing.thread_id, mail.subject, s.ack_template))
+        try:
+            await send(s, msg)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            log.warning("e-mail: acknowledgement for task %s not sent (%s); the task is stored",
+                        ing.task_id, exc)
+            return False
+        await record_reply(self.store, ing.task_id, message_id=str(msg["Message-ID"]), agent="",
+                           sender=s.from_address, recipients=mail.sender, subject=str(msg["Subject"]),
+                           text=msg.get_content(), refs=str(msg["References"]),
+                           now=datetime.now(timezone.utc))
+        self.stats["acks"] += 1
+        return True
+
+
+async def send(settings: EmailSettings, msg: EmailMessage) -> None:
+    await aiosmtplib.send(msg, hostname=settings.smtp_host, port=settings.smtp_port,
+                          start_tls=settings.smtp_starttls, username=settings.smtp_user or None,
+                          password=settings.smtp_password(), timeout=30)
+
+
+def _text(r: Any) -> str:
+    return " ".join(bytes(x).decode("utf-8", "replace") for x in r.lines[-1:]) or r.result
+
+
+def acd_event(ing: Ingested, arrival: float | None = None) -> Any:
+    """What the ACD must hear about a stored mail: a new task, a task moved to the safety
+    queue (a safety phrase in a reply to an open task), or nothing (a reply the agent who
+    holds the task sees in its thread, a duplicate)."""
+    from acd.events import TaskArrived, TaskTransferred
+
+    if ing.duplicate:
+        return None
+    if ing.new_task:
+        return TaskArrived(ing.task_id, ing.queue, "email", ing.priority, arrival=arrival)
+    if ing.case_id is not None:
+        return TaskTransferred(ing.task_id, ing.queue)
+    return None
