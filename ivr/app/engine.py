@@ -16,6 +16,7 @@ import asyncio
 import gc
 import logging
 import signal
+from typing import Any
 from collections.abc import Coroutine
 from datetime import datetime, timedelta, timezone
 
@@ -80,6 +81,8 @@ class Engine:
         self.control: ControlServer | None = None
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self.tasks: Any = None      # ivr/app/tasks.py TaskHub when a channel is configured
+        self.email: Any = None
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -115,6 +118,18 @@ class Engine:
         self._spawn(KnowledgeWatcher(self.knowledge, s.path(s.knowledge.dir)).run(s.knowledge.watch_s))
         if self.bus.enabled:
             self._spawn(self._publish_queue_stats())
+        await self._start_channels()
+
+    async def _start_channels(self) -> None:
+        """Non-voice channels (ivr/channels), each only when configured in `channels:`."""
+        email = self.settings.channels.email
+        if email is None:
+            return
+        from ivr.app.tasks import TaskHub, start_email
+        self.tasks = TaskHub(self.acd, self.store, self.outbox, self._spawn)
+        reloaded = await self.tasks.reload()
+        self.email = start_email(email, self.tasks, self._spawn)
+        log.info("channels: e-mail started (%d open task(s) reloaded)", reloaded)
 
     def wire_crm_parts(self, started_at: datetime) -> None:
         """The parts that need the CRM store, once it is open."""
