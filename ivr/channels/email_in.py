@@ -44,6 +44,7 @@ class EmailChannel:
         self.clock = clock
         self.throttle = Throttle(settings.ack_per_sender, settings.ack_window_seconds)
         self.imap: aioimaplib.IMAP4 | None = None
+        self.smtp = SmtpSender(settings)
         self.stats = {"read": 0, "tasks": 0, "duplicates": 0, "acks": 0, "acks_skipped": 0}
         self.idle_offered = False
 
@@ -66,6 +67,7 @@ class EmailChannel:
         self.imap = imap
 
     async def close(self) -> None:
+        await self.smtp.close()
         if self.imap is not None:
             try:
                 await asyncio.wait_for(self.imap.logout(), 5)
@@ -198,7 +200,7 @@ class EmailChannel:
         msg["Auto-Submitted"] = "auto-replied"   # RFC 3834: their robots must not answer
         msg.set_content(ack_text(ing.thread_id, mail.subject, s.ack_template))
         try:
-            await send(s, msg)
+            await self.smtp.send(msg)
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("e-mail: acknowledgement for task %s not sent (%s); the task is stored",
                         ing.task_id, exc)
@@ -211,10 +213,44 @@ class EmailChannel:
         return True
 
 
-async def send(settings: EmailSettings, msg: EmailMessage) -> None:
-    await aiosmtplib.send(msg, hostname=settings.smtp_host, port=settings.smtp_port,
-                          start_tls=settings.smtp_starttls, username=settings.smtp_user or None,
-                          password=settings.smtp_password(), timeout=30)
+class SmtpSender:
+    """One SMTP session kept open between messages (a connection per mail costs about as much
+    as the rest of the ingest); reconnects once when the server has closed it meanwhile."""
+
+    def __init__(self, settings: EmailSettings) -> None:
+        self.settings = settings
+        self._client: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        client = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls,
+                                 timeout=30)
+        await client.connect()
+        if s.smtp_user:
+            await client.login(s.smtp_user, s.smtp_password() or "")
+        return client
+
+    async def send(self, msg: EmailMessage) -> None:
+        async with self._lock:
+            for attempt in (1, 2):
+                if self._client is None or not self._client.is_connected:
+                    self._client = await self._connect()
+                try:
+                    await self._client.send_message(msg)
+                    return
+                except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                    self._client = None
+                    if attempt == 2:
+                        raise
+
+    async def close(self) -> None:
+        if self._client is not None and self._client.is_connected:
+            try:
+                await self._client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+        self._client = None
 
 
 def _text(r: Any) -> str:
