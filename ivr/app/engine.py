@@ -106,7 +106,8 @@ class Engine:
         await self.agi.start()
         self.control = ControlServer(s.path(s.control.socket),
                                      ControlApi(self.agents, self.acd, self.plans,
-                                                lambda: self.store.spool_depth if self.store else 0),
+                                                lambda: self.store.spool_depth if self.store else 0,
+                                                tasks=lambda: self.tasks),
                                      stream=self.feed.serve)
         await self.control.start()
         gc.freeze()    # start-up objects live forever: keep them out of GC pauses on calls

@@ -27,6 +27,7 @@ class TaskHub:
         self.outbox = outbox
         self._spawn = spawn
         self.offered: dict[str, str] = {}   # task id -> agent it is offered to / held by
+        self.email: Any = None              # the EmailChannel, for replies (start_email)
         acd.task_sink = self.on_action
 
     def submit(self, event: Any) -> None:
@@ -73,6 +74,35 @@ class TaskHub:
                             retain=True)
         return {"task_id": task_id, "state": "accepted"}
 
+    async def command(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The control socket's `task` command: {action, task_id, agent, text | outcome | reason}."""
+        action, task_id, agent = request.get("action"), str(request["task_id"]), str(request["agent"])
+        try:
+            if action == "accept":
+                await self.accept(task_id, agent)
+            elif action == "decline":
+                await self.decline(task_id, agent, str(request.get("reason", "")))
+            elif action == "reply":
+                await self.reply(task_id, agent, str(request.get("text", "")))
+            elif action == "close":
+                await self.close(task_id, agent, str(request.get("outcome", "")))
+            else:
+                return {"ok": False, "error": f"unknown task action {action!r}; use accept, decline, "
+                                              "reply or close"}
+        except (LookupError, ValueError) as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "task_id": task_id, "action": action}
+
+    async def reply(self, task_id: str, agent: str, text: str) -> None:
+        """The agent's answer, over SMTP, in the thread (In-Reply-To / References)."""
+        if self.offered.get(task_id) != agent:
+            raise LookupError(f"task {task_id} is not with {agent}")
+        if not text.strip():
+            raise ValueError("the reply is empty")
+        if self.email is None:
+            raise LookupError("no e-mail channel to send the reply with")
+        await self.email.reply(task_id, agent, text)
+
     async def decline(self, task_id: str, agent: str, reason: str = "") -> None:
         if self.offered.get(task_id) == agent:
             self.offered.pop(task_id, None)
@@ -100,6 +130,7 @@ def start_email(settings: Any, hub: TaskHub, spawn: Any) -> Any:
 
     arrival = time.monotonic
     channel = EmailChannel(settings, hub.store, lambda ing, mail: hub.submit(acd_event(ing, arrival())))
+    hub.email = channel
     spawn(channel.run())
     return channel
 

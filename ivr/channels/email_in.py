@@ -166,6 +166,9 @@ class EmailChannel:
             await self.acknowledge(mail, ing)
         return ing
 
+    async def reply(self, task_id: str, agent: str, text: str) -> str:
+        return await send_reply(self, task_id, agent, text)
+
     def ack_refusal(self, mail: InboundMail) -> str | None:
         s = self.settings
         if not s.ack:
@@ -213,6 +216,18 @@ class EmailChannel:
         return True
 
 
+async def _last_inbound(store: Any, task_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    from .task_store import get_task, thread_messages
+
+    task = await get_task(store, task_id)
+    if task is None:
+        raise LookupError(f"no task {task_id}")
+    inbound = [m for m in await thread_messages(store, task["thread_id"]) if m["direction"] == "in"]
+    if not inbound:
+        raise LookupError(f"task {task_id} has no message to answer")
+    return task, inbound[-1]
+
+
 class SmtpSender:
     """One SMTP session kept open between messages (a connection per mail costs about as much
     as the rest of the ingest); reconnects once when the server has closed it meanwhile."""
@@ -251,6 +266,26 @@ class SmtpSender:
             except (aiosmtplib.SMTPException, OSError):
                 pass
         self._client = None
+
+
+async def send_reply(channel: "EmailChannel", task_id: str, agent: str, text: str) -> str:
+    """An agent's reply in the thread of the task's last inbound mail; returns its Message-ID."""
+    s = channel.settings
+    task, last = await _last_inbound(channel.store, task_id)
+    msg = EmailMessage()
+    msg["From"] = s.from_address
+    msg["To"] = last["sender"]
+    msg["Subject"] = reply_subject(last["subject"] or "", task["thread_id"])
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=s.from_address.rpartition("@")[2] or None)
+    msg["In-Reply-To"] = last["message_id"]
+    msg["References"] = reply_references(last["refs"], last["message_id"])
+    msg.set_content(text)
+    await channel.smtp.send(msg)
+    await record_reply(channel.store, task_id, message_id=str(msg["Message-ID"]), agent=agent,
+                       sender=s.from_address, recipients=last["sender"], subject=str(msg["Subject"]),
+                       text=text, refs=str(msg["References"]), now=datetime.now(timezone.utc))
+    return str(msg["Message-ID"])
 
 
 def _text(r: Any) -> str:

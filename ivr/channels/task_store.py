@@ -15,7 +15,7 @@ from ivr.crm import codec
 from ivr.crm.backends import Tx
 from ivr.crm.cases import add_audit, insert_case, new_case_id
 
-from .mail_rules import SafetyHit, thread_candidates
+from .mail_rules import SafetyHit, message_ids, thread_candidates
 from .mime import InboundMail
 
 _REF = re.compile(r"\[(EM-\d{8}-[0-9A-F]{10})\]")
@@ -111,7 +111,7 @@ async def ingest_mail(store: Any, mail: InboundMail, *, queue: str, priority: in
             "body_text, body_html, refs, notes, agent) VALUES (?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
             (task_id, mail.message_id, codec.ts(now), mail.sender, mail.headers.get("to", ""),
              mail.subject[:998], mail.text, mail.html or None,
-             " ".join(thread_candidates(mail.in_reply_to, mail.references)) or None,
+             " ".join(message_ids(mail.references) or message_ids(mail.in_reply_to)) or None,
              "\n".join(mail.notes) or None))
         for att in mail.attachments:
             await tx.execute(

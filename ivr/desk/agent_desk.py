@@ -26,6 +26,7 @@ from .call_view import Phase, call_phase, wrapup_left
 from .engine_link import ControlError, EngineLink
 from .policy import needs_touch
 from .pop_data import call_panel_data
+from .task_desk import task_list_context
 from .web import SESSION_COOKIE, deps, form_fields, render, require
 
 log = logging.getLogger("ivr.desk")
@@ -63,7 +64,8 @@ async def desk_page(request: Request) -> Response:
     return render(request, "agent.html", _state_context(request, agent)
                   | await _call_context(request, agent)
                   | await doc_context(request, agent, documented_call(request, agent))
-                  | {"configured": agent in deps(request).agents})
+                  | {"configured": agent in deps(request).agents}
+                  | task_list_context(request, agent))
 
 
 @require("agent")
@@ -178,6 +180,8 @@ def _relevance(event: dict[str, Any], agent: str, link: EngineLink) -> str | Non
         return "state"
     if topic == f"offers/{agent}":
         return "call"
+    if topic.startswith(f"tasks/{agent}/"):
+        return "tasks"
     if topic.startswith("calls/"):
         offer = link.offers.get(agent)
         return "call" if offer and topic.startswith(f"calls/{offer['call_id']}/") else None

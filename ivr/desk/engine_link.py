@@ -31,6 +31,7 @@ class EngineLink:
         self.agents: dict[str, dict[str, Any]] = {}     # agent → its latest state
         self.offers: dict[str, dict[str, Any]] = {}     # agent → the latest call offered to it
         self.calls: OrderedDict[str, dict[str, Any]] = OrderedDict()   # call → {event: payload}
+        self.tasks: dict[str, dict[str, dict[str, Any]]] = {}   # agent → task id → its offer
         self._listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}   # agent → its pages
         self._task: asyncio.Task[None] | None = None
 
@@ -90,6 +91,13 @@ class EngineLink:
             self.agents[rest] = payload
         elif kind == "offers":
             self.offers[rest] = payload
+        elif kind == "tasks":              # tasks/<agent>/<task id>: offered, accepted, over
+            agent, _, task_id = rest.partition("/")
+            held = self.tasks.setdefault(agent, {})
+            if payload.get("state") in ("offered", "accepted"):
+                held[task_id] = {**held.get(task_id, {}), **payload}
+            else:
+                held.pop(task_id, None)
         elif kind == "calls":
             call_id, _, what = rest.rpartition("/")
             self.calls.setdefault(call_id, {})[what] = payload
@@ -113,6 +121,8 @@ class EngineLink:
         kind, _, rest = topic.partition("/")
         if kind in ("agents", "offers"):
             return rest
+        if kind == "tasks":
+            return rest.partition("/")[0]
         if kind == "calls":
             call_id = rest.rpartition("/")[0]
             for agent, offer in self.offers.items():
@@ -140,6 +150,10 @@ class EngineLink:
 
     async def agent_action(self, agent: str, action: str, reason: str = "") -> dict[str, Any]:
         return await self.command({"cmd": "agent", "action": action, "agent": agent, "reason": reason})
+
+    async def task_action(self, agent: str, task_id: str, action: str, **fields: str) -> dict[str, Any]:
+        return await self.command({"cmd": "task", "action": action, "agent": agent, "task_id": task_id,
+                                   **fields})
 
     async def more_time(self, agent: str, seconds: float) -> dict[str, Any]:
         return await self.command({"cmd": "wrapup_more", "agent": agent, "seconds": seconds})
