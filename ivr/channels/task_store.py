@@ -202,6 +202,20 @@ async def attachments(store: Any, message_id: str) -> list[dict[str, Any]]:
     return [dict(zip(("filename", "content_type", "size", "refused"), r)) for r in rows]
 
 
+async def tasks_between(store: Any, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+    """Tasks created in [since, until) (either end open), times as datetimes (reports)."""
+    sql, params = f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE 1 = 1", []
+    if since is not None:
+        sql, params = sql + " AND created_at >= ?", [*params, codec.ts(since)]
+    if until is not None:
+        sql, params = sql + " AND created_at < ?", [*params, codec.ts(until)]
+    rows = [dict(zip(TASK_COLUMNS, r)) for r in await _read(store, sql, tuple(params))]
+    for row in rows:
+        for key in ("created_at", "accepted_at", "first_response_at", "closed_at"):
+            row[key] = codec.parse_ts(row[key]) if isinstance(row[key], str) else row[key]
+    return rows
+
+
 async def _read(store: Any, sql: str, params: tuple) -> list[tuple[Any, ...]]:
     """In writer order, after the writes queued before it (read-your-writes)."""
     async def job(tx: Tx) -> list[tuple[Any, ...]]:
