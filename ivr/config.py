@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from acd.config import AcdConfig
@@ -172,6 +172,8 @@ class AgentEntry(_Strict):
     skills: dict[str, int] = Field(default_factory=dict)
     endpoint: str | None = None
     operator: bool = False
+    # Capacity per channel (acd/channels.py ChannelProfile); defaults when absent.
+    channels: dict[str, Any] | None = None
 
 
 class Settings(_Strict):
@@ -245,7 +247,8 @@ class Settings(_Strict):
 
     def acd_config(self) -> AcdConfig:
         """Queues from queues_file, agents (the single list, also used for PJSIP) from agents_file."""
-        agents = [{"name": n, "endpoint": a.endpoint, "skills": a.skills}
+        agents = [{"name": n, "endpoint": a.endpoint, "skills": a.skills,
+                   **({"channels": a.channels} if a.channels is not None else {})}
                   for n, a in self.agents().items()]
         queues = {k: v for k, v in self.queues().items() if k != "destinations"}
         try:

@@ -252,7 +252,9 @@ def check_acd_files(agents_file: Path, queues_file: Path) -> tuple[AcdConfig | N
         problems += p
         if entry is not None:
             agent, p = _validate(AgentSpec, {"name": name, "endpoint": entry.endpoint or name,
-                                             "skills": entry.skills}, asrc, ("agents", name))
+                                             "skills": entry.skills,
+                                             **({"channels": entry.channels} if entry.channels else {})},
+                                 asrc, ("agents", name))
             problems += p
             agents += [agent] if agent else []
 

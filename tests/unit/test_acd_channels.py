@@ -222,3 +222,25 @@ def test_device_busy_and_hold_are_independent() -> None:
     cc.handle(E.DeviceBusy("ann", False), 3)
     assert calls(cc.handle(E.CallArrived("c1", "general"), 4)) == []  # still held by the chat
     assert offers(cc.handle(E.TaskArrived("m", "general", "email"), 5)) == [("m", "ann")]
+
+
+def test_agents_yaml_channels_reach_the_acd_and_ivr_check(tmp_path) -> None:
+    """`channels:` under an agent in agents.yaml: through Settings.acd_config() and `ivr check`."""
+    import shutil
+    from pathlib import Path
+
+    from ivr.config import load_settings
+    project = Path(__file__).resolve().parents[2]
+    for name in ("engine.yaml", "agents.yaml", "queues.yaml"):
+        shutil.copy(project / "config" / name, tmp_path / name)
+    agents = (tmp_path / "agents.yaml").read_text().replace(
+        "    skills: {fr: 5, en: 3, pv: 4, medinfo: 4}\n",
+        "    skills: {fr: 5, en: 3, pv: 4, medinfo: 4}\n    channels: {accepts: [voice, email], capacity: 10}\n", 1)
+    (tmp_path / "agents.yaml").write_text(agents)
+    acd = load_settings(tmp_path / "engine.yaml").acd_config()
+    alice = next(a for a in acd.agents if a.name == "alice")
+    assert alice.channels.capacity == 10 and alice.channels.accepts == ["voice", "email"]
+    assert next(a for a in acd.agents if a.name == "bob").channels.capacity == 20
+    (tmp_path / "agents.yaml").write_text(agents.replace("capacity: 10", "capacity: 0"))
+    with pytest.raises(Exception, match="capacity"):
+        load_settings(tmp_path / "engine.yaml").acd_config()
