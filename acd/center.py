@@ -58,24 +58,25 @@ class ContactCenter:
         return self._held.get(agent, False)
 
     def _sync(self, now: float, out: list) -> None:
-        """Until both sides agree: call state -> task availability, task load -> call hold."""
-        voice, tasks = self.voice, self.tasks
+        """Until both sides agree: call state -> task availability, task load -> call hold.
+        Most call events change one agent and no task load: one pass, no hold work."""
+        voice, tasks, changed = self.voice, self.tasks, self._changed
         while True:
             v = voice.changed_agents()
-            if not v and not tasks.touched:
+            if v:
+                free = voice.free_for_tasks
+                for name in v:
+                    tasks.set_available(name, free(name), now, out)
+                changed |= v
+            if not tasks.touched:
                 return
-            for name in v:
-                tasks.set_available(name, voice.free_for_tasks(name), now, out)
             t, tasks.touched = tasks.touched, set()
+            changed |= t
             for name in t:
                 held = self._holds_calls(name)
                 if self._held.get(name, False) != held:
                     self._held[name] = held
                     out.extend(voice.hold(name, held, now))
-            self._changed |= v
-            self._changed |= t
-            if not v and not t:
-                return
 
     def _holds_calls(self, agent: str) -> bool:
         p = self._profiles[agent]

@@ -137,18 +137,21 @@ class TaskRouter:
         return None
 
     def set_available(self, agent: str, available: bool, now: float, out: list) -> None:
-        """Voice side: the agent may take tasks (logged in, not paused, no call)."""
+        """Voice side: the agent may take tasks (logged in, not paused, no call). Called on
+        every call event of the agent: an agent with no channel to take costs one lookup."""
         a = self._agents.get(agent)
-        if a is not None and a.available != available:
-            a.available = available
-            self._changed(a, now, out)
+        if a is None or a.available == available:
+            return
+        a.available = available
+        if a.cost:
+            self._changed(a, now, out, load=False)
 
     def resume(self, agent: str, now: float, out: list) -> None:
         """AgentReady: ends the pause a declined offer started."""
         a = self._agents.get(agent)
         if a is not None and a.declined:
             a.declined = False
-            self._changed(a, now, out)
+            self._changed(a, now, out, load=False)
 
     def holds_channels(self, agent: str, channels: list[str]) -> bool:
         """Whether the agent holds (offered or accepted) a task of a channel not in `channels`."""
@@ -238,11 +241,12 @@ class TaskRouter:
                     heapq.heappush(h, entry)
 
     # ------------------------------------------------------------------ agents
-    def _changed(self, a: _TAgent, now: float, out: list) -> None:
+    def _changed(self, a: _TAgent, now: float, out: list, load: bool = True) -> None:
         """Load or availability changed: old ready entries go stale; take waiting work that
-        fits, then stand ready for the rest."""
+        fits, then stand ready for the rest. `touched` lists load changes (what holds calls)."""
         a.version += 1
-        self.touched.add(a.name)
+        if load:
+            self.touched.add(a.name)
         if not a.offerable:
             return
         self._dispatch_agent(a, now, out)

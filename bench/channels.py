@@ -31,6 +31,7 @@ import asyncio  # noqa: E402
 import os  # noqa: E402
 import tempfile  # noqa: E402
 from email.message import EmailMessage  # noqa: E402
+from typing import Any  # noqa: E402
 
 N_SKILLS = 100
 
@@ -107,6 +108,75 @@ def route(n_agents: int, open_tasks: int, n_events: int, seed: int = 2) -> dict:
     return row
 
 
+class _Tracked:
+    """A core driven as AcdDriver drives it: the agents it changed are taken after every
+    event. `center`: ContactCenter (the engine's path now), else the call core alone (before)."""
+
+    def __init__(self, cfg: AcdConfig, center: bool) -> None:
+        from acd import Acd
+        if center:
+            self.core: Any = ContactCenter(cfg, trace=False)
+        else:
+            self.core = Acd(cfg, trace=False)
+            self.core.track_agents()
+
+    def handle(self, event: Any, now: float) -> list:
+        out = self.core.handle(event, now)
+        self.core.changed_agents()
+        return out
+
+
+def voice_overhead(n_agents: int, waiting: int, cycles: int, seed: int = 3) -> dict:
+    """The same call traffic (a call ends, its agent takes the next caller, a caller arrives)
+    through the call core alone and through ContactCenter (the engine's path now), in
+    alternating rounds: the ratio of their mean decision times."""
+    from acd import CallArrived, CallEnded, OfferAnswered, OfferCall
+
+    def run(make) -> list[float]:
+        rng = random.Random(seed)
+        core = make()
+        connected: list[str] = []
+        seq, now, pc, times = 0, 0.0, time.perf_counter_ns, []
+        for i in range(n_agents):
+            core.handle(AgentLoggedIn(f"ag{i}"), now)
+
+        def settle(out, timed):
+            for o in out:
+                if isinstance(o, OfferCall):
+                    t0 = pc()
+                    core.handle(OfferAnswered(o.call_id, o.agent), now)
+                    if timed:
+                        times.append((pc() - t0) / 1000.0)
+                    connected.append(o.call_id)
+        while len(connected) < n_agents or seq - len(connected) < waiting:
+            seq += 1
+            settle(core.handle(CallArrived(f"k{seq}", f"q{rng.randrange(N_SKILLS)}"), now), False)
+        for _ in range(cycles):
+            now += 0.01
+            i = rng.randrange(len(connected))
+            connected[i], connected[-1] = connected[-1], connected[i]
+            t0 = pc()
+            out = core.handle(CallEnded(connected.pop()), now)
+            times.append((pc() - t0) / 1000.0)
+            settle(out, True)
+            seq += 1
+            t0 = pc()
+            out = core.handle(CallArrived(f"k{seq}", f"q{rng.randrange(N_SKILLS)}"), now)
+            times.append((pc() - t0) / 1000.0)
+            settle(out, True)
+        return times
+
+    cfg = config(n_agents)
+    alone: list[float] = []
+    center: list[float] = []
+    for _ in range(3):
+        alone += run(lambda: _Tracked(cfg, False))
+        center += run(lambda: _Tracked(cfg, True))
+    return {"alone_mean_us": statistics.fmean(alone), "center_mean_us": statistics.fmean(center),
+            "alone_p99_us": pct(alone, 0.99), "center_p99_us": pct(center, 0.99),
+            "ratio": statistics.fmean(center) / statistics.fmean(alone)}
+
+
 async def ingest(n: int, ack: bool) -> float:
     """Mails per second, IMAP -> CRM -> ACD (-> SMTP acknowledgement) -> \\Seen."""
     from ivr.channels.email_in import EmailChannel, acd_event
@@ -158,7 +228,7 @@ async def ingest(n: int, ack: bool) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer events (smoke run)")
-    ap.add_argument("--only", choices=["route", "email"], help="one piece only")
+    ap.add_argument("--only", choices=["route", "voice", "email"], help="one piece only")
     args = ap.parse_args()
     result: dict[str, float] = {}
     if args.only in (None, "route"):
@@ -167,6 +237,12 @@ def main() -> None:
               f"p50 {r['p50_us']:.1f} µs, p99 {r['p99_us']:.1f} µs (arrive {r['TaskArrived_p99_us']:.1f}, "
               f"end {r['TaskEnded_p99_us']:.1f}, accept {r['TaskAccepted_p99_us']:.1f})")
         result.update(route_us_p99_5000_open=round(r["p99_us"], 1), route_us_p50_5000_open=round(r["p50_us"], 1))
+    if args.only in (None, "voice"):
+        v = voice_overhead(1000, 2000, 5_000 if args.quick else 20_000)
+        print(f"calls through ContactCenter vs the call core alone: mean {v['center_mean_us']:.1f} vs "
+              f"{v['alone_mean_us']:.1f} µs (x{v['ratio']:.2f}), p99 {v['center_p99_us']:.1f} vs "
+              f"{v['alone_p99_us']:.1f} µs")
+        result.update(voice_center_overhead_ratio=round(v["ratio"], 3))
     if args.only in (None, "email"):
         n = 200 if args.quick else 1000
         with_ack = asyncio.run(ingest(n, True))
