@@ -350,6 +350,8 @@ class TaskRouter:
         if t.esc_index < len(steps):
             t.esc_token = self._push_timer(max(now, t.arrival + steps[t.esc_index].after_seconds),
                                            _T_ESC, t.task_id)
+        else:
+            t.esc_token = 0  # a timer armed for another queue (before a transfer) goes stale
         if not t.sl_done:
             s = self.config.channels
             t.sl_token = self._push_timer(max(now, t.arrival + s.near_breach * s.target(t.channel)),
@@ -443,7 +445,10 @@ class TaskRouter:
 
     # ------------------------------------------------------------------ timers
     def _escalate(self, t: _Task, now: float, out: list) -> None:
-        step = self._queues[t.origin].escalation[t.esc_index]
+        steps = self._queues[t.origin].escalation
+        if t.esc_index >= len(steps):
+            return
+        step = steps[t.esc_index]
         t.esc_index += 1
         rule = step.rule
         label = f"step {t.esc_index} ({rule} after {step.after_seconds:g}s)"
