@@ -28,6 +28,7 @@ class TaskHub:
         self._spawn = spawn
         self.offered: dict[str, str] = {}   # task id -> agent it is offered to / held by
         self.email: Any = None              # the EmailChannel, for replies (start_email)
+        self.views: dict[str, dict[str, Any]] = {}   # task id -> what the desk shows of it
         acd.task_sink = self.on_action
 
     def submit(self, event: Any) -> None:
@@ -59,10 +60,13 @@ class TaskHub:
     async def _publish_offer(self, offer: act.OfferTask) -> None:
         task = await task_store.get_task(self.store, offer.task_id) or {}
         await task_store.set_task(self.store, offer.task_id, agent=offer.agent)
-        self.outbox.publish(f"tasks/{offer.agent}/{offer.task_id}", {
+        if self.offered.get(offer.task_id) != offer.agent:
+            return                         # withdrawn or closed while the CRM answered
+        view = self.views[offer.task_id] = {
             "task_id": offer.task_id, "state": "offered", "channel": offer.channel,
             "queue": offer.queue, "subject": task.get("subject"), "sender": task.get("sender"),
-            "case_id": task.get("case_id"), "priority": task.get("priority")}, retain=True)
+            "case_id": task.get("case_id"), "priority": task.get("priority")}
+        self.outbox.publish(f"tasks/{offer.agent}/{offer.task_id}", view, retain=True)
 
     # ---- agents → ACD (the desk's commands) --------------------------------------------
     async def accept(self, task_id: str, agent: str) -> dict[str, Any]:
@@ -70,8 +74,9 @@ class TaskHub:
             raise LookupError(f"task {task_id} is not offered to {agent}")
         self.acd.handle(ev.TaskAccepted(task_id, agent))
         await task_store.set_task(self.store, task_id, agent=agent, accepted_at=datetime.now(timezone.utc))
-        self.outbox.publish(f"tasks/{agent}/{task_id}", {"task_id": task_id, "state": "accepted"},
-                            retain=True)
+        # the whole view again: a desk that connects later gets only the retained line
+        view = self.views[task_id] = {**self.views.get(task_id, {"task_id": task_id}), "state": "accepted"}
+        self.outbox.publish(f"tasks/{agent}/{task_id}", view, retain=True)
         return {"task_id": task_id, "state": "accepted"}
 
     async def command(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +124,7 @@ class TaskHub:
         self._over(agent, task_id, "closed")
 
     def _over(self, agent: str, task_id: str, state: str) -> None:
+        self.views.pop(task_id, None)
         topic = f"tasks/{agent}/{task_id}"
         self.outbox.publish(topic, {"task_id": task_id, "state": state})
         self.outbox.feed.forget(topic)

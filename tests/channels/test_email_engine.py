@@ -68,6 +68,8 @@ async def test_idle_offer_accept_close_and_reload(crm_url: str, mailbox: Dovecot
         first, second = sorted(offers)
         assert {p["sender"] for p in offers.values()} == {"anna@clinic.example", "bob@clinic.example"}
         await hub.accept(first, "gina")
+        accepted = retained(feed)[f"tasks/gina/{first}"]   # what a desk connecting now gets
+        assert accepted["state"] == "accepted" and accepted["sender"] == offers[first]["sender"]
         await hub.close(first, "gina", "answered")
         row = await get_task(store, first)
         assert row["status"] == "closed" and row["outcome"] == "answered" and row["agent"] == "gina"
