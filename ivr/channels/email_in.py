@@ -28,6 +28,7 @@ from .task_store import Ingested, ingest_mail, record_reply
 
 log = logging.getLogger(__name__)
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_UID = re.compile(rb"UID (\d+)")
 
 
 class MailboxError(Exception):
@@ -45,6 +46,7 @@ class EmailChannel:
         self.throttle = Throttle(settings.ack_per_sender, settings.ack_window_seconds)
         self.imap: aioimaplib.IMAP4 | None = None
         self.smtp = SmtpSender(settings)
+        self._acks: set[asyncio.Future] = set()
         self.stats = {"read": 0, "tasks": 0, "duplicates": 0, "acks": 0, "acks_skipped": 0}
         self.idle_offered = False
 
@@ -67,6 +69,7 @@ class EmailChannel:
         self.imap = imap
 
     async def close(self) -> None:
+        await self.flush_acks()
         await self.smtp.close()
         if self.imap is not None:
             try:
@@ -120,17 +123,32 @@ class EmailChannel:
         r = await imap.uid_search("UNSEEN")
         if r.result != "OK":
             raise MailboxError(f"IMAP search failed ({_text(r)})")
-        uids = [u for line in r.lines[:1] for u in bytes(line).split() if u.isdigit()]
+        uids = [u.decode() for line in r.lines[:1] for u in bytes(line).split() if u.isdigit()]
+        sizes = await self._sizes(uids)
         for uid in uids:
-            await self.handle_uid(uid.decode())
+            await self.handle_uid(uid, sizes.get(uid))
         return len(uids)
 
-    async def handle_uid(self, uid: str) -> None:
+    async def _sizes(self, uids: list[str]) -> dict[str, int]:
+        """Every message's size in one round trip (before deciding what to download)."""
+        if not uids:
+            return {}
+        assert self.imap is not None
+        r = await self.imap.uid("fetch", ",".join(uids), "(RFC822.SIZE)")
+        sizes = {}
+        for line in r.lines:
+            if isinstance(line, (bytes, bytearray)):
+                uid, size = _UID.search(bytes(line)), _SIZE.search(bytes(line))
+                if uid and size:
+                    sizes[uid.group(1).decode()] = int(size.group(1))
+        return sizes
+
+    async def handle_uid(self, uid: str, size: int | None = None) -> None:
         imap = self.imap
         assert imap is not None
-        size_resp = await imap.uid("fetch", uid, "(RFC822.SIZE)")
-        m = _SIZE.search(b" ".join(bytes(x) for x in size_resp.lines if isinstance(x, (bytes, bytearray))))
-        size = int(m.group(1)) if m else 0
+        if size is None:
+            sizes = await self._sizes([uid])
+            size = sizes.get(uid, 0)
         too_big = size > self.settings.max_message_bytes
         part = "BODY.PEEK[HEADER]" if too_big else "BODY.PEEK[]"
         r = await imap.uid("fetch", uid, f"({part})")
@@ -163,8 +181,20 @@ class EmailChannel:
             self.stats["tasks"] += 1
         self.submit(ing, mail)
         if ing.new_task:
-            await self.acknowledge(mail, ing)
+            why = self.ack_refusal(mail)   # decided now (throttle order), sent in the background
+            if why:
+                self.stats["acks_skipped"] += 1
+                log.info("e-mail: no acknowledgement for task %s: %s", ing.task_id, why)
+            else:
+                task = asyncio.ensure_future(self.acknowledge(mail, ing))
+                self._acks.add(task)
+                task.add_done_callback(self._acks.discard)
         return ing
+
+    async def flush_acks(self, timeout: float = 30.0) -> None:
+        """Wait for the acknowledgements still being sent (before closing)."""
+        if self._acks:
+            await asyncio.wait(set(self._acks), timeout=timeout)
 
     async def reply(self, task_id: str, agent: str, text: str) -> str:
         return await send_reply(self, task_id, agent, text)
@@ -186,12 +216,9 @@ class EmailChannel:
         return None
 
     async def acknowledge(self, mail: InboundMail, ing: Ingested) -> bool:
+        """Send the acknowledgement (ack_refusal said yes). The mailbox is not held up by it:
+        a crash meanwhile loses an acknowledgement, never a mail."""
         s = self.settings
-        why = self.ack_refusal(mail)
-        if why:
-            self.stats["acks_skipped"] += 1
-            log.info("e-mail: no acknowledgement for task %s: %s", ing.task_id, why)
-            return False
         msg = EmailMessage()
         msg["From"] = s.from_address
         msg["To"] = mail.sender

@@ -28,6 +28,11 @@ def sanitise_html(html: str) -> str:
                      link_rel="noopener noreferrer nofollow", strip_comments=True)
 
 
+_WANTED = frozenset({"subject", "from", "to", "cc", "date", "message-id", "in-reply-to", "references",
+                     "auto-submitted", "precedence", "return-path", "list-id", "list-unsubscribe",
+                     "x-auto-response-suppress", "reply-to"})
+
+
 @dataclass
 class Attachment:
     filename: str
@@ -87,9 +92,9 @@ def parse_mail(raw: bytes, max_attachment_bytes: int) -> InboundMail:
     addrs = getaddresses([_header(msg, "From", notes)])
     name, addr = addrs[0] if addrs else ("", "")
     headers: dict[str, str] = {}
-    for key in msg.keys():
+    for key in msg.keys():  # only those the rules read: parsing every header costs ~1 ms a mail
         k = key.lower()
-        if k not in headers:
+        if k in _WANTED and k not in headers:
             headers[k] = _header(msg, key, notes)
     try:
         date = parsedate_to_datetime(headers["date"]) if headers.get("date") else None
