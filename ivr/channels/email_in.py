@@ -69,7 +69,7 @@ class EmailChannel:
         self.imap = imap
 
     async def close(self) -> None:
-        await self.flush_acks()
+        await self.flush_acks(timeout=5.0)   # a stopping engine waits a little, not forever
         await self.smtp.close()
         if self.imap is not None:
             try:
