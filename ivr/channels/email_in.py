@@ -29,6 +29,7 @@ from .task_store import Ingested, ingest_mail, record_reply
 log = logging.getLogger(__name__)
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UID = re.compile(rb"UID (\d+)")
+_SLICE = 100   # messages whose sizes are asked in one command
 
 
 class MailboxError(Exception):
@@ -124,9 +125,13 @@ class EmailChannel:
         if r.result != "OK":
             raise MailboxError(f"IMAP search failed ({_text(r)})")
         uids = [u.decode() for line in r.lines[:1] for u in bytes(line).split() if u.isdigit()]
-        sizes = await self._sizes(uids)
-        for uid in uids:
-            await self.handle_uid(uid, sizes.get(uid))
+        # In slices: aioimaplib handles the lines of one answer recursively, and an answer of
+        # ~1,000 lines (a backlog after an outage) overflows Python's stack and stalls.
+        for start in range(0, len(uids), _SLICE):
+            part = uids[start:start + _SLICE]
+            sizes = await self._sizes(part)
+            for uid in part:
+                await self.handle_uid(uid, sizes.get(uid))
         return len(uids)
 
     async def _sizes(self, uids: list[str]) -> dict[str, int]:

@@ -2,6 +2,7 @@
 CRM on SQLite and PostgreSQL, and the ACD (ContactCenter) receiving the tasks."""
 from __future__ import annotations
 
+import asyncio
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -236,3 +237,14 @@ async def test_broken_mime_and_unknown_charset_become_tasks_with_a_note(rig: Rig
     assert "x-klingon" in task["notes"] and "malformed MIME" in task["notes"]
     body = (await thread_messages(rig.store, task["thread_id"]))[0]["body_text"]
     assert "qapla" in body
+
+
+@pytest.mark.parametrize("crm_url", ["sqlite"], indirect=True)
+async def test_a_backlog_of_1200_unseen_mails_is_read(rig: Rig, mailbox: Dovecot) -> None:
+    """One answer of ~1,000 lines stalls aioimaplib (it recurses per line): the channel asks
+    in slices, so a backlog after an outage is read in one pass."""
+    rig.settings = rig.settings.model_copy(update={"ack": False})
+    rig.channel = rig.new_channel()
+    await mailbox.deliver(*[bytes(mail(sender=f"s{i}@clinic.example", subject=f"q{i}")) for i in range(1200)])
+    assert await asyncio.wait_for(rig.read(), 120) == 1200
+    assert rig.channel.stats["tasks"] == 1200 and await mailbox.unseen() == 0
