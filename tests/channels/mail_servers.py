@@ -7,6 +7,7 @@ least first_valid_uid: the mailbox belongs to the `dovecot` user (see DESIGN.md 
 from __future__ import annotations
 
 import asyncio
+import imaplib
 import os
 import pwd
 import shutil
@@ -117,12 +118,16 @@ userdb {{
             await imap.logout()
 
     async def clear(self) -> None:
-        imap = await self.client()
+        """Empty the mailbox (stdlib imaplib: aioimaplib stalls on an EXPUNGE of ~1,000 lines)."""
+        imap = imaplib.IMAP4("127.0.0.1", self.port)
         try:
-            await imap.store("1:*", "+FLAGS", "(\\Deleted)")
-            await imap.expunge()
+            imap.login(USER, PASSWORD)
+            _, count = imap.select("INBOX")
+            if int(count[0] or 0):
+                imap.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
+                imap.expunge()
         finally:
-            await imap.logout()
+            imap.logout()
 
     async def unseen(self) -> int:
         imap = await self.client()
