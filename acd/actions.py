@@ -60,3 +60,28 @@ class Diverted:
 
 Action = (OfferCall | CancelOffer | StartCallback | Announce | Escalated | Overflowed
           | OfferCallbackChoice | Diverted)
+
+
+# ---- non-voice tasks --------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class OfferTask:
+    task_id: str
+    agent: str
+    channel: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTaskOffer:
+    task_id: str
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRejected:
+    """The task could not join (unknown queue, bad requirement, unknown channel)."""
+    task_id: str
+    reason: str
+
+
+TaskAction = OfferTask | CancelTaskOffer | TaskRejected

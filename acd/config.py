@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .channels import ChannelProfile, ChannelSettings
 from .skills import compile_requirement
 
 Strategy = Literal["longest-idle", "most-skilled", "least-skilled", "round-robin", "fewest-calls", "ring-all"]
@@ -19,6 +20,7 @@ class AgentSpec(_Model):
     name: str
     endpoint: str = ""
     skills: dict[str, int] = Field(default_factory=dict)
+    channels: ChannelProfile = Field(default_factory=ChannelProfile)  # capacity per channel
 
     @field_validator("skills")
     @classmethod
@@ -100,6 +102,7 @@ class AcdConfig(_Model):
     priority_step_seconds: float = 60.0  # one priority level is worth this much waiting (ageing)
     agents: list[AgentSpec] = Field(default_factory=list)
     queues: list[QueueSpec] = Field(default_factory=list)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)  # SL targets per channel
 
     @model_validator(mode="after")
     def _refs(self) -> "AcdConfig":

@@ -150,6 +150,11 @@ class Acd:
         if call_id not in self._calls:
             self._traces.pop(call_id, None)
 
+    def free_for_tasks(self, name: str) -> bool:
+        """Logged in, not paused, no call ringing, talking or in wrap-up, phone not busy."""
+        a = self._agents[name]
+        return a.state is _READY and not a.device_busy
+
     def agent_state(self, name: str) -> AgentState:
         return self._agents[name].state
 
@@ -204,7 +209,8 @@ class Acd:
         # phone_busy_elsewhere: the phone is busy (AMI device state) with a call the ACD did
         # not give, e.g. a direct call; the ACD's own calls show in `state` (on-call).
         agents = [{"agent": a.name, "state": a.state.value, "reason": a.reason, "since": a.since,
-                   "talking": a.state is _ON_CALL or a.busy, "phone_busy_elsewhere": a.busy,
+                   "talking": a.state is _ON_CALL or a.device_busy,
+                   "phone_busy_elsewhere": a.device_busy, "held_for_tasks": a.held,
                    "calls_taken": a.calls_taken, "call_id": a.call_id}
                   for a in self._agent_list]
         return {"queues": queues, "agents": agents}
@@ -779,12 +785,32 @@ class Acd:
 
     def _on_device(self, ev: E.DeviceBusy, now: float, out: list) -> None:
         a = self._agent(ev.agent)
-        if a is None or a.busy == ev.busy:
+        if a is None:
             return
-        a.busy = ev.busy
+        a.device_busy = ev.busy
+        self._set_busy(a, now, out)
+
+    def hold(self, agent: str, held: bool, now: float) -> list[A.Action]:
+        """Keep a logged-in agent from call offers without changing its state (ContactCenter:
+        non-voice work that voice may not interrupt, or a profile without voice). Like
+        DeviceBusy, and independent of it: the agent takes calls when neither applies."""
+        out: list[A.Action] = []
+        a = self._agents.get(agent)
+        if a is not None and a.held != held:
+            a.held = held
+            self._set_busy(a, now, out)
+        return out
+
+    def _set_busy(self, a: _Agent, now: float, out: list) -> None:
+        busy = a.device_busy or a.held
+        if a.busy == busy:
+            return
+        a.busy = busy
+        if self._changed is not None:
+            self._changed.add(a.name)
         if a.state is _READY:
             a.version += 1  # invalidates ready-heap entries either way
-            if not ev.busy:
+            if not busy:
                 self._dispatch_agent(a, now, out)
 
     def _on_answered(self, ev: E.OfferAnswered, now: float, out: list) -> None:

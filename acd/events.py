@@ -106,3 +106,47 @@ Event = (CallArrived | AgentLoggedIn | AgentLoggedOut | AgentPaused | AgentReady
          | WrapUpExtended
          | DeviceBusy
          | OfferAnswered | OfferFailed | CallEnded | CallAbandoned | CallbackRequested | Tick)
+
+
+# ---- non-voice tasks (acd.center.ContactCenter / acd.tasks.TaskRouter) -------------------
+@dataclass(frozen=True, slots=True)
+class TaskArrived:
+    """A non-voice contact (e-mail, chat, SMS, voice message, fax) to route. `arrival` is when
+    the contact reached us (e.g. the mail's receipt), default now: its age counts from there."""
+    task_id: str
+    queue: str
+    channel: str
+    priority: int = 0
+    required: str | None = None
+    arrival: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskAccepted:
+    task_id: str
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDeclined:
+    """The agent refused the offer, or the desk let it time out: the task keeps its place and
+    the agent gets no more non-voice offers until AgentReady (as RONA for calls)."""
+    task_id: str
+    agent: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEnded:
+    """Closed (with or without an agent): frees the agent's units."""
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTransferred:
+    """Back into the line of another queue (the desk's transfer), keeping its arrival."""
+    task_id: str
+    queue: str
+
+
+TaskEvent = TaskArrived | TaskAccepted | TaskDeclined | TaskEnded | TaskTransferred

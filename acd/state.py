@@ -24,14 +24,16 @@ _T_WRAP, _T_ESC, _T_ANN = range(3)
 class _Agent:
     __slots__ = ("idx", "spec", "name", "state", "reason", "since", "busy", "version",
                  "calls_taken", "idle_since", "buckets", "ibuckets", "call_id", "pending_pause",
-                 "pending_logout", "wrap_until")
+                 "pending_logout", "wrap_until", "device_busy", "held")
 
     def __init__(self, idx: int, spec: AgentSpec) -> None:
         self.idx, self.spec, self.name = idx, spec, spec.name
         self.state = AgentState.LOGGED_OUT
         self.reason = ""
         self.since = 0.0
-        self.busy = False
+        self.busy = False                  # no call offers: device_busy or held (hot-path copy)
+        self.device_busy = False           # phone busy with a call the ACD did not give (AMI)
+        self.held = False                  # non-voice work or a profile without voice (ContactCenter)
         self.version = 0
         self.calls_taken = 0
         self.idle_since = 0.0

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from acd.config import AcdConfig
+from ivr.channels.settings import ChannelsSettings
 from ivr.call.destinations import Destination, parse_destinations
 from ivr.cases.settings import DocumentationSettings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -193,6 +194,8 @@ class AgentEntry(_Strict):
     skills: dict[str, int] = Field(default_factory=dict)
     endpoint: str | None = None
     operator: bool = False
+    # Capacity per channel (acd/channels.py ChannelProfile); defaults when absent.
+    channels: dict[str, Any] | None = None
 
 
 class Settings(_Strict):
@@ -218,6 +221,8 @@ class Settings(_Strict):
     knowledge: KnowledgeSettings = KnowledgeSettings()
     desk: DeskSettings = DeskSettings()
     cluster: ClusterSettings = ClusterSettings()
+    # Non-voice channels (ivr/channels): each is started only when configured.
+    channels: ChannelsSettings = ChannelsSettings()
     # Set by load_settings: the file read, whose folder relative paths start from.
     _file: Path | None = PrivateAttr(default=None)
 
@@ -270,7 +275,8 @@ class Settings(_Strict):
 
     def acd_config(self) -> AcdConfig:
         """Queues from queues_file, agents (the single list, also used for PJSIP) from agents_file."""
-        agents = [{"name": n, "endpoint": a.endpoint, "skills": a.skills}
+        agents = [{"name": n, "endpoint": a.endpoint, "skills": a.skills,
+                   **({"channels": a.channels} if a.channels is not None else {})}
                   for n, a in self.agents().items()]
         queues = {k: v for k, v in self.queues().items() if k != "destinations"}
         try:

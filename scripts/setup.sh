@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: the real browser the desk's tests drive with Playwright (no browser download);
-# fonts-wqy-microhei: Chinese glyphs, so the screenshots of zh articles show text, not boxes
-PACKAGES=(mmdebstrap espeak-ng sox mosquitto postgresql sqlite3 iproute2 chromium fonts-wqy-microhei)
+# fonts-wqy-microhei: Chinese glyphs, so the screenshots of zh articles show text, not boxes;
+# dovecot-imapd: the real IMAP server of the e-mail channel's tests (started on loopback by them)
+PACKAGES=(mmdebstrap espeak-ng sox mosquitto postgresql sqlite3 iproute2 chromium fonts-wqy-microhei dovecot-imapd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,8 +23,9 @@ if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The Debian packages start their services; the project starts its own on loopback ports.
-  systemctl disable --now mosquitto postgresql >/dev/null 2>&1 || true
+  systemctl disable --now mosquitto postgresql dovecot >/dev/null 2>&1 || true
   service mosquitto stop >/dev/null 2>&1 || true
+  service dovecot stop >/dev/null 2>&1 || true
   service postgresql stop >/dev/null 2>&1 || true
 fi
 

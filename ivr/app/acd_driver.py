@@ -14,18 +14,22 @@ from collections.abc import Callable
 
 from acd import actions as act
 from acd import events as ev
+from acd.center import ContactCenter
 from acd.config import AcdConfig, QueueSpec
-from acd.core import Acd
 from acd.state import AgentState
 from ivr.call.context import Waiter
 
 log = logging.getLogger(__name__)
+_TASK_ACTIONS = (act.OfferTask, act.CancelTaskOffer, act.TaskRejected)
 
 
 class AcdDriver:
     def __init__(self, config: AcdConfig, *, start_callback: Callable[[act.StartCallback], None],
                  agents_touched: Callable[[set[str]], None] | None = None):
-        self.core = Acd(config)
+        # One ACD for calls and non-voice tasks (acd/center.py); `core` is its call side.
+        self.center = ContactCenter(config)
+        self.core = self.center.voice
+        self.task_sink: Callable[[object], None] | None = None  # ivr/app/tasks.py: task actions
         self.config = config
         self.queues = {q.name: q for q in config.queues}
         self.waiters: dict[str, Waiter] = {}
@@ -46,23 +50,29 @@ class AcdDriver:
         return self.queues[name] if name in self.queues else self.config.queues[0]
 
     def handle(self, event: object) -> list[object]:
-        actions = self.core.handle(event, time.monotonic())
+        actions = self.center.handle(event, time.monotonic())
         for action in actions:
             self._dispatch(action)
         for observe in self.observers:
             observe(event, actions)
         # Wake the timer task only for a deadline sooner than its own wake-up: waking it on
         # every event (several per call) cost a wait_for task and a timer each time.
-        deadline = self.core.next_deadline()
+        deadline = self.center.next_deadline()
         if deadline is not None and deadline < self._timer_due:
             self._timer_wake.set()
+        touched = self.center.changed_agents()
         if self._agents_touched is not None:
-            touched = self.core.changed_agents()
             if touched:
                 self._agents_touched(touched)
         return actions
 
     def _dispatch(self, action: object) -> None:
+        if isinstance(action, _TASK_ACTIONS):
+            if self.task_sink is not None:
+                self.task_sink(action)
+            elif not isinstance(action, act.Escalated):
+                log.warning("ACD task action with no task channel running: %s", action)
+            return
         if isinstance(action, act.StartCallback):
             self._start_callback(action)
             return
@@ -152,7 +162,7 @@ class AcdDriver:
     async def run_timer(self) -> None:
         """Tick the ACD at its next deadline (escalations, wrap-up ends, announcements)."""
         while True:
-            deadline = self.core.next_deadline()
+            deadline = self.center.next_deadline()
             now = time.monotonic()
             delay = 1.0 if deadline is None else max(0.0, min(1.0, deadline - now))
             self._timer_due = now + delay

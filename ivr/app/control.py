@@ -6,6 +6,7 @@ answer a line; `{"cmd": "subscribe"}` instead keeps the connection as a live eve
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -57,6 +58,8 @@ class ControlServer:
                     await self.stream(writer)
                     return
                 answer = self.handler(request)
+                if inspect.isawaitable(answer):   # commands that write the CRM or send mail
+                    answer = await answer
             except (ValueError, KeyError, TypeError) as exc:
                 answer = {"ok": False, "error": f"bad request: {exc}"}
             except Exception as exc:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ivr.app.acd_driver import AcdDriver
 from ivr.app.agents import AgentCommands
@@ -12,11 +13,12 @@ from ivr.app.plans import PlanHolder
 
 class ControlApi:
     def __init__(self, agents: AgentCommands, acd: AcdDriver, plans: PlanHolder,
-                 spool_depth: Callable[[], int],
-                 campaigns: Callable[[dict], dict] | None = None):
+                 spool_depth: Callable[[], int], campaigns: Callable[[dict], dict] | None = None,
+                 tasks: Callable[[], Any] | None = None):
         self.agents, self.acd, self.plans = agents, acd, plans
         self._spool_depth = spool_depth
         self._campaigns = campaigns          # `ivr campaign …` (ivr/app/campaigns.py)
+        self._tasks = tasks or (lambda: None)   # the TaskHub (ivr/app/tasks.py) once started
 
     def __call__(self, request: dict) -> dict:
         cmd = request["cmd"]
@@ -33,4 +35,9 @@ class ControlApi:
             return self._campaigns(request)
         if cmd == "acd_config":           # what `ivr reload --what-if` compares the disk with
             return {"ok": True, "acd": self.acd.config.model_dump()}
+        if cmd == "task":                 # the desk: accept / decline / reply / close a task
+            hub = self._tasks()
+            if hub is None:
+                return {"ok": False, "error": "no task channel is configured (channels: in engine.yaml)"}
+            return hub.command(request)
         return {"ok": False, "error": f"unknown command {cmd!r}"}

@@ -16,6 +16,7 @@ import asyncio
 import gc
 import logging
 import signal
+from typing import Any
 from collections.abc import Coroutine
 from datetime import datetime, timedelta, timezone
 
@@ -93,6 +94,8 @@ class Engine:
         self.campaigns: Campaigns | None = None    # outbound (issue 15)
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self.tasks: Any = None      # ivr/app/tasks.py TaskHub when a channel is configured
+        self.email: Any = None
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -122,7 +125,7 @@ class Engine:
         self.control = ControlServer(s.path(s.control.socket),
                                      ControlApi(self.agents, self.acd, self.plans,
                                                 lambda: self.store.spool_depth if self.store else 0,
-                                                self.campaigns.command),
+                                                self.campaigns.command, tasks=lambda: self.tasks),
                                      stream=self.feed.serve)
         await self.control.start()
         gc.freeze()    # start-up objects live forever: keep them out of GC pauses on calls
@@ -136,7 +139,9 @@ class Engine:
         self._spawn(KnowledgeWatcher(self.knowledge, s.path(s.knowledge.dir)).run(s.knowledge.watch_s))
         if self.bus.enabled:
             self._spawn(self._publish_queue_stats())
-        if self.cluster is not None:         # everything is up: now it may take over
+        if self.cluster is None:
+            await self._start_channels()
+        else:                                # everything is up: now it may take over
             self._spawn(self.cluster.run())
 
     # ---- an active engine and a standby (ivr/cluster/) ------------------------------------
@@ -164,6 +169,7 @@ class Engine:
         self._spawn(self.crm_startup.run())
         self._spawn(self._keep_places())
         self._spawn(self._run_campaigns())     # outbound calls too: only the active dials
+        self._spawn(self._start_channels())    # and only the active reads the mailboxes
         self._announce_active()
 
     def _hold_places(self, expire_s: float = 25.0) -> None:
@@ -224,6 +230,17 @@ class Engine:
         to restart it as a standby."""
         self.stepped_down = True
         self.stopping.set()
+
+    async def _start_channels(self) -> None:
+        """Non-voice channels (ivr/channels), each only when configured in `channels:`."""
+        email = self.settings.channels.email
+        if email is None:
+            return
+        from ivr.app.tasks import TaskHub, start_email
+        self.tasks = TaskHub(self.acd, self.store, self.outbox, self._spawn)
+        reloaded = await self.tasks.reload()
+        self.email = start_email(email, self.tasks, self._spawn)
+        log.info("channels: e-mail started (%d open task(s) reloaded)", reloaded)
 
     def wire_crm_parts(self, started_at: datetime) -> None:
         """The parts that need the CRM store, once it is open."""

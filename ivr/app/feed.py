@@ -94,6 +94,10 @@ class LiveFeed:
         for subscriber in self._subscribers:
             subscriber.offer(line)
 
+    def forget(self, topic: str) -> None:
+        """A retained topic that is over (a closed task): new subscribers no longer get it."""
+        self._retained.pop(topic, None)
+
     async def serve(self, writer: asyncio.StreamWriter) -> None:
         """One subscriber, until it goes away (a write fails), falls behind, or `close`."""
         subscriber = _Subscriber(writer)

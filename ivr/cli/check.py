@@ -81,7 +81,29 @@ def check_config(settings: Settings, *, config_file: str | Path | None = None,
     problems += check_security(settings, engine_src, env)
     problems += check_knowledge(settings, engine_src, dialplan)
     problems += check_campaigns(settings, catalog, None if acd is None else {q.name for q in acd.queues})
+    problems += _check_email_channel(settings, engine_src, acd, env)
     return sorted(set(problems))
+
+
+def _check_email_channel(settings: Settings, src: Source, acd: Any, env: Mapping[str, str]) -> list[Problem]:
+    """channels.email: its queues exist (else its tasks are refused by the ACD) and its
+    password is in the environment."""
+    email = settings.channels.email
+    if email is None:
+        return []
+    problems = []
+    names = {q.name for q in acd.queues} if acd is not None else None
+    for key in ("queue", "pv_queue"):
+        queue = getattr(email, key)
+        if names is not None and queue not in names:
+            problems.append(_at(src, ("channels", "email", key),
+                                f"channels.email.{key}: queue {queue!r} is not in {settings.queues_file}; "
+                                f"use one of {', '.join(sorted(names))}"))
+    if email.password_env not in env:
+        problems.append(_at(src, ("channels", "email", "password_env"),
+                            f"channels.email: the IMAP password is read from ${email.password_env}, "
+                            "which is not set here", "warning"))
+    return problems
 
 
 def checked_files(settings: Settings) -> list[tuple[str, Path]]:
@@ -255,7 +277,9 @@ def check_acd_files(agents_file: Path, queues_file: Path) -> tuple[AcdConfig | N
         problems += p
         if entry is not None:
             agent, p = _validate(AgentSpec, {"name": name, "endpoint": entry.endpoint or name,
-                                             "skills": entry.skills}, asrc, ("agents", name))
+                                             "skills": entry.skills,
+                                             **({"channels": entry.channels} if entry.channels else {})},
+                                 asrc, ("agents", name))
             problems += p
             agents += [agent] if agent else []
 

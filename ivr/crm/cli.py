@@ -76,7 +76,8 @@ def contacts_show(ctx: click.Context, crm_url: str | None, number: str, fmt: str
 
 @click.command("report", cls=CrmCommand)
 @crm_option
-@click.option("--by", type=click.Choice(GROUPINGS), help="group rows by this")
+@click.option("--by", type=click.Choice([*GROUPINGS, "channel"]),
+              help="group rows by this (channel: every channel, calls and tasks)")
 @click.option("--since", type=ISO, help="first call start (UTC ISO)")
 @click.option("--until", type=ISO, help="call start limit, exclusive (UTC ISO)")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
@@ -90,7 +91,12 @@ def report_cmd(ctx: click.Context, crm_url: str | None, by: str | None, since: d
                until: datetime | None, fmt: str, html_file: Path | None, sl_seconds: float,
                short_abandon: float) -> None:
     """Service level, ASA, AHT, abandons, occupancy, containment, speech, adverse events and
-    their cases, knowledge-base usage; --by reason/outcome groups by the agents' wrap-up codes."""
+    their cases, knowledge-base usage; --by reason/outcome groups by the agents' wrap-up codes;
+    --by channel: volume, first response, backlog and its age, service level per channel."""
+    if by == "channel":
+        _channel_report(ctx, crm_url, since, until, fmt, sl_seconds, short_abandon)
+        return
+
     async def work(store: CrmStore) -> dict[str, Any]:
         recs = await store.list_calls(since, until)
         evs = await store.agent_events(since, until)
@@ -108,6 +114,51 @@ def report_cmd(ctx: click.Context, crm_url: str | None, by: str | None, since: d
         click.echo(render.report_csv(rep), nl=False)
     else:
         render.print_report(rep, Console())
+
+
+def _channel_report(ctx: click.Context, crm_url: str | None, since: datetime | None,
+                    until: datetime | None, fmt: str, sl_seconds: float, short_abandon: float) -> None:
+    from datetime import timezone
+
+    from ivr.channels.channel_report import COLUMNS, task_rows, voice_row
+    from ivr.channels.task_store import tasks_between
+
+    from .reports import queue_stats
+
+    async def work(store: CrmStore) -> list[dict[str, Any]]:
+        recs = await store.list_calls(since, until)
+        return [voice_row(queue_stats(recs, sl_seconds, short_abandon),
+                          [r.wait_seconds or 0.0 for r in recs if r.queue and r.agent], sl_seconds),
+                *task_rows(await tasks_between(store, since, until), _channel_targets(ctx),
+                           datetime.now(timezone.utc))]
+
+    rows = _run(ctx, crm_url, work)
+    if fmt == "json":
+        click.echo(render.to_json({"by": "channel", "rows": rows}))
+    elif fmt == "csv":
+        import csv
+        import io
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        Console().print(render._table("By channel", rows, COLUMNS))
+
+
+def _channel_targets(ctx: click.Context) -> dict[str, float]:
+    """The service-level targets of queues.yaml's `channels:` when the engine's settings are
+    known (--config), else the defaults of acd/channels.py."""
+    from acd.channels import ChannelSettings
+    from ivr.config import ConfigError, load_settings
+
+    config = ctx.obj.get("config") if isinstance(ctx.obj, dict) else None
+    try:
+        channels = load_settings(config).acd_config().channels if config else ChannelSettings()
+    except (ConfigError, OSError, ValueError):
+        channels = ChannelSettings()
+    return dict(channels.service_level_seconds)
 
 
 @click.group("export")

@@ -170,6 +170,39 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
             id {serial_pk}, user_name TEXT NOT NULL, address TEXT NOT NULL, at TEXT NOT NULL)""",
         "CREATE INDEX desk_login_failures_key ON desk_login_failures (user_name, address, at)",
     ]),
+    (8, "non-voice tasks (e-mail first), their messages and attachments; contact identities", [
+        # A contact's identities besides its phone numbers (those stay in contact_numbers):
+        # e-mail addresses now, chat or messenger handles later. value: normalised (lower case).
+        """CREATE TABLE contact_identities (
+            kind TEXT NOT NULL, value TEXT NOT NULL, contact_id INTEGER NOT NULL,
+            raw TEXT NOT NULL, PRIMARY KEY (kind, value))""",
+        "CREATE INDEX contact_identities_contact ON contact_identities (contact_id)",
+        """INSERT INTO contact_identities (kind, value, contact_id, raw)
+            SELECT 'email', LOWER(TRIM(email)), MIN(id), MIN(email) FROM contacts
+            WHERE email IS NOT NULL AND TRIM(email) <> '' GROUP BY LOWER(TRIM(email))""",
+        # One row per contact to route (ivr/channels): thread_id groups a conversation's tasks.
+        """CREATE TABLE tasks (
+            task_id TEXT PRIMARY KEY, channel TEXT NOT NULL, queue TEXT NOT NULL,
+            priority INTEGER NOT NULL, status TEXT NOT NULL, thread_id TEXT NOT NULL,
+            contact_id INTEGER, sender TEXT, subject TEXT, case_id TEXT, notes TEXT,
+            created_at TEXT NOT NULL, agent TEXT, accepted_at TEXT, first_response_at TEXT,
+            closed_at TEXT, outcome TEXT)""",
+        "CREATE INDEX tasks_status ON tasks (status, created_at)",
+        "CREATE INDEX tasks_thread ON tasks (thread_id)",
+        # message_id UNIQUE: a mail read twice (restart before \Seen) is stored once.
+        """CREATE TABLE task_messages (
+            id {serial_pk}, task_id TEXT NOT NULL, message_id TEXT NOT NULL UNIQUE,
+            direction TEXT NOT NULL, at TEXT NOT NULL, sender TEXT, recipients TEXT,
+            subject TEXT, body_text TEXT, body_html TEXT, refs TEXT, notes TEXT, agent TEXT)""",
+        "CREATE INDEX task_messages_task ON task_messages (task_id, at)",
+        {"sqlite": """CREATE TABLE task_attachments (
+            id {serial_pk}, message_id TEXT NOT NULL, filename TEXT NOT NULL,
+            content_type TEXT NOT NULL, size INTEGER NOT NULL, data BLOB, refused TEXT)""",
+         "postgresql": """CREATE TABLE task_attachments (
+            id {serial_pk}, message_id TEXT NOT NULL, filename TEXT NOT NULL,
+            content_type TEXT NOT NULL, size BIGINT NOT NULL, data BYTEA, refused TEXT)"""},
+        "CREATE INDEX task_attachments_message ON task_attachments (message_id)",
+    ]),
     (9, "outbound campaigns, their contacts, every attempt with its outcome, the do-not-call list", [
         # ivr/crm/outbound.py. definition: the campaign file's text as loaded (what was run);
         # file: where it was (its relative paths start there). state: loaded | running |

@@ -26,6 +26,7 @@ from .call_view import Phase, call_phase, wrapup_left
 from .engine_link import ControlError, EngineLink
 from .policy import needs_touch
 from .pop_data import CallerFacts, call_panel_data, caller_facts
+from .task_desk import task_list_context
 from .web import SESSION_COOKIE, deps, form_fields, render
 
 log = logging.getLogger("ivr.desk")
@@ -63,7 +64,8 @@ async def desk_page(request: Request, agent: str) -> Response:
     # one context for both panels (their names do not overlap): the page includes them
     return render(request, "agent.html", _state_context(request, agent) | call
                   | await doc_context(request, agent, documented_call(request, agent), facts=facts)
-                  | {"configured": agent in deps(request).agents})
+                  | {"configured": agent in deps(request).agents}
+                  | task_list_context(request, agent))
 
 
 @agent_page

@@ -21,6 +21,8 @@ from ivr.app.control import ControlError, request_async
 log = logging.getLogger(__name__)
 LISTENER_BUFFER = 200          # a browser tab this far behind is told to reload its panels
 CALLS_KEPT = 2_000             # recent calls' lifecycle (answered by, ended) for the pages
+# the agent page's panel each kind of topic changes (agents/<agent>, tasks/<agent>/<task>, …)
+PANEL_OF_TOPIC = {"agents": "state", "offers": "call", "calls": "call", "tasks": "tasks"}
 
 
 class EngineLink:
@@ -31,6 +33,7 @@ class EngineLink:
         self.agents: dict[str, dict[str, Any]] = {}     # agent → its latest state
         self.offers: dict[str, dict[str, Any]] = {}     # agent → the latest call offered to it
         self.calls: OrderedDict[str, dict[str, Any]] = OrderedDict()   # call → {event: payload}
+        self.tasks: dict[str, dict[str, dict[str, Any]]] = {}   # agent → task id → its offer
         self._listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}   # agent → its pages
         self._offer_of_call: dict[str, str] = {}        # call → the agent it was last offered to
         self._task: asyncio.Task[None] | None = None
@@ -94,6 +97,13 @@ class EngineLink:
             self._offer_of_call[payload.get("call_id")] = rest
             while len(self._offer_of_call) > CALLS_KEPT:       # oldest first (insertion order)
                 del self._offer_of_call[next(iter(self._offer_of_call))]
+        elif kind == "tasks":              # tasks/<agent>/<task id>: offered, accepted, over
+            agent, _, task_id = rest.partition("/")
+            held = self.tasks.setdefault(agent, {})
+            if payload.get("state") in ("offered", "accepted"):
+                held[task_id] = {**held.get(task_id, {}), **payload}
+            else:
+                held.pop(task_id, None)
         elif kind == "calls":
             call_id, _, what = rest.rpartition("/")
             self.calls.setdefault(call_id, {})[what] = payload
@@ -104,7 +114,7 @@ class EngineLink:
     # ---- pages listen ----------------------------------------------------------------------
     def _tell(self, event: dict[str, Any]) -> None:
         """Hand the event to the pages it concerns only, tagged with the panel it changes: an
-        agent's desk hears its own state, its offers and its current call's events; every page
+        agent's desk hears its own state, its offers, its tasks and its current call's events; every page
         hears about the engine link. (Hundreds of open desks must not all wake for each event
         of one call.)"""
         kind, _, rest = event["topic"].partition("/")
@@ -113,8 +123,9 @@ class EngineLink:
                 for queue in queues:
                     _put(queue, {"panel": "engine", **event})
             return
-        agent = rest if kind in ("agents", "offers") else self._offered_to(rest) if kind == "calls" else None
-        tagged = {"panel": "state" if kind == "agents" else "call", **event}
+        agent = (rest if kind in ("agents", "offers") else rest.partition("/")[0] if kind == "tasks"
+                 else self._offered_to(rest) if kind == "calls" else None)
+        tagged = {"panel": PANEL_OF_TOPIC.get(kind, "call"), **event}
         for queue in self._listeners.get(agent, ()) if agent is not None else ():
             _put(queue, tagged)
 
@@ -145,6 +156,10 @@ class EngineLink:
 
     async def agent_action(self, agent: str, action: str, reason: str = "") -> dict[str, Any]:
         return await self.command({"cmd": "agent", "action": action, "agent": agent, "reason": reason})
+
+    async def task_action(self, agent: str, task_id: str, action: str, **fields: str) -> dict[str, Any]:
+        return await self.command({"cmd": "task", "action": action, "agent": agent, "task_id": task_id,
+                                   **fields})
 
     async def more_time(self, agent: str, seconds: float) -> dict[str, Any]:
         return await self.command({"cmd": "wrapup_more", "agent": agent, "seconds": seconds})

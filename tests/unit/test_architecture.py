@@ -40,6 +40,8 @@ CORE_MODULES = ("ivr.telephony.agi.protocol", "ivr.speech.confidence", "ivr.spee
                 "ivr.call.commands",    # what the call core returns
                 "ivr.crm.records",      # the call record the call core owns
                 "ivr.desk.call_view",   # what the agent's call panel shows
+                "ivr.channels.mail_rules",  # e-mail: loops, threads, throttling, safety phrases
+                "ivr.channels.channel_report",  # `ivr report --by channel` figures
                 "ivr.desk.case_forms",  # what the case and contact pages show and send
                 # the knowledge base's rules: parsing and checking articles, folding text
                 # for the full-text index, what an index run changes, suggestion order

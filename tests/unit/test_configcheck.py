@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ivr.config import load_settings
 from ivr.cli.check import check_config, parse_conf, weak_secret
@@ -286,3 +287,17 @@ def test_a_destination_must_tell_the_caller_what_happens_next_in_every_language(
         '    prompt: {fr: "Nous vous transférons vers la pharmacovigilance.", en: "We are transferring you to drug safety."}\n', ""))
     problems = [p for p in _check(good) if p.is_error]
     assert len(problems) == 1 and "must tell the caller what happens next" in problems[0].message
+
+
+def test_email_channel_queues_and_password(good: Path) -> None:
+    engine = good / "config/engine.yaml"
+    data = yaml.safe_load(engine.read_text()) or {}
+    data["channels"] = {"email": {"imap_host": "imap.example", "user": "u", "from_address": "h@example",
+                                  "queue": "nowhere", "password_env": "IVR_TEST_MAIL_PW"}}
+    engine.write_text(yaml.safe_dump(data))
+    got = _where(_check(good), good)
+    assert any("channels.email.queue: queue 'nowhere' is not in" in p and ": error:" in p for p in got), got
+    assert any("channels.email.pv_queue" in p for p in got) == ("pharmacovigilance" not in
+                                                              (good / "config/queues.yaml").read_text())
+    assert any("$IVR_TEST_MAIL_PW" in p and ": warning:" in p for p in got), got
+    assert not any("IVR_TEST_MAIL_PW" in p for p in _where(_check(good, {"IVR_TEST_MAIL_PW": "x"}), good))

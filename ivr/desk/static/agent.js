@@ -9,7 +9,7 @@
   if (!desk || !desk.dataset.agent) return;
   const base = "/agent/" + encodeURIComponent(desk.dataset.agent);
   const panels = { state: document.getElementById("state"), call: document.getElementById("call"),
-                   doc: document.getElementById("doc") };
+                   doc: document.getElementById("doc"), tasks: document.getElementById("tasks") };
   const pending = {};
 
   async function refresh(name) {
@@ -32,6 +32,7 @@
 
   function swap(name, html) {
     const panel = panels[name];
+    if (!panel) return;
     const focused = document.activeElement && panel.contains(document.activeElement)
       ? document.activeElement.id : null;
     panel.innerHTML = html;
@@ -51,6 +52,7 @@
     const stream = new EventSource(base + "/events");
     stream.addEventListener("state", () => refresh("state"));
     stream.addEventListener("call", () => refresh("call"));
+    stream.addEventListener("tasks", () => refresh("tasks"));   // e-mails and other channels
     stream.addEventListener("engine", () => { refresh("state"); refresh("call"); });
     stream.addEventListener("signed-out", () => { stream.close(); window.location.assign("/login?expired=1"); });
     let opened = false;

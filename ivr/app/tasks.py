@@ -1,0 +1,144 @@
+"""Non-voice tasks in the engine: the channels' adapters (ivr/channels) submit what they
+stored in the CRM; the ACD (AcdDriver.center) decides; offers go to the agents' displays on
+the live feed (topic `tasks/<agent>/<task id>`, retained while the task is open); the desk's commands (accept,
+decline, close) come back here and are recorded in the CRM.
+
+A new channel plugs in by storing its contact as a CRM task (ivr/channels/task_store.py
+columns) and calling `TaskHub.submit(TaskArrived(...))`; the desk shows any task by channel.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from acd import actions as act
+from acd import events as ev
+from ivr.channels import task_store
+
+log = logging.getLogger(__name__)
+
+
+class TaskHub:
+    def __init__(self, acd: Any, store: Any, outbox: Any, spawn: Any) -> None:
+        self.acd = acd
+        self.store = store
+        self.outbox = outbox
+        self._spawn = spawn
+        self.offered: dict[str, str] = {}   # task id -> agent it is offered to / held by
+        self.email: Any = None              # the EmailChannel, for replies (start_email)
+        self.views: dict[str, dict[str, Any]] = {}   # task id -> what the desk shows of it
+        acd.task_sink = self.on_action
+
+    def submit(self, event: Any) -> None:
+        if event is not None:
+            self.acd.handle(event)
+
+    async def reload(self) -> int:
+        """At start: the CRM's open tasks go back into the ACD with their age."""
+        now_m, now_w = time.monotonic(), datetime.now(timezone.utc)
+        rows = await task_store.open_tasks(self.store)
+        for row in rows:
+            created = row["created_at"]
+            age = (now_w - created).total_seconds() if isinstance(created, datetime) else 0.0
+            self.acd.handle(ev.TaskArrived(row["task_id"], row["queue"], row["channel"],
+                                           int(row["priority"]), arrival=now_m - max(0.0, age)))
+        return len(rows)
+
+    # ---- ACD → agents -------------------------------------------------------------------
+    def on_action(self, action: Any) -> None:
+        if isinstance(action, act.OfferTask):
+            self.offered[action.task_id] = action.agent
+            self._spawn(self._publish_offer(action))
+        elif isinstance(action, act.CancelTaskOffer):
+            self.offered.pop(action.task_id, None)
+            self._over(action.agent, action.task_id, "withdrawn")
+        elif isinstance(action, act.TaskRejected):
+            log.error("task %s not routed: %s (it stays open in the CRM)", action.task_id, action.reason)
+
+    async def _publish_offer(self, offer: act.OfferTask) -> None:
+        task = await task_store.get_task(self.store, offer.task_id) or {}
+        await task_store.set_task(self.store, offer.task_id, agent=offer.agent)
+        if self.offered.get(offer.task_id) != offer.agent:
+            return                         # withdrawn or closed while the CRM answered
+        view = self.views[offer.task_id] = {
+            "task_id": offer.task_id, "state": "offered", "channel": offer.channel,
+            "queue": offer.queue, "subject": task.get("subject"), "sender": task.get("sender"),
+            "case_id": task.get("case_id"), "priority": task.get("priority")}
+        self.outbox.publish(f"tasks/{offer.agent}/{offer.task_id}", view, retain=True)
+
+    # ---- agents → ACD (the desk's commands) --------------------------------------------
+    async def accept(self, task_id: str, agent: str) -> dict[str, Any]:
+        if self.offered.get(task_id) != agent:
+            raise LookupError(f"task {task_id} is not offered to {agent}")
+        self.acd.handle(ev.TaskAccepted(task_id, agent))
+        await task_store.set_task(self.store, task_id, agent=agent, accepted_at=datetime.now(timezone.utc))
+        # the whole view again: a desk that connects later gets only the retained line
+        view = self.views[task_id] = {**self.views.get(task_id, {"task_id": task_id}), "state": "accepted"}
+        self.outbox.publish(f"tasks/{agent}/{task_id}", view, retain=True)
+        return {"task_id": task_id, "state": "accepted"}
+
+    async def command(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The control socket's `task` command: {action, task_id, agent, text | outcome | reason}."""
+        action, task_id, agent = request.get("action"), str(request["task_id"]), str(request["agent"])
+        try:
+            if action == "accept":
+                await self.accept(task_id, agent)
+            elif action == "decline":
+                await self.decline(task_id, agent, str(request.get("reason", "")))
+            elif action == "reply":
+                await self.reply(task_id, agent, str(request.get("text", "")))
+            elif action == "close":
+                await self.close(task_id, agent, str(request.get("outcome", "")))
+            else:
+                return {"ok": False, "error": f"unknown task action {action!r}; use accept, decline, "
+                                              "reply or close"}
+        except (LookupError, ValueError) as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "task_id": task_id, "action": action}
+
+    async def reply(self, task_id: str, agent: str, text: str) -> None:
+        """The agent's answer, over SMTP, in the thread (In-Reply-To / References)."""
+        if self.offered.get(task_id) != agent:
+            raise LookupError(f"task {task_id} is not with {agent}")
+        if not text.strip():
+            raise ValueError("the reply is empty")
+        if self.email is None:
+            raise LookupError("no e-mail channel to send the reply with")
+        await self.email.reply(task_id, agent, text)
+
+    async def decline(self, task_id: str, agent: str, reason: str = "") -> None:
+        if self.offered.get(task_id) == agent:
+            self.offered.pop(task_id, None)
+            self.acd.handle(ev.TaskDeclined(task_id, agent, reason))
+            self._over(agent, task_id, "declined")
+
+    async def close(self, task_id: str, agent: str, outcome: str) -> None:
+        if not outcome.strip():
+            raise ValueError("closing a task needs an outcome")
+        self.offered.pop(task_id, None)
+        self.acd.handle(ev.TaskEnded(task_id))
+        await task_store.set_task(self.store, task_id, status="closed", outcome=outcome.strip(),
+                                  closed_at=datetime.now(timezone.utc))
+        self._over(agent, task_id, "closed")
+
+    def _over(self, agent: str, task_id: str, state: str) -> None:
+        self.views.pop(task_id, None)
+        topic = f"tasks/{agent}/{task_id}"
+        self.outbox.publish(topic, {"task_id": task_id, "state": state})
+        self.outbox.feed.forget(topic)
+
+
+def start_email(settings: Any, hub: TaskHub, spawn: Any) -> Any:
+    """The e-mail channel, when `channels.email` is configured: a task source."""
+    from ivr.channels.email_in import EmailChannel, acd_event
+
+    arrival = time.monotonic
+    channel = EmailChannel(settings, hub.store, lambda ing, mail: hub.submit(acd_event(ing, arrival())))
+    hub.email = channel
+    spawn(channel.run())
+    return channel
+
+
+

@@ -1,0 +1,63 @@
+"""Settings of the non-voice channels: `channels:` in engine.yaml (ivr/config.py)."""
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Defaults for a pharma service center; extend per language in engine.yaml.
+DEFAULT_SAFETY_PHRASES: dict[str, list[str]] = {
+    "en": ["side effect", "adverse reaction", "adverse event", "allergic reaction", "overdose"],
+    "de": ["Nebenwirkung", "unerwünschte Wirkung", "allergische Reaktion", "Überdosis"],
+    "fr": ["effet indésirable", "effet secondaire", "réaction allergique", "surdosage"],
+}
+
+
+class EmailSettings(_Strict):
+    imap_host: str
+    imap_port: int = 993
+    imap_tls: bool = True                 # False: plain IMAP (loopback test servers only)
+    user: str
+    password_env: str = "IVR_EMAIL_PASSWORD"   # the password never sits in a file
+    mailbox: str = "INBOX"
+    poll_seconds: float = Field(30.0, gt=0)    # when the server offers no IDLE
+    idle_seconds: float = Field(290.0, gt=0)   # IDLE is renewed before servers drop it (RFC 2177)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password_env: str = "IVR_SMTP_PASSWORD"
+    from_address: str
+    queue: str = "general"
+    priority: int = 0
+    pv_queue: str = "pharmacovigilance"
+    pv_priority: int = 10
+    max_message_bytes: int = Field(60_000_000, gt=0)
+    max_attachment_bytes: int = Field(10_000_000, gt=0)
+    ack: bool = True
+    ack_per_sender: int = Field(3, ge=0)         # acknowledgements per sender per window
+    ack_window_seconds: float = Field(3600.0, gt=0)
+    ack_subject: str = "We have received your message"
+    ack_template: str = ("Thank you for your message \"{subject}\". It has been registered under "
+                         "the reference {reference}; please keep the reference in the subject "
+                         "when you write about it again.")
+    safety_phrases: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SAFETY_PHRASES))
+
+    def password(self) -> str:
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ValueError(f"channels.email: the IMAP password is read from the environment "
+                             f"variable {self.password_env}, which is not set")
+        return value
+
+    def smtp_password(self) -> str | None:
+        return os.environ.get(self.smtp_password_env) if self.smtp_user else None
+
+
+class ChannelsSettings(_Strict):
+    email: EmailSettings | None = None   # None: no e-mail channel
