@@ -94,6 +94,10 @@ class LiveFeed:
         for subscriber in self._subscribers:
             subscriber.offer(line)
 
+    def retained(self) -> dict[str, dict[str, Any]]:
+        """The retained topics and their latest payloads (what a new subscriber starts from)."""
+        return dict(self._retained)
+
     def forget(self, topic: str) -> None:
         """A retained topic that is over (a closed task): new subscribers no longer get it."""
         self._retained.pop(topic, None)

@@ -16,9 +16,9 @@ from starlette.routing import Route
 from ivr.channels import task_store
 from ivr.knowledge.store import KnowledgeBase
 
-from .agent_access import agent_or_refusal, engine_link
+from .agent_access import agent_page, engine_link
 from .engine_link import ControlError
-from .web import deps, error_page, form_fields, render, require
+from .web import deps, error_page, form_fields, render
 
 MAX_REPLY = 100_000
 OUTCOMES = ("answered", "forwarded", "no_reply_needed", "spam")
@@ -31,11 +31,8 @@ def task_list_context(request: Request, agent: str) -> dict[str, Any]:
                                                                          t["task_id"]))}
 
 
-@require("agent")
-async def tasks_panel(request: Request) -> Response:
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
+@agent_page
+async def tasks_panel(request: Request, agent: str) -> Response:
     return render(request, "_agent_tasks.html", task_list_context(request, agent))
 
 
@@ -43,11 +40,8 @@ def _held(request: Request, agent: str) -> dict[str, Any] | None:
     return engine_link(request).tasks.get(agent, {}).get(request.path_params["task_id"])
 
 
-@require("agent")
-async def task_page(request: Request) -> Response:
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
+@agent_page
+async def task_page(request: Request, agent: str) -> Response:
     held = _held(request, agent)
     if held is None:
         return error_page(request, 404, "error.404")
@@ -85,11 +79,8 @@ async def _engine(request: Request, agent: str, action: str, **fields: str) -> s
     return None if answer.get("ok") else str(answer.get("error") or "desk.engine.refused")
 
 
-@require("agent")
-async def accept(request: Request) -> Response:
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
+@agent_page
+async def accept(request: Request, agent: str) -> Response:
     if _held(request, agent) is None:
         return error_page(request, 404, "error.404")
     await form_fields(request)
@@ -99,11 +90,8 @@ async def accept(request: Request) -> Response:
     return RedirectResponse(f"/agent/{agent}/task/{request.path_params['task_id']}", status_code=303)
 
 
-@require("agent")
-async def reply(request: Request) -> Response:
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
+@agent_page
+async def reply(request: Request, agent: str) -> Response:
     held = _held(request, agent)
     if held is None:
         return error_page(request, 404, "error.404")
@@ -116,11 +104,8 @@ async def reply(request: Request) -> Response:
     return RedirectResponse(f"/agent/{agent}/task/{held['task_id']}?sent=1", status_code=303)
 
 
-@require("agent")
-async def close(request: Request) -> Response:
-    agent, refused = agent_or_refusal(request)
-    if refused:
-        return refused
+@agent_page
+async def close(request: Request, agent: str) -> Response:
     held = _held(request, agent)
     if held is None:
         return error_page(request, 404, "error.404")

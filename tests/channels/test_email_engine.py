@@ -4,7 +4,6 @@ the desk's accept/close recorded in the CRM, and open tasks reloaded after a res
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
@@ -28,7 +27,7 @@ CONFIG = AcdConfig.from_dict({"agents": {"gina": {}}, "queues": {"general": {}}}
 
 
 def retained(feed: LiveFeed) -> dict[str, dict]:
-    return {t: json.loads(line)["payload"] for t, line in feed._retained.items()}
+    return feed.retained()
 
 
 async def until(cond, timeout: float = 15.0) -> None:
@@ -73,7 +72,7 @@ async def test_idle_offer_accept_close_and_reload(crm_url: str, mailbox: Dovecot
         await hub.close(first, "gina", "answered")
         row = await get_task(store, first)
         assert row["status"] == "closed" and row["outcome"] == "answered" and row["agent"] == "gina"
-        assert f"tasks/gina/{first}" not in feed._retained
+        assert f"tasks/gina/{first}" not in feed.retained()
         with pytest.raises(ValueError):
             await hub.close(second, "gina", " ")
         # restart: a new ACD gets the task still open, not the closed one
