@@ -25,7 +25,7 @@ class ContactCenter:
         self.config = config
         self.voice = Acd(config, trace=trace)
         self.voice.track_agents()
-        self.tasks = TaskRouter(config)
+        self.tasks = TaskRouter(config, trace=trace)
         self._profiles = {a.name: a.channels for a in config.agents}
         self._held: dict[str, bool] = {}
         self._changed: set[str] = set()
@@ -79,7 +79,4 @@ class ContactCenter:
                     out.extend(voice.hold(name, held, now))
 
     def _holds_calls(self, agent: str) -> bool:
-        p = self._profiles[agent]
-        if not p.voice:
-            return True
-        return self.tasks.holds_channels(agent, p.voice_interrupts)
+        return not self._profiles[agent].voice or self.tasks.holds_calls_back(agent)

@@ -34,7 +34,8 @@ _T_ESC, _T_SL = range(2)
 
 class _TAgent:
     __slots__ = ("idx", "name", "spec", "cost", "min_cost", "capacity", "used", "available", "declined",
-                 "version", "last_offer", "tasks", "buckets", "ibuckets", "taken")
+                 "version", "last_offer", "tasks", "buckets", "ibuckets", "taken", "blocks",
+                 "blocking")
 
     def __init__(self, idx: int, spec: AgentSpec) -> None:
         self.idx, self.name, self.spec = idx, spec.name, spec
@@ -51,6 +52,10 @@ class _TAgent:
         self.buckets: list[_TBucket] = []
         self.ibuckets: list[_TBucket] = []
         self.taken = 0
+        # channels whose tasks hold calls back (acd/channels.py), and how many the agent holds:
+        # ContactCenter asks after every load change, so a count instead of a scan
+        self.blocks = frozenset(ch for ch in self.cost if ch not in p.voice_interrupts)
+        self.blocking = 0
 
     @property
     def offerable(self) -> bool:
@@ -89,8 +94,9 @@ class _Task:
 
 
 class TaskRouter:
-    def __init__(self, config: AcdConfig) -> None:
+    def __init__(self, config: AcdConfig, *, trace: bool = True) -> None:
         self.config = config
+        self._trace = trace  # False: no decision traces (benchmarks, simulations)
         self._step = config.priority_step_seconds
         self._queues = {q.name: q for q in config.queues}
         self._agents = {s.name: _TAgent(i, s) for i, s in enumerate(config.agents)}
@@ -153,10 +159,11 @@ class TaskRouter:
             a.declined = False
             self._changed(a, now, out, load=False)
 
-    def holds_channels(self, agent: str, channels: list[str]) -> bool:
-        """Whether the agent holds (offered or accepted) a task of a channel not in `channels`."""
+    def holds_calls_back(self, agent: str) -> bool:
+        """Whether the agent holds (offered or accepted) a task that voice may not interrupt
+        (its channel is not in the agent's `voice_interrupts`)."""
         a = self._agents.get(agent)
-        return a is not None and any(ch not in channels for ch in a.tasks.values())
+        return a is not None and a.blocking > 0
 
     def agent_tasks(self, agent: str) -> dict[str, str]:
         """task id -> channel, offered or accepted."""
@@ -301,7 +308,8 @@ class TaskRouter:
             if b is not None:
                 b.n_waiting[t.channel] -= 1
 
-    def _dispatch_task(self, t: _Task, now: float, out: list) -> None:
+    def _dispatch_task(self, t: _Task, now: float, out: list) -> bool:
+        """Offer the task to the bucket's best ready agent, if any."""
         b = t.bucket
         assert b is not None
         if not b.indexed:
@@ -312,20 +320,25 @@ class TaskRouter:
             e = heapq.heappop(h)
             a = agents[e[2]]
             if a.version == e[3]:  # unchanged since pushed: offerable, and the task fits
-                self._offer(t, a, now, out, f"most free units ({-e[0]}) in queue {b.queue}")
+                self._offer(t, a, now, out, f"most free units ({-e[0]}) in queue {b.queue}"
+                            if self._trace else "")
                 a.version += 1
                 self._push_ready(a)
-                return
+                return True
+        return False
 
     def _offer(self, t: _Task, a: _TAgent, now: float, out: list, why: str) -> None:
         self._unwait(t)
         t.state, t.agent = OFFERED, a
         a.used += a.cost[t.channel]
         a.tasks[t.task_id] = t.channel
+        if t.channel in a.blocks:
+            a.blocking += 1
         a.last_offer = now
         a.taken += 1
         self.touched.add(a.name)
-        t.trace.append((now, f"offered to {a.name} after {now - t.arrival:.1f}s — {why}"))
+        if self._trace:
+            t.trace.append((now, f"offered to {a.name} after {now - t.arrival:.1f}s — {why}"))
         out.append(A.OfferTask(t.task_id, a.name, t.channel, t.queue))
 
     def _release(self, t: _Task, now: float, out: list) -> None:
@@ -336,14 +349,19 @@ class TaskRouter:
         t.agent = None
         if a.tasks.pop(t.task_id, None) is not None:
             a.used -= a.cost.get(t.channel, 0)
+            if t.channel in a.blocks:
+                a.blocking -= 1
         self._changed(a, now, out)
 
     def _requeue(self, t: _Task, now: float, out: list) -> None:
-        self._wait(t, t.bucket)  # type: ignore[arg-type]
+        """Waiting again (arrived, declined, transferred): escalations already due first, then
+        a ready agent, else the bucket's heap. A task offered at once never enters the heap, so
+        it leaves no stale entry there for later decisions to pop."""
+        t.state, t.agent = WAITING, None
         self._arm(t, now)
         self.run_due(now, out)
-        if t.state == WAITING:
-            self._dispatch_task(t, now, out)
+        if t.state == WAITING and t.version == -1 and not self._dispatch_task(t, now, out):
+            self._wait(t, t.bucket)  # type: ignore[arg-type]
 
     def _arm(self, t: _Task, now: float) -> None:
         steps = self._queues[t.origin].escalation
@@ -388,7 +406,8 @@ class TaskRouter:
                   now if ev.arrival is None else min(ev.arrival, now), self._seq)
         self._key(t)
         self._tasks[t.task_id] = t
-        t.trace.append((now, f"{t.channel} arrived in queue {q.name} priority {t.priority}, "
+        if self._trace:
+            t.trace.append((now, f"{t.channel} arrived in queue {q.name} priority {t.priority}, "
                              f"requirement '{b.req.text}'"))
         t.bucket = b
         self._requeue(t, now, out)
@@ -399,7 +418,8 @@ class TaskRouter:
             return  # stale: already withdrawn
         t.state = CONNECTED
         self.touched.add(ev.agent)
-        t.trace.append((now, f"accepted by {ev.agent} after {now - t.arrival:.1f}s"))
+        if self._trace:
+            t.trace.append((now, f"accepted by {ev.agent} after {now - t.arrival:.1f}s"))
 
     def _on_declined(self, ev: E.TaskDeclined, now: float, out: list) -> None:
         t = self._tasks.get(ev.task_id)
