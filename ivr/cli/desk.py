@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,6 +12,7 @@ import click
 
 from ivr.cli.common import UserError, settings_or_exit
 from ivr.config import ConfigError, Settings
+from ivr.crm.render import csv_text
 
 from ivr.desk.passwords import Passwords
 from ivr.desk.policy import LANGUAGES, ROLES, name_problem, password_problem
@@ -120,11 +119,7 @@ def list_cmd(ctx: click.Context, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
     elif fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        click.echo(out.getvalue(), nl=False)
+        click.echo(csv_text(rows, columns), nl=False)
     else:
         from rich.console import Console
         from rich.table import Table

@@ -5,8 +5,6 @@ the settings' knowledge.dir unless --dir names another. Exit 0 ok, 1 user error 
 article included: the others are indexed all the same), 2 internal error."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -21,6 +19,7 @@ from rich.table import Table
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.crm.cli import CrmCommand, crm_option
 from ivr.crm.cli_base import _run as run_crm
+from ivr.crm.render import csv_text
 from ivr.knowledge.article import LANGUAGES
 from ivr.knowledge.store import Hit, KnowledgeBase
 from ivr.knowledge.sync import index_folder
@@ -93,11 +92,7 @@ def kb_search(ctx: click.Context, crm_url: str | None, text: str, language: str 
     if fmt == "json":
         click.echo(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
     elif fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, HIT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        click.echo(out.getvalue(), nl=False)
+        click.echo(csv_text(rows, HIT_COLUMNS), nl=False)
     else:
         table = Table(title=f"{len(hits)} article(s)")
         for col in HIT_COLUMNS:

@@ -1,7 +1,6 @@
 """`ivr`: the hotline engine's command line. Exit 0 ok, 1 user error, 2 internal error."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys

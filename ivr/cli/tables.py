@@ -1,14 +1,14 @@
 """Rows as a table, CSV or JSON: what every planning command prints (`--format`)."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
+
+from ivr.crm.render import csv_text
 
 FORMATS = click.Choice(["table", "csv", "json"])
 
@@ -21,12 +21,7 @@ def emit_rows(rows: list[dict[str, Any]], fmt: str, title: str, extra: dict[str,
                               default=str))
         return
     if fmt == "csv":
-        buf = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(csv_text(rows, list(rows[0])) if rows else "", nl=False)
         return
     console = Console()
     if extra:

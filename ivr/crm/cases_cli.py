@@ -2,8 +2,6 @@
 trail, closing with a reason, and the export for a safety database. Exit 0 ok, 1 user error."""
 from __future__ import annotations
 
-import csv
-import io
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -52,12 +50,7 @@ def _flat(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for row in rows:
-        w.writerow({k: _csv_cell(row.get(k)) for k in columns})
-    return buf.getvalue()
+    return render.csv_text(rows, columns, _csv_cell)
 
 
 @click.group("cases", cls=CrmGroup, invoke_without_command=True)

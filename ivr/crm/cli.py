@@ -136,13 +136,7 @@ def _channel_report(ctx: click.Context, crm_url: str | None, since: datetime | N
     if fmt == "json":
         click.echo(render.to_json({"by": "channel", "rows": rows}))
     elif fmt == "csv":
-        import csv
-        import io
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(render.csv_text(rows, COLUMNS), nl=False)
     else:
         Console().print(render._table("By channel", rows, COLUMNS))
 
