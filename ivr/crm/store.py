@@ -24,6 +24,7 @@ from .records import AGENT_STATES, CONTACT_TYPES, AgentEvent, CallEvent, CallRec
 from .schema import MIGRATIONS, VERSION_TABLE, render
 from .spool import Spool
 from .case_store import CaseCommands
+from .contact_store import ContactLinks
 from .cases import case_id_for  # noqa: F401  (part of the API: the automatic AE case of a call)
 from .writer import CrmWriter, Prepare
 
@@ -34,7 +35,7 @@ _ID_CHUNK = 500            # call ids per `IN (...)` query (well under SQLite's 
 T = TypeVar("T")
 
 
-class CrmStore(CrmWriter, CaseCommands):
+class CrmStore(CrmWriter, CaseCommands, ContactLinks):
     """The CRM adapter. Writes are queued and never raise (see writer.py); reads and
     people's commands (contacts here; cases, call documentation and contact cards in
     case_store.py) are methods."""
