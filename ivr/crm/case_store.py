@@ -305,6 +305,9 @@ class CaseCommands:
             return []
         conds = ["c.search_key LIKE ? ESCAPE '\\'"]
         params: list[Any] = [_like(search_key(text))]
+        if "@" in text:           # an e-mail address the card has among its identities
+            conds.append("c.id IN (SELECT contact_id FROM contact_identities WHERE value LIKE ? ESCAPE '\\')")
+            params.append(_like(text.lower()))
         digits = "".join(ch for ch in text if ch.isdigit())
         if len(digits) >= 3:      # as typed, and as stored (030 123 → +4930123 with a country code)
             for form in dict.fromkeys((digits, normalise_number(text, self.country_code).lstrip("+"))):

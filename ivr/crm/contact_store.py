@@ -98,7 +98,7 @@ class ContactLinks:
         refusals survive, and the kept card's history says who merged what; the duplicate card
         is then deleted. Returns the changes made to the kept card."""
         if keep_id == other_id:
-            raise _refusal("a card cannot be merged into itself", "merge_self")
+            raise _refusal("a card cannot be merged into itself", "merge_self", field="merge")
         if not (by or "").strip():
             raise CrmError("every merge says who made it (by)")
         when = utc(now) or datetime.now(timezone.utc)
@@ -123,8 +123,8 @@ class ContactLinks:
             cases = [r[0] for r in await tx.fetchall("SELECT case_id FROM cases WHERE contact_id = ?", [other_id])]
             await tx.execute("UPDATE cases SET contact_id = ? WHERE contact_id = ?", [keep_id, other_id])
             await add_audit(tx, [AuditEntry(c, when, by, "contact_id", other_id, keep_id) for c in cases])
-            await _audit(tx, keep_id, when, by, "merged",
-                         {"id": other_id, "name": other["name"], "organisation": other.get("organisation")}, None)
+            merged = f"#{other_id} {other['name']}" + (f" ({other['organisation']})" if other.get("organisation") else "")
+            await _audit(tx, keep_id, when, by, "merged", merged, None)
             for key, value in changes.items():
                 await _audit(tx, keep_id, when, by, key, kept.get(key), value)
             await tx.execute("DELETE FROM contacts WHERE id = ?", [other_id])
@@ -141,23 +141,24 @@ class ContactLinks:
         items: list[dict[str, Any]] = []
         if nums:
             marks = ",".join("?" for _ in nums)
-            for call_id, started, queue, agent, disposition, ae in await self.backend.fetchall(
-                    f"SELECT call_id, started_at, queue, agent, disposition, adverse_event FROM calls "
+            for call_id, caller, started, queue, agent, disposition, ae in await self.backend.fetchall(
+                    f"SELECT call_id, caller, started_at, queue, agent, disposition, adverse_event FROM calls "
                     f"WHERE caller_norm IN ({marks}) ORDER BY started_at DESC LIMIT ?", [*nums, limit]):
                 items.append({"kind": "call", "channel": "voice", "at": codec.parse_ts(started), "ref": call_id,
-                              "what": disposition or "", "queue": queue, "agent": agent, "status": "",
+                              "what": disposition or "", "who": caller, "queue": queue, "agent": agent, "status": "",
                               "adverse_event": bool(ae)})
-        for task_id, channel, created, subject, status, queue, agent, case_id in await self.backend.fetchall(
-                "SELECT task_id, channel, created_at, subject, status, queue, agent, case_id FROM tasks "
+        for task_id, channel, created, sender, subject, status, queue, agent, case_id in await self.backend.fetchall(
+                "SELECT task_id, channel, created_at, sender, subject, status, queue, agent, case_id FROM tasks "
                 "WHERE contact_id = ? ORDER BY created_at DESC LIMIT ?", [contact_id, limit]):
             items.append({"kind": "task", "channel": channel, "at": codec.parse_ts(created), "ref": task_id,
-                          "what": subject or "", "queue": queue, "agent": agent, "status": status,
+                          "what": subject or "", "who": sender or "", "queue": queue, "agent": agent,
+                          "status": status,
                           "adverse_event": bool(case_id and case_id.startswith("AE"))})
         for case_id, kind, status, opened in await self.backend.fetchall(
                 "SELECT case_id, kind, status, opened_at FROM cases WHERE contact_id = ? "
                 "ORDER BY opened_at DESC LIMIT ?", [contact_id, limit]):
             items.append({"kind": "case", "channel": "", "at": codec.parse_ts(opened), "ref": case_id,
-                          "what": kind, "queue": None, "agent": None, "status": status,
+                          "what": kind, "who": "", "queue": None, "agent": None, "status": status,
                           "adverse_event": kind == "adverse_event"})
         items.sort(key=lambda i: (i["at"] is not None, i["at"]), reverse=True)
         return items[:limit]
@@ -200,5 +201,5 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
-def _refusal(message: str, code: str, **params: Any) -> CaseRefused:
-    return CaseRefused(message, [FieldProblem("identity", message, code, params)])
+def _refusal(message: str, code: str, field: str = "identity", **params: Any) -> CaseRefused:
+    return CaseRefused(message, [FieldProblem(field, message, code, params)])

@@ -201,7 +201,7 @@ def test_contact_search_without_accents_card_history_and_consent_audit(page: Pag
     expect(page).to_have_url(desk.url + "/contacts")           # POST: the name is in no URL
     page.locator("#contacts a", has_text="Hélène Müller").click()
     expect(page.locator("#contact-name")).to_have_text("Hélène Müller")
-    calls = page.locator("#contact-calls")
+    calls = page.locator("#contact-timeline")
     expect(calls).to_contain_text("+4930111222")
     expect(calls).to_contain_text("+4930999888")             # both of her numbers
     # a consent change without its source is refused by the field, what was typed kept
@@ -375,3 +375,77 @@ def test_long_lists_come_in_pages(page: Page, desk: DeskServer, crm):
     expect(page.locator("#contacts tbody tr")).to_have_count(3)
     expect(page.locator("#contacts")).to_contain_text("Pager Person 52")
     assert "pager" not in page.url.lower()
+
+
+def test_one_customer_one_card_identities_merge_and_timeline(page: Page, desk: DeskServer, tmp_path):
+    """A second card for the same pharmacist (her mobile, an e-mail she wrote from it) is found,
+    reviewed and merged: her calls, her mail and her AE case end on one card, one timeline; an
+    address another card owns is refused with the way out (merge); the duplicate is gone."""
+    from ivr.channels.mime import InboundMail
+    from ivr.channels.task_store import ingest_mail
+    now = datetime.now(timezone.utc)
+
+    async def fill(store: Any) -> dict[str, Any]:
+        kept = await store.save_contact("Inès Fabre", ["+33140000077"], "pharmacist", organisation="Pharmacie du Port")
+        dup = await store.save_contact("I. Fabre", ["+33611223344"], "other", notes="calls at night")
+        await store.update_contact(dup, {"may_contact_phone": False, "consent_source": "phone call"}, "bob", now=now)
+        await store.add_identity(dup, "email", "ines.fabre@pharmacie-port.fr", "bob", now=now)
+        store.save_call(CallRecord("c-2001", caller="+33611223344", started_at=now - timedelta(hours=3),
+                                   queue="pharma", agent="bob", disposition="answered"))
+        mail = InboundMail(message_id="<fabre-1@pharmacie-port.fr>", sender="ines.fabre@pharmacie-port.fr",
+                           sender_name="Inès Fabre", subject="<b>Rupture</b> de Dolorex ?", text="Bonjour",
+                           html="", in_reply_to="", references="", headers={}, return_path=None, date=now)
+        task = await ingest_mail(store, mail, queue="pharma", priority=0, safety=None, pv_queue="pv",
+                                 pv_priority=9, now=now - timedelta(hours=2))
+        case = await store.open_case("complaint", {"product": "Dolorex", "description": "boîte abîmée"}, "bob",
+                                     contact_id=dup, now=now - timedelta(hours=1))
+        return {"kept": kept, "dup": dup, "task": task.task_id, "case": case["case_id"]}
+
+    ids = in_crm(desk, fill)
+    sign_in(page, desk, "alice")
+    # the duplicate is found by the address it wrote from; its card number shows in the results
+    page.goto(desk.url + "/contacts")
+    page.fill("#q", "ines.fabre@pharmacie")
+    page.press("#q", "Enter")
+    expect(page.locator(f"#contacts tr[data-contact='{ids['dup']}']")).to_contain_text(str(ids["dup"]))
+    page.goto(desk.url + f"/contacts/{ids['kept']}")
+    # her mobile is on the other card: refused, and the message says what to do
+    page.select_option("#identity-kind", "phone")
+    page.fill("#identity-value", "+33 6 11 22 33 44")
+    page.click("#add-identity")
+    expect(page.locator("#identity-error")).to_contain_text(f"Already on card no. {ids['dup']}")
+    expect(page.locator("#identity-value")).to_have_value("+33 6 11 22 33 44")
+    page.select_option("#identity-kind", "email")
+    page.fill("#identity-value", "pas une adresse")
+    page.click("#add-identity")
+    expect(page.locator("#identity-error")).to_contain_text("not an e-mail address")
+    # review first: both cards and what the kept card receives; nothing changed yet
+    page.fill("#merge-other", str(ids["dup"]))
+    page.click("#merge-review")
+    expect(page.locator("#merge-other-card")).to_contain_text("+33611223344")
+    changes = page.locator("#merge-changes")
+    expect(changes).to_contain_text("calls at night")
+    expect(changes.locator("tr", has_text="May be phoned")).to_contain_text("no")
+    assert in_crm(desk, lambda s: s.get_contact(ids["dup"])) is not None
+    screenshot(page, shot_path(tmp_path, "contact-merge-review.png"), full_page=True)
+    page.click("#merge-confirm")
+    expect(page.locator("#notice")).to_contain_text("Cards merged")
+    timeline = page.locator("#contact-timeline")
+    expect(timeline.locator("tr[data-kind='call'][data-ref='c-2001']")).to_contain_text("+33611223344")
+    mail_row = timeline.locator(f"tr[data-kind='task'][data-ref='{ids['task']}']")
+    expect(mail_row).to_contain_text("<b>Rupture</b> de Dolorex ?")       # the subject as text, never markup
+    expect(mail_row).to_contain_text("E-mail")
+    expect(timeline.locator(f"tr[data-kind='case'][data-ref='{ids['case']}']")).to_be_visible()
+    identities = page.locator("#contact-identities")
+    for shown in ("+33140000077", "+33611223344", "ines.fabre@pharmacie-port.fr"):
+        expect(identities).to_contain_text(shown)
+    expect(page.locator("#contact-audit tr", has_text="merged")).to_contain_text("alice")
+    expect(page.locator("#c-may_contact_phone")).to_have_value("false")   # her refusal survived
+    screenshot(page, shot_path(tmp_path, "contact-one-card.png"), full_page=True)
+    assert in_crm(desk, lambda s: s.get_contact(ids["dup"])) is None
+    case = in_crm(desk, lambda s: s.get_case(ids["case"]))
+    assert case["contact_id"] == ids["kept"]
+    # removing a number keeps its calls where they are; the last identity cannot go
+    page.locator("#contact-identities li", has_text="+33611223344").locator("button").click()
+    expect(page.locator("#notice")).to_contain_text("Removed from the card")
+    expect(page.locator("#contact-identities")).not_to_contain_text("+33611223344")

@@ -91,7 +91,7 @@ async def test_identities_merge_and_timeline(crm_url: str) -> None:
                    for a in await store.case_audit(case["case_id"]))
         audit = await store.contact_audit(keep)
         merged = [a for a in audit if a["field"] == "merged"]
-        assert merged and merged[0]["by"] == "bob" and merged[0]["old"]["id"] == dup
+        assert merged and merged[0]["by"] == "bob" and merged[0]["old"] == f"#{dup} H. Mueller"
         assert any(a["field"] == "may_contact_phone" and a["by"] == "alice" for a in audit)  # dup's history kept
 
         timeline = await store.contact_timeline(keep)
