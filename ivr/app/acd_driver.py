@@ -18,6 +18,7 @@ from acd.center import ContactCenter
 from acd.config import AcdConfig, QueueSpec
 from acd.state import AgentState
 from ivr.call.context import Waiter
+from ivr.channels.channel_report import live_backlog
 
 log = logging.getLogger(__name__)
 _TASK_ACTIONS = (act.OfferTask, act.CancelTaskOffer, act.TaskRejected)
@@ -157,6 +158,7 @@ class AcdDriver:
         for queue in snap["queues"]:
             queue.pop("oldest_arrival", None)
             queue["longest_wait"] = round(queue["longest_wait"], 1)
+        snap["channels"] = live_backlog(self.center.tasks.snapshot(now)["backlog"])
         return snap
 
     async def run_timer(self) -> None:

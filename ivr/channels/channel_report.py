@@ -49,3 +49,16 @@ def voice_row(stats: Mapping[str, Any], waits: list[float], sl_seconds: float) -
             "first_response_median_s": _r(median(waits)) if waits else None,
             "backlog": 0, "backlog_oldest_age_s": None, "sl_target_s": sl_seconds,
             "service_level": stats["service_level"]}
+
+
+def live_backlog(backlog: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The wallboard's line per channel from the ACD's backlog per (queue, channel): tasks
+    waiting, offered, being handled, and the oldest wait in seconds."""
+    by: dict[str, dict[str, Any]] = {}
+    for row in backlog:
+        line = by.setdefault(row["channel"], {"channel": row["channel"], "waiting": 0, "offered": 0,
+                                              "connected": 0, "oldest_wait": 0.0})
+        for key in ("waiting", "offered", "connected"):
+            line[key] += row[key]
+        line["oldest_wait"] = round(max(line["oldest_wait"], row["oldest_age"]), 1)
+    return [by[ch] for ch in sorted(by)]

@@ -279,6 +279,16 @@ def top(ctx: click.Context, every: float) -> None:
             q.add_row(row["queue"], str(row["waiting"]), f"{row['longest_wait']:.0f}",
                       str(row["agents_ready"]), str(row["agents_busy"]),
                       str(row["agents_staffed"]), style=style)
+        parts = [q]
+        if status.get("channels"):           # e-mails, chats, SMS, voice messages, faxes
+            c = Table(title="Other channels")
+            for col in ("channel", "waiting", "oldest wait s", "offered", "being handled"):
+                c.add_column(col)
+            for row in status["channels"]:
+                c.add_row(row["channel"], str(row["waiting"]), f"{row['oldest_wait']:.0f}",
+                          str(row["offered"]), str(row["connected"]),
+                          style="bold red" if row["waiting"] and not row["offered"] + row["connected"] else None)
+            parts.append(c)
         a = Table(title="Agents")
         for col in ("agent", "state", "reason", "for s", "calls"):
             a.add_column(col)
@@ -289,8 +299,8 @@ def top(ctx: click.Context, every: float) -> None:
             from rich.text import Text
             warn = Text(f"CRM database unavailable: {status['crm_spool']} record(s) safe in the "
                         "spool, written when it is back (see the engine log)", style="bold red")
-            return Group(q, a, warn)
-        return Group(q, a)
+            return Group(*parts, a, warn)
+        return Group(*parts, a)
 
     try:
         with Live(board(), refresh_per_second=4, screen=False) as live:

@@ -74,3 +74,13 @@ def test_cli_report_by_channel(tmp_path: Path) -> None:
     res = CliRunner().invoke(crm_group, ["report", "--crm", url, "--by", "channel"], obj={},
                              catch_exceptions=False, env={"COLUMNS": "220"})
     assert "email" in res.output and "backlog" in res.output
+
+
+def test_the_wallboard_line_per_channel_sums_its_queues() -> None:
+    from ivr.channels.channel_report import live_backlog
+    rows = live_backlog([
+        {"queue": "pv", "channel": "email", "waiting": 2, "offered": 1, "connected": 0, "oldest_age": 40.04},
+        {"queue": "general", "channel": "email", "waiting": 3, "offered": 0, "connected": 2, "oldest_age": 95.0},
+        {"queue": "general", "channel": "chat", "waiting": 0, "offered": 0, "connected": 4, "oldest_age": 0.0}])
+    assert rows == [{"channel": "chat", "waiting": 0, "offered": 0, "connected": 4, "oldest_wait": 0.0},
+                    {"channel": "email", "waiting": 5, "offered": 1, "connected": 2, "oldest_wait": 95.0}]
