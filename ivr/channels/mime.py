@@ -81,6 +81,22 @@ def _header(msg: EmailMessage, name: str, notes: list[str]) -> str:
 
 
 def parse_mail(raw: bytes, max_attachment_bytes: int) -> InboundMail:
+    """The mail as a task needs it. Never raises: a mail the parser cannot read at all still
+    becomes a task (its raw bytes attached, with the reason), or it would be fetched again and
+    again and hold up every mail behind it."""
+    try:
+        return _parse(raw, max_attachment_bytes)
+    except Exception as exc:  # noqa: BLE001 — one unreadable mail must not stop the mailbox
+        reason = f"unreadable mail ({type(exc).__name__}: {str(exc)[:200]}): the original is attached"
+        refused = attachment_refusal(len(raw), max_attachment_bytes)
+        return InboundMail(
+            message_id=f"<sha256-{hashlib.sha256(raw).hexdigest()[:32]}@unreadable>", sender="", sender_name="",
+            subject="(unreadable mail)", text="", html="", in_reply_to="", references="", headers={},
+            return_path=None, date=None, notes=[reason] + ([f"original.eml: {refused}"] if refused else []),
+            attachments=[Attachment("original.eml", "message/rfc822", len(raw), None if refused else raw, refused)])
+
+
+def _parse(raw: bytes, max_attachment_bytes: int) -> InboundMail:
     notes: list[str] = []
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     for defect in getattr(msg, "defects", [])[:5]:

@@ -15,7 +15,8 @@ from acd.center import ContactCenter
 from acd.config import AcdConfig
 from ivr.channels.email_in import EmailChannel, acd_event
 from ivr.channels.settings import EmailSettings
-from ivr.channels.task_store import get_task, thread_messages
+from ivr.channels import mime
+from ivr.channels.task_store import attachments, get_task, thread_messages
 from ivr.crm.store import open_store
 
 from .mail_servers import PASSWORD, USER, Dovecot, SmtpReceiver
@@ -248,3 +249,27 @@ async def test_a_backlog_of_1200_unseen_mails_is_read(rig: Rig, mailbox: Dovecot
     await mailbox.deliver(*[bytes(mail(sender=f"s{i}@clinic.example", subject=f"q{i}")) for i in range(1200)])
     assert await asyncio.wait_for(rig.read(), 120) == 1200
     assert rig.channel.stats["tasks"] == 1200 and await mailbox.unseen() == 0
+
+
+@pytest.mark.parametrize("crm_url", ["sqlite"], indirect=True)
+async def test_a_mail_the_parser_cannot_read_is_a_task_and_holds_up_nothing(
+        rig: Rig, mailbox: Dovecot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parser bug on one mail (injected: no input is known to crash the stdlib's parser) must
+    not make the channel fetch that mail forever with every later mail stuck behind it."""
+    parse = mime._parse
+
+    def crash_on_poison(raw: bytes, limit: int):
+        if b"poison" in raw:
+            raise RecursionError("maximum recursion depth exceeded")
+        return parse(raw, limit)
+    monkeypatch.setattr(mime, "_parse", crash_on_poison)
+    await mailbox.deliver(bytes(mail(subject="poison pill")), bytes(mail(sender="bob@clinic.example")))
+    assert await rig.read() == 2
+    assert await rig.read() == 0                                  # both marked \Seen
+    tasks = [await get_task(rig.store, o.task_id) for o in rig.offers]
+    unreadable = next(t for t in tasks if t["subject"] == "(unreadable mail)")
+    assert "RecursionError" in unreadable["notes"] and "original is attached" in unreadable["notes"]
+    [message] = await thread_messages(rig.store, unreadable["thread_id"])
+    [original] = await attachments(rig.store, message["message_id"])
+    assert original["filename"] == "original.eml" and original["size"] > 0
+    assert any(t["sender"] == "bob@clinic.example" for t in tasks)
