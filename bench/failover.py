@@ -19,7 +19,10 @@ rounds, the LAST line is one JSON object:
 - talking_calls_dropped: talking callers whose call failed, ended before the agent's phone
   hung up (it talks --talk-s seconds) or went to the operator fallback;
 - fallback_calls: any of our callers in Asterisk's CDRs with the operator fallback;
-- pg_promotion_lost_records: from bench/pg_promotion.py (CRM on a promoted standby), run last.
+- pg_promotion_*: then the CRM store on a PostgreSQL primary and its streaming standby
+  (tests/crm/pg_replica.py): records written through a multi-host URL with
+  target_session_attrs=read-write while the primary stops and the standby is promoted;
+  pg_promotion_lost_records counts those missing on the new primary.
 """
 from __future__ import annotations
 
@@ -188,15 +191,17 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--talk-s", type=float, default=75.0, help="agents' phones talk this long")
     parser.add_argument("--spacing-s", type=float, default=0.4, help="between waiting callers' arrivals")
-    parser.add_argument("--no-pg-promotion", action="store_true", help="skip bench/pg_promotion.py")
+    parser.add_argument("--no-pg-promotion", action="store_true", help="skip the PostgreSQL promotion")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.waiting, args.talking, args.kills, args.talk_s = 6, 2, 2, 30.0
     result = run(args)
     if not args.no_pg_promotion:
-        from pg_promotion import promotion_trial        # bench/pg_promotion.py
-        result.update(promotion_trial())
+        import asyncio
+
+        from pg_replica import promotion_trial          # tests/crm/pg_replica.py
+        result.update(asyncio.run(promotion_trial(Path(tempfile.mkdtemp(prefix="bench-pg-")))))
     print(json.dumps(result))
 
 
