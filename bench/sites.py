@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--agents-per-site", type=int, default=100)
     parser.add_argument("--hours", type=float, default=8.0)
     parser.add_argument("--aht-s", type=float, default=300.0)
-    parser.add_argument("--occupancy", type=float, default=0.85, help="offered load / agents")
+    parser.add_argument("--occupancy", type=float, default=0.95, help="offered load / agents")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="1 simulated hour")
     args = parser.parse_args()
