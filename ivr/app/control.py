@@ -36,6 +36,11 @@ class ControlServer:
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A socket left by a crash is replaced; one that answers belongs to a live engine
+        # (a standby on the same box): taking it over would send its commands to us.
+        if _answers(self.path):
+            raise OSError(f"another engine serves the control socket {self.path}: give this "
+                          "engine its own `control: socket:` path in its engine.yaml")
         self.path.unlink(missing_ok=True)
         old_umask = os.umask(0o177)            # the socket is born 0600: only its owner
         try:
@@ -118,3 +123,13 @@ async def request_async(path: Path, payload: dict[str, Any], timeout: float = 5.
         raise ControlError(answer.get("error", "the engine refused the request"),
                            answer.get("problems"))
     return answer
+
+
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except OSError:                 # absent, stale (ECONNREFUSED) or not a socket
+            return False
+    return True

@@ -21,11 +21,11 @@ from collections.abc import Coroutine
 from datetime import datetime, timedelta, timezone
 
 from acd import actions as act
-from acd import events as act_events
 from ivr.app.acd_driver import AcdDriver
 from ivr.app.agent_restore import AgentRestore
 from ivr.app.agents import AgentCommands
 from ivr.app.bus import EventBus
+from ivr.app.cluster_member import ClusterMember
 from ivr.app.campaigns import Campaigns, plan_holidays
 from ivr.app.feed import LiveFeed, Outbox
 from ivr.app.control import ControlServer
@@ -36,14 +36,10 @@ from ivr.app.presence import AgentPresence
 from ivr.app.routes import agi_router
 from ivr.app.speech import Speech
 from ivr.call.callbacks import Callbacks
-from ivr.call.context import CallContext, Waiter
+from ivr.call.context import CallContext
 from ivr.cluster.gate import standby_gate
-from ivr.cluster.pg_leader import PgLeader, engine_name
-from ivr.cluster.pg_places import PlaceLedger, TermRefused
-from ivr.cluster.places import Place, PlaceBook, resume_event, resume_order
 from ivr.config import Settings
 from ivr.crm.outbound import CampaignStore
-from ivr.dialplan.instructions import Route
 from ivr.crm.store import CrmStore, open_store
 from ivr.knowledge.store import KnowledgeBase
 from ivr.knowledge.sync import KnowledgeWatcher
@@ -87,10 +83,8 @@ class Engine:
         self.ami: AmiLink | None = None
         self.agi: AgiServer | None = None
         self.control: ControlServer | None = None
-        self.cluster: PgLeader | None = None       # cluster.enabled: active or standby
+        self.cluster: ClusterMember | None = None  # cluster.enabled: active or standby
         self.stepped_down = False                  # lost the cluster's lock: exits at once
-        self.ledger: PlaceLedger | None = None     # waiting callers' places, for the next active
-        self.resumable: dict[str, Place] = {}      # the former active's waiting callers
         self.campaigns: Campaigns | None = None    # outbound (issue 15)
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -144,90 +138,22 @@ class Engine:
         else:                                # everything is up: now it may take over
             self._spawn(self.cluster.run())
 
-    # ---- an active engine and a standby (ivr/cluster/) ------------------------------------
+    # ---- an active engine and a standby (ivr/app/cluster_member.py) --------------------------
     async def _join_cluster(self) -> None:
-        """Standby until the cluster's lock is ours; ClusterRefused (wrong database) stops
-        the start."""
-        c = self.settings.cluster
-        if not c.enabled:
-            return
-        self.cluster = PgLeader(self.settings.cluster_url(), c.name, engine_name(c.engine_id),
-                                poll_s=c.poll_s, lease_s=c.lease_s,
-                                on_active=self._became_active, on_step_down=self._step_down)
-        self.acd.may_route = self.cluster.may_route
-        await self.cluster.join()
-        cluster = self.cluster
-        self.ledger = PlaceLedger(self.settings.cluster_url(),
-                                  lambda: cluster.term if cluster.may_route() else None)
-        book, ledger = PlaceBook(), self.ledger
-        self.acd.observers.append(lambda event, actions: ledger.record(
-            book.observe(event, actions, datetime.now(timezone.utc))))
+        if self.settings.cluster.enabled:
+            self.cluster = ClusterMember(self.settings, self.acd, ami=lambda: self.ami,
+                                         spawn=self._spawn, on_active=self._became_active,
+                                         step_down=self._step_down)
+            await self.cluster.join()
 
-    def _became_active(self, term: int) -> None:
+    def _became_active(self) -> None:
         # Calls unfinished before the takeover were the former leader's: from now on, ours.
         self.crm_startup.started_at = datetime.now(timezone.utc)
         self._spawn(self.crm_startup.run())
-        self._spawn(self._keep_places())
         self._spawn(self._run_campaigns())     # outbound calls too: only the active dials
         self._spawn(self._start_channels())    # and only the active reads the mailboxes
-        self._announce_active()
 
-    def _hold_places(self, expire_s: float = 25.0) -> None:
-        """The former active's callers join the ACD now, all at once and in their original
-        order, each with a stand-in for its line: whoever comes back first through the
-        dialplan cannot pass the others. The ACD's decisions wait in the stand-in until the
-        caller's session takes them (AcdDriver.join); one not back within `expire_s` (hung
-        up meanwhile) leaves the queue."""
-        now = datetime.now(timezone.utc)
-        held = {}
-        for place in self.resumable.values():
-            held[place.call_id] = Waiter(place.call_id, lambda agent, at: None, lambda: False)
-            self.acd.join(held[place.call_id])
-            self.acd.handle(resume_event(place, now))
-
-        async def expire() -> None:
-            await asyncio.sleep(expire_s)
-            for call_id, stand_in in held.items():
-                if self.acd.waiters.get(call_id) is stand_in:
-                    log.warning("cluster: caller %s of the former active engine did not come "
-                                "back within %.0f s: out of its queue", call_id, expire_s)
-                    self.resumable.pop(call_id, None)
-                    self.acd.handle(act_events.CallAbandoned(call_id))
-                    self.acd.leave(call_id)
-        self._spawn(expire())
-
-    def _announce_active(self) -> None:
-        """Asterisk tries the active engine first: its IVR_ACTIVE global names us."""
-        if self.cluster is not None and self.cluster.may_route() and self.ami and self.ami.connected:
-            s = self.settings
-            url = s.cluster.agi_url or f"agi://{s.agi.host}:{s.agi.port}"
-            self._spawn(self._setvar("IVR_ACTIVE", url))
-
-    async def _setvar(self, name: str, value: str) -> None:
-        try:
-            await self.ami.action({"Action": "Setvar", "Variable": name, "Value": value})
-        except Exception as exc:     # noqa: BLE001 - the dialplan tries both engines anyway
-            log.warning("cluster: could not set %s on Asterisk: %s", name, exc)
-
-    async def _keep_places(self) -> None:
-        """Take over the former active's waiting callers' places, then write ours."""
-        try:
-            try:
-                self.resumable = {p.call_id: p for p in resume_order(await self.ledger.load())}
-            except Exception as exc:    # noqa: BLE001 - those callers come back as new calls
-                log.error("cluster: cannot read the former active's waiting callers: %s", exc)
-            if self.resumable:
-                log.warning("cluster: %d caller(s) of the former active engine were waiting; "
-                            "their places are kept for when they come back", len(self.resumable))
-                self._hold_places()
-            await self.ledger.run()
-        except TermRefused as exc:
-            self._step_down(f"the database refused our term: {exc}")
-
-    def _step_down(self, reason: str) -> None:
-        """Fail-stop: our queues may be stale now that another engine may route. Calls go
-        back to Asterisk at once (no grace), the process exits (status 2) for its supervisor
-        to restart it as a standby."""
+    def _step_down(self) -> None:
         self.stepped_down = True
         self.stopping.set()
 
@@ -277,7 +203,8 @@ class Engine:
 
     def _on_ami_login(self) -> None:
         self.presence.on_login()
-        self._announce_active()
+        if self.cluster:
+            self.cluster.announce_active()
         if self.crm_startup:
             self.crm_startup.on_ami_login()
 
@@ -289,15 +216,8 @@ class Engine:
             endpoint_agent=self.endpoint_agent,
             queue_names=frozenset(self.acd.queues), destinations=s.destinations(),
             sounds_dir=s.path(s.sounds.dir), sounds_prefix=s.sounds.asterisk_prefix,
-            wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now, resume=self._resume)
-
-    def _resume(self, call_id: str) -> tuple[Route, float] | None:
-        """A caller of the former active engine, back through the dialplan: its place."""
-        place = self.resumable.pop(call_id, None) if self.resumable else None
-        if place is None:
-            return None
-        route = Route(place.queue, "resumed", place.priority, place.requirement or None, None, "failover")
-        return route, place.waited_s(datetime.now(timezone.utc))
+            wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now,
+            resume=self.cluster.resume if self.cluster else lambda call_id: None)
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Graceful stop: take no new calls, let live calls finish (or hand them back to
@@ -324,12 +244,6 @@ class Engine:
         if self.ami:
             await self.ami.close()
         await self.bus.stop()
-        if self.ledger:
-            try:
-                await asyncio.wait_for(self.ledger.flush(), 5)
-            except Exception as exc:    # noqa: BLE001 - the next active resumes from the last batch
-                log.warning("cluster: last waiting places not written: %s", exc)
-            await self.ledger.close()
         if self.cluster:           # last: the standby takes over once our calls are gone
             await self.cluster.close()
         if self.store:

@@ -59,9 +59,8 @@ async def read_cluster_row(conn: Any) -> ClusterRow | None:
 
 def where(url: str) -> str:
     from psycopg.conninfo import conninfo_to_dict
-    info = conninfo_to_dict(url)
-    return (f"PostgreSQL {info.get('user', '?')}@{info.get('host', 'localhost')}:"
-            f"{info.get('port', 5432)}/{info.get('dbname', '?')}")
+    from ivr.crm.backends import describe_pg
+    return describe_pg(conninfo_to_dict(url))
 
 
 class PgLeader:

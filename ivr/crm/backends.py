@@ -147,6 +147,16 @@ class _PgTx:
         return list(await cur.fetchall())
 
 
+def describe_pg(info: dict[str, Any]) -> str:
+    """'PostgreSQL user@host:port/db' for messages; every server of a multi-host URL
+    (h1:p1,h2:p2: a primary and its standby) with its own port."""
+    hosts = str(info.get("host") or "localhost").split(",")
+    ports = str(info.get("port") or 5432).split(",")
+    ports = ports * len(hosts) if len(ports) == 1 else ports       # one port for all hosts
+    servers = ",".join(f"{h or 'localhost'}:{p or 5432}" for h, p in zip(hosts, ports))
+    return f"PostgreSQL {info.get('user', '?')}@{servers}/{info.get('dbname', '?')}"
+
+
 class PgBackend:
     dialect = "postgresql"
     # After a failed connection attempt, reads fail at once for this long instead of each
@@ -210,8 +220,7 @@ class PgBackend:
             # libpq waits for the OS (minutes) on a host that drops packets: meanwhile the
             # writer holds records in memory rather than in the spool
             extra["connect_timeout"] = CONNECT_TIMEOUT_S
-        where = (f"PostgreSQL {info.get('user', '?')}@{info.get('host', 'localhost')}:"
-                 f"{info.get('port', 5432)}/{info.get('dbname', '?')}")
+        where = describe_pg(info)
 
         async def connect() -> Any:
             return await psycopg.AsyncConnection.connect(url, autocommit=True, **extra)

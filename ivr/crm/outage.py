@@ -72,6 +72,10 @@ def what_to_do(exc: BaseException, where: str) -> str:
     if "locked" in text or "busy" in text:
         return (f"another process holds a write lock on {where} (a long transaction, a backup "
                 "or a tool left open): end it")
+    if "session is read-only" in text or "shutting down" in text or "in recovery" in text:
+        # libpq's target_session_attrs=read-write found no primary: a failover under way
+        return (f"no server of {where} takes writes now (a PostgreSQL failover under way?): "
+                "promote the standby if nobody does (pg_ctl promote); the store follows by itself")
     if "full" in text or "no space" in text or "quota" in text:
         return f"free disk space where {where} lives"
     if "i/o" in text or "disk" in text or "readonly" in text or "read-only" in text:

@@ -34,6 +34,7 @@ def config(tmp: Path, name: str, base: int, url: str) -> Path:
     return write_config(tmp / name, base_port=base, dialplan=PROJECT / "dialplans/minimal.yaml",
                         crm=tmp / "unused.db", sounds=SOUNDS[0] if SOUNDS else tmp / "sounds",
                         extra={"crm": {"url": url}, "cdr": {"enabled": False},
+                               "control": {"socket": str(tmp / name / "control.sock")},
                                "cluster": {"enabled": True, "name": "pharma", "engine_id": name,
                                            "poll_s": 0.2, "lease_s": 1.5}})
 

@@ -95,8 +95,9 @@ async def test_the_ledger_writes_in_batches_and_a_former_leaders_batch_is_refuse
 
 async def test_the_active_engine_writes_its_callers_places_and_the_next_one_takes_them_over(
         tmp_path: Path) -> None:
-    """The engine's wiring (ivr/app/engine.py): ACD → PlaceBook → ledger on the active one;
-    the engine taking over reads them back, oldest first, and routes meanwhile nothing twice."""
+    """The engine's wiring (ivr/app/cluster_member.py): ACD → PlaceBook → ledger on the active
+    one; the engine taking over reads them back, oldest first, and routes meanwhile nothing
+    twice; a callback promised on the former active (a CRM record) is queued on the new one."""
     import asyncio
     import time as clock
 
@@ -141,18 +142,25 @@ async def test_the_active_engine_writes_its_callers_places_and_the_next_one_take
             a.acd.handle(E.CallArrived(call_id, queue, caller="+3361100"))
             await asyncio.sleep(0.01)
         a.acd.handle(E.CallAbandoned("second"))
-        await until(lambda: a.ledger.written >= 4 and not a.ledger.pending)
+        await until(lambda: a.cluster.ledger.written >= 4 and not a.cluster.ledger.pending)
+        # a callback promised on A (a CRM record: disposition callback, no agent yet)
+        from ivr.crm.records import CallRecord
+        asked = datetime.now(timezone.utc) - timedelta(minutes=3)
+        a.store.save_call(CallRecord("promise", caller="+33611000099", started_at=asked,
+                                     ended_at=asked, queue=queue, disposition="callback"))
+        assert [c.call_id for c in await a.store.list_calls()] == ["promise"]   # committed
 
-        await a.cluster.close()                          # its session ends: B takes over
-        await until(lambda: b.cluster.role is Role.ACTIVE and bool(b.resumable))
-        assert list(b.resumable) == ["first", "third"]
-        assert b.resumable["first"].arrived_at < b.resumable["third"].arrived_at
+        await a.cluster.leader.close()                   # its session ends: B takes over
+        await until(lambda: b.cluster.role is Role.ACTIVE and bool(b.cluster.resumable))
+        assert list(b.cluster.resumable) == ["first", "third"]
+        assert b.cluster.resumable["first"].arrived_at < b.cluster.resumable["third"].arrived_at
         assert a.cluster.role is not Role.ACTIVE or not a.cluster.may_route()
+        await until(lambda: "promise" in b.callbacks.pending)    # B keeps A's promise
+        assert "promise" not in a.callbacks.pending    # A queued it at its own takeover only
     finally:
         for e in (a, b):
             for t in e._tasks:
                 t.cancel()
-            await e.ledger.close()
             await e.cluster.close()
             await e.store.close()
 
