@@ -96,6 +96,7 @@ class Engine:
         self._tasks: list[asyncio.Task] = []
         self.tasks: Any = None      # ivr/app/tasks.py TaskHub when a channel is configured
         self.email: Any = None
+        self.sms: Any = None        # ivr/channels/sms.py SmsChannel when channels.sms is set
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -233,14 +234,18 @@ class Engine:
 
     async def _start_channels(self) -> None:
         """Non-voice channels (ivr/channels), each only when configured in `channels:`."""
-        email = self.settings.channels.email
-        if email is None:
+        email, sms = self.settings.channels.email, self.settings.channels.sms
+        if email is None and sms is None:
             return
-        from ivr.app.tasks import TaskHub, start_email
+        from ivr.app.tasks import TaskHub, start_email, start_sms
         self.tasks = TaskHub(self.acd, self.store, self.outbox, self._spawn)
         reloaded = await self.tasks.reload()
-        self.email = start_email(email, self.tasks, self._spawn)
-        log.info("channels: e-mail started (%d open task(s) reloaded)", reloaded)
+        if email is not None:
+            self.email = start_email(email, self.tasks, self._spawn)
+        if sms is not None:
+            self.sms = start_sms(sms, self.tasks, lambda: self.ami, self._spawn)
+        log.info("channels: %s started (%d open task(s) reloaded)",
+                 " and ".join(n for n, c in (("e-mail", email), ("SMS", sms)) if c), reloaded)
 
     def wire_crm_parts(self, started_at: datetime) -> None:
         """The parts that need the CRM store, once it is open."""
@@ -266,6 +271,8 @@ class Engine:
         self.presence.on_ami_event(event)
         if self.campaigns is not None:
             self.campaigns.on_ami_event(event)
+        if self.sms is not None:
+            self.sms.on_ami_event(event)
 
     async def _start_ami(self) -> None:
         self.ami = AmiLink(self.settings.ami, self._on_ami_event, on_login=self._on_ami_login)
@@ -280,6 +287,8 @@ class Engine:
         self._announce_active()
         if self.crm_startup:
             self.crm_startup.on_ami_login()
+        if self.sms is not None:
+            self.sms.on_ami_login()
 
     def _call_context(self) -> CallContext:
         s = self.settings

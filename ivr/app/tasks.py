@@ -28,6 +28,8 @@ class TaskHub:
         self._spawn = spawn
         self.offered: dict[str, str] = {}   # task id -> agent it is offered to / held by
         self.email: Any = None              # the EmailChannel, for replies (start_email)
+        # channel -> what sends an agent's reply: `await sender.reply(task_id, agent, text)`
+        self.senders: dict[str, Any] = {}
         self.views: dict[str, dict[str, Any]] = {}   # task id -> what the desk shows of it
         acd.task_sink = self.on_action
 
@@ -99,14 +101,19 @@ class TaskHub:
         return {"ok": True, "task_id": task_id, "action": action}
 
     async def reply(self, task_id: str, agent: str, text: str) -> None:
-        """The agent's answer, over SMTP, in the thread (In-Reply-To / References)."""
+        """The agent's answer through the task's channel (e-mail: SMTP, in the thread; SMS:
+        AMI MessageSend)."""
         if self.offered.get(task_id) != agent:
             raise LookupError(f"task {task_id} is not with {agent}")
         if not text.strip():
             raise ValueError("the reply is empty")
-        if self.email is None:
-            raise LookupError("no e-mail channel to send the reply with")
-        await self.email.reply(task_id, agent, text)
+        channel = self.views.get(task_id, {}).get("channel")
+        if channel is None:
+            channel = (await task_store.get_task(self.store, task_id) or {}).get("channel")
+        sender = self.senders.get(channel) or (self.email if channel == "email" else None)
+        if sender is None:
+            raise LookupError(f"no {channel or 'e-mail'} channel to send the reply with")
+        await sender.reply(task_id, agent, text)
 
     async def decline(self, task_id: str, agent: str, reason: str = "") -> None:
         if self.offered.get(task_id) == agent:
@@ -142,3 +149,21 @@ def start_email(settings: Any, hub: TaskHub, spawn: Any) -> Any:
 
 
 
+
+
+def start_sms(settings: Any, hub: TaskHub, ami: Any, spawn: Any) -> Any:
+    """The SMS channel, when `channels.sms` is configured: Asterisk's SIP MESSAGEs (drained
+    from AstDB at the first AMI login and on each UserEvent) and the gateways' webhook."""
+    from ivr.channels.sms import SmsChannel, acd_event
+
+    channel = SmsChannel(settings, hub.store, ami, lambda ing: hub.submit(acd_event(ing, time.monotonic())),
+                         spawn)
+    hub.senders["sms"] = channel
+    if settings.asterisk and ami() is not None and ami().connected:
+        channel.on_ami_login()
+    if settings.webhook is not None:
+        from ivr.channels.sms_webhook import SmsWebhook
+
+        channel.webhook = SmsWebhook(settings.webhook, channel)
+        spawn(channel.webhook.serve())
+    return channel
