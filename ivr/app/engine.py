@@ -97,6 +97,7 @@ class Engine:
         self.tasks: Any = None      # ivr/app/tasks.py TaskHub when a channel is configured
         self.email: Any = None
         self.sms: Any = None        # ivr/channels/sms.py SmsChannel when channels.sms is set
+        self.fax: Any = None        # ivr/channels/fax.py FaxChannel when channels.fax is set
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -235,17 +236,20 @@ class Engine:
     async def _start_channels(self) -> None:
         """Non-voice channels (ivr/channels), each only when configured in `channels:`."""
         email, sms = self.settings.channels.email, self.settings.channels.sms
-        if email is None and sms is None:
+        fax = self.settings.channels.fax
+        if email is None and sms is None and fax is None:
             return
-        from ivr.app.tasks import TaskHub, start_email, start_sms
+        from ivr.app.tasks import TaskHub, start_email, start_fax, start_sms
         self.tasks = TaskHub(self.acd, self.store, self.outbox, self._spawn)
         reloaded = await self.tasks.reload()
         if email is not None:
             self.email = start_email(email, self.tasks, self._spawn)
         if sms is not None:
             self.sms = start_sms(sms, self.tasks, lambda: self.ami, self._spawn)
+        if fax is not None:
+            self.fax = start_fax(fax, self.tasks, lambda: self.ami, self._spawn)
         log.info("channels: %s started (%d open task(s) reloaded)",
-                 " and ".join(n for n, c in (("e-mail", email), ("SMS", sms)) if c), reloaded)
+                 ", ".join(n for n, c in (("e-mail", email), ("SMS", sms), ("fax", fax)) if c), reloaded)
 
     def wire_crm_parts(self, started_at: datetime) -> None:
         """The parts that need the CRM store, once it is open."""
@@ -273,6 +277,8 @@ class Engine:
             self.campaigns.on_ami_event(event)
         if self.sms is not None:
             self.sms.on_ami_event(event)
+        if self.fax is not None:
+            self.fax.on_ami_event(event)
 
     async def _start_ami(self) -> None:
         self.ami = AmiLink(self.settings.ami, self._on_ami_event, on_login=self._on_ami_login)
@@ -289,6 +295,8 @@ class Engine:
             self.crm_startup.on_ami_login()
         if self.sms is not None:
             self.sms.on_ami_login()
+        if self.fax is not None:
+            self.fax.on_ami_login()
 
     def _call_context(self) -> CallContext:
         s = self.settings

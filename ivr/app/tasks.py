@@ -167,3 +167,18 @@ def start_sms(settings: Any, hub: TaskHub, ami: Any, spawn: Any) -> Any:
         channel.webhook = SmsWebhook(settings.webhook, channel)
         spawn(channel.webhook.serve())
     return channel
+
+
+def start_fax(settings: Any, hub: TaskHub, ami: Any, spawn: Any) -> Any:
+    """The fax channel, when `channels.fax` is configured: ReceiveFAX outcomes spooled by
+    Asterisk in AstDB, read at the first AMI login and on each UserEvent."""
+    from pathlib import Path
+
+    from ivr.channels.fax import FaxChannel, acd_event
+
+    Path(settings.spool_dir).mkdir(parents=True, exist_ok=True)
+    channel = FaxChannel(settings, hub.store, ami, lambda ing: hub.submit(acd_event(ing, time.monotonic())),
+                         spawn)
+    if ami() is not None and ami().connected:
+        channel.on_ami_login()
+    return channel

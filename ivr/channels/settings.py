@@ -92,6 +92,19 @@ class SmsSettings(_Strict):
     webhook: SmsWebhookSettings | None = None    # None: no HTTP endpoint
 
 
+class FaxSettings(_Strict):
+    """Fax in: Asterisk's ReceiveFAX ([hotline-fax] in extensions_hotline.conf) writes a TIFF;
+    the engine turns it into a PDF attached to a task (channel "fax")."""
+    # Where the engine reads the TIFFs: Asterisk's /var/spool/asterisk/fax/hotline as the
+    # engine sees it (the same path on one host; the chroot's copy in the sandbox).
+    spool_dir: str = "/var/spool/asterisk/fax/hotline"
+    queue: str = "general"
+    priority: int = 0
+    max_pdf_bytes: int = Field(20_000_000, gt=0)   # larger PDFs are refused with a reason
+    keep_tiff: bool = False                         # delete the TIFF once the task is stored
+
+
 class ChannelsSettings(_Strict):
     email: EmailSettings | None = None   # None: no e-mail channel
     sms: SmsSettings | None = None       # None: no SMS channel
+    fax: FaxSettings | None = None       # None: no fax channel

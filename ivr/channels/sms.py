@@ -16,13 +16,13 @@ Out: an agent's reply goes through AMI MessageSend to `channels.sms.reply_uri`.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from .astdb_spool import AstDbSpool
 from .mail_rules import safety_hit
 from .settings import SmsSettings
 from .sms_rules import BadSms, InboundSms, b64, parse_spooled, reply_problem
@@ -47,8 +47,7 @@ class SmsChannel:
         self.ami = ami                 # the engine's AmiLink (it reconnects: ask each time)
         self.submit = submit
         self.spawn = spawn
-        self._drain_lock = asyncio.Lock()
-        self._again = False
+        self.spool = AstDbSpool(FAMILY, ami, self._spooled)
         self.webhook: Any = None       # sms_webhook.SmsWebhook when channels.sms.webhook is set
         self.stats = {"received": 0, "tasks": 0, "duplicates": 0, "refused": 0, "replies": 0}
 
@@ -63,41 +62,16 @@ class SmsChannel:
             self.spawn(self.drain())
 
     async def drain(self) -> int:
-        """Store every spooled message; one drain at a time (a burst of events makes one more)."""
-        if self._drain_lock.locked():
-            self._again = True
-            return 0
-        done = 0
-        async with self._drain_lock:
-            while True:
-                self._again = False
-                try:
-                    done += await self._drain_once()
-                except Exception as exc:  # noqa: BLE001 — the spool stays; the next event retries
-                    log.warning("sms: reading the AstDB spool failed (%s); the messages stay there "
-                                "and are read at the next SMS or AMI login", exc)
-                    return done
-                if not self._again:
-                    return done
+        return await self.spool.drain()
 
-    async def _drain_once(self) -> int:
-        ami = self.ami()
-        if ami is None or not ami.connected:
-            return 0
-        listing = await ami.action({"Action": "DBGetTree", "Family": FAMILY}, as_list=True)
-        rows = [m for m in (listing if isinstance(listing, list) else [listing])
-                if m.get("Event") == "DBGetTreeResponse"]
-        for row in rows:
-            key = str(row.get("Key", "")).rsplit("/", 1)[-1]
-            try:
-                sms = parse_spooled(key, str(row.get("Val", "")), self.settings.max_body_chars)
-            except BadSms as exc:
-                self.stats["refused"] += 1
-                log.error("sms: spooled message %s refused: %s; it is removed from AstDB", key, exc)
-            else:
-                await self.accept(sms)
-            await ami.action({"Action": "DBDel", "Family": FAMILY, "Key": key})
-        return len(rows)
+    async def _spooled(self, key: str, value: str) -> None:
+        try:
+            sms = parse_spooled(key, value, self.settings.max_body_chars)
+        except BadSms as exc:
+            self.stats["refused"] += 1
+            log.error("sms: spooled message %s refused: %s; it is removed from AstDB", key, exc)
+            return
+        await self.accept(sms)
 
     async def accept(self, sms: InboundSms) -> Ingested:
         """Store one SMS in the CRM and, once committed, hand it to the ACD."""
