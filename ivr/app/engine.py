@@ -98,6 +98,7 @@ class Engine:
         self.email: Any = None
         self.sms: Any = None        # ivr/channels/sms.py SmsChannel when channels.sms is set
         self.fax: Any = None        # ivr/channels/fax.py FaxChannel when channels.fax is set
+        self.voicemail: Any = None  # ivr/channels/voicemail.py when channels.voicemail is set
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -236,10 +237,10 @@ class Engine:
     async def _start_channels(self) -> None:
         """Non-voice channels (ivr/channels), each only when configured in `channels:`."""
         email, sms = self.settings.channels.email, self.settings.channels.sms
-        fax = self.settings.channels.fax
-        if email is None and sms is None and fax is None:
+        fax, voicemail = self.settings.channels.fax, self.settings.channels.voicemail
+        if email is None and sms is None and fax is None and voicemail is None:
             return
-        from ivr.app.tasks import TaskHub, start_email, start_fax, start_sms
+        from ivr.app.tasks import TaskHub, start_email, start_fax, start_sms, start_voicemail
         self.tasks = TaskHub(self.acd, self.store, self.outbox, self._spawn)
         reloaded = await self.tasks.reload()
         if email is not None:
@@ -248,8 +249,12 @@ class Engine:
             self.sms = start_sms(sms, self.tasks, lambda: self.ami, self._spawn)
         if fax is not None:
             self.fax = start_fax(fax, self.tasks, lambda: self.ami, self._spawn)
+        if voicemail is not None:
+            self.voicemail = start_voicemail(voicemail, self.tasks, lambda: self.ami, self.speech,
+                                             self.agent_endpoint, self._spawn)
         log.info("channels: %s started (%d open task(s) reloaded)",
-                 ", ".join(n for n, c in (("e-mail", email), ("SMS", sms), ("fax", fax)) if c), reloaded)
+                 ", ".join(n for n, c in (("e-mail", email), ("SMS", sms), ("fax", fax),
+                                                      ("voice messages", voicemail)) if c), reloaded)
 
     def wire_crm_parts(self, started_at: datetime) -> None:
         """The parts that need the CRM store, once it is open."""
@@ -306,7 +311,8 @@ class Engine:
             endpoint_agent=self.endpoint_agent,
             queue_names=frozenset(self.acd.queues), destinations=s.destinations(),
             sounds_dir=s.path(s.sounds.dir), sounds_prefix=s.sounds.asterisk_prefix,
-            wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now, resume=self._resume)
+            wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now, resume=self._resume,
+            voice_messages=lambda: self.voicemail)
 
     def _resume(self, call_id: str) -> tuple[Route, float] | None:
         """A caller of the former active engine, back through the dialplan: its place."""

@@ -93,9 +93,11 @@ class TaskHub:
                 await self.reply(task_id, agent, str(request.get("text", "")))
             elif action == "close":
                 await self.close(task_id, agent, str(request.get("outcome", "")))
+            elif action == "call_back":       # voice messages: the agent's phone rings first
+                await self.call_back(task_id, agent)
             else:
                 return {"ok": False, "error": f"unknown task action {action!r}; use accept, decline, "
-                                              "reply or close"}
+                                              "reply, call_back or close"}
         except (LookupError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "task_id": task_id, "action": action}
@@ -114,6 +116,15 @@ class TaskHub:
         if sender is None:
             raise LookupError(f"no {channel or 'e-mail'} channel to send the reply with")
         await sender.reply(task_id, agent, text)
+
+    async def call_back(self, task_id: str, agent: str) -> None:
+        """Call the customer of a voice message back: AMI rings the agent, then the number."""
+        if self.offered.get(task_id) != agent:
+            raise LookupError(f"task {task_id} is not with {agent}")
+        sender = self.senders.get("voicemail")
+        if sender is None:
+            raise LookupError("no voice-message channel (channels.voicemail) to call back with")
+        await sender.call_back(task_id, agent)
 
     async def decline(self, task_id: str, agent: str, reason: str = "") -> None:
         if self.offered.get(task_id) == agent:
@@ -181,4 +192,19 @@ def start_fax(settings: Any, hub: TaskHub, ami: Any, spawn: Any) -> Any:
                          spawn)
     if ami() is not None and ami().connected:
         channel.on_ami_login()
+    return channel
+
+
+def start_voicemail(settings: Any, hub: TaskHub, ami: Any, speech: Any, agent_endpoint: Any,
+                    spawn: Any) -> Any:
+    """Voice messages, when `channels.voicemail` is configured: the call sessions record,
+    this channel makes the callback tasks."""
+    from pathlib import Path
+
+    from ivr.channels.voicemail import VoicemailChannel, acd_event
+
+    Path(settings.spool_dir).mkdir(parents=True, exist_ok=True)
+    channel = VoicemailChannel(settings, hub.store, ami, speech, agent_endpoint,
+                               lambda ing: hub.submit(acd_event(ing, time.monotonic())), spawn)
+    hub.senders["voicemail"] = channel
     return channel

@@ -104,7 +104,22 @@ class FaxSettings(_Strict):
     keep_tiff: bool = False                         # delete the TIFF once the task is stored
 
 
+class VoicemailSettings(_Strict):
+    """Voice messages: a queue's divert destination with `voicemail: true` records the caller
+    (AGI RECORD FILE); the message becomes a callback task (channel "voicemail")."""
+    # Where Asterisk writes the recordings, and the same folder as the engine sees it.
+    asterisk_dir: str = "/var/spool/asterisk/hotline-voicemail"
+    spool_dir: str = "/var/spool/asterisk/hotline-voicemail"
+    due_minutes: int = Field(120, gt=0)          # call back within (the channel's SL: 2 h)
+    transcribe: bool = True                      # with the speech model, when one is loaded
+    max_audio_bytes: int = Field(20_000_000, gt=0)
+    pv_queue: str = "pharmacovigilance"
+    pv_priority: int = 10
+    safety_phrases: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SAFETY_PHRASES))
+
+
 class ChannelsSettings(_Strict):
     email: EmailSettings | None = None   # None: no e-mail channel
     sms: SmsSettings | None = None       # None: no SMS channel
     fax: FaxSettings | None = None       # None: no fax channel
+    voicemail: VoicemailSettings | None = None   # None: no voice messages

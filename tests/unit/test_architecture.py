@@ -44,6 +44,7 @@ CORE_MODULES = ("ivr.telephony.agi.protocol", "ivr.speech.confidence", "ivr.spee
                 "ivr.channels.channel_report",  # `ivr report --by channel` figures
                 "ivr.channels.sms_rules",  # SMS: hand-over parsing, body limits, webhook HMAC
                 "ivr.channels.fax_rules",  # fax: ReceiveFAX's outcome, what the task says
+                "ivr.channels.voicemail_rules",  # voice messages: file names, due time, text
                 "ivr.desk.case_forms",  # what the case and contact pages show and send
                 # the knowledge base's rules: parsing and checking articles, folding text
                 # for the full-text index, what an index run changes, suggestion order
