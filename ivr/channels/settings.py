@@ -111,6 +111,7 @@ class VoicemailSettings(_Strict):
     asterisk_dir: str = "/var/spool/asterisk/hotline-voicemail"
     spool_dir: str = "/var/spool/asterisk/hotline-voicemail"
     due_minutes: int = Field(120, gt=0)          # call back within (the channel's SL: 2 h)
+    queue: str | None = None                     # the callback tasks' queue; None: the call's
     transcribe: bool = True                      # with the speech model, when one is loaded
     max_audio_bytes: int = Field(20_000_000, gt=0)
     pv_queue: str = "pharmacovigilance"

@@ -46,7 +46,8 @@ class VoicemailChannel:
 
     def recorded(self, record: Any, language: str | None, seconds: float) -> None:
         """The session recorded a message for this call (its CRM record): store it."""
-        self.spawn(self.store_message(record.call_id, record.caller or "", record.queue or "",
+        queue = self.settings.queue or record.queue or ""
+        self.spawn(self.store_message(record.call_id, record.caller or "", queue,
                                       int(record.priority or 0), language, seconds))
 
     async def store_message(self, call_id: str, caller: str, queue: str, priority: int,
