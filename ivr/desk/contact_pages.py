@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ivr.cases.consent import CONSENT_FLAGS
+from ivr.channels.contact_tasks import contact_tasks
 from ivr.crm.errors import CrmError
 from ivr.crm.records import CONTACT_TYPES
 
@@ -54,6 +55,7 @@ async def _card(request: Request, *, values: dict[str, str] | None = None,
         "contact": contact, "calls": calls, "types": CONTACT_TYPES, "flags": CONSENT_FLAGS,
         "cases": await d.store.list_cases(contact_id=contact_id, overdue_first=False, today=d.now().date()),
         "audit": await d.store.contact_audit(contact_id), "shown": shown,
+        "tasks": await contact_tasks(d.store, contact_id),
         "values": values if values is not None else {k: shown(contact.get(k)) for k in EDITABLE},
         "errors": errors or {}}, status_code)
 

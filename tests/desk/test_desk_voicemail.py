@@ -41,6 +41,7 @@ def tone_wav(seconds: float = 1.0) -> bytes:
 async def store_message(url: str, audio: bytes) -> str:
     store = await open_store(url)
     try:
+        await store.save_contact("Paul Martin", ["+33611000099"], "patient")
         now = datetime.now(timezone.utc)
         ing = await ingest_voice_message(
             store, VoiceMessage("1796400000.7", "+33611000099", "medinfo", 0, "fr", 12.0, None),
@@ -120,3 +121,13 @@ def test_another_agent_never_gets_the_recording(center, page: Page) -> None:
     assert answer.status == 404
     answer = page.request.get(f"{desk.url}/agent/alice/task/{task_id}/recording")
     assert answer.status in (403, 404) and answer.body()[:4] != b"RIFF"
+
+
+def test_the_contacts_timeline_shows_the_voice_message(center, page: Page) -> None:
+    desk, task_id, _ = center
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/contacts/1")
+    row = page.locator(f'#contact-tasks tr[data-task="{task_id}"]')
+    expect(row).to_be_visible()
+    assert row.get_attribute("data-channel") == "voicemail"
+    expect(row).to_contain_text("Voice message from +33611000099")
