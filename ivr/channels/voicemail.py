@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 import wave
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from typing import Any
 
 from .mail_rules import safety_hit
 from .settings import VoicemailSettings
-from .task_store import Ingested, get_task
+from .task_store import Ingested, get_task, record_reply
 from .voicemail_rules import VoiceMessage, due_at, recording_name
 from .voicemail_store import ingest_voice_message
 
@@ -106,6 +107,10 @@ class VoicemailChannel:
         except Exception as exc:  # noqa: BLE001 — AmiError: the agent may try again
             raise LookupError(f"the callback could not be started ({exc})") from exc
         self.stats["callbacks"] += 1
+        # The call back is the first response (reports' SL: called back within 2 h).
+        await record_reply(self.store, task_id, message_id=f"vm-callback:{uuid.uuid4()}", agent=agent,
+                           sender=agent, recipients=number, subject="", text=f"Called back by {agent}",
+                           refs="", now=datetime.now(timezone.utc))
         return number
 
 
