@@ -5,7 +5,9 @@ MessageSend and reaches a SIPp UAS. Messages sent while the engine is down wait 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,18 +15,22 @@ import pytest
 from hotline_lab.lab import PROJECT, Lab
 from hotline_lab.sms import SmsPhone
 from ivr.app.control import ControlError, request
+from ivr.channels.sms_rules import signature
 from ivr.channels.task_store import get_task, thread_messages
 from ivr.crm.store import open_store
 
 from .conftest import BASE_PORT, lab_config, sounds_of
 
 pytestmark = pytest.mark.timeout(240)
-RECEIVE_PORT, SEND_PORT = BASE_PORT + 95, BASE_PORT + 96
+RECEIVE_PORT, SEND_PORT, WEBHOOK_PORT = BASE_PORT + 95, BASE_PORT + 96, BASE_PORT + 97
+SECRET = "integration-webhook-secret"
 
 
 @pytest.fixture
-def sms_lab(lab: Lab, tmp_path: Path):
+def sms_lab(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("IVR_SMS_WEBHOOK_SECRET", SECRET)       # the engine's environment
     sms = {"queue": "operator", "pv_queue": "pharmacovigilance",
+           "webhook": {"port": WEBHOOK_PORT},
            "reply_uri": f"pjsip:test-caller/sip:{{number}}@127.0.0.1:{RECEIVE_PORT}",
            "from_uri": "sip:+33100000000@127.0.0.1",
            "safety_phrases": {"fr": ["effet indésirable"], "en": ["side effect"]}}
@@ -110,3 +116,24 @@ def test_sms_sent_while_the_engine_is_down_waits_in_astdb_and_is_stored_once(sms
     wait_for("the resent SMS read", lambda: "hotline_sms" not in lab.sandbox.cli("database show hotline_sms"))
     assert len(crm(lab, lambda store: thread_messages(store, task["thread_id"]))) == 1
     assert len(sms_tasks(lab)) == 1
+
+
+def test_a_gateway_posts_to_the_engines_webhook(sms_lab) -> None:
+    lab, _ = sms_lab
+    lab.start_engine("--grace", "2")
+    body = json.dumps({"from": "+33655554444", "to": "+33100000000", "text": "Bonjour (passerelle)",
+                       "id": "gw-42"}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{WEBHOOK_PORT}/sms/inbound", data=body, method="POST",
+                                 headers={"X-Signature": signature(SECRET.encode(), body)})
+    answer = wait_for("the webhook's answer", lambda: _post(req), lab=lab)
+    assert answer["ok"] and not answer["duplicate"]
+    task = [t for t in sms_tasks(lab) if t["task_id"] == answer["task_id"]][0]   # committed before 200
+    assert task["sender"] == "+33655554444" and task["subject"] == "Bonjour (passerelle)"
+
+
+def _post(req: urllib.request.Request) -> dict | None:
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+    except OSError:          # not listening yet
+        return None
