@@ -66,6 +66,10 @@ class SmsWebhookSettings(_Strict):
     path: str = "/sms/inbound"
     secret_env: str = "IVR_SMS_WEBHOOK_SECRET"   # HMAC-SHA256 key, never in a file
     max_request_bytes: int = Field(64_000, gt=0)
+    # A flood from one number is answered 429 (Retry-After): the gateway keeps the messages
+    # and sends them again later, so nothing is lost and the CRM is not flooded.
+    max_per_sender: int = Field(30, gt=0)
+    window_seconds: float = Field(60.0, gt=0)
 
     def secret(self) -> bytes:
         value = os.environ.get(self.secret_env)

@@ -6,13 +6,15 @@ It is served by the engine, not the desk: the engine holds the TaskHub the SMS m
 cluster starts its channels (a standby refuses the connection, the gateway retries), and the
 agents' server stays closed to the gateways. Answers: 200 only after the CRM commit (a
 gateway that saw no 200 sends again, and the `id` makes that a duplicate, answered 200
-too), 401 bad signature, 400 bad JSON, 413 too large, 503 CRM unavailable (retry later).
+too), 401 bad signature, 400 bad JSON, 413 too large, 429 a flood from one number (retry
+later), 503 CRM unavailable (retry later).
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .settings import SmsWebhookSettings
+from .mail_rules import Throttle
 from .sms_rules import BadSms, parse_webhook, signature_ok
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ class SmsWebhook:
         self.secret = settings.secret()      # fails at start, with the variable's name
         self.app = Starlette(routes=[Route(settings.path, self.inbound, methods=["POST"])])
         self.server: uvicorn.Server | None = None
+        self.throttle = Throttle(settings.max_per_sender, settings.window_seconds)
 
     async def inbound(self, request: Request) -> JSONResponse:
         limit = self.settings.max_request_bytes
@@ -54,6 +58,10 @@ class SmsWebhook:
             sms = parse_webhook(payload, self.channel.settings.max_body_chars)
         except (ValueError, BadSms) as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
             return _error(400, str(exc) if isinstance(exc, BadSms) else "the body is not JSON")
+        if not self.throttle.allow(sms.sender, time.monotonic()):
+            return JSONResponse({"ok": False, "error": f"more than {self.settings.max_per_sender} messages "
+                                 f"from this number in {self.settings.window_seconds:g} s; send again later"},
+                                status_code=429, headers={"Retry-After": str(int(self.settings.window_seconds))})
         try:
             ing = await self.channel.accept(sms)
         except Exception as exc:  # noqa: BLE001 — the gateway must retry, not lose the SMS

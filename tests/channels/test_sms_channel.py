@@ -123,7 +123,8 @@ def post(port: int, body: bytes, sig: str | None, path: str = "/sms/inbound") ->
 async def webhook(rig: Rig, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("IVR_SMS_WEBHOOK_SECRET", SECRET)
     rig.settings = rig.channel.settings = SmsSettings(
-        **{**rig.settings.model_dump(), "webhook": {"port": 0, "max_request_bytes": 4000}})
+        **{**rig.settings.model_dump(), "webhook": {"port": 0, "max_request_bytes": 4000,
+                                                    "max_per_sender": 3}})
     hook = SmsWebhook(rig.settings.webhook, rig.channel)
     task = asyncio.ensure_future(hook.serve())
     for _ in range(200):
@@ -181,3 +182,16 @@ async def test_webhook_invalid_utf8_becomes_a_task_with_a_note(rig: Rig, webhook
     msgs = await thread_messages(rig.store, task["thread_id"])
     assert msgs[0]["body_text"] == "caf\ufffd \ufffd side effect"
     assert "not valid UTF-8" in (msgs[0]["notes"] or "")
+
+
+@pytest.mark.parametrize("crm_url", ["sqlite"], indirect=True)
+async def test_webhook_throttles_a_flood_from_one_number(rig: Rig, webhook: SmsWebhook) -> None:
+    statuses = []
+    for n in range(5):
+        body = json.dumps({"from": "+4930111", "text": f"spam {n}", "id": f"f{n}"}).encode()
+        statuses.append((await call(webhook.port, body, signature(SECRET.encode(), body)))[0])
+    assert statuses == [200, 200, 200, 429, 429]
+    other = json.dumps({"from": "+4930222", "text": "hello", "id": "o1"}).encode()
+    assert (await call(webhook.port, other, signature(SECRET.encode(), other)))[0] == 200
+    thread = await thread_messages(rig.store, (await get_task(rig.store, rig.offers[0].task_id))["thread_id"])
+    assert len(thread) == 3                  # the refused ones are the gateway's to send again
