@@ -43,3 +43,18 @@ def test_due_in_two_hours_and_the_text_of_the_task() -> None:
     silent = VoiceMessage("c1", "+33611", "orders", 0, "fr", 3.0, None)
     assert body(silent, "the recording is missing").endswith("the recording is missing")
     assert "listen to the recording" in body(silent, None)
+
+
+def test_a_voicemail_destination_needs_the_channel_configured(tmp_path) -> None:
+    import yaml
+
+    from ivr.config import ConfigError, load_settings
+
+    (tmp_path / "queues.yaml").write_text(yaml.safe_dump({
+        "queues": {"orders": {}}, "destinations": {"leave-message": {"voicemail": True, "prompt": PROMPT}}}))
+    engine = {"queues_file": str(tmp_path / "queues.yaml")}
+    (tmp_path / "engine.yaml").write_text(yaml.safe_dump(engine))
+    with pytest.raises(ConfigError, match="no channels.voicemail"):
+        load_settings(tmp_path / "engine.yaml").destinations()
+    (tmp_path / "engine.yaml").write_text(yaml.safe_dump({**engine, "channels": {"voicemail": {}}}))
+    assert load_settings(tmp_path / "engine.yaml").destinations()["leave-message"].voicemail
