@@ -286,9 +286,15 @@ class Settings(_Strict):
 
     def destinations(self) -> dict[str, Destination]:
         try:
-            return parse_destinations(self.queues().get("destinations"))
+            found = parse_destinations(self.queues().get("destinations"))
         except ValidationError as exc:
             raise ConfigError(f"{self.queues_file}: destinations: {exc}") from exc
+        recording = sorted(n for n, d in found.items() if d.voicemail)
+        if recording and self.channels.voicemail is None:   # else callers would meet a hand-back
+            raise ConfigError(f"{self.queues_file}: destinations: {', '.join(recording)} take voice "
+                              "messages (voicemail: true) but engine.yaml has no channels.voicemail; "
+                              "add `channels: {voicemail: {}}` (ivr/channels/README.md)")
+        return found
 
 
 def read_yaml(path: Path):

@@ -90,6 +90,9 @@ class Engine:
         self._tasks: list[asyncio.Task] = []
         self.tasks: Any = None      # ivr/app/tasks.py TaskHub when a channel is configured
         self.email: Any = None
+        self.sms: Any = None        # ivr/channels/sms.py SmsChannel when channels.sms is set
+        self.fax: Any = None        # ivr/channels/fax.py FaxChannel when channels.fax is set
+        self.voicemail: Any = None  # ivr/channels/voicemail.py when channels.voicemail is set
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -159,14 +162,25 @@ class Engine:
 
     async def _start_channels(self) -> None:
         """Non-voice channels (ivr/channels), each only when configured in `channels:`."""
-        email = self.settings.channels.email
-        if email is None:
+        email, sms = self.settings.channels.email, self.settings.channels.sms
+        fax, voicemail = self.settings.channels.fax, self.settings.channels.voicemail
+        if email is None and sms is None and fax is None and voicemail is None:
             return
-        from ivr.app.tasks import TaskHub, start_email
+        from ivr.app.tasks import TaskHub, start_email, start_fax, start_sms, start_voicemail
         self.tasks = TaskHub(self.acd, self.store, self.outbox, self._spawn)
         reloaded = await self.tasks.reload()
-        self.email = start_email(email, self.tasks, self._spawn)
-        log.info("channels: e-mail started (%d open task(s) reloaded)", reloaded)
+        if email is not None:
+            self.email = start_email(email, self.tasks, self._spawn)
+        if sms is not None:
+            self.sms = start_sms(sms, self.tasks, lambda: self.ami, self._spawn)
+        if fax is not None:
+            self.fax = start_fax(fax, self.tasks, lambda: self.ami, self._spawn)
+        if voicemail is not None:
+            self.voicemail = start_voicemail(voicemail, self.tasks, lambda: self.ami, self.speech,
+                                             self.agent_endpoint, self._spawn)
+        log.info("channels: %s started (%d open task(s) reloaded)",
+                 ", ".join(n for n, c in (("e-mail", email), ("SMS", sms), ("fax", fax),
+                                                      ("voice messages", voicemail)) if c), reloaded)
 
     def wire_crm_parts(self, started_at: datetime) -> None:
         """The parts that need the CRM store, once it is open."""
@@ -192,6 +206,10 @@ class Engine:
         self.presence.on_ami_event(event)
         if self.campaigns is not None:
             self.campaigns.on_ami_event(event)
+        if self.sms is not None:
+            self.sms.on_ami_event(event)
+        if self.fax is not None:
+            self.fax.on_ami_event(event)
 
     async def _start_ami(self) -> None:
         self.ami = AmiLink(self.settings.ami, self._on_ami_event, on_login=self._on_ami_login)
@@ -207,6 +225,10 @@ class Engine:
             self.cluster.announce_active()
         if self.crm_startup:
             self.crm_startup.on_ami_login()
+        if self.sms is not None:
+            self.sms.on_ami_login()
+        if self.fax is not None:
+            self.fax.on_ami_login()
 
     def _call_context(self) -> CallContext:
         s = self.settings
@@ -217,7 +239,8 @@ class Engine:
             queue_names=frozenset(self.acd.queues), destinations=s.destinations(),
             sounds_dir=s.path(s.sounds.dir), sounds_prefix=s.sounds.asterisk_prefix,
             wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now,
-            resume=self.cluster.resume if self.cluster else lambda call_id: None)
+            resume=self.cluster.resume if self.cluster else lambda call_id: None,
+            voice_messages=lambda: self.voicemail)
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Graceful stop: take no new calls, let live calls finish (or hand them back to

@@ -28,6 +28,8 @@ class TaskHub:
         self._spawn = spawn
         self.offered: dict[str, str] = {}   # task id -> agent it is offered to / held by
         self.email: Any = None              # the EmailChannel, for replies (start_email)
+        # channel -> what sends an agent's reply: `await sender.reply(task_id, agent, text)`
+        self.senders: dict[str, Any] = {}
         self.views: dict[str, dict[str, Any]] = {}   # task id -> what the desk shows of it
         acd.task_sink = self.on_action
 
@@ -91,22 +93,38 @@ class TaskHub:
                 await self.reply(task_id, agent, str(request.get("text", "")))
             elif action == "close":
                 await self.close(task_id, agent, str(request.get("outcome", "")))
+            elif action == "call_back":       # voice messages: the agent's phone rings first
+                await self.call_back(task_id, agent)
             else:
                 return {"ok": False, "error": f"unknown task action {action!r}; use accept, decline, "
-                                              "reply or close"}
+                                              "reply, call_back or close"}
         except (LookupError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "task_id": task_id, "action": action}
 
     async def reply(self, task_id: str, agent: str, text: str) -> None:
-        """The agent's answer, over SMTP, in the thread (In-Reply-To / References)."""
+        """The agent's answer through the task's channel (e-mail: SMTP, in the thread; SMS:
+        AMI MessageSend)."""
         if self.offered.get(task_id) != agent:
             raise LookupError(f"task {task_id} is not with {agent}")
         if not text.strip():
             raise ValueError("the reply is empty")
-        if self.email is None:
-            raise LookupError("no e-mail channel to send the reply with")
-        await self.email.reply(task_id, agent, text)
+        channel = self.views.get(task_id, {}).get("channel")
+        if channel is None:
+            channel = (await task_store.get_task(self.store, task_id) or {}).get("channel")
+        sender = self.senders.get(channel) or (self.email if channel == "email" else None)
+        if sender is None:
+            raise LookupError(f"no {channel or 'e-mail'} channel to send the reply with")
+        await sender.reply(task_id, agent, text)
+
+    async def call_back(self, task_id: str, agent: str) -> None:
+        """Call the customer of a voice message back: AMI rings the agent, then the number."""
+        if self.offered.get(task_id) != agent:
+            raise LookupError(f"task {task_id} is not with {agent}")
+        sender = self.senders.get("voicemail")
+        if sender is None:
+            raise LookupError("no voice-message channel (channels.voicemail) to call back with")
+        await sender.call_back(task_id, agent)
 
     async def decline(self, task_id: str, agent: str, reason: str = "") -> None:
         if self.offered.get(task_id) == agent:
@@ -142,3 +160,51 @@ def start_email(settings: Any, hub: TaskHub, spawn: Any) -> Any:
 
 
 
+
+
+def start_sms(settings: Any, hub: TaskHub, ami: Any, spawn: Any) -> Any:
+    """The SMS channel, when `channels.sms` is configured: Asterisk's SIP MESSAGEs (drained
+    from AstDB at the first AMI login and on each UserEvent) and the gateways' webhook."""
+    from ivr.channels.sms import SmsChannel, acd_event
+
+    channel = SmsChannel(settings, hub.store, ami, lambda ing: hub.submit(acd_event(ing, time.monotonic())),
+                         spawn)
+    hub.senders["sms"] = channel
+    if settings.asterisk and ami() is not None and ami().connected:
+        channel.on_ami_login()
+    if settings.webhook is not None:
+        from ivr.channels.sms_webhook import SmsWebhook
+
+        channel.webhook = SmsWebhook(settings.webhook, channel)
+        spawn(channel.webhook.serve())
+    return channel
+
+
+def start_fax(settings: Any, hub: TaskHub, ami: Any, spawn: Any) -> Any:
+    """The fax channel, when `channels.fax` is configured: ReceiveFAX outcomes spooled by
+    Asterisk in AstDB, read at the first AMI login and on each UserEvent."""
+    from pathlib import Path
+
+    from ivr.channels.fax import FaxChannel, acd_event
+
+    Path(settings.spool_dir).mkdir(parents=True, exist_ok=True)
+    channel = FaxChannel(settings, hub.store, ami, lambda ing: hub.submit(acd_event(ing, time.monotonic())),
+                         spawn)
+    if ami() is not None and ami().connected:
+        channel.on_ami_login()
+    return channel
+
+
+def start_voicemail(settings: Any, hub: TaskHub, ami: Any, speech: Any, agent_endpoint: Any,
+                    spawn: Any) -> Any:
+    """Voice messages, when `channels.voicemail` is configured: the call sessions record,
+    this channel makes the callback tasks."""
+    from pathlib import Path
+
+    from ivr.channels.voicemail import VoicemailChannel, acd_event
+
+    Path(settings.spool_dir).mkdir(parents=True, exist_ok=True)
+    channel = VoicemailChannel(settings, hub.store, ami, speech, agent_endpoint,
+                               lambda ing: hub.submit(acd_event(ing, time.monotonic())), spawn)
+    hub.senders["voicemail"] = channel
+    return channel

@@ -131,8 +131,15 @@ class Transfer:
     destination: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordMessage:
+    """Record the caller's voice message (a beep, at most `max_seconds`, '#' or silence ends
+    it); the session hands it to the voice-message channel as a callback task."""
+    max_seconds: int
+
+
 Command = (Timeline | SaveRecord | Publish | ToAcd | ReleaseOffer | AgentLog | ScreenPop | WrapUp
            | RequestCallback | ReleaseTrace | HandBack | Play | PlaySystemPrompt
-           | SayQueuePosition | StartMusic | StopMusic | Ring | Transfer)
+           | SayQueuePosition | StartMusic | StopMusic | Ring | Transfer | RecordMessage)
 INSTANT = (Timeline, SaveRecord, Publish, ToAcd, ReleaseOffer, AgentLog, ScreenPop, WrapUp,
            RequestCallback, ReleaseTrace)

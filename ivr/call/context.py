@@ -119,3 +119,5 @@ class CallContext:
     # A call coming back after an engine failover (issue 16): (its route, seconds waited)
     # to rejoin its queue at its place without the menus; None: a new call.
     resume: Callable[[str], tuple[Any, float] | None] = lambda call_id: None
+    # The voice-message channel (ivr/channels/voicemail.py) once started, else None.
+    voice_messages: Callable[[], Any] = lambda: None

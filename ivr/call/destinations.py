@@ -16,15 +16,22 @@ class Destination(BaseModel):
     transfer: str | None = None          # Dial(Local/<transfer>@hotline-transfer)
     callback: bool = False               # keep the caller's number: an agent calls back
     message: list[str] = []              # Asterisk sounds played before the goodbye
+    # The caller leaves a voice message after the prompt (and a beep); it becomes a callback
+    # task (channel "voicemail") that an agent listens to and calls back: never a loop of
+    # mailboxes, the call ends after the recording.
+    voicemail: bool = False
+    max_seconds: int = 120               # of a voice message
     # What the caller hears first, in their language: what happens next (e.g. "We will call
     # you back at this number within two hours."). Built by `ivr sounds build`.
     prompt: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Destination":
-        if (self.transfer is not None) + self.callback + bool(self.message) != 1:
+        if (self.transfer is not None) + self.callback + bool(self.message) + self.voicemail != 1:
             raise ValueError("a destination is one of: transfer: NUMBER, callback: true, "
-                             "or message: [sounds]")
+                             "voicemail: true or message: [sounds]")
+        if not 5 <= self.max_seconds <= 600:
+            raise ValueError("max_seconds of a voice message must be between 5 and 600")
         if not any(text.strip() for text in self.prompt.values()):
             raise ValueError("a destination must tell the caller what happens next: add "
                              "prompt: {<language>: <text>} for every language of the dialplan "

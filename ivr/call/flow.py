@@ -43,6 +43,8 @@ class DestinationSpec(Protocol):
     transfer: str | None
     callback: bool
     message: list[str]
+    voicemail: bool
+    max_seconds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +307,13 @@ class CallFlow:
                     cmd.Timeline("callback_request", {"number": rec.caller, "queue": rec.queue,
                                                       "required": self.required, "diverted": True}),
                     *noted]
+        if dest.voicemail and rec.caller and rec.queue:
+            # A message to call back from, then goodbye: the call ends here (no mailbox loop).
+            self._end(Disposition.VOICEMAIL, "voice message left; an agent calls back")
+            return noted + [cmd.RecordMessage(dest.max_seconds), cmd.Play(("vm-goodbye",))]
+        if dest.voicemail:     # no number to call back: a person now rather than a promise
+            return noted[:1] + [cmd.HandBack("a voice-message destination but the caller's "
+                                             "number is unknown")]
         if dest.callback:      # no number to call back: a person now rather than a promise
             return noted[:1] + [cmd.HandBack("a callback destination but the caller's number is unknown")]
         self._end(Disposition.OVERFLOWED)

@@ -207,6 +207,8 @@ class CallSession:
                 await self.caller.start_music()
             elif isinstance(command, cmd.StopMusic):
                 await self.caller.stop_music()
+            elif isinstance(command, cmd.RecordMessage):
+                await self._record_message(command)
             elif isinstance(command, cmd.HandBack):
                 raise HandBack(command.reason)
             else:
@@ -248,6 +250,19 @@ class CallSession:
                     ctx.callbacks.request(self.record, command.queued_at)
             elif isinstance(command, cmd.ReleaseTrace):
                 ctx.acd.release_trace(call_id)
+
+    async def _record_message(self, rec: cmd.RecordMessage) -> None:
+        """AGI RECORD FILE after a beep; '#', 5 s of silence, the limit or a hang-up ends it.
+        The message goes to the channel whatever ended it (a hang-up is the usual end)."""
+        channel = self.ctx.voice_messages()
+        if channel is None:
+            raise HandBack("a voice-message destination, but no channels.voicemail in engine.yaml")
+        started = time.monotonic()
+        reply = await self.agi.command(f'RECORD FILE {channel.asterisk_path(self.call_id)} wav "#" '
+                                       f"{rec.max_seconds * 1000} 0 BEEP s=5")
+        seconds = round(time.monotonic() - started, 1)
+        self._instant([cmd.Timeline("voice_message", {"seconds": seconds, "result": reply.result})])
+        channel.recorded(self.record, self.walker.language, seconds)
 
     async def _ring(self, ring: cmd.Ring) -> None:
         targets = "&".join(f"PJSIP/{self.ctx.agent_endpoint[a]}" for a in ring.agents)

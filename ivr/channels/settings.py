@@ -59,5 +59,72 @@ class EmailSettings(_Strict):
         return os.environ.get(self.smtp_password_env) if self.smtp_user else None
 
 
+class SmsWebhookSettings(_Strict):
+    """A provider-neutral HTTP endpoint for SMS gateways (served by the engine: see sms.py)."""
+    host: str = "127.0.0.1"
+    port: int = Field(8089, ge=0, le=65535)    # 0: any free port (tests)
+    path: str = "/sms/inbound"
+    secret_env: str = "IVR_SMS_WEBHOOK_SECRET"   # HMAC-SHA256 key, never in a file
+    max_request_bytes: int = Field(64_000, gt=0)
+    # A flood from one number is answered 429 (Retry-After): the gateway keeps the messages
+    # and sends them again later, so nothing is lost and the CRM is not flooded.
+    max_per_sender: int = Field(30, gt=0)
+    window_seconds: float = Field(60.0, gt=0)
+
+    def secret(self) -> bytes:
+        value = os.environ.get(self.secret_env)
+        if not value:
+            raise ValueError(f"channels.sms.webhook: the shared secret is read from the environment "
+                             f"variable {self.secret_env}, which is not set")
+        return value.encode()
+
+
+class SmsSettings(_Strict):
+    """SMS: Asterisk hands incoming SIP MESSAGEs to the engine (extensions_hotline.conf
+    [hotline-sms]); replies go out through AMI MessageSend. Gateways may post to the webhook."""
+    # MessageSend destination of a reply; {number} is the customer's number.
+    reply_uri: str = "pjsip:sms-trunk/sip:{number}@sms-provider.invalid"
+    from_uri: str = "sip:hotline@localhost"      # the From of replies (the hotline's number)
+    queue: str = "general"
+    priority: int = 0
+    pv_queue: str = "pharmacovigilance"
+    pv_priority: int = 10
+    max_body_chars: int = Field(2000, gt=0)     # longer texts are cut, with a note
+    max_reply_chars: int = Field(640, gt=0)     # 4 concatenated SMS of 160 characters
+    safety_phrases: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SAFETY_PHRASES))
+    asterisk: bool = True                        # read SIP MESSAGEs handed over by Asterisk
+    webhook: SmsWebhookSettings | None = None    # None: no HTTP endpoint
+
+
+class FaxSettings(_Strict):
+    """Fax in: Asterisk's ReceiveFAX ([hotline-fax] in extensions_hotline.conf) writes a TIFF;
+    the engine turns it into a PDF attached to a task (channel "fax")."""
+    # Where the engine reads the TIFFs: Asterisk's /var/spool/asterisk/fax/hotline as the
+    # engine sees it (the same path on one host; the chroot's copy in the sandbox).
+    spool_dir: str = "/var/spool/asterisk/fax/hotline"
+    queue: str = "general"
+    priority: int = 0
+    max_pdf_bytes: int = Field(20_000_000, gt=0)   # larger PDFs are refused with a reason
+    keep_tiff: bool = False                         # delete the TIFF once the task is stored
+
+
+class VoicemailSettings(_Strict):
+    """Voice messages: a queue's divert destination with `voicemail: true` records the caller
+    (AGI RECORD FILE); the message becomes a callback task (channel "voicemail")."""
+    # Where Asterisk writes the recordings, and the same folder as the engine sees it.
+    asterisk_dir: str = "/var/spool/asterisk/hotline-voicemail"
+    spool_dir: str = "/var/spool/asterisk/hotline-voicemail"
+    due_minutes: int = Field(120, gt=0)          # call back within (the channel's SL: 2 h)
+    queue: str | None = None                     # the callback tasks' queue; None: the call's
+    transcribe: bool = True                      # with the speech model, when one is loaded
+    max_audio_bytes: int = Field(20_000_000, gt=0)
+    pv_queue: str = "pharmacovigilance"
+    pv_priority: int = 10
+    safety_phrases: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SAFETY_PHRASES))
+
+
 class ChannelsSettings(_Strict):
     email: EmailSettings | None = None   # None: no e-mail channel
+    sms: SmsSettings | None = None       # None: no SMS channel
+    fax: FaxSettings | None = None       # None: no fax channel
+    voicemail: VoicemailSettings | None = None   # None: no voice messages

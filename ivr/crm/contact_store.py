@@ -152,7 +152,7 @@ class ContactLinks:
                 "WHERE contact_id = ? ORDER BY created_at DESC LIMIT ?", [contact_id, limit]):
             items.append({"kind": "task", "channel": channel, "at": codec.parse_ts(created), "ref": task_id,
                           "what": subject or "", "who": sender or "", "queue": queue, "agent": agent,
-                          "status": status,
+                          "status": status, "case_id": case_id,
                           "adverse_event": bool(case_id and case_id.startswith("AE"))})
         for case_id, kind, status, opened in await self.backend.fetchall(
                 "SELECT case_id, kind, status, opened_at FROM cases WHERE contact_id = ? "

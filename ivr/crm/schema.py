@@ -267,6 +267,11 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
             """CREATE TRIGGER cluster_waiting_fence BEFORE INSERT OR UPDATE ON cluster_waiting
                 FOR EACH ROW EXECUTE FUNCTION ivr_fence_term()"""]},
     ]),
+    (12, "voice messages: a task's due time (callback SL) and the call it came from", [
+        "ALTER TABLE tasks ADD COLUMN due_at TEXT",
+        "ALTER TABLE tasks ADD COLUMN call_id TEXT",
+        "CREATE INDEX tasks_due ON tasks (status, due_at)",
+    ]),
 ]
 
 SERIAL_PK = {

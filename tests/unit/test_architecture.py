@@ -42,6 +42,9 @@ CORE_MODULES = ("ivr.telephony.agi.protocol", "ivr.speech.confidence", "ivr.spee
                 "ivr.desk.call_view",   # what the agent's call panel shows
                 "ivr.channels.mail_rules",  # e-mail: loops, threads, throttling, safety phrases
                 "ivr.channels.channel_report",  # `ivr report --by channel` figures
+                "ivr.channels.sms_rules",  # SMS: hand-over parsing, body limits, webhook HMAC
+                "ivr.channels.fax_rules",  # fax: ReceiveFAX's outcome, what the task says
+                "ivr.channels.voicemail_rules",  # voice messages: file names, due time, text
                 "ivr.desk.case_forms",  # what the case and contact pages show and send
                 # the knowledge base's rules: parsing and checking articles, folding text
                 # for the full-text index, what an index run changes, suggestion order

@@ -16,9 +16,11 @@ from ivr.dialplan.instructions import Route
 
 WALL = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
 DESTINATIONS = {
-    "to-reception": SimpleNamespace(transfer="100", callback=False, message=[]),
-    "call-back": SimpleNamespace(transfer=None, callback=True, message=[]),
-    "closed": SimpleNamespace(transfer=None, callback=False, message=["closed-msg"]),
+    "to-reception": SimpleNamespace(transfer="100", callback=False, message=[], voicemail=False),
+    "call-back": SimpleNamespace(transfer=None, callback=True, message=[], voicemail=False),
+    "closed": SimpleNamespace(transfer=None, callback=False, message=["closed-msg"], voicemail=False),
+    "leave-message": SimpleNamespace(transfer=None, callback=False, message=[], voicemail=True,
+                                     max_seconds=90),
 }
 ROUTE = Route("orders", "order", 10, "fr", None, "orders-node")
 
@@ -301,3 +303,20 @@ def test_an_agent_for_the_caller_supersedes_an_announcement_due_at_the_same_time
                             act.OfferCallbackChoice("c1")], 130.0)
     assert kinds(out) == ["StopMusic", "Timeline", "Publish", "ScreenPop", "Ring"]
     assert timeline(out) == ["offer"]
+
+
+def test_divert_to_a_voice_message_records_once_then_goodbye() -> None:
+    flow = queued()
+    out = flow.acd_actions([act.Diverted("c1", "leave-message", "no agents")], 101.0)
+    assert cmd.PlaySystemPrompt("divert-leave-message") in out
+    assert out[-2:] == [cmd.RecordMessage(90), cmd.Play(("vm-goodbye",))]   # no loop back
+    assert flow.record.disposition == "voicemail" and flow.queue_over
+    assert flow.caller_hung_up(120.0) == [] and flow.record.disposition == "voicemail"
+
+
+def test_a_voice_message_without_the_callers_number_hands_back_to_a_person() -> None:
+    flow = new_flow(caller="")
+    flow.enter_queue(ROUTE, 0.0)
+    out = flow.acd_actions([act.Diverted("c1", "leave-message", "no agents")], 1.0)
+    assert isinstance(out[-1], cmd.HandBack) and "number is unknown" in out[-1].reason
+    assert not any(isinstance(c, cmd.RecordMessage) for c in out)
