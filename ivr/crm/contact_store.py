@@ -146,6 +146,7 @@ class ContactLinks:
                     f"WHERE caller_norm IN ({marks}) ORDER BY started_at DESC LIMIT ?", [*nums, limit]):
                 items.append({"kind": "call", "channel": "voice", "at": codec.parse_ts(started), "ref": call_id,
                               "what": disposition or "", "who": caller, "queue": queue, "agent": agent, "status": "",
+                              "case_id": None,
                               "adverse_event": bool(ae)})
         for task_id, channel, created, sender, subject, status, queue, agent, case_id in await self.backend.fetchall(
                 "SELECT task_id, channel, created_at, sender, subject, status, queue, agent, case_id FROM tasks "
@@ -158,7 +159,7 @@ class ContactLinks:
                 "SELECT case_id, kind, status, opened_at FROM cases WHERE contact_id = ? "
                 "ORDER BY opened_at DESC LIMIT ?", [contact_id, limit]):
             items.append({"kind": "case", "channel": "", "at": codec.parse_ts(opened), "ref": case_id,
-                          "what": kind, "who": "", "queue": None, "agent": None, "status": status,
+                          "what": kind, "who": "", "queue": None, "agent": None, "status": status, "case_id": None,
                           "adverse_event": kind == "adverse_event"})
         items.sort(key=lambda i: (i["at"] is not None, i["at"]), reverse=True)
         return items[:limit]
