@@ -96,6 +96,7 @@ class Engine:
         self._tasks: list[asyncio.Task] = []
         self.tasks: Any = None      # ivr/app/tasks.py TaskHub when a channel is configured
         self.email: Any = None
+        self.chat: Any = None       # ivr/channels/chat_live.py ChatChannel (channels.chat)
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -233,14 +234,18 @@ class Engine:
 
     async def _start_channels(self) -> None:
         """Non-voice channels (ivr/channels), each only when configured in `channels:`."""
-        email = self.settings.channels.email
-        if email is None:
+        email, chat = self.settings.channels.email, self.settings.channels.chat
+        if email is None and chat is None:
             return
-        from ivr.app.tasks import TaskHub, start_email
+        from ivr.app.tasks import TaskHub, start_chat, start_email
         self.tasks = TaskHub(self.acd, self.store, self.outbox, self._spawn)
         reloaded = await self.tasks.reload()
-        self.email = start_email(email, self.tasks, self._spawn)
-        log.info("channels: e-mail started (%d open task(s) reloaded)", reloaded)
+        if email is not None:
+            self.email = start_email(email, self.tasks, self._spawn)
+            log.info("channels: e-mail started (%d open task(s) reloaded)", reloaded)
+        if chat is not None:
+            self.chat = start_chat(chat, self.tasks, self._spawn)
+            log.info("channels: web chat and form on http://%s:%d/", chat.host, chat.port)
 
     def wire_crm_parts(self, started_at: datetime) -> None:
         """The parts that need the CRM store, once it is open."""
