@@ -29,15 +29,16 @@ class RateWindow:
         self.per_minute, self.window_s = per_minute, window_s
         self._seen: dict[str, deque[float]] = {}
 
-    def allow(self, key: str, now: float) -> bool:
-        """Counts the event when allowed; a refused one does not count (a flood stays refused
-        for one window after it stops, not for ever)."""
+    def allow(self, key: str, now: float, count: bool = True) -> bool:
+        """Counts the event when allowed (and `count`); a refused one does not count (a flood
+        stays refused for one window after it stops, not for ever)."""
         times = self._seen.setdefault(key, deque())
         while times and times[0] <= now - self.window_s:
             times.popleft()
         if len(times) >= self.per_minute:
             return False
-        times.append(now)
+        if count:
+            times.append(now)
         return True
 
     def forget_idle(self, now: float) -> None:
@@ -62,8 +63,11 @@ class Gate:
             return "empty"
         if len(text) > self.limits.max_message_chars:
             return "too_long"
-        if not self.by_address.allow(address, now) or not self.by_session.allow(session, now):
+        # both windows must agree before either counts the message
+        if not (self.by_address.allow(address, now, False) and self.by_session.allow(session, now, False)):
             return "too_fast"
+        self.by_address.allow(address, now)
+        self.by_session.allow(session, now)
         return None
 
     def check_new_chat(self, open_for_address: int, address: str, now: float) -> str | None:

@@ -98,9 +98,9 @@ class PublicPage:
         return fields
 
     def _page(self, chat: ChatSession, status: int = 200, **context: Any) -> Response:
-        html = self.templates.get_template("chat_page.html").render(
-            csrf_token=self.csrf(chat), topics=self.s.topics, problems={}, form={}, problem_text=FORM_PROBLEMS,
-            **context)
+        values = {"csrf_token": self.csrf(chat), "topics": self.s.topics, "problems": {}, "form": {},
+                  "problem_text": FORM_PROBLEMS, **context}
+        html = self.templates.get_template("chat_page.html").render(values)
         return self._secure(HTMLResponse(html, status_code=status), chat)
 
     # ---- routes ------------------------------------------------------------------------
@@ -209,9 +209,12 @@ class _EmbeddedServer(uvicorn.Server):
 async def serve(channel: ChatChannel, settings: Any) -> None:
     page = PublicPage(channel, settings)
     config = uvicorn.Config(page.app(), host=settings.host, port=settings.port, log_level="warning",
-                            access_log=False, lifespan="off")
+                            access_log=False, lifespan="off", timeout_graceful_shutdown=2)
     server = _EmbeddedServer(config)
+    running = asyncio.ensure_future(server.serve())
     try:
-        await server.serve()
-    finally:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:      # the engine stops: close the port before going
         server.should_exit = True
+        await running
+        raise
