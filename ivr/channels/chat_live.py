@@ -91,6 +91,7 @@ class ChatChannel:
             subject=f"Chat: {text[:80]}", text=text, queue=self.s.queue, priority=self.s.priority,
             safety=safety, pv_queue=self.s.pv_queue, pv_priority=self.s.pv_priority, now=_utc())
         chat.task_id, chat.state, chat.waiting_since, chat.seq = task_id, "waiting", now, 1
+        chat.last_seen = max(chat.last_seen, now)    # its stream may connect a moment later
         self.by_task[task_id] = chat
         self._push(chat, {"kind": "line", "from": "visitor", "name": chat.visitor.name, "text": text})
         self._push(chat, {"kind": "state", "state": "waiting"})

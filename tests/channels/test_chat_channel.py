@@ -180,6 +180,8 @@ async def test_form_safety_fallback_and_leaving(center) -> None:
     eve = await asyncio.to_thread(Visitor, url)
     assert (await asyncio.to_thread(eve.post, "/chat/start", name="Eve", text="hello?")).json()["ok"]
     chat = next(c for c in channel.sessions.values() if c.visitor and c.visitor.name == "Eve")
+    await channel.tick(channel.clock() + 0.5)          # a stream may connect after the first line
+    assert (await get_task(store, chat.task_id))["status"] == "open"
     await channel.tick(channel.clock() + 2)
     row = await get_task(store, chat.task_id)
     assert (row["status"], row["outcome"]) == ("closed", "visitor_left")
