@@ -145,6 +145,13 @@ async def test_chat_both_ways_limits_and_privacy(center) -> None:
     forged = await asyncio.to_thread(requests.get, url + "/chat/events",
                                      cookies={"ivr_chat": "guessed-token"}, timeout=5)
     assert forged.status_code == 404
+    # transfer to another queue: the visitor waits again; the ACD offers it anew
+    answer = await hub.command({"action": "transfer", "task_id": task_id, "agent": "gina", "queue": "orders"})
+    assert answer["ok"], answer
+    await until(lambda: anna.events[-1] == ("state", {"kind": "state", "state": "waiting"}))
+    assert (await get_task(store, task_id))["queue"] == "orders"
+    await until(lambda: feed.retained().get(f"tasks/gina/{task_id}", {}).get("state") == "offered")
+    assert (await hub.command({"action": "accept", "task_id": task_id, "agent": "gina"}))["ok"]
     # the agent closes: the visitor is told; the CRM has the outcome
     await hub.command({"action": "close", "task_id": task_id, "agent": "gina", "outcome": "answered"})
     await until(lambda: anna.saw("state", state="closed"))
