@@ -149,6 +149,8 @@ def chat_rtt(chats: int, messages: int) -> dict[str, float]:
             for v in visitors:
                 assert v.joined.wait(20), "a chat was not accepted within 20 s"
                 v.agent_lines.acquire(timeout=10)             # the answer to "hello"
+            alone: list[float] = []
+            visitors[0].round_trips(messages, alone)          # one chat: the path's own latency
             rtts: list[float] = []
             threads = [threading.Thread(target=v.round_trips, args=(messages, rtts)) for v in visitors]
             for t in threads:
@@ -156,8 +158,10 @@ def chat_rtt(chats: int, messages: int) -> dict[str, float]:
             for t in threads:
                 t.join()
             rtts.sort()
+            alone.sort()
             return {"n": len(rtts), "p50": rtts[len(rtts) // 2], "p95": rtts[int(0.95 * len(rtts))],
-                    "max": rtts[-1]}
+                    "max": rtts[-1], "alone_p50": alone[len(alone) // 2],
+                    "alone_p95": alone[int(0.95 * len(alone))]}
         finally:
             if desk:
                 desk.stop()
