@@ -192,3 +192,23 @@ async def test_form_safety_fallback_and_leaving(center) -> None:
     await channel.tick(channel.clock() + 2)
     row = await get_task(store, chat.task_id)
     assert (row["status"], row["outcome"]) == ("closed", "visitor_left")
+
+
+@pytest.mark.parametrize("crm_url", ["sqlite"], indirect=True)
+async def test_four_chats_per_agent_and_three_per_address(center) -> None:
+    hub, channel, feed, store, url = center
+
+    def offered() -> list[str]:
+        return [p["task_id"] for p in feed.retained().values() if p.get("state") == "offered"]
+    chats = [channel.session(None, f"10.0.0.{i}") for i in range(5)]
+    for i, chat in enumerate(chats):
+        assert await channel.start(chat, f"V{i}", "", "hello") is None
+    await until(lambda: len(offered()) == 4)
+    await asyncio.sleep(0.3)
+    assert len(offered()) == 4 and chats[4].task_id not in offered()     # chat capacity: 4 x 5 of 20 units
+    await hub.command({"action": "accept", "task_id": chats[0].task_id, "agent": "gina"})
+    await hub.command({"action": "close", "task_id": chats[0].task_id, "agent": "gina", "outcome": "answered"})
+    await until(lambda: chats[4].task_id in offered())
+    same = [channel.session(None, "10.0.1.1") for _ in range(4)]
+    answers = [await channel.start(chat, "W", "", "hi") for chat in same]
+    assert answers == [None, None, None, "too_many_chats"]
