@@ -110,10 +110,12 @@ class ChatChannel:
                                   sender=chat.visitor.address, text=text, agent=None, now=_utc())
         self._push(chat, {"kind": "line", "from": "visitor", "name": chat.visitor.name, "text": text})
         safety = safety_hit(text, self.s.safety_phrases)
-        if safety and chat.state != "joined":
+        if safety:     # an AE case always; the queue changes only while no agent has the chat
+            move = chat.state != "joined"
             await chat_store.escalate_to_safety(self.hub.store, chat.task_id, chat.visitor, text, safety,
-                                                self.s.pv_queue, self.s.pv_priority, _utc())
-            self.hub.submit(ev.TaskTransferred(chat.task_id, self.s.pv_queue))
+                                                self.s.pv_queue, self.s.pv_priority, _utc(), move)
+            if move:
+                self.hub.submit(ev.TaskTransferred(chat.task_id, self.s.pv_queue))
         self._tell_agent(chat, "line")
         return None
 

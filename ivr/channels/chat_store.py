@@ -102,8 +102,9 @@ async def add_line(store: Any, task_id: str, seq: int, *, direction: str, sender
 
 
 async def escalate_to_safety(store: Any, task_id: str, visitor: Visitor, text: str, safety: SafetyHit,
-                             pv_queue: str, pv_priority: int, now: datetime) -> str:
-    """A safety phrase later in a chat: the task moves to pharmacovigilance with an AE case."""
+                             pv_queue: str, pv_priority: int, now: datetime, move: bool = True) -> str:
+    """A safety phrase later in a chat: an AE case, and (`move`: no agent has it yet) the task
+    moves to pharmacovigilance."""
     rules = store.case_rules
 
     async def job(tx: Tx) -> str:
@@ -111,8 +112,11 @@ async def escalate_to_safety(store: Any, task_id: str, visitor: Visitor, text: s
         case_id, contact_id, subject = rows[0]
         if case_id is None:
             case_id = await _open_ae_case(tx, visitor, subject or "", text, safety, contact_id, "chat", now, rules)
-        await tx.execute("UPDATE tasks SET queue = ?, priority = ?, case_id = ? WHERE task_id = ?",
-                         (pv_queue, pv_priority, case_id, task_id))
+        if move:
+            await tx.execute("UPDATE tasks SET queue = ?, priority = ?, case_id = ? WHERE task_id = ?",
+                             (pv_queue, pv_priority, case_id, task_id))
+        else:
+            await tx.execute("UPDATE tasks SET case_id = ? WHERE task_id = ?", (case_id, task_id))
         return str(case_id)
 
     return await store.transact(job)

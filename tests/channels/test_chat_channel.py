@@ -129,6 +129,7 @@ async def test_chat_both_ways_limits_and_privacy(center) -> None:
     assert huge.status_code == 413 and "too long" in huge.json()["message"]
     ok = await asyncio.to_thread(anna.post, "/chat/send", text="Thanks!")
     assert ok.json() == {"ok": True}
+    assert (await get_task(store, task_id))["case_id"] is None
     # per session: 5 a minute (settings): the 6th in the minute is throttled, with its reason
     answers = [await asyncio.to_thread(anna.post, "/chat/send", text=f"line {i}") for i in range(5)]
     assert [a.status_code for a in answers].count(429) >= 1
@@ -212,3 +213,9 @@ async def test_four_chats_per_agent_and_three_per_address(center) -> None:
     same = [channel.session(None, "10.0.1.1") for _ in range(4)]
     answers = [await channel.start(chat, "W", "", "hi") for chat in same]
     assert answers == [None, None, None, "too_many_chats"]
+    # a safety phrase in a waiting chat: pharmacovigilance at top priority, with an AE case
+    pv = channel.session(None, "10.0.2.1")
+    assert await channel.start(pv, "P", "", "hello") is None
+    assert await channel.say(pv, "I think I had an allergic reaction") is None
+    row = await get_task(store, pv.task_id)
+    assert (row["queue"], row["priority"]) == ("pharmacovigilance", 10) and row["case_id"].startswith("AE")
