@@ -68,7 +68,11 @@ class AgentClient(threading.Thread):
         self.answered: dict[str, int] = {}      # task → visitor lines answered
 
     def post(self, path: str, **fields: str) -> None:
-        self.http.post(self.url + path, data=fields, headers={"X-CSRF-Token": self.csrf}, allow_redirects=False)
+        try:
+            self.http.post(self.url + path, data=fields, headers={"X-CSRF-Token": self.csrf},
+                           allow_redirects=False)
+        except requests.RequestException:
+            pass                          # the desk stopped at the end of the run
 
     def run(self) -> None:
         try:

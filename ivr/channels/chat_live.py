@@ -167,7 +167,7 @@ class ChatChannel:
         await chat_store.add_line(self.hub.store, task_id, chat.seq, direction="out",
                                   sender=self.display_name(agent), text=text, agent=agent, now=_utc())
         self._push(chat, {"kind": "line", "from": "agent", "name": self.display_name(agent), "text": text})
-        self._tell_agent(chat, "line")
+        self._tell_agent(chat, "reply")      # other desks of this agent show it; "line" = the visitor's
 
     def on_task(self, task_id: str, state: str, agent: str) -> None:
         """TaskHub's news about a task: accepted, closed, transferred."""
