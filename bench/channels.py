@@ -11,6 +11,9 @@ Prints a readable table; the LAST line is one JSON object:
   over IMAP, parsed, committed to the CRM (SQLite file), routed by the ACD, acknowledged over
   SMTP (aiosmtpd) and marked \\Seen. Goal >= 50/s. `email_ingest_per_s_no_ack`: the same
   without acknowledgements (their SMTP round trip is most of the cost).
+* chat_rtt_ms_p95: a web chat's round trip, visitor → agent's desk → visitor, through a real
+  engine (public chat page) and desk, 10 chats at once with automated agent clients on the
+  desk's own endpoints (bench/chat_rtt.py). Goal <= 200 ms.
 """
 from __future__ import annotations
 
@@ -241,7 +244,7 @@ async def ingest(n: int, ack: bool) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer events (smoke run)")
-    ap.add_argument("--only", choices=["route", "voice", "email"], help="one piece only")
+    ap.add_argument("--only", choices=["route", "voice", "email", "chat"], help="one piece only")
     args = ap.parse_args()
     result: dict[str, float] = {}
     if args.only in (None, "route"):
@@ -264,6 +267,14 @@ def main() -> None:
         no_ack = asyncio.run(ingest(n, False))
         print(f"e-mail ingest: {n} mails, {with_ack:.0f}/s with acknowledgements, {no_ack:.0f}/s without")
         result.update(email_ingest_per_s=round(with_ack, 1), email_ingest_per_s_no_ack=round(no_ack, 1))
+    if args.only in (None, "chat"):
+        from chat_rtt import chat_rtt
+        c = chat_rtt(10, 10 if args.quick else 30)
+        print(f"chat round trips (visitor → desk → visitor), 10 chats at once: {c['n']}, p50 {c['p50']:.1f} ms, "
+              f"p95 {c['p95']:.1f} ms, max {c['max']:.1f} ms; one chat alone: p50 {c['alone_p50']:.1f} ms, "
+              f"p95 {c['alone_p95']:.1f} ms")
+        result.update(chat_rtt_ms_p95=round(c["p95"], 1), chat_rtt_ms_p50=round(c["p50"], 1),
+                      chat_rtt_ms_p95_one_chat=round(c["alone_p95"], 1))
     print(json.dumps(result))
 
 

@@ -93,6 +93,7 @@ class Engine:
         self.sms: Any = None        # ivr/channels/sms.py SmsChannel when channels.sms is set
         self.fax: Any = None        # ivr/channels/fax.py FaxChannel when channels.fax is set
         self.voicemail: Any = None  # ivr/channels/voicemail.py when channels.voicemail is set
+        self.chat: Any = None       # ivr/channels/chat_live.py ChatChannel (channels.chat)
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -162,11 +163,12 @@ class Engine:
 
     async def _start_channels(self) -> None:
         """Non-voice channels (ivr/channels), each only when configured in `channels:`."""
-        email, sms = self.settings.channels.email, self.settings.channels.sms
-        fax, voicemail = self.settings.channels.fax, self.settings.channels.voicemail
-        if email is None and sms is None and fax is None and voicemail is None:
+        channels = self.settings.channels
+        email, sms, chat = channels.email, channels.sms, channels.chat
+        fax, voicemail = channels.fax, channels.voicemail
+        if email is None and sms is None and fax is None and voicemail is None and chat is None:
             return
-        from ivr.app.tasks import TaskHub, start_email, start_fax, start_sms, start_voicemail
+        from ivr.app.tasks import TaskHub, start_chat, start_email, start_fax, start_sms, start_voicemail
         self.tasks = TaskHub(self.acd, self.store, self.outbox, self._spawn)
         reloaded = await self.tasks.reload()
         if email is not None:
@@ -178,9 +180,12 @@ class Engine:
         if voicemail is not None:
             self.voicemail = start_voicemail(voicemail, self.tasks, lambda: self.ami, self.speech,
                                              self.agent_endpoint, self._spawn)
+        if chat is not None:
+            self.chat = start_chat(chat, self.tasks, self._spawn)
+            log.info("channels: web chat and form on http://%s:%d/", chat.host, chat.port)
         log.info("channels: %s started (%d open task(s) reloaded)",
                  ", ".join(n for n, c in (("e-mail", email), ("SMS", sms), ("fax", fax),
-                                                      ("voice messages", voicemail)) if c), reloaded)
+                                          ("voice messages", voicemail), ("web chat", chat)) if c), reloaded)
 
     def wire_crm_parts(self, started_at: datetime) -> None:
         """The parts that need the CRM store, once it is open."""

@@ -31,6 +31,7 @@ class TaskHub:
         # channel -> what sends an agent's reply: `await sender.reply(task_id, agent, text)`
         self.senders: dict[str, Any] = {}
         self.views: dict[str, dict[str, Any]] = {}   # task id -> what the desk shows of it
+        self.watchers: list[Any] = []       # f(task id, accepted | closed | transferred, agent)
         acd.task_sink = self.on_action
 
     def submit(self, event: Any) -> None:
@@ -79,7 +80,12 @@ class TaskHub:
         # the whole view again: a desk that connects later gets only the retained line
         view = self.views[task_id] = {**self.views.get(task_id, {"task_id": task_id}), "state": "accepted"}
         self.outbox.publish(f"tasks/{agent}/{task_id}", view, retain=True)
+        self._tell(task_id, "accepted", agent)
         return {"task_id": task_id, "state": "accepted"}
+
+    def _tell(self, task_id: str, state: str, agent: str) -> None:
+        for watcher in self.watchers:
+            watcher(task_id, state, agent)
 
     async def command(self, request: dict[str, Any]) -> dict[str, Any]:
         """The control socket's `task` command: {action, task_id, agent, text | outcome | reason}."""
@@ -95,9 +101,11 @@ class TaskHub:
                 await self.close(task_id, agent, str(request.get("outcome", "")))
             elif action == "call_back":       # voice messages: the agent's phone rings first
                 await self.call_back(task_id, agent)
+            elif action == "transfer":
+                await self.transfer(task_id, agent, str(request.get("queue", "")))
             else:
                 return {"ok": False, "error": f"unknown task action {action!r}; use accept, decline, "
-                                              "reply, call_back or close"}
+                                              "reply, call_back, transfer or close"}
         except (LookupError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "task_id": task_id, "action": action}
@@ -140,12 +148,36 @@ class TaskHub:
         await task_store.set_task(self.store, task_id, status="closed", outcome=outcome.strip(),
                                   closed_at=datetime.now(timezone.utc))
         self._over(agent, task_id, "closed")
+        self._tell(task_id, "closed", agent)
+
+    async def transfer(self, task_id: str, agent: str, queue: str) -> None:
+        """Back into the line of another queue (its age kept); the agent lets go of it."""
+        if self.offered.get(task_id) != agent:
+            raise LookupError(f"task {task_id} is not with {agent}")
+        if queue not in self.acd.queues:
+            raise ValueError(f"no queue {queue!r}; use one of {', '.join(sorted(self.acd.queues))}")
+        self.offered.pop(task_id, None)
+        await task_store.set_task(self.store, task_id, queue=queue, agent=None)
+        self._over(agent, task_id, "transferred")
+        self._tell(task_id, "transferred", agent)
+        self.acd.handle(ev.TaskTransferred(task_id, queue))
 
     def _over(self, agent: str, task_id: str, state: str) -> None:
         self.views.pop(task_id, None)
         topic = f"tasks/{agent}/{task_id}"
         self.outbox.publish(topic, {"task_id": task_id, "state": state})
         self.outbox.feed.forget(topic)
+
+
+def start_chat(settings: Any, hub: TaskHub, spawn: Any) -> Any:
+    """The public chat/form page, when `channels.chat` is configured: its own port."""
+    from ivr.channels.chat_live import ChatChannel
+    from ivr.channels.chat_web import serve
+
+    channel = ChatChannel(settings, hub)
+    spawn(channel.run())
+    spawn(serve(channel, settings))
+    return channel
 
 
 def start_email(settings: Any, hub: TaskHub, spawn: Any) -> Any:

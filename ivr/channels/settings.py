@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,8 +124,38 @@ class VoicemailSettings(_Strict):
     safety_phrases: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SAFETY_PHRASES))
 
 
+class ChatSettings(_Strict):
+    """The public page (web chat + web form), served by the engine on its own port: it is
+    where TaskHub lives, so a visitor's line reaches the agent's desk in one hop."""
+    host: str = "127.0.0.1"               # behind the company's reverse proxy (TLS there)
+    port: int = Field(8090, ge=1, le=65535)
+    embed_origins: list[str] = Field(default_factory=list)   # CSP frame-ancestors ('self' always)
+    # An iframe on another site gets its cookie only with "none" (and HTTPS: cookie_secure);
+    # serving the page under the company's own domain (a proxy path) keeps "lax".
+    cookie_samesite: Literal["lax", "strict", "none"] = "lax"
+    cookie_secure: bool = False
+    queue: str = "general"
+    priority: int = 0
+    form_queue: str = ""                  # forms' queue; "" = queue
+    pv_queue: str = "pharmacovigilance"
+    pv_priority: int = 10
+    topics: list[str] = Field(default_factory=lambda: ["product question", "order", "side effect", "other"])
+    display_names: dict[str, str] = Field(default_factory=dict)  # agent → what visitors see
+    default_display_name: str = "Agent"
+    answer_within_s: float = Field(60.0, gt=0)     # then the visitor may leave an e-mail address
+    email_answer_hours: int = Field(8, ge=1)       # what the visitor is promised then
+    leave_grace_s: float = Field(30.0, gt=0)       # page closed this long: the visitor has left
+    max_message_chars: int = Field(4_000, gt=0)
+    max_form_chars: int = Field(20_000, gt=0)
+    per_address_per_minute: int = Field(30, ge=1)
+    per_session_per_minute: int = Field(12, ge=1)
+    open_chats_per_address: int = Field(3, ge=1)
+    safety_phrases: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SAFETY_PHRASES))
+
+
 class ChannelsSettings(_Strict):
     email: EmailSettings | None = None   # None: no e-mail channel
     sms: SmsSettings | None = None       # None: no SMS channel
     fax: FaxSettings | None = None       # None: no fax channel
     voicemail: VoicemailSettings | None = None   # None: no voice messages
+    chat: ChatSettings | None = None     # None: no public chat/form page

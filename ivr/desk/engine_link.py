@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 LISTENER_BUFFER = 200          # a browser tab this far behind is told to reload its panels
 CALLS_KEPT = 2_000             # recent calls' lifecycle (answered by, ended) for the pages
 # the agent page's panel each kind of topic changes (agents/<agent>, tasks/<agent>/<task>, …)
-PANEL_OF_TOPIC = {"agents": "state", "offers": "call", "calls": "call", "tasks": "tasks"}
+PANEL_OF_TOPIC = {"agents": "state", "offers": "call", "calls": "call", "tasks": "tasks",
+                  "chat": "chat"}          # chat/<agent>/<task>: a new line in a live chat
 
 
 class EngineLink:
@@ -123,7 +124,7 @@ class EngineLink:
                 for queue in queues:
                     _put(queue, {"panel": "engine", **event})
             return
-        agent = (rest if kind in ("agents", "offers") else rest.partition("/")[0] if kind == "tasks"
+        agent = (rest if kind in ("agents", "offers") else rest.partition("/")[0] if kind in ("tasks", "chat")
                  else self._offered_to(rest) if kind == "calls" else None)
         tagged = {"panel": PANEL_OF_TOPIC.get(kind, "call"), **event}
         for queue in self._listeners.get(agent, ()) if agent is not None else ():

@@ -22,6 +22,7 @@ from .web import deps, error_page, form_fields, render
 
 MAX_REPLY = 100_000
 OUTCOMES = ("answered", "forwarded", "no_reply_needed", "spam")
+CHAT_OUTCOMES = ("answered", "visitor_left", "forwarded", "spam")   # a live chat's
 
 
 def task_list_context(request: Request, agent: str) -> dict[str, Any]:
@@ -65,9 +66,11 @@ async def _render_task(request: Request, agent: str, held: dict[str, Any], probl
     if draft is None and chosen:
         article = await kb.article(chosen)
         draft = article["text"] if article else ""
+    chat = task["channel"] == "chat"
     return render(request, "task.html", {
         "agent": agent, "held": held, "task": task, "messages": messages, "templates": templates,
-        "draft": draft or "", "problem": problem, "outcomes": OUTCOMES,
+        "draft": draft or "", "problem": problem, "outcomes": CHAT_OUTCOMES if chat else OUTCOMES,
+        "chat": chat, "queues": sorted((deps(request).settings.queues().get("queues") or {})),
         "sent": request.query_params.get("sent") == "1"}, status_code=status_code)
 
 
@@ -110,7 +113,7 @@ async def close(request: Request, agent: str) -> Response:
     if held is None:
         return error_page(request, 404, "error.404")
     outcome = (await form_fields(request)).get("outcome", "")
-    if outcome not in OUTCOMES:
+    if outcome not in OUTCOMES + CHAT_OUTCOMES:
         return await _render_task(request, agent, held, "desk.tasks.pick_outcome", status_code=422)
     problem = await _engine(request, agent, "close", outcome=outcome)
     if problem:
@@ -118,7 +121,21 @@ async def close(request: Request, agent: str) -> Response:
     return RedirectResponse(f"/agent/{agent}", status_code=303)
 
 
+@agent_page
+async def transfer(request: Request, agent: str) -> Response:
+    """Back into the line of another queue (chat or e-mail): the engine offers it again."""
+    held = _held(request, agent)
+    if held is None:
+        return error_page(request, 404, "error.404")
+    queue = (await form_fields(request)).get("queue", "")
+    problem = await _engine(request, agent, "transfer", queue=queue)
+    if problem:
+        return await _render_task(request, agent, held, problem, status_code=409)
+    return RedirectResponse(f"/agent/{agent}", status_code=303)
+
+
 routes = [
+    Route("/agent/{name}/task/{task_id}/transfer", transfer, methods=["POST"]),
     Route("/agent/{name}/panel/tasks", tasks_panel, methods=["GET"]),
     Route("/agent/{name}/task/{task_id}", task_page, methods=["GET"]),
     Route("/agent/{name}/task/{task_id}/accept", accept, methods=["POST"]),

@@ -49,7 +49,9 @@ def demo_config(base_port: int) -> Path:
                         dialplan=PROJECT / "dialplans/hotline.yaml", crm=work / "crm.db",
                         sounds=PROJECT / "sounds", sandbox={"operator_ring_seconds": 30},
                         extra={"desk": {"port": base_port + 480},
-                               "knowledge": {"dir": str(PROJECT / "knowledge")}})
+                               "knowledge": {"dir": str(PROJECT / "knowledge")},
+                               "channels": {"chat": {"port": base_port + 700, "queue": "medinfo",
+                                                     "display_names": {"alice": "Alice", "bob": "Bob"}}}})
 
 
 def start_desk(lab: Lab, console: Console) -> subprocess.Popen:
@@ -108,6 +110,8 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
             code = proc.wait(180)
             console.print(f"  … ended after {time.monotonic() - t0:.0f} s "
                           f"({'as scripted' if code == 0 else f'SIPp exit {code}'})")
+        if lab.settings.channels.chat is not None:
+            _web_contacts(lab, console)
         time.sleep(1)
         records = [r for r in lab.calls() if r["started_at"] >= started.isoformat()[:19]]
         _print_records(console, records)
@@ -133,6 +137,48 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
             desk.wait(15)
         lab.down()
         console.print("• stopped the engine, the phones and Asterisk")
+
+
+def _web_contacts(lab: Lab, console: Console) -> None:
+    """A web form and a chat line from the public page (channels.chat), as a visitor's browser
+    sends them; then where they are: tasks offered on the agents' desk."""
+    import http.cookiejar
+    import re
+    import sqlite3
+    import urllib.parse
+
+    chat = lab.settings.channels.chat
+    url = f"http://{chat.host}:{chat.port}"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    try:
+        page = opener.open(url + "/", timeout=5).read().decode()
+        csrf = re.search(r'data-csrf="([0-9a-f]+)"', page).group(1)
+
+        def post(path: str, **fields: str) -> None:
+            body = urllib.parse.urlencode({"csrf_token": csrf, **fields}).encode()
+            opener.open(url + path, body, timeout=10).read()
+        post("/form", name="Carl Weber", email="carl@example.org", phone="", topic="order",
+             message="Where is my order 4711?")
+        post("/chat/start", name="Anna", email="anna@example.org", text="Can I take Dolorex with food?")
+    except OSError as exc:
+        console.print(f"[yellow]note: the public chat page at {url} did not answer ({exc})")
+        return
+    console.print(f"• the public chat and form page: [bold]{url}/[/bold] — a form and a chat sent")
+    db = Path(lab.settings.crm_url().removeprefix("sqlite:///"))
+    deadline = time.monotonic() + 20          # agents still wrapping up their calls get no offers
+    while True:
+        time.sleep(1)
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT task_id, channel, queue, agent, subject FROM tasks WHERE "
+                                "task_id LIKE 'WF-%' OR task_id LIKE 'CH-%' ORDER BY created_at").fetchall()
+        if all(row[3] for row in rows) or time.monotonic() > deadline:
+            break
+    table = Table(title="CRM: web form and chat tasks (on the desk's Tasks panel)")
+    for col in ("task", "channel", "queue", "offered to (empty: waiting)", "subject"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(v or "") for v in row))
+    console.print(table)
 
 
 def _print_records(console: Console, records: list[dict]) -> None:

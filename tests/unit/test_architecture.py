@@ -41,6 +41,7 @@ CORE_MODULES = ("ivr.telephony.agi.protocol", "ivr.speech.confidence", "ivr.spee
                 "ivr.crm.records",      # the call record the call core owns
                 "ivr.desk.call_view",   # what the agent's call panel shows
                 "ivr.channels.mail_rules",  # e-mail: loops, threads, throttling, safety phrases
+                "ivr.channels.chat_rules",  # web chat/form: sizes, rates, fallbacks
                 "ivr.channels.channel_report",  # `ivr report --by channel` figures
                 "ivr.channels.sms_rules",  # SMS: hand-over parsing, body limits, webhook HMAC
                 "ivr.channels.fax_rules",  # fax: ReceiveFAX's outcome, what the task says
