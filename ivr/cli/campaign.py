@@ -66,6 +66,7 @@ def check_campaign(path: Path, catalog: Catalog | None = None,
     else:
         problems += check_paths([dialplan], catalog)
         problems += _opt_out(campaign, dialplan, src)
+        problems += _abandon_message(campaign, dialplan, src)
     if campaign.list.csv is not None:
         contacts, rejects, problem = read_list(path, campaign)
         if problem:
@@ -185,3 +186,20 @@ def list_cmd(file: Path) -> None:
         out.unlink()                  # an old rejects file would mislead the list owner
     click.echo(f"{len(contacts)} contact(s) accepted, {len(rejects)} rejected"
                + (f" (written to {out})" if rejects else ""))
+
+
+def _abandon_message(campaign: Campaign, dialplan: Path, src: Source) -> list[Problem]:
+    """The identification played on an abandoned call is a node of the campaign's dialplan
+    (its prompt, built by `ivr sounds build` like the others)."""
+    if not campaign.abandon_message:
+        return []
+    try:
+        plan = load_plan(dialplan)
+    except PlanInvalid:
+        return []
+    node = plan.nodes.get(campaign.abandon_message)
+    if node is None or not getattr(node, "prompt", None):
+        return [src.problem(("abandon_message",), f"abandon_message {campaign.abandon_message!r} is "
+                            f"not a node with a prompt in {dialplan}: add a `type: hangup` node "
+                            "whose prompt says who calls, why, and a number to call back")]
+    return []
