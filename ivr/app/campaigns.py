@@ -26,6 +26,7 @@ from typing import Any
 
 from ivr.app.campaign_calls import AGENT_MODES, AcdPort, CampaignAgents, campaign_agents, serve_answered
 from ivr.app.plans import LoadedPlan
+from ivr.app.preview import Preview
 from ivr.crm.outbound import CampaignStore
 from ivr.dialplan.loader import load_plan
 from ivr.dialplan.model import plan_version
@@ -288,6 +289,8 @@ class Campaigns:
         self.store, self.originator, self.clock = store, originator, clock
         self.acd = acd
         self._sync_due = False
+        endpoints = {a.name: a.endpoint or a.name for a in acd.config.agents} if acd is not None else {}
+        self.preview = Preview(self, endpoints)
         self.holidays, self.spawn, self.tick_s = holidays, spawn, tick_s
         self.runners: dict[str, CampaignRunner] = {}
 
@@ -328,6 +331,7 @@ class Campaigns:
     def on_ami_event(self, event: dict[str, str]) -> None:
         for runner in self.runners.values():
             runner.on_ami_event(event)
+        self.preview.on_ami_event(event)
 
     def on_agents_changed(self, agents: set[str]) -> None:
         """The ACD changed agents' states: the pacers hear of it right after (never from
@@ -387,8 +391,14 @@ class Campaigns:
             runner.handle(P.Paused(True))
 
     # ---- the control socket -------------------------------------------------------------
-    def command(self, request: dict[str, Any]) -> dict[str, Any]:
+    def command(self, request: dict[str, Any]) -> Any:
         action = request.get("action")
+        if action == "preview_next":          # the desk (ivr/desk/preview_desk.py)
+            return self.preview.next(request["agent"], request.get("name"))
+        if action == "preview_dial":
+            return self.preview.dial(request["agent"], request["attempt"])
+        if action == "preview_skip":
+            return self.preview.skip(request["agent"], request["attempt"], request.get("reason", ""))
         if action == "load":
             return self._load(Path(request["file"]))
         if action == "status":

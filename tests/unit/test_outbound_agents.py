@@ -72,6 +72,7 @@ async def rig(tmp_path: Path):
         await settle()
         return campaigns.runners["care-agents"]
 
+    start.campaigns = campaigns
     yield start, acd, asterisk, clock, settle
     for t in tasks:
         t.cancel()
@@ -134,3 +135,30 @@ async def test_a_customer_gone_before_the_deadline_is_not_an_abandon(rig):
     clock["now"] += timedelta(seconds=3)
     runner.handle(P.Tick())
     assert runner.pacer.rolling_abandon_rate(clock["now"].timestamp()) == 0.0
+
+
+async def test_preview_reserves_a_record_for_one_agent_then_skip_and_dial(rig):
+    start, acd, asterisk, clock, settle = rig
+    runner = await start(campaign("preview"))
+    assert asterisk.originated == []                    # preview: the pacer never dials
+    preview = start.campaigns.preview
+    first = (await preview.next("alice"))["record"]
+    assert first["number"] == "+49301111111"
+    assert not acd.free_for_calls("alice")              # held: no inbound offer meanwhile
+    # the same record again until the agent acts; bob is in no preview campaign here
+    assert (await preview.next("alice"))["record"]["attempt"] == first["attempt"]
+    assert not (await preview.next("bob"))["ok"]
+    skip = await preview.skip("alice", first["attempt"], "not_today")
+    assert skip == {"ok": True}
+    await asyncio.sleep(0.05)
+    second = (await preview.next("alice"))["record"]
+    assert second["number"] == "+49302222222"      # the skipped one waits
+    assert (await preview.dial("alice", second["attempt"]))["ok"]
+    [placed] = asterisk.originated
+    assert placed["channel"] == "PJSIP/alice" and placed["application"] == "Dial"
+    assert placed["data"].startswith("PJSIP/+49302222222@trunk,25")
+    preview.on_ami_event({"Event": "DialEnd", "Uniqueid": second["attempt"], "DialStatus": "ANSWER"})
+    preview.on_ami_event({"Event": "Hangup", "Uniqueid": second["attempt"]})
+    await settle()
+    outcomes = {a.number: (a.outcome, a.agent) for a in await runner.store.attempts("care-agents")}
+    assert outcomes == {"+49301111111": ("skipped", None), "+49302222222": ("answered", "alice")}
