@@ -76,10 +76,10 @@ class Preview:
                    if a.number == reserved.number and a.attempt_id != reserved.attempt_id]
         return {"ok": True, "record": self._record(held) | {"attempts": history}}
 
-    @staticmethod
-    def _record(held: Held) -> dict[str, Any]:
+    def _record(self, held: Held) -> dict[str, Any]:
         r = held.reserved
-        return {"campaign": held.campaign, "attempt": r.attempt_id, "number": r.number,
+        purpose = self.campaigns.runners[held.campaign].campaign.purpose
+        return {"campaign": held.campaign, "purpose": purpose, "attempt": r.attempt_id, "number": r.number,
                 "name": r.name, "fields": r.fields, "dialled": held.dialled}
 
     def _expire(self, held: Held) -> None:

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from . import account, admin, agent_desk, auth, case_pages, contact_pages, kb_pages, pages, task_desk
+from . import preview_desk  # noqa: E402 - issue 15
 from .deps import DeskDeps
 from .i18n import LANGUAGE_NAMES, translate
 from .middleware import SecurityHeaders, SessionAndCsrf
@@ -50,6 +51,7 @@ def create_app(deps: DeskDeps, extra_routes: list[Route | Mount] | None = None) 
     app = Starlette(
         routes=[*auth.routes, *account.routes, *pages.routes, *agent_desk.routes, *task_desk.routes, *admin.routes,
                 *case_pages.routes, *contact_pages.routes, *kb_pages.routes,
+                *preview_desk.routes,
                 *(extra_routes or []),
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
         middleware=[Middleware(SecurityHeaders, tls=deps.tls), Middleware(SessionAndCsrf, deps=deps)],
