@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivr.crm.outbound import Reserved
+from ivr.outbound.followup import SEGMENT, followup_contacts
 
 log = logging.getLogger(__name__)
 HOLD_S = 120.0                  # a record unanswered on the desk this long goes back to the list
@@ -45,7 +46,9 @@ class Preview:
         self.by_attempt: dict[str, Held] = {}
 
     def _runner(self, agent: str, name: str | None) -> Any:
-        for runner in self.campaigns.runners.values():
+        """The agent's preview campaign: adverse-event follow-ups first."""
+        runners = sorted(self.campaigns.runners.values(), key=lambda r: r.campaign.list.segment != SEGMENT)
+        for runner in runners:
             if runner.campaign.mode == "preview" and name in (None, runner.campaign.name) \
                     and runner.agents is not None and agent in runner.agents.names:
                 return runner
@@ -63,6 +66,8 @@ class Preview:
         if not runner.acd.free_for_calls(agent):
             return {"ok": True, "record": None, "why": f"{agent} is not ready"}
         c = runner.campaign
+        if c.list.segment == SEGMENT:
+            await self._followups(runner)
         reserved = await runner.store.reserve_next(c, str(uuid.uuid4()), runner.clock(),
                                                    holidays=runner.holidays())
         if reserved is None:
@@ -75,6 +80,13 @@ class Preview:
                    for a in await runner.store.attempts(c.name)
                    if a.number == reserved.number and a.attempt_id != reserved.attempt_id]
         return {"ok": True, "record": self._record(held) | {"attempts": history}}
+
+    @staticmethod
+    async def _followups(runner: Any) -> None:
+        """The segment's contacts: reporters of open AE cases with criteria missing (a
+        number already in the campaign keeps its state and history)."""
+        cases = await runner.store.store.list_cases(status="open", kind="adverse_event")
+        await runner.store.add_contacts(runner.campaign.name, followup_contacts(cases), runner.clock())
 
     def _record(self, held: Held) -> dict[str, Any]:
         r = held.reserved

@@ -4,6 +4,7 @@ the next one and clicks Dial: her SIPp phone rings first, then the SIPp customer
 holds both attempts (skipped; answered by alice)."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -107,3 +108,58 @@ def test_the_agent_previews_skips_and_dials(hotline, page: Page):
                              ("+33123456782", "answered", "alice", "agent alice")], lab.log_text()[-3000:]
     page.goto(desk.url + "/agent/alice/preview")
     expect(page.locator("#preview-none")).to_be_visible()        # both done for today
+
+
+def open_ae_case(lab: Lab, fields: dict) -> str:
+    import asyncio
+
+    from ivr.crm.store import open_store
+
+    async def go() -> str:
+        store = await open_store(lab.settings.crm_url())
+        try:
+            return (await store.open_case("adverse_event", fields, "ivr"))["case_id"]
+        finally:
+            await store.close()
+    # Playwright's sync API keeps an event loop running in this thread: the CRM's in another
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()
+
+
+def test_an_incomplete_adverse_event_case_is_followed_up_and_completed(hotline, page: Page):
+    lab, desk, work = hotline
+    case_id = open_ae_case(lab, {"reporter": "Dr Claire Petit", "reporter_contact": "+33 1 23 45 67 99",
+                                 "reaction": "rash on both arms"})
+    (work / "ae.yaml").write_text(f"""\
+name: ae-followup
+purpose: adverse-event follow-up
+caller_id: "+33100000000"
+dialplan: {PROJECT / "dialplans" / "outbound-care.yaml"}
+channel: "PJSIP/test-caller/sip:{{number}}@127.0.0.1:{lab.box.callback_port}"
+mode: preview
+agents: [alice]
+requires_consent: false
+list: {{segment: ae-followup}}
+""")
+    lab.ivr("campaign", "load", str(work / "ae.yaml"))
+    lab.ivr("campaign", "start", "ae-followup")
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/agent/alice/preview")
+    # the follow-up comes first, to the reporter, with what the case still lacks
+    expect(page.locator("#preview-number")).to_have_text("+33123456799")
+    expect(page.locator("#preview-name")).to_have_text("Dr Claire Petit")
+    expect(page.locator("#preview-missing")).to_contain_text("patient, product")
+    page.fill("#case-patient", "woman, 54")
+    page.fill("#case-product", "Demo 10 mg")
+    page.fill("#case-note", "Reporter reached; rash resolved after stopping.")
+    page.click("#case-save")
+    expect(page.locator("#preview-notice")).to_be_visible()
+    screenshot(page, SHOTS / "desk-ae-followup.png")
+    shown = json.loads(lab.ivr("cases", "show", case_id, "--format", "json").stdout)
+    case = shown[0] if isinstance(shown, list) else shown
+    assert case["fields"]["patient"] == "woman, 54" and case["fields"]["product"] == "Demo 10 mg"
+    assert case["missing_criteria"] == [] and case["day0"]           # now a valid report
+    assert "[follow-up call" in case["fields"]["narrative"] and "alice" in case["fields"]["narrative"]
+    page.select_option("#skip-reason", "already_done")
+    page.click("#preview-skip")
