@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +53,21 @@ def _outbound_session_class() -> type:
     """CallSession, watching the walk for the opt-out key (imported late: the call core is
     only needed once a person answers)."""
     from ivr.call.session import CallSession
+    from ivr.crm.surveys import add_answers
+    from ivr.outbound.surveys import survey_answers
 
     class OutboundSession(CallSession):
         opt_out_key = ""
         on_opt_out: Callable[[], None] = staticmethod(lambda: None)
+        campaign = ""
         _opted = False
+
+        async def _finish(self) -> None:
+            await super()._finish()
+            answers = survey_answers(self.walker.plan.nodes, self.walker.path)
+            if answers:          # CSAT / NPS questions of the campaign's dialplan
+                await add_answers(self.ctx.store, self.call_id, answers, datetime.now(timezone.utc),
+                                  campaign=self.campaign)
 
         def _ivr_steps(self) -> None:
             new = self.walker.path[self._path_logged:]
@@ -376,6 +386,7 @@ class Campaigns:
 
         session = _outbound_session_class()(dataclasses.replace(ctx, plans=_OnePlan(runner.loaded_plan())), chan)
         session.opt_out_key, session.on_opt_out = runner.campaign.opt_out_key, opt_out
+        session.campaign = name
         await session.run()
 
     async def _opt_out(self, runner: CampaignRunner, attempt: str, number: str) -> None:

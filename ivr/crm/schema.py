@@ -267,6 +267,13 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
             """CREATE TRIGGER cluster_waiting_fence BEFORE INSERT OR UPDATE ON cluster_waiting
                 FOR EACH ROW EXECUTE FUNCTION ivr_fence_term()"""]},
     ]),
+    (13, "survey answers (CSAT, NPS) per call, with the agent, queue and campaign (issue 15)", [
+        """CREATE TABLE survey_answers (
+            id {serial_pk}, call_id TEXT NOT NULL, question TEXT NOT NULL, kind TEXT NOT NULL,
+            score INTEGER NOT NULL, agent TEXT, queue TEXT, campaign TEXT, answered_at TEXT NOT NULL)""",
+        "CREATE INDEX survey_answers_call ON survey_answers (call_id)",
+        "CREATE INDEX survey_answers_time ON survey_answers (answered_at)",
+    ]),
 ]
 
 SERIAL_PK = {
