@@ -178,6 +178,8 @@ class CollectNode(_Node):
             pattern, longest = SURVEY_SCALES[self.survey]
             object.__setattr__(self, "pattern", self.pattern or pattern)
             object.__setattr__(self, "max_length", min(self.max_length, longest))
+            if longest == 1:     # one key is the whole answer: no terminator to wait for
+                object.__setattr__(self, "terminator", "")
         if self.min_length > self.max_length:
             raise ValueError("min_length is greater than max_length")
         if self.pattern is not None:
