@@ -29,8 +29,9 @@ def survey_answers(nodes: dict[str, Any], path: Iterable[dict[str, Any]]) -> lis
 def scores(rows: Iterable[tuple[str, int]]) -> dict[str, float | int | None]:
     """(kind, score) answers → CSAT: answers and mean, share of 4-5 ("satisfied"); NPS:
     answers, promoters (9-10) minus detractors (0-6) in % of answers."""
-    csat = [s for k, s in rows_list(rows) if k == "csat"]
-    nps = [s for k, s in rows_list(rows) if k == "nps"]
+    rows = list(rows)
+    csat = [s for k, s in rows if k == "csat"]
+    nps = [s for k, s in rows if k == "nps"]
     return {
         "csat_answers": len(csat),
         "csat_mean": round(sum(csat) / len(csat), 2) if csat else None,
@@ -38,7 +39,3 @@ def scores(rows: Iterable[tuple[str, int]]) -> dict[str, float | int | None]:
         "nps_answers": len(nps),
         "nps": round(100 * (sum(s >= 9 for s in nps) - sum(s <= 6 for s in nps)) / len(nps), 1) if nps else None,
     }
-
-
-def rows_list(rows: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
-    return rows if isinstance(rows, list) else list(rows)
