@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hotline_lab.feed_reader import FeedReader
 from hotline_lab.lab import PROJECT, Lab
 from hotline_lab.outbound import IN_WINDOW, status
 from hotline_lab.sipp import AwaitHangup
@@ -51,10 +52,15 @@ def attempt_rows(lab: Lab, name: str) -> list[dict]:
         db.close()
 
 
-def run(lab: Lab, tmp_path: Path, file: Path, name: str, calls: int, timeout: float = 90) -> dict:
+def run(lab: Lab, tmp_path: Path, file: Path, name: str, calls: int, timeout: float = 90,
+        feed: FeedReader | None = None) -> dict:
     lab.ivr("sounds", "build", str(PROJECT / "dialplans/outbound-care.yaml"))
     lab.sandbox.sync_sounds()
     lab.start_engine("--grace", "2", "--clock", IN_WINDOW)
+    if feed is not None:          # the desk's live feed: the agent's pop
+        feed.path = lab.settings.path(lab.settings.control.socket)
+        feed.start()
+        feed.connected.wait(5)
     try:
         lab.start_phones(only={AGENT: 0.5}, talk_seconds=4)
         # every call: answered, silent (AMD: a person after its 5 s), then waits for our BYE
@@ -70,6 +76,8 @@ def run(lab: Lab, tmp_path: Path, file: Path, name: str, calls: int, timeout: fl
                 return row
             time.sleep(0.5)
     finally:
+        if feed is not None:
+            feed.stop.set()
         lab.stop_phones()
         lab.stop_engine()
 
@@ -81,7 +89,8 @@ def _seconds(a: str, b: str) -> float:
 def test_progressive_connects_the_customer_to_the_one_free_agent(lab: Lab, tmp_path: Path):
     numbers = ["+33123456781", "+33123456782"]
     file = agent_campaign(lab, tmp_path, "sandbox-progressive", "progressive", numbers)
-    row = run(lab, tmp_path, file, "sandbox-progressive", calls=2, timeout=120)
+    feed = FeedReader("")
+    row = run(lab, tmp_path, file, "sandbox-progressive", calls=2, timeout=120, feed=feed)
     rows = attempt_rows(lab, "sandbox-progressive")
     assert [(r["outcome"], r["agent"], r["detail"]) for r in rows] == [
         ("answered", AGENT, f"agent {AGENT}")] * 2, (rows, lab.log_text()[-4000:])
@@ -90,6 +99,10 @@ def test_progressive_connects_the_customer_to_the_one_free_agent(lab: Lab, tmp_p
     assert _seconds(rows[0]["answered_at"], rows[1]["reserved_at"]) >= 4, rows
     assert _seconds(rows[0]["ended_at"], rows[1]["reserved_at"]) > -0.5, rows
     assert row.get("outcome_abandoned", 0) == 0, row
+    # the desk's pop, as for an inbound offer: the customer's number (the desk reads the CRM)
+    pops = [p for _, p in feed.topics(f"offers/{AGENT}")]
+    assert [(p["caller"], p["campaign"], p["route"]) for p in pops] == [
+        (n, "sandbox-progressive", "campaign") for n in numbers], pops
 
 
 def test_predictive_dials_more_than_free_agents_and_abandons_with_the_message(lab: Lab, tmp_path: Path):
