@@ -16,6 +16,7 @@ from acd import actions as act
 from acd import events as ev
 from acd.center import ContactCenter
 from acd.config import AcdConfig, QueueSpec
+from acd.skills import compile_requirement
 from acd.state import AgentState
 from ivr.call.context import Waiter
 from ivr.channels.channel_report import live_backlog
@@ -119,6 +120,24 @@ class AcdDriver:
 
     def engaged_by_us(self, agent: str) -> bool:
         return self._engaged[agent] > 0
+
+    # ---- agents on outbound campaign calls (ivr/app/campaign_calls.py) ---------------------
+    def free_for_calls(self, agent: str) -> bool:
+        """Ready, nothing ringing or talking, phone not busy, not held for tasks: the ACD
+        would offer this agent a call now."""
+        return self.center.voice.free_for_tasks(agent) and not self.center.held_for_tasks(agent)
+
+    def hold_for_campaign(self, agent: str, held: bool) -> None:
+        """A campaign call takes (or gives back) the agent: for the ACD its phone is busy, so
+        no inbound offer meanwhile (one truth for both); AMI device states of that phone are
+        then our own doing, as for our offers."""
+        self._engaged[agent] += 1 if held else -1
+        self.handle(ev.DeviceBusy(agent, held))
+
+    def agents_for_queue(self, queue: str) -> list[str]:
+        """The agents whose skills meet the queue's requirement, in the configuration's order."""
+        requirement = compile_requirement(self.queue(queue).requirement)
+        return [a.name for a in self.config.agents if requirement.match(a.skills)]
 
     def trace(self, call_id: str) -> list[str]:
         return list(self.core.trace(call_id))

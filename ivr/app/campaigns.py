@@ -20,11 +20,13 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ivr.app.campaign_calls import AGENT_MODES, AcdPort, CampaignAgents, campaign_agents, serve_answered
 from ivr.app.plans import LoadedPlan
+from ivr.app.preview import Preview
 from ivr.crm.outbound import CampaignStore
 from ivr.dialplan.loader import load_plan
 from ivr.dialplan.model import plan_version
@@ -51,11 +53,21 @@ def _outbound_session_class() -> type:
     """CallSession, watching the walk for the opt-out key (imported late: the call core is
     only needed once a person answers)."""
     from ivr.call.session import CallSession
+    from ivr.crm.surveys import add_answers
+    from ivr.outbound.surveys import survey_answers
 
     class OutboundSession(CallSession):
         opt_out_key = ""
         on_opt_out: Callable[[], None] = staticmethod(lambda: None)
+        campaign = ""
         _opted = False
+
+        async def _finish(self) -> None:
+            await super()._finish()
+            answers = survey_answers(self.walker.plan.nodes, self.walker.path)
+            if answers:          # CSAT / NPS questions of the campaign's dialplan
+                await add_answers(self.ctx.store, self.call_id, answers, datetime.now(timezone.utc),
+                                  campaign=self.campaign)
 
         def _ivr_steps(self) -> None:
             new = self.walker.path[self._path_logged:]
@@ -76,6 +88,11 @@ class _Call:
     outcome: str = ""            # set before the hangup when known (machine, message_left…)
     amd: tuple[str, str] = ("", "")
     opted_out: bool = False
+    name: str = ""
+    human: bool = False          # the pacer was told Answered (Ended, not NotAnswered, at the end)
+    agent: str = ""
+    detail: str = ""
+    decision: asyncio.Future | None = None     # agent modes: the pacer's Connect or Abandon
 
 
 @dataclass
@@ -91,7 +108,10 @@ class CampaignRunner:
     summary: dict[str, Any] = field(default_factory=dict)
     pacer: P.Pacer | None = None
     calls: dict[str, _Call] = field(default_factory=dict)      # by attempt id
+    acd: AcdPort | None = None
+    agents: CampaignAgents | None = None
     _plan: LoadedPlan | None = None
+    _timer: asyncio.TimerHandle | None = None
 
     def _now(self) -> float:
         return self.clock().timestamp()
@@ -110,8 +130,14 @@ class CampaignRunner:
         self.pacer = P.Pacer(P.PacerSettings(
             mode=c.mode, channels=limits.channels, abandon_limit=limits.abandon_rate_max,
             slow_from=limits.abandon_slow_from, abandon_after=limits.abandon_after_seconds,
-            window_days=limits.abandon_window_days), history=history)
+            window_days=limits.abandon_window_days, prior_answer_rate=c.expected_answer_rate),
+            history=history)
+        if c.mode != "agentless" and self.acd is not None:
+            self.agents = CampaignAgents(self.acd, campaign_agents(self.acd, c.agents, c.queue),
+                                         self.handle, c.queue)
         await self.set_state("running")
+        if self.agents is not None:
+            self.agents.sync()
 
     async def set_state(self, state: str) -> None:
         self.state = state
@@ -147,8 +173,50 @@ class CampaignRunner:
         for action in self.pacer.handle(event, self._now()):
             if isinstance(action, P.Dial):
                 self.spawn(self._dial(action.call_id))
-            # RunIvr: Asterisk's context already runs the dialplan; Connect/Abandon: the agent
-            # modes, not wired to the ACD yet.
+            elif isinstance(action, P.Connect):
+                self._decided(action.call_id, action.agent)
+            elif isinstance(action, P.Abandon):
+                self._decided(action.call_id, None)
+            # RunIvr: Asterisk's context already runs the dialplan
+        self._arm_deadline()
+
+    def _arm_deadline(self) -> None:
+        """Wake the pacer at its next abandon deadline: the campaigns' tick is too coarse for
+        the 2 s rule."""
+        deadline = self.pacer.next_deadline() if self.pacer else None
+        if deadline is None or (self._timer is not None and self._timer.when() <= self._timer_at(deadline)):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(self._timer_at(deadline), self._deadline_due)
+
+    def _timer_at(self, deadline: float) -> float:
+        return asyncio.get_running_loop().time() + max(0.0, deadline - self._now()) + 0.01
+
+    def _deadline_due(self) -> None:
+        self._timer = None
+        self.handle(P.Tick())
+
+    def person_answered(self, call: _Call) -> asyncio.Future:
+        """Agent modes: AMD said a person; the pacer connects an agent or abandons."""
+        call.decision = asyncio.get_running_loop().create_future()
+        call.human = True
+        self.handle(P.Answered(call.call_id))
+        return call.decision
+
+    def _decided(self, call_id: str, agent: str | None) -> None:
+        call = next((c for c in self.calls.values() if c.call_id == call_id), None)
+        if agent is not None and (self.agents is None or not self.agents.take(agent)):
+            log.warning("campaign %s: agent %s was taken meanwhile: call %s abandoned",
+                        self.campaign.name, agent, call_id)
+            self.handle(P.AgentGone(agent))
+            agent = None
+        if call is None or call.decision is None or call.decision.done():
+            if agent is not None and self.agents is not None:   # the customer is gone
+                self.agents.release(agent, asyncio.get_running_loop())
+            return
+        call.decision.set_result(agent)
 
     async def _dial(self, call_id: str) -> None:
         c = self.campaign
@@ -161,7 +229,7 @@ class CampaignRunner:
         if reserved is None:
             self.handle(P.NotAnswered(call_id, "not_dialled"))
             return
-        call = self.calls[attempt_id] = _Call(call_id, attempt_id, reserved.number)
+        call = self.calls[attempt_id] = _Call(call_id, attempt_id, reserved.number, name=reserved.name)
         try:
             ami = self.originator()
             if ami is None:
@@ -180,8 +248,9 @@ class CampaignRunner:
     async def _finish(self, call: _Call, outcome: str, detail: str = "") -> None:
         if self.calls.pop(call.attempt_id, None) is None:
             return
-        await self.store.finish(call.attempt_id, outcome, self.clock(), detail=detail)
-        self.handle(P.Ended(call.call_id) if call.answered else P.NotAnswered(call.call_id, outcome))
+        await self.store.finish(call.attempt_id, outcome, self.clock(), agent=call.agent or None,
+                                detail=detail)
+        self.handle(P.Ended(call.call_id) if call.human else P.NotAnswered(call.call_id, outcome))
 
     async def _finish_later(self, call: _Call, outcome: str, detail: str, wait_s: float = 1.0) -> None:
         await asyncio.sleep(wait_s)
@@ -209,11 +278,13 @@ class CampaignRunner:
                                           f"reason {event.get('Reason', '?')}"))
         elif name == "Newstate" and event.get("ChannelStateDesc") == "Up" and not call.answered:
             call.answered = True
-            self.handle(P.Answered(call.call_id))
+            if self.campaign.mode == "agentless":     # agent modes: once AMD says a person
+                call.human = True
+                self.handle(P.Answered(call.call_id))
         elif name == "Hangup":
             outcome = call.outcome or ("answered" if call.answered else
                                        _CAUSES.get(event.get("Cause", ""), "failed"))
-            detail = "opted out" if call.opted_out else \
+            detail = "opted out" if call.opted_out else call.detail or \
                 f"cause {event.get('Cause', '?')} {event.get('Cause-txt', '')}".strip()
             self.spawn(self._finish(call, outcome, detail))
 
@@ -223,14 +294,19 @@ class Campaigns:
 
     def __init__(self, store: CampaignStore, originator: Callable[[], Any],
                  clock: Callable[[], datetime], holidays: Callable[[], frozenset[date]],
-                 spawn: Callable[[Coroutine], None], tick_s: float = 0.5) -> None:
+                 spawn: Callable[[Coroutine], None], tick_s: float = 0.5,
+                 acd: AcdPort | None = None) -> None:
         self.store, self.originator, self.clock = store, originator, clock
+        self.acd = acd
+        self._sync_due = False
+        endpoints = {a.name: a.endpoint or a.name for a in acd.config.agents} if acd is not None else {}
+        self.preview = Preview(self, endpoints)
         self.holidays, self.spawn, self.tick_s = holidays, spawn, tick_s
         self.runners: dict[str, CampaignRunner] = {}
 
     def _runner(self, campaign: Campaign, file: Path, state: str) -> CampaignRunner:
         runner = CampaignRunner(campaign, self.store, self.originator, self.clock, self.holidays,
-                                self.spawn, file, state)
+                                self.spawn, file, state, acd=self.acd)
         self.runners[campaign.name] = runner
         return runner
 
@@ -265,6 +341,20 @@ class Campaigns:
     def on_ami_event(self, event: dict[str, str]) -> None:
         for runner in self.runners.values():
             runner.on_ami_event(event)
+        self.preview.on_ami_event(event)
+
+    def on_agents_changed(self, agents: set[str]) -> None:
+        """The ACD changed agents' states: the pacers hear of it right after (never from
+        inside the ACD's own handling, which a Connect would re-enter)."""
+        if not self._sync_due and any(r.agents for r in self.runners.values()):
+            self._sync_due = True
+            asyncio.get_running_loop().call_soon(self._sync_agents)
+
+    def _sync_agents(self) -> None:
+        self._sync_due = False
+        for runner in self.runners.values():
+            if runner.agents is not None and runner.state == "running":
+                runner.agents.sync()
 
     async def answered_call(self, ctx: Any, chan: Any) -> None:
         """A person answered (AMD said so): the campaign's own dialplan takes the call, as an
@@ -276,6 +366,14 @@ class Campaigns:
             return
         attempt = chan.env.args[1] if len(chan.env.args) > 1 else ""
         call = runner.calls.get(attempt)
+        if runner.campaign.mode in AGENT_MODES:
+            if call is None:
+                log.error("campaign %s: answered attempt %s unknown (engine restarted?): hung up",
+                          name, attempt)
+                return
+            await serve_answered(runner, call, chan, ctx,
+                                 lambda topic, payload: ctx.bus.publish(topic, payload, retain=True))
+            return
 
         def opt_out() -> None:
             if call is not None:
@@ -288,6 +386,7 @@ class Campaigns:
 
         session = _outbound_session_class()(dataclasses.replace(ctx, plans=_OnePlan(runner.loaded_plan())), chan)
         session.opt_out_key, session.on_opt_out = runner.campaign.opt_out_key, opt_out
+        session.campaign = name
         await session.run()
 
     async def _opt_out(self, runner: CampaignRunner, attempt: str, number: str) -> None:
@@ -303,8 +402,14 @@ class Campaigns:
             runner.handle(P.Paused(True))
 
     # ---- the control socket -------------------------------------------------------------
-    def command(self, request: dict[str, Any]) -> dict[str, Any]:
+    def command(self, request: dict[str, Any]) -> Any:
         action = request.get("action")
+        if action == "preview_next":          # the desk (ivr/desk/preview_desk.py)
+            return self.preview.next(request["agent"], request.get("name"))
+        if action == "preview_dial":
+            return self.preview.dial(request["agent"], request["attempt"])
+        if action == "preview_skip":
+            return self.preview.skip(request["agent"], request["attempt"], request.get("reason", ""))
         if action == "load":
             return self._load(Path(request["file"]))
         if action == "status":

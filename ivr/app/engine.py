@@ -110,7 +110,8 @@ class Engine:
                                       linger_ms=s.crm.linger_ms, documentation=s.documentation)
         self.wire_crm_parts(datetime.now(timezone.utc))    # calls from before: the last run's
         self.campaigns = Campaigns(CampaignStore(self.store), lambda: self.ami, self.dialplan_now,
-                                   lambda: plan_holidays(self.plans.current.plan), self._spawn)
+                                   lambda: plan_holidays(self.plans.current.plan), self._spawn,
+                                   acd=self.acd)
         await self._join_cluster()
         await self._start_ami()
         if self.cluster is None:
@@ -314,6 +315,8 @@ class Engine:
     # ---- live events (the desk's feed, MQTT) ---------------------------------------------
     def _publish_agents(self, agents: set[str]) -> None:
         # agent_view is O(1); the full snapshot scans queues × agents and is for displays.
+        if self.campaigns is not None:      # campaign agents: the pacers follow the ACD
+            self.campaigns.on_agents_changed(agents)
         if self.outbox.enabled:
             for agent in agents:
                 self.outbox.publish(f"agents/{agent}", self.acd.agent_view(agent), retain=True)

@@ -15,6 +15,7 @@ from ivr.dialplan.model import MenuNode
 from ivr.dialplan.problems import PlanInvalid, Problem
 from ivr.dialplan.source import Source, load_yaml
 from ivr.outbound.campaign import Campaign, opt_out_problems, parse_campaign
+from ivr.outbound.followup import SEGMENT
 from ivr.outbound.listing import ListContact, Reject, parse_list, rejects_csv
 
 
@@ -64,8 +65,12 @@ def check_campaign(path: Path, catalog: Catalog | None = None,
         problems.append(src.problem(("dialplan",), f"dialplan {dialplan} does not exist; fix "
                                     f"`dialplan:` (relative paths start from {path.parent})"))
     else:
-        problems += check_paths([dialplan], catalog)
+        # the identification node is played by the engine, not reached from the menus
+        played = f"node {campaign.abandon_message!r} is unreachable"
+        problems += [p for p in check_paths([dialplan], catalog)
+                     if not (campaign.abandon_message and played in str(p))]
         problems += _opt_out(campaign, dialplan, src)
+        problems += _abandon_message(campaign, dialplan, src)
     if campaign.list.csv is not None:
         contacts, rejects, problem = read_list(path, campaign)
         if problem:
@@ -77,6 +82,13 @@ def check_campaign(path: Path, catalog: Catalog | None = None,
                 f"`ivr campaign list {path}` writes {rejects_path(path, campaign)})", severity="warning"))
         elif not contacts:
             problems.append(src.problem(("list", "csv"), "the list has no contact", severity="warning"))
+    if campaign.list.segment is not None and campaign.list.segment != SEGMENT:
+        problems.append(src.problem(("list", "segment"), f"unknown segment {campaign.list.segment!r}: "
+                                    f"the CRM segments are: {SEGMENT} (reporters of adverse-event "
+                                    "cases missing minimum criteria); or give `list: {csv: FILE}`"))
+    if campaign.list.segment == SEGMENT and campaign.mode != "preview":
+        problems.append(src.problem(("mode",), f"the {SEGMENT} segment is called in preview mode "
+                                    "(the agent reads the case before dialling): set `mode: preview`"))
     if queues is not None and campaign.queue and campaign.queue not in queues:
         problems.append(src.problem(("queue",), f"unknown queue {campaign.queue!r}; known queues: "
                                     f"{', '.join(sorted(queues)) or 'none'}"))
@@ -185,3 +197,20 @@ def list_cmd(file: Path) -> None:
         out.unlink()                  # an old rejects file would mislead the list owner
     click.echo(f"{len(contacts)} contact(s) accepted, {len(rejects)} rejected"
                + (f" (written to {out})" if rejects else ""))
+
+
+def _abandon_message(campaign: Campaign, dialplan: Path, src: Source) -> list[Problem]:
+    """The identification played on an abandoned call is a node of the campaign's dialplan
+    (its prompt, built by `ivr sounds build` like the others)."""
+    if not campaign.abandon_message:
+        return []
+    try:
+        plan = load_plan(dialplan)
+    except PlanInvalid:
+        return []
+    node = plan.nodes.get(campaign.abandon_message)
+    if node is None or not getattr(node, "prompt", None):
+        return [src.problem(("abandon_message",), f"abandon_message {campaign.abandon_message!r} is "
+                            f"not a node with a prompt in {dialplan}: add a `type: hangup` node "
+                            "whose prompt says who calls, why, and a number to call back")]
+    return []

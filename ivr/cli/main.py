@@ -253,6 +253,8 @@ def _register_modules() -> None:
 
     from ivr.cli.cluster import cluster_group
     main.add_command(cluster_group)      # ivr cluster init | status (issue 16)
+    from ivr.cli.surveys import surveys_cmd
+    main.add_command(surveys_cmd)        # ivr surveys --by agent|queue|campaign (issue 15)
 
 
 _register_modules()

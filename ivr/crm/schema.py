@@ -272,6 +272,13 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
         "ALTER TABLE tasks ADD COLUMN call_id TEXT",
         "CREATE INDEX tasks_due ON tasks (status, due_at)",
     ]),
+    (13, "survey answers (CSAT, NPS) per call, with the agent, queue and campaign (issue 15)", [
+        """CREATE TABLE survey_answers (
+            id {serial_pk}, call_id TEXT NOT NULL, question TEXT NOT NULL, kind TEXT NOT NULL,
+            score INTEGER NOT NULL, agent TEXT, queue TEXT, campaign TEXT, answered_at TEXT NOT NULL)""",
+        "CREATE INDEX survey_answers_call ON survey_answers (call_id)",
+        "CREATE INDEX survey_answers_time ON survey_answers (answered_at)",
+    ]),
 ]
 
 SERIAL_PK = {

@@ -124,6 +124,8 @@ class _Node(_Model):
         return out
 
 
+SURVEY_SCALES = {"csat": (r"^[1-5]$", 1), "nps": (r"^([0-9]|10)$", 2)}   # pattern, most digits
+
 TRIES = ("tries in all, the first ask included; each invalid key, wrong digit string, "
          "timeout (no answer) or speech answer not understood uses one; then the fallback")
 
@@ -164,11 +166,20 @@ class CollectNode(_Node):
     invalid_prompt: Prompt | None = None
     next: NodeId | None = None
     on_invalid: NodeId | None = Field(None, description="default: policy.human_route")
+    # A survey question (issue 15): csat 1-5 or nps 0-10 by keys; the answer is stored with
+    # the call's agent, queue and campaign (`ivr surveys`). Sets the pattern and lengths.
+    survey: Literal["csat", "nps"] | None = None
     prompt_fields = {"prompt": "", "invalid_prompt": "-invalid"}
     target_fields = ("next", "on_invalid")
 
     @model_validator(mode="after")
     def _lengths(self) -> "CollectNode":
+        if self.survey is not None:
+            pattern, longest = SURVEY_SCALES[self.survey]
+            object.__setattr__(self, "pattern", self.pattern or pattern)
+            object.__setattr__(self, "max_length", min(self.max_length, longest))
+            if longest == 1:     # one key is the whole answer: no terminator to wait for
+                object.__setattr__(self, "terminator", "")
         if self.min_length > self.max_length:
             raise ValueError("min_length is greater than max_length")
         if self.pattern is not None:

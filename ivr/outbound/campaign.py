@@ -143,7 +143,12 @@ class Campaign(_Model):
     retries: dict[Outcome, Retry] = Field(default_factory=_retries)
     limits: Limits = Field(default_factory=Limits)
     machine: Machine = Field(default_factory=Machine)
-    abandon_message: str = Field("", description="identification played when no agent is free")
+    abandon_message: str = Field("", description="a node of the campaign's dialplan whose prompt "
+                                 "identifies the caller (who calls, why, a number to call back): "
+                                 "played when no agent is free within 2 s")
+    # Predictive pacing counts every call as answered until it has measured the list (safe);
+    # a team lead who knows the list's answer rate gives it here, for the first calls.
+    expected_answer_rate: float = Field(1.0, gt=0, le=1)
 
     @model_validator(mode="after")
     def _agents(self) -> "Campaign":

@@ -197,6 +197,8 @@ class Pacer:
                     self.by_age.add(now - placed, False)
             case Ended(call_id):
                 self.in_ivr.discard(call_id)
+                # hung up before an agent was free and before the deadline: not abandoned by us
+                self.waiting.pop(call_id, None)
                 self.connected.discard(call_id)
             case Paused(paused):
                 self.paused = paused

@@ -22,7 +22,10 @@ from .campaign import Campaign, Windows
 # "interrupted": reserved, then the engine stopped before its outcome was known; the call
 # may have rung, so the number waits for the next local day (a restart dials no one twice).
 OUTCOMES = ("answered", "abandoned", "busy", "no_answer", "machine", "message_left", "failed",
-            "interrupted")
+            "interrupted", "skipped", "expired")
+# A preview record the agent skipped, or left on the desk until the reservation expired: no
+# call was placed, so it counts toward no limit; a skipped contact waits for the next day.
+NOT_DIALLED = ("skipped", "expired")
 HUMAN_ANSWERED = ("answered", "abandoned")     # the abandon rate's denominator
 FINAL = ("answered", "message_left")           # the contact is done with
 _SEARCH_DAYS = 15                               # a window that never opens in 2 weeks: none
@@ -107,7 +110,8 @@ def may_dial(campaign: Campaign, contact: Contact, attempts: list[Attempt], now:
         return Verdict(False, "dnc")
     if campaign.requires_consent and contact.consent is not True:
         return Verdict(False, "consent")
-    history = sorted(attempts, key=lambda a: a.at)
+    skipped = [a.at for a in attempts if a.outcome == "skipped"]
+    history = sorted((a for a in attempts if a.outcome not in NOT_DIALLED), key=lambda a: a.at)
     if any(a.outcome in FINAL for a in history):
         return Verdict(False, "done")
     limits = campaign.limits
@@ -133,6 +137,8 @@ def may_dial(campaign: Campaign, contact: Contact, attempts: list[Attempt], now:
         later.append((tomorrow, "attempts_per_day"))
     if any(a.outcome == "interrupted" and a.at.astimezone(day_zone).date() == today for a in history):
         later.append((tomorrow, "interrupted"))
+    if any(at.astimezone(day_zone).date() == today for at in skipped):
+        later.append((tomorrow, "skipped"))
     waits = [(when, why) for when, why in later if when > now]
     if waits:
         return Verdict(False, max(waits)[1], max(waits)[0])

@@ -188,3 +188,17 @@ def test_a_restart_mid_campaign_dials_no_number_twice(lab: Lab, tmp_path: Path):
     finally:
         lab.stop_phones()
         lab.stop_engine()
+
+
+def test_a_survey_answered_by_keys_is_kept_with_the_campaign(lab: Lab, tmp_path: Path):
+    lab.ivr("sounds", "build", str(PROJECT / "dialplans/outbound-survey.yaml"))
+    lab.sandbox.sync_sounds()
+    # AMD hears silence (5 s, a person), then: 1 (the survey), CSAT 4, NPS 9 (its 3 s timeout)
+    phone = customer(lab, 0.3, [Pause(7.5), Press("1"), Pause(2), Press("4"), Pause(2), Press("9"),
+                                AwaitHangup(40)])
+    row = run_one(lab, tmp_path, "sandbox-survey", phone, dialplan="outbound-survey")
+    assert row.get("outcome_answered") == 1, row
+    out = lab.ivr("surveys", "--crm", lab.settings.crm_url(), "--by", "campaign", "--format", "json").stdout
+    [scores] = [r for r in json.loads(out)["rows"] if r["campaign"] == "sandbox-survey"]
+    assert (scores["csat_answers"], scores["csat_mean"]) == (1, 4.0), scores
+    assert (scores["nps_answers"], scores["nps"]) == (1, 100.0), scores
