@@ -490,8 +490,10 @@ def _check_manager(path: Path, settings: Settings) -> list[Problem]:
                            f"ami.username {want!r} of the engine settings: rename the section "
                            f"to [{want}] or change ami.username"))
         return out
+    # SMS replies leave through AMI MessageSend, which needs the "message" write class
+    write_ok = AMI_WRITE_OK | ({"message"} if settings.channels.sms is not None else set())
     for item in conf.in_section(want):
-        allowed = {"read": AMI_READ_OK, "write": AMI_WRITE_OK}.get(item.key)
+        allowed = {"read": AMI_READ_OK, "write": write_ok}.get(item.key)
         if allowed is None:
             continue
         extra = _rights(item.value) - allowed

@@ -6,6 +6,8 @@ to the desk (the URL and the demo accounts are printed) and watch the calls pop.
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from rich.table import Table
 
 from hotline_lab.lab import PROJECT, Lab, write_config
 from hotline_lab.sipp import AwaitHangup, CallerHangsUp, Pause, Press
+from hotline_lab.sms import SmsPhone
 
 # Calls placed one after another; each says what the caller does (keys from hotline.yaml).
 DEMO_CALLS = [
@@ -51,7 +54,10 @@ def demo_config(base_port: int) -> Path:
                         extra={"desk": {"port": base_port + 480},
                                "knowledge": {"dir": str(PROJECT / "knowledge")},
                                "channels": {"chat": {"port": base_port + 700, "queue": "medinfo",
-                                                     "display_names": {"alice": "Alice", "bob": "Bob"}}}})
+                                                     "display_names": {"alice": "Alice", "bob": "Bob"}},
+                                            "sms": {"queue": "medinfo", "from_uri": "sip:+33100000000@127.0.0.1",
+                                                    "reply_uri": "pjsip:test-caller/sip:{number}@127.0.0.1:"
+                                                                 f"{base_port + 95}"}}})
 
 
 def start_desk(lab: Lab, console: Console) -> subprocess.Popen:
@@ -84,6 +90,7 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
     console = Console()
     lab = Lab(config_path)
     desk: subprocess.Popen | None = None
+    sms: SmsPhone | None = None
     console.rule("[bold]Hotline demo")
     cdr = lab.settings.cdr_csv_path()
     if cdr is None or cdr.resolve() != lab.box.cdr_csv_path(lab.settings):
@@ -112,8 +119,10 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
                           f"({'as scripted' if code == 0 else f'SIPp exit {code}'})")
         if lab.settings.channels.chat is not None:
             _web_contacts(lab, console)
+        sms = _sms(lab, console) if lab.settings.channels.sms is not None else None
+        _print_tasks(lab, console, started)
         time.sleep(1)
-        records = [r for r in lab.calls() if r["started_at"] >= started.isoformat()[:19]]
+        records = lab.calls(since=started.isoformat()[:19])
         _print_records(console, records)
         console.print(lab.ivr("report", "--since", started.isoformat()[:19]).stdout)
         console.print(lab.ivr("cases").stdout)
@@ -132,6 +141,8 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
             console.print(lab.log_text()[-2000:])
         return 2
     finally:
+        if sms is not None:
+            sms.stop()
         if desk is not None:
             desk.terminate()
             desk.wait(15)
@@ -143,8 +154,6 @@ def _web_contacts(lab: Lab, console: Console) -> None:
     """A web form and a chat line from the public page (channels.chat), as a visitor's browser
     sends them; then where they are: tasks offered on the agents' desk."""
     import http.cookiejar
-    import re
-    import sqlite3
     import urllib.parse
 
     chat = lab.settings.channels.chat
@@ -164,16 +173,39 @@ def _web_contacts(lab: Lab, console: Console) -> None:
         console.print(f"[yellow]note: the public chat page at {url} did not answer ({exc})")
         return
     console.print(f"• the public chat and form page: [bold]{url}/[/bold] — a form and a chat sent")
+
+
+def _sms(lab: Lab, console: Console) -> SmsPhone | None:
+    """A customer's SMS through the sandbox (SIP MESSAGE, as an SMS trunk hands it over); the
+    same SIPp phone takes the replies an agent sends from the desk (--keep)."""
+    reply = re.search(r":(\d+)$", lab.settings.channels.sms.reply_uri)
+    port = int(reply.group(1)) if reply else lab.box.callback_port + 5
+    phone = SmsPhone(lab.sipp, port, port + 1)
+    try:
+        phone.start_receiver()
+        phone.send("+33612340005", "Bonjour, ma boîte de Dolorex est arrivée abîmée. Que faire ?".encode())
+    except (AssertionError, OSError, subprocess.SubprocessError) as exc:
+        console.print(f"[yellow]note: the SMS did not reach the sandbox ({exc})")
+        return phone
+    console.print("• an SMS from +33612340005 sent to the hotline (SIP MESSAGE through Asterisk)")
+    return phone
+
+
+def _print_tasks(lab: Lab, console: Console, since: datetime) -> None:
+    """The non-voice contacts of this run, once the ACD offered them (agents finishing their
+    calls' wrap-up get no offers until it ends: up to a minute)."""
     db = Path(lab.settings.crm_url().removeprefix("sqlite:///"))
-    deadline = time.monotonic() + 20          # agents still wrapping up their calls get no offers
+    deadline = time.monotonic() + 75
     while True:
         time.sleep(1)
         with sqlite3.connect(db) as conn:
-            rows = conn.execute("SELECT task_id, channel, queue, agent, subject FROM tasks WHERE "
-                                "task_id LIKE 'WF-%' OR task_id LIKE 'CH-%' ORDER BY created_at").fetchall()
-        if all(row[3] for row in rows) or time.monotonic() > deadline:
+            # an SMS joins its number's open conversation: a task of an earlier run may get it
+            rows = conn.execute("SELECT task_id, channel, queue, agent, subject FROM tasks WHERE task_id IN "
+                                "(SELECT task_id FROM task_messages WHERE at >= ?) ORDER BY created_at",
+                                [since.isoformat()[:19]]).fetchall()
+        if (rows and all(row[3] for row in rows)) or time.monotonic() > deadline:
             break
-    table = Table(title="CRM: web form and chat tasks (on the desk's Tasks panel)")
+    table = Table(title="CRM: the web form, chat and SMS (on the desk's Tasks panel)")
     for col in ("task", "channel", "queue", "offered to (empty: waiting)", "subject"):
         table.add_column(col)
     for row in rows:

@@ -167,8 +167,9 @@ class Lab:
         return self.sipp.call(caller, exten, steps, base, media, timeout, name)
 
     # ---- the CRM -----------------------------------------------------------------------
-    def calls(self) -> list[dict]:
-        return json.loads(self.ivr("calls", "--format", "json").stdout)
+    def calls(self, since: str | None = None) -> list[dict]:
+        """Call records (the newest 200; those started since `since`, a UTC ISO time)."""
+        return json.loads(self.ivr("calls", "--format", "json", *(("--since", since) if since else ())).stdout)
 
     def call_events(self, call_id: str) -> list[dict]:
         """The CRM timeline of one call (read straight from the store)."""
