@@ -69,7 +69,7 @@ class _TBucket:
         self.queue, self.req = queue, req
         self.agents: list[_TAgent] = []
         self.ready: dict[str, list[tuple]] = {}    # channel -> (-free, last_offer, idx, version)
-        self.waiting: dict[str, list[tuple]] = {}  # channel -> (vscore, seq, task_id, version)
+        self.waiting: dict[str, list[tuple]] = {}  # channel -> (vscore, seq, task, version)
         self.n_waiting: dict[str, int] = {}
         self.indexed = False
 
@@ -260,7 +260,6 @@ class TaskRouter:
         self._push_ready(a)
 
     def _dispatch_agent(self, a: _TAgent, now: float, out: list) -> None:
-        tasks = self._tasks
         while True:
             free = a.capacity - a.used
             if free < a.min_cost:
@@ -274,15 +273,14 @@ class TaskRouter:
                     h = b.waiting[ch]
                     while h:
                         e = h[0]
-                        t = tasks.get(e[2])
-                        if t is not None and t.version == e[3]:
+                        if e[2].version == e[3]:     # seq is unique: tasks are never compared
                             if best is None or e < best:
                                 best = e
                             break
                         heapq.heappop(h)
             if best is None:
                 return
-            self._offer(tasks[best[2]], a, now, out, "agent freed: oldest priority-adjusted head "
+            self._offer(best[2], a, now, out, "agent freed: oldest priority-adjusted head "
                                                        "across its queues and channels")
 
     # ------------------------------------------------------------------ tasks
@@ -296,10 +294,9 @@ class TaskRouter:
         b.n_waiting[ch] = b.n_waiting.get(ch, 0) + 1
         h = b.waiting.setdefault(ch, [])
         if len(h) > 2 * b.n_waiting[ch] + 64:
-            tasks = self._tasks
-            h[:] = [e for e in h if (x := tasks.get(e[2])) is not None and x.version == e[3]]
+            h[:] = [e for e in h if e[2].version == e[3]]
             heapq.heapify(h)
-        heapq.heappush(h, (t.vscore, t.seq, t.task_id, t.version))
+        heapq.heappush(h, (t.vscore, t.seq, t, t.version))
 
     def _unwait(self, t: _Task) -> None:
         if t.version != -1:
