@@ -31,7 +31,7 @@ from ivr.crm.outbound import CampaignStore
 from ivr.dialplan.loader import load_plan
 from ivr.dialplan.model import plan_version
 from ivr.outbound import pacer as P
-from ivr.outbound.campaign import Campaign, opted_out, parse_campaign
+from ivr.outbound.campaign import Campaign, ContactSegment, opted_out, parse_campaign
 from ivr.outbound.listing import parse_list
 
 log = logging.getLogger(__name__)
@@ -464,14 +464,23 @@ class Campaigns:
             return {"ok": False, "error": f"campaign {campaign.name} is {old.state}: stop it before "
                     "loading it again"}
         runner = self._runner(campaign, path.resolve(), old.state if old else "loaded")
+        segment = campaign.list.segment if isinstance(campaign.list.segment, ContactSegment) else None
 
         async def save() -> None:
             now = self.clock()
             await self.store.save_campaign(campaign, text, str(path.resolve()), now)
-            await self.store.add_contacts(campaign.name, contacts, now)
+            found = await self.store.segment_contacts(segment) if segment is not None else contacts
+            added = await self.store.add_contacts(campaign.name, found, now)
+            if segment is not None:
+                log.info("campaign %s: %d contact card(s) of the CRM match its segment, %d new in the "
+                         "campaign", campaign.name, len(found), added)
             await runner.refresh()
 
         self.spawn(save())
+        if segment is not None:
+            return {"ok": True, "campaign": campaign.name, "contacts": 0, "rejected": 0,
+                    "note": "the contacts come from the CRM's cards (the segment): `ivr campaign "
+                            f"status {campaign.name}` counts them in a moment"}
         return {"ok": True, "campaign": campaign.name, "contacts": len(contacts),
                 "rejected": len(rejects),
                 "note": "rejected rows are not called: `ivr campaign list FILE` writes them" if rejects else ""}

@@ -15,6 +15,7 @@ from ivr.dialplan.model import MenuNode
 from ivr.dialplan.problems import PlanInvalid, Problem
 from ivr.dialplan.source import Source, load_yaml
 from ivr.outbound.campaign import Campaign, opt_out_problems, parse_campaign
+from ivr.crm.records import CONTACT_TYPES
 from ivr.outbound.followup import SEGMENT
 from ivr.outbound.listing import ListContact, Reject, parse_list, rejects_csv
 
@@ -82,10 +83,18 @@ def check_campaign(path: Path, catalog: Catalog | None = None,
                 f"`ivr campaign list {path}` writes {rejects_path(path, campaign)})", severity="warning"))
         elif not contacts:
             problems.append(src.problem(("list", "csv"), "the list has no contact", severity="warning"))
-    if campaign.list.segment is not None and campaign.list.segment != SEGMENT:
+    if isinstance(campaign.list.segment, str) and campaign.list.segment != SEGMENT:
         problems.append(src.problem(("list", "segment"), f"unknown segment {campaign.list.segment!r}: "
                                     f"the CRM segments are: {SEGMENT} (reporters of adverse-event "
-                                    "cases missing minimum criteria); or give `list: {csv: FILE}`"))
+                                    "cases missing minimum criteria), or filters on contact cards "
+                                    "(`segment: {types: [pharmacist], consent: may_contact_phone}`); or "
+                                    "give `list: {csv: FILE}`"))
+    segment = campaign.list.segment
+    if not isinstance(segment, str) and segment is not None:
+        unknown = [t for t in segment.types if t not in CONTACT_TYPES]
+        if unknown:
+            problems.append(src.problem(("list", "segment", "types"), f"unknown contact type(s) "
+                                        f"{', '.join(map(repr, unknown))}: the types are {', '.join(CONTACT_TYPES)}"))
     if campaign.list.segment == SEGMENT and campaign.mode != "preview":
         problems.append(src.problem(("mode",), f"the {SEGMENT} segment is called in preview mode "
                                     "(the agent reads the case before dialling): set `mode: preview`"))
@@ -183,7 +192,7 @@ def list_cmd(file: Path) -> None:
     if campaign is None:
         raise SystemExit(1)
     if campaign.list.csv is None:
-        click.echo(f"{file}: the list is a CRM segment ({campaign.list.segment}); nothing to check "
+        click.echo(f"{file}: the list is a CRM segment; nothing to check "
                    "in a file", err=True)
         return
     contacts, rejects, problem = read_list(file, campaign)

@@ -15,9 +15,10 @@ from typing import Any
 
 from ivr.crm import codec
 from ivr.crm.backends import Tx
+from ivr.crm.contacts import search_key
 from ivr.crm.errors import CrmError
 from ivr.crm.store import CrmStore
-from ivr.outbound.campaign import Campaign
+from ivr.outbound.campaign import Campaign, ContactSegment
 from ivr.outbound.listing import ListContact
 from ivr.outbound.rules import FINAL, Attempt, Contact, abandon_rate, may_dial
 
@@ -123,6 +124,29 @@ class CampaignStore:
             return len(new)
 
         return await self.store._job(job)
+
+    async def segment_contacts(self, segment: ContactSegment) -> list[ListContact]:
+        """Contact cards matching the segment, each on its first phone number (by number)."""
+        conds, params = ["1 = 1"], []
+        if segment.types:
+            conds.append(f"c.type IN ({', '.join('?' for _ in segment.types)})")
+            params += segment.types
+        if segment.language:
+            conds.append("c.language = ?")
+            params.append(segment.language)
+        if segment.organisation_contains:
+            conds.append("c.search_key LIKE ?")
+            params.append(f"%{search_key(segment.organisation_contains)}%")
+        if segment.consent:
+            conds.append(f"c.{segment.consent} = 1")     # a Literal: never text from the file
+        rows = await self.store.backend.fetchall(
+            "SELECT c.id, c.name, c.type, c.may_contact_phone, MIN(n.number) FROM contacts c "
+            f"JOIN contact_numbers n ON n.contact_id = c.id WHERE {' AND '.join(conds)} "
+            "GROUP BY c.id, c.name, c.type, c.may_contact_phone ORDER BY c.id", params)
+        return [ListContact(line=0, number=number, name=name,
+                            consent=None if consent is None else bool(consent),
+                            fields={"contact_id": str(cid), "type": ctype})
+                for cid, name, ctype, consent, number in rows]
 
     # ------------------------------------------------------------------ do not call
     async def add_dnc(self, number: str, source: str, now: datetime, campaign: str | None = None) -> bool:

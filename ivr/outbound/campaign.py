@@ -36,10 +36,22 @@ def _zone(name: str) -> str:
     return name
 
 
+class ContactSegment(_Model):
+    """Contact cards of the CRM, taken when the campaign is loaded (load it again to refresh):
+    every card matching all the filters given, called on its first phone number."""
+    types: list[str] = Field(default_factory=list, description="contact types (pharmacist, doctor…); empty: all")
+    language: str | None = None
+    organisation_contains: str | None = None
+    consent: Literal["may_contact_phone", "pv_follow_up_consent"] | None = Field(
+        "may_contact_phone", description="only cards where this flag is yes (null: no filter; "
+                                         "the campaign's requires_consent still applies)")
+
+
 class ListSource(_Model):
-    """Exactly one of `csv` (a file imported row by row) or `segment` (a CRM query)."""
+    """Exactly one of `csv` (a file imported row by row) or `segment`: a CRM query, either a
+    built-in one by name (`ae-followup`) or contact filters (ContactSegment)."""
     csv: str | None = None
-    segment: str | None = None
+    segment: str | ContactSegment | None = None
     country_code: str = Field("", pattern=r"^[0-9]{0,3}$",
                               description="for national numbers in the CSV ('49': 030… → +4930…)")
     rejects: str = Field("", description="where rejected rows go (default: <csv>.rejects.csv)")

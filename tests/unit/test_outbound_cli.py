@@ -85,3 +85,14 @@ def test_every_menu_of_an_outbound_dialplan_offers_the_opt_out_key(tmp_path: Pat
     file.write_text(CAMPAIGN + "opt_out_key: \"9\"\n")
     assert any("opt_out_key '9' is the dialplan's policy.safety_key" in p.message and p.line == 8
                for p in check_campaign(file))
+
+
+def test_check_names_an_unknown_segment_and_an_unknown_contact_type(tmp_path: Path) -> None:
+    base = CAMPAIGN.replace("  csv: patients.csv\n", "")
+    file = site(tmp_path, base.replace("list:\n", "list:\n  segment: everyone\n"))
+    assert any(p.line == 6 and "unknown segment 'everyone'" in p.message for p in check_campaign(file))
+    file.write_text(base.replace("list:\n", "list:\n  segment: {types: [pharmacist, wizard]}\n"))
+    problems = check_campaign(file)
+    assert any("unknown contact type(s) 'wizard'" in p.message for p in problems), problems
+    file.write_text(base.replace("list:\n", "list:\n  segment: {types: [pharmacist]}\n"))
+    assert not [p for p in check_campaign(file) if "segment" in p.message or "type" in p.message]

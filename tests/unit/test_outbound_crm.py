@@ -110,3 +110,27 @@ async def test_the_abandon_rate_is_recomputed_from_the_attempts(campaigns: Campa
     history = await campaigns.abandon_history("care-q4", now + timedelta(days=1))
     assert sorted(a for _, a in history) == [False, True]
     assert await campaigns.abandon_history("care-q4", now + timedelta(days=31)) == []
+
+
+async def test_a_contact_segment_takes_matching_cards_with_consent_on_their_first_number(crm_url: str):
+    store = await open_store(crm_url)
+    try:
+        ann = await store.save_contact("Ann Apotheke", ["+4930111", "+4930000"], "pharmacist", language="de")
+        bob = await store.save_contact("Bob Praxis", ["+4930222"], "doctor", language="de")
+        cy = await store.save_contact("Cy Apotheke", ["+4930333"], "pharmacist", language="de")
+        dee = await store.save_contact("Dee Pharmacie", ["+3310444"], "pharmacist", language="fr")
+        for who, flag in ((ann, True), (bob, True), (cy, False), (dee, True)):
+            await store.update_contact(who, {"may_contact_phone": flag, "consent_source": "call"}, "alice")
+        text = TEXT.replace("list: {csv: patients.csv, country_code: \"49\"}",
+                            "list:\n  segment: {types: [pharmacist], language: de}\n")
+        campaign, problems = parse_campaign(text)
+        assert campaign is not None, problems
+        found = await CampaignStore(store).segment_contacts(campaign.list.segment)
+        # Cy said no to calls, Bob is a doctor, Dee speaks French: only Ann, on her first number
+        assert [(c.name, c.number, c.consent, c.fields["contact_id"]) for c in found] == [
+            ("Ann Apotheke", "+4930000", True, str(ann))]
+        anyone = campaign.list.segment.model_copy(update={"consent": None})   # Cy too, consent kept
+        found = await CampaignStore(store).segment_contacts(anyone)
+        assert [(c.name, c.consent) for c in found] == [("Ann Apotheke", True), ("Cy Apotheke", False)]
+    finally:
+        await store.close()

@@ -160,3 +160,19 @@ async def test_a_bad_file_is_refused_with_its_problems(rig):
     assert any("bad.yaml:6:" in p and "ring_seconds" in p for p in err.value.problems)
     with pytest.raises(ControlError, match="no campaign named 'nope'"):
         await ask(action="pause", name="nope")
+
+
+async def test_a_segment_campaign_takes_its_contacts_from_the_crm_cards(rig):
+    campaigns, asterisk, clock, ask, settle, folder = rig
+    store = campaigns.store.store
+    ann = await store.save_contact("Ann Apotheke", ["+49301111111"], "pharmacist")
+    await store.save_contact("Bob Praxis", ["+49302222222"], "doctor")
+    await store.update_contact(ann, {"may_contact_phone": True, "consent_source": "signed form"}, "alice")
+    (folder / "pharmacists.yaml").write_text(CAMPAIGN.replace("name: care-q4", "name: pharmacists").replace(
+        'list: {csv: patients.csv, country_code: "49"}', "list: {segment: {types: [pharmacist]}}"))
+    answer = await ask(action="load", file=str(folder / "pharmacists.yaml"))
+    assert "from the CRM's cards" in answer["note"]
+    await settle()
+    await ask(action="start", name="pharmacists")
+    await settle()
+    assert [o["channel"] for o in asterisk.originated] == ["PJSIP/+49301111111@customers"]
