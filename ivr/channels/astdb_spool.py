@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -51,3 +52,11 @@ class AstDbSpool:
             await self.handle(key, str(row.get("Val", "")))
             await ami.action({"Action": "DBDel", "Family": self.family, "Key": key})
         return len(rows)
+
+
+def read_if_present(path: Path) -> bytes | None:
+    """A file Asterisk wrote for a spooled entry (a fax's TIFF, a recording); None once gone."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None

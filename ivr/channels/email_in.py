@@ -24,7 +24,7 @@ import aiosmtplib
 from .mail_rules import Throttle, ack_text, no_ack_reason, reply_references, reply_subject, safety_hit
 from .mime import InboundMail, parse_mail
 from .settings import EmailSettings
-from .task_store import Ingested, ingest_mail, record_reply
+from .task_store import Ingested, ingest_mail, record_reply, task_event
 
 log = logging.getLogger(__name__)
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
@@ -325,15 +325,4 @@ def _text(r: Any) -> str:
 
 
 def acd_event(ing: Ingested, arrival: float | None = None) -> Any:
-    """What the ACD must hear about a stored mail: a new task, a task moved to the safety
-    queue (a safety phrase in a reply to an open task), or nothing (a reply the agent who
-    holds the task sees in its thread, a duplicate)."""
-    from acd.events import TaskArrived, TaskTransferred
-
-    if ing.duplicate:
-        return None
-    if ing.new_task:
-        return TaskArrived(ing.task_id, ing.queue, "email", ing.priority, arrival=arrival)
-    if ing.case_id is not None:
-        return TaskTransferred(ing.task_id, ing.queue)
-    return None
+    return task_event(ing, "email", arrival)

@@ -16,12 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .astdb_spool import AstDbSpool
+from .astdb_spool import AstDbSpool, read_if_present
 from .fax_pdf import FaxConversionError, tiff_to_pdf
 from .fax_rules import BadFax, FaxReport, parse_spooled, problem
 from .fax_store import FaxDocument, ingest_fax
 from .settings import FaxSettings
-from .task_store import Ingested
+from .task_store import Ingested, task_event
 
 log = logging.getLogger(__name__)
 FAMILY = "hotline_fax"
@@ -56,7 +56,7 @@ class FaxChannel:
 
     async def accept(self, report: FaxReport) -> Ingested:
         tiff_path = Path(self.settings.spool_dir) / report.tiff_name
-        tiff = await asyncio.to_thread(_read, tiff_path)
+        tiff = await asyncio.to_thread(read_if_present, tiff_path)
         trouble = problem(report, tiff is not None)
         document = await self._document(report, tiff) if tiff else None
         if document is not None and document.content_type != "application/pdf":
@@ -94,16 +94,5 @@ def _limited(doc: FaxDocument, limit: int) -> FaxDocument:
                        f"{limit / 1e6:.1f} MB (channels.fax.max_pdf_bytes)")
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
 def acd_event(ing: Ingested, arrival: float | None = None) -> Any:
-    from acd.events import TaskArrived
-
-    if ing.duplicate:
-        return None
-    return TaskArrived(ing.task_id, ing.queue, "fax", ing.priority, arrival=arrival)
+    return task_event(ing, "fax", arrival)

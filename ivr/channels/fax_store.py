@@ -14,7 +14,7 @@ from ivr.crm.backends import Tx
 
 from .fax_rules import FaxReport, subject, summary
 from .sms_store import contact_of
-from .task_store import TASK_COLUMNS, Ingested
+from .task_store import TASK_COLUMNS, Ingested, stored_before
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,9 @@ class FaxDocument:
 async def ingest_fax(store: Any, report: FaxReport, document: FaxDocument | None,
                      trouble: str | None, *, queue: str, priority: int, now: datetime) -> Ingested:
     async def job(tx: Tx) -> Ingested:
-        seen = await tx.fetchall(
-            "SELECT m.task_id, t.thread_id, t.queue, t.priority, t.contact_id, t.case_id "
-            "FROM task_messages m JOIN tasks t ON t.task_id = m.task_id WHERE m.message_id = ?",
-            (report.message_id,))
-        if seen:
-            tid, thread, q, prio, contact, case = seen[0]
-            return Ingested(tid, thread, False, True, q, int(prio), contact, case)
+        seen = await stored_before(tx, report.message_id)
+        if seen is not None:
+            return seen
         contact_id = await contact_of(tx, report.sender, getattr(store, "country_code", ""))
         task_id = f"FX-{now:%Y%m%d}-{hashlib.sha256(report.message_id.encode()).hexdigest()[:10].upper()}"
         notes = "\n".join(n for n in (trouble, document.refused if document else None) if n) or None

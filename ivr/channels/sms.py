@@ -27,7 +27,7 @@ from .mail_rules import safety_hit
 from .settings import SmsSettings
 from .sms_rules import BadSms, InboundSms, b64, parse_spooled, reply_problem
 from .sms_store import ingest_sms
-from .task_store import Ingested, get_task, record_reply
+from .task_store import Ingested, get_task, record_reply, task_event
 
 log = logging.getLogger(__name__)
 FAMILY = "hotline_sms"
@@ -121,13 +121,4 @@ class SmsChannel:
 
 
 def acd_event(ing: Ingested, arrival: float | None = None) -> Any:
-    """A new SMS task arrives; a safety phrase in a conversation moves it to PV."""
-    from acd.events import TaskArrived, TaskTransferred
-
-    if ing.duplicate:
-        return None
-    if ing.new_task:
-        return TaskArrived(ing.task_id, ing.queue, "sms", ing.priority, arrival=arrival)
-    if ing.case_id is not None:
-        return TaskTransferred(ing.task_id, ing.queue)
-    return None
+    return task_event(ing, "sms", arrival)

@@ -16,7 +16,7 @@ from ivr.crm.contacts import normalise_number
 
 from .mail_rules import SafetyHit
 from .sms_rules import InboundSms
-from .task_store import TASK_COLUMNS, Ingested
+from .task_store import TASK_COLUMNS, Ingested, stored_before
 
 
 def sms_task_id(message_id: str, now: datetime) -> str:
@@ -43,13 +43,9 @@ async def ingest_sms(store: Any, sms: InboundSms, *, queue: str, priority: int,
     rules = store.case_rules
 
     async def job(tx: Tx) -> Ingested:
-        seen = await tx.fetchall(
-            "SELECT m.task_id, t.thread_id, t.queue, t.priority, t.contact_id, t.case_id "
-            "FROM task_messages m JOIN tasks t ON t.task_id = m.task_id WHERE m.message_id = ?",
-            (sms.message_id,))
-        if seen:
-            tid, thread, q, prio, contact, case = seen[0]
-            return Ingested(tid, thread, False, True, q, int(prio), contact, case)
+        seen = await stored_before(tx, sms.message_id)
+        if seen is not None:
+            return seen
         contact_id = await contact_of(tx, sms.sender, getattr(store, "country_code", ""))
         q, prio = (pv_queue, pv_priority) if safety else (queue, priority)
         open_rows = await tx.fetchall(

@@ -36,6 +36,32 @@ class Ingested:
     case_id: str | None
 
 
+async def stored_before(tx: Tx, message_id: str) -> Ingested | None:
+    """The task a message with this id was stored on (read again after a restart), or None."""
+    seen = await tx.fetchall("SELECT m.task_id, t.thread_id, t.queue, t.priority, t.contact_id, "
+                             "t.case_id FROM task_messages m JOIN tasks t ON t.task_id = m.task_id "
+                             "WHERE m.message_id = ?", (message_id,))
+    if not seen:
+        return None
+    tid, thread, q, prio, contact, case = seen[0]
+    return Ingested(tid, thread, False, True, q, int(prio), contact, case)
+
+
+def task_event(ing: Ingested, channel: str, arrival: float | None = None) -> Any:
+    """What the ACD must hear about a stored contact: a new task, a task moved to the safety
+    queue (a safety phrase later in its conversation), or nothing (a message joining a task
+    an agent holds, a duplicate)."""
+    from acd.events import TaskArrived, TaskTransferred
+
+    if ing.duplicate:
+        return None
+    if ing.new_task:
+        return TaskArrived(ing.task_id, ing.queue, channel, ing.priority, arrival=arrival)
+    if ing.case_id is not None:
+        return TaskTransferred(ing.task_id, ing.queue)
+    return None
+
+
 def task_id_for(message_id: str, now: datetime) -> str:
     """Readable and derived from the Message-ID: the same mail always gets the same id."""
     return f"EM-{now:%Y%m%d}-{hashlib.sha256(message_id.encode()).hexdigest()[:10].upper()}"
@@ -77,12 +103,9 @@ async def ingest_mail(store: Any, mail: InboundMail, *, queue: str, priority: in
     rules = store.case_rules
 
     async def job(tx: Tx) -> Ingested:
-        seen = await tx.fetchall("SELECT m.task_id, t.thread_id, t.queue, t.priority, t.contact_id, "
-                                 "t.case_id FROM task_messages m JOIN tasks t ON t.task_id = m.task_id "
-                                 "WHERE m.message_id = ?", (mail.message_id,))
-        if seen:
-            tid, thread, q, prio, contact, case = seen[0]
-            return Ingested(tid, thread, False, True, q, prio, contact, case)
+        seen = await stored_before(tx, mail.message_id)
+        if seen is not None:
+            return seen
         contact_id = await _contact(tx, mail.sender)
         found = await _thread(tx, mail)
         q, prio = (pv_queue, pv_priority) if safety else (queue, priority)

@@ -20,7 +20,8 @@ from typing import Any
 
 from .mail_rules import safety_hit
 from .settings import VoicemailSettings
-from .task_store import Ingested, get_task, record_reply
+from .astdb_spool import read_if_present
+from .task_store import Ingested, get_task, record_reply, task_event
 from .voicemail_rules import VoiceMessage, due_at, recording_name
 from .voicemail_store import ingest_voice_message
 
@@ -55,7 +56,7 @@ class VoicemailChannel:
                             language: str | None, seconds: float) -> Ingested:
         s = self.settings
         path = Path(s.spool_dir) / f"{recording_name(call_id)}.wav"
-        audio = await asyncio.to_thread(_read, path)
+        audio = await asyncio.to_thread(read_if_present, path)
         refused = None
         if audio is None:
             refused = "the recording is missing (the caller hung up before the beep?)"
@@ -131,16 +132,5 @@ def transcribe(model: Any, wav_bytes: bytes) -> str:
     return " ".join(w for w in words if w).strip()
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
 def acd_event(ing: Ingested, arrival: float | None = None) -> Any:
-    from acd.events import TaskArrived
-
-    if ing.duplicate:
-        return None
-    return TaskArrived(ing.task_id, ing.queue, "voicemail", ing.priority, arrival=arrival)
+    return task_event(ing, "voicemail", arrival)
