@@ -4,65 +4,27 @@ a real `ivr serve` engine on channels.chat.port, no Asterisk needed) and the age
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from playwright.sync_api import Browser, Page, expect
 
 from .conftest import PASSWORDS, VIEWPORT, screenshot, sign_in
-from .desk_server import BASE_PORT, IVR, PROJECT, DeskServer, desk_port, serve_desk
+from .channel_center import channel_config, engine_and_desk
+from .desk_server import BASE_PORT, DeskServer
 
 pytestmark = pytest.mark.timeout(240)
 CHAT_PORT = BASE_PORT + 701
 
 
-def write_config(work: Path) -> Path:
-    config = work / "config"
-    config.mkdir()
-    (config / "agents.yaml").write_text(yaml.safe_dump({"agents": {"alice": {"skills": {"medinfo": 5}}}}))
-    (config / "queues.yaml").write_text(yaml.safe_dump({"queues": {
-        q: {"requirement": "medinfo"} for q in ("medinfo", "pharmacovigilance", "orders", "operator")}}))
-    (config / "engine.yaml").write_text(yaml.safe_dump({
-        "crm": {"url": f"sqlite:///{work / 'crm.db'}", "spool_dir": str(work / "spool")},
-        "dialplan": str(PROJECT / "dialplans/minimal.yaml"), "sounds": {"dir": str(work / "sounds")},
-        "agi": {"port": BASE_PORT + 612}, "ami": {"port": BASE_PORT + 613},   # no Asterisk
-        "control": {"socket": str(work / "control.sock")},
-        "knowledge": {"dir": str(PROJECT / "knowledge")},
-        "channels": {"chat": {"port": CHAT_PORT, "queue": "medinfo", "display_names": {"alice": "Alice"},
-                              "per_session_per_minute": 8}}}))
-    return config / "engine.yaml"
-
-
 @pytest.fixture(scope="module")
 def center(tmp_path_factory) -> Iterator[tuple[DeskServer, Path, str]]:
     work = tmp_path_factory.mktemp("desk-chat")
-    config = write_config(work)
-    env = {**os.environ, "IVR_AMI_SECRET": "unused"}
-    subprocess.run([*IVR, "--config", str(config), "sounds", "build", str(PROJECT / "dialplans/minimal.yaml")],
-                   check=True, capture_output=True, cwd=PROJECT, timeout=120)
-    log = open(work / "engine.log", "wb")
-    engine = subprocess.Popen([*IVR, "--config", str(config), "serve"], stdout=log, stderr=subprocess.STDOUT,
-                              cwd=PROJECT, env=env)
-    desk = None
-    try:
-        deadline = time.monotonic() + 60
-        while b"web chat and form on" not in (work / "engine.log").read_bytes():
-            assert engine.poll() is None, (work / "engine.log").read_text()
-            assert time.monotonic() < deadline, (work / "engine.log").read_text()
-            time.sleep(0.2)
-        desk = serve_desk(config, desk_port(), work / "desk.log")
-        desk.add_user("alice", "agent", PASSWORDS["alice"])
+    config = channel_config(work, BASE_PORT + 612, {"chat": {
+        "port": CHAT_PORT, "queue": "medinfo", "display_names": {"alice": "Alice"}, "per_session_per_minute": 8}})
+    with engine_and_desk(work, config, b"web chat and form on", {"alice": PASSWORDS["alice"]}) as desk:
         yield desk, work, f"http://127.0.0.1:{CHAT_PORT}"
-    finally:
-        if desk:
-            desk.stop()
-        engine.terminate()
-        engine.wait(30)
-        log.close()
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ over SMTP in the thread, and closed with an outcome, which the CRM records."""
 from __future__ import annotations
 
 import imaplib
-import os
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -16,63 +14,30 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
-import yaml
 from playwright.sync_api import Page, expect
 
 from tests.channels.mail_servers import PASSWORD, USER, Dovecot, SmtpReceiver
 
 from .conftest import PASSWORDS, screenshot, sign_in
-from .desk_server import BASE_PORT, IVR, PROJECT, DeskServer, desk_port, serve_desk
+from .channel_center import channel_config, engine_and_desk
+from .desk_server import BASE_PORT, DeskServer
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def write_config(work: Path, imap_port: int, smtp_port: int) -> Path:
-    config = work / "config"
-    config.mkdir()
-    (config / "agents.yaml").write_text(yaml.safe_dump({"agents": {"alice": {"skills": {"medinfo": 5}}}}))
-    (config / "queues.yaml").write_text(yaml.safe_dump({"queues": {
-        q: {"requirement": "medinfo"} for q in ("medinfo", "pharmacovigilance", "orders", "operator")}}))
-    (config / "engine.yaml").write_text(yaml.safe_dump({
-        "crm": {"url": f"sqlite:///{work / 'crm.db'}", "spool_dir": str(work / "spool")},
-        "dialplan": str(PROJECT / "dialplans/minimal.yaml"), "sounds": {"dir": str(work / "sounds")},
-        "agi": {"port": BASE_PORT + 610}, "ami": {"port": BASE_PORT + 611},   # no Asterisk
-        "control": {"socket": str(work / "control.sock")},
-        "knowledge": {"dir": str(PROJECT / "knowledge")},
-        "channels": {"email": {
-            "imap_host": "127.0.0.1", "imap_port": imap_port, "imap_tls": False, "user": USER,
-            "password_env": "IVR_TEST_IMAP_PASSWORD", "smtp_host": "127.0.0.1", "smtp_port": smtp_port,
-            "from_address": "hotline@pharma.example", "queue": "medinfo"}}}))
-    return config / "engine.yaml"
 
 
 @pytest.fixture(scope="module")
 def center(tmp_path_factory) -> Iterator[tuple[Dovecot, SmtpReceiver, DeskServer, Path]]:
     work = tmp_path_factory.mktemp("desk-tasks")
     dovecot, smtp = Dovecot(), SmtpReceiver()
-    config = write_config(work, dovecot.port, smtp.port)
-    env = {**os.environ, "IVR_AMI_SECRET": "unused", "IVR_TEST_IMAP_PASSWORD": PASSWORD}
-    subprocess.run([*IVR, "--config", str(config), "sounds", "build", str(PROJECT / "dialplans/minimal.yaml")],
-                   check=True, capture_output=True, cwd=PROJECT, timeout=120)
-    log = open(work / "engine.log", "wb")
-    engine = subprocess.Popen([*IVR, "--config", str(config), "serve"], stdout=log, stderr=subprocess.STDOUT,
-                              cwd=PROJECT, env=env)
-    desk = None
+    config = channel_config(work, BASE_PORT + 610, {"email": {
+        "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_tls": False, "user": USER,
+        "password_env": "IVR_TEST_IMAP_PASSWORD", "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
+        "from_address": "hotline@pharma.example", "queue": "medinfo"}})
     try:
-        deadline = time.monotonic() + 60
-        while b"e-mail: reading" not in (work / "engine.log").read_bytes():
-            assert engine.poll() is None, (work / "engine.log").read_text()
-            assert time.monotonic() < deadline, (work / "engine.log").read_text()
-            time.sleep(0.2)
-        desk = serve_desk(config, desk_port(), work / "desk.log")
-        desk.add_user("alice", "agent", PASSWORDS["alice"])
-        yield dovecot, smtp, desk, work
+        with engine_and_desk(work, config, b"e-mail: reading", {"alice": PASSWORDS["alice"]},
+                             {"IVR_TEST_IMAP_PASSWORD": PASSWORD}) as desk:
+            yield dovecot, smtp, desk, work
     finally:
-        if desk:
-            desk.stop()
-        engine.terminate()
-        engine.wait(30)
-        log.close()
         smtp.stop()
         dovecot.stop()
 

@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import subprocess
-import time
 import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
-import yaml
 from playwright.sync_api import Page, expect
 
 from ivr.channels.voicemail_rules import VoiceMessage
@@ -25,7 +20,8 @@ from ivr.channels.voicemail_store import ingest_voice_message
 from ivr.crm.store import open_store
 
 from .conftest import PASSWORDS, sign_in
-from .desk_server import BASE_PORT, IVR, PROJECT, DeskServer, desk_port, serve_desk
+from .channel_center import channel_config, engine_and_desk
+from .desk_server import BASE_PORT, DeskServer
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -54,47 +50,15 @@ async def store_message(url: str, audio: bytes) -> str:
 @pytest.fixture(scope="module")
 def center(tmp_path_factory) -> Iterator[tuple[DeskServer, str, bytes]]:
     work = tmp_path_factory.mktemp("desk-voicemail")
-    config = work / "config"
-    config.mkdir()
-    (config / "agents.yaml").write_text(yaml.safe_dump({"agents": {
-        "alice": {"skills": {"medinfo": 5}}, "bob": {"skills": {"orders": 5}}}}))
-    (config / "queues.yaml").write_text(yaml.safe_dump({"queues": {
-        q: {"requirement": "medinfo"} for q in ("medinfo", "pharmacovigilance", "orders", "operator")}}))
-    (config / "engine.yaml").write_text(yaml.safe_dump({
-        "crm": {"url": f"sqlite:///{work / 'crm.db'}", "spool_dir": str(work / "spool")},
-        "dialplan": str(PROJECT / "dialplans/minimal.yaml"), "sounds": {"dir": str(work / "sounds")},
-        "agi": {"port": BASE_PORT + 620}, "ami": {"port": BASE_PORT + 621},   # no Asterisk
-        "control": {"socket": str(work / "control.sock")},
-        "knowledge": {"dir": str(PROJECT / "knowledge")},
-        "channels": {"voicemail": {"spool_dir": str(work / "vm")}}}))
+    config = channel_config(work, BASE_PORT + 620, {"voicemail": {"spool_dir": str(work / "vm")}},
+                            agents={"alice": {"skills": {"medinfo": 5}}, "bob": {"skills": {"orders": 5}}})
     audio = tone_wav()
     # a thread of its own: Playwright's sync API may already run a loop in this one
     with ThreadPoolExecutor(1) as pool:
         task_id = pool.submit(asyncio.run, store_message(f"sqlite:///{work / 'crm.db'}", audio)).result()
-    env = {**os.environ, "IVR_AMI_SECRET": "unused"}
-    subprocess.run([*IVR, "--config", str(config / "engine.yaml"), "sounds", "build",
-                    str(PROJECT / "dialplans/minimal.yaml")], check=True, capture_output=True,
-                   cwd=PROJECT, timeout=120)
-    log = open(work / "engine.log", "wb")
-    engine = subprocess.Popen([*IVR, "--config", str(config / "engine.yaml"), "serve"], stdout=log,
-                              stderr=subprocess.STDOUT, cwd=PROJECT, env=env)
-    desk = None
-    try:
-        deadline = time.monotonic() + 60
-        while b"voice messages started" not in (work / "engine.log").read_bytes():
-            assert engine.poll() is None, (work / "engine.log").read_text()
-            assert time.monotonic() < deadline, (work / "engine.log").read_text()
-            time.sleep(0.2)
-        desk = serve_desk(config / "engine.yaml", desk_port(), work / "desk.log")
-        desk.add_user("alice", "agent", PASSWORDS["alice"])
-        desk.add_user("bob", "agent", PASSWORDS["bob"])
+    with engine_and_desk(work, config, b"voice messages started",
+                         {"alice": PASSWORDS["alice"], "bob": PASSWORDS["bob"]}) as desk:
         yield desk, task_id, audio
-    finally:
-        if desk:
-            desk.stop()
-        engine.terminate()
-        engine.wait(30)
-        log.close()
 
 
 def test_the_agent_listens_to_the_message_and_calls_back(center, page: Page) -> None:
