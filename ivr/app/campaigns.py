@@ -64,7 +64,9 @@ def _outbound_session_class() -> type:
 
         async def _finish(self) -> None:
             await super()._finish()
-            answers = survey_answers(self.walker.plan.nodes, self.walker.path)
+            # a post-call survey's answers (kept with the agent by CallSession) not twice
+            path = self.walker.path[:self._survey[1]] if self._survey else self.walker.path
+            answers = survey_answers(self.walker.plan.nodes, path)
             if answers:          # CSAT / NPS questions of the campaign's dialplan
                 await add_answers(self.ctx.store, self.call_id, answers, datetime.now(timezone.utc),
                                   campaign=self.campaign)

@@ -98,14 +98,16 @@ class AgiCaller:
         await self.agi.exec("StopMusicOnHold")
 
     async def dial(self, target: str, ring_timeout_s: float,
-                   answered: Callable[[], bool] | None = None) -> str:
+                   answered: Callable[[], bool] | None = None, caller_stays: bool = False) -> str:
         """Ring `target` (e.g. PJSIP/alice) and bridge; returns Dial's DIALSTATUS (ANSWER,
         NOANSWER, BUSY, CHANUNAVAIL, CONGESTION, CANCEL) when the call ends. Answer and talk
         times come from AMI events: Dial's ANSWEREDTIME did not match the call on Asterisk 22.
         `answered()` true once Dial returns (AMI saw this call's DialEnd ANSWER) means
         DIALSTATUS is ANSWER: one AGI round trip less per answered call. Otherwise (no AMI,
-        or its event not in yet) DIALSTATUS is read from Asterisk as before."""
-        await self.agi.exec("Dial", f"{target},{int(ring_timeout_s)}")
+        or its event not in yet) DIALSTATUS is read from Asterisk as before. `caller_stays`:
+        the caller's channel goes on when the agent hangs up."""
+        # `g`: when the agent hangs up, the caller's channel goes on (the post-call survey)
+        await self.agi.exec("Dial", f"{target},{int(ring_timeout_s)}" + (",g" if caller_stays else ""))
         if answered is not None and answered():
             return "ANSWER"
         return await self.agi.get_variable("DIALSTATUS") or "FAILED"

@@ -123,6 +123,7 @@ class Ring:
     """Ring these agents at once (first to answer takes the call); feed back `dial_ended`."""
     agents: tuple[str, ...]
     ring_timeout: float
+    caller_stays: bool = False     # Dial's `g`: the caller goes on when the agent hangs up
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +139,17 @@ class RecordMessage:
     max_seconds: int
 
 
+@dataclass(frozen=True, slots=True)
+class PostCallSurvey:
+    """The agent hung up and the caller opted in: walk the plan's post_call_survey; the
+    answers are kept with this agent and queue."""
+    agent: str
+    queue: str | None
+
+
 Command = (Timeline | SaveRecord | Publish | ToAcd | ReleaseOffer | AgentLog | ScreenPop | WrapUp
            | RequestCallback | ReleaseTrace | HandBack | Play | PlaySystemPrompt
-           | SayQueuePosition | StartMusic | StopMusic | Ring | Transfer | RecordMessage)
+           | SayQueuePosition | StartMusic | StopMusic | Ring | Transfer | RecordMessage
+           | PostCallSurvey)
 INSTANT = (Timeline, SaveRecord, Publish, ToAcd, ReleaseOffer, AgentLog, ScreenPop, WrapUp,
            RequestCallback, ReleaseTrace)

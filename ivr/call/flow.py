@@ -87,6 +87,7 @@ class CallFlow:
         self.handed_back = False                # Asterisk's fallback takes the caller
         self._overflow_transfer = False         # a transfer out of the queue (a divert)
         self.caller_gone = False
+        self.survey_opted_in = False            # the caller stays for the post-call survey
 
     @property
     def call_id(self) -> str:
@@ -133,6 +134,14 @@ class CallFlow:
             self._end(Disposition.FAILED)
         else:
             self._end(Disposition.OVERFLOWED if self._overflow_transfer else Disposition.TRANSFERRED)
+
+    def opted_in_survey(self) -> list[cmd.Command]:
+        """The caller asked for the post-call survey in the menu: the agent's phone is then
+        dialed so that the caller stays on the line when the agent hangs up."""
+        if self.survey_opted_in:
+            return []
+        self.survey_opted_in = True
+        return [cmd.Timeline("survey_opt_in", {})]
 
     # ---- the queue ---------------------------------------------------------------------
     def enter_queue(self, route: Route, now: float, waited_s: float = 0.0) -> list[cmd.Command]:
@@ -231,7 +240,8 @@ class CallFlow:
             out += [cmd.Timeline("offer", {"agent": agent, "queue": self.record.queue}),
                     cmd.Publish("offered", {"agent": agent}),
                     cmd.ScreenPop(agent, round(now - self._since_queued(now), 1))]
-        return out + [cmd.Ring(self.ringing, max(o.ring_timeout for o in offers))]
+        return out + [cmd.Ring(self.ringing, max(o.ring_timeout for o in offers),
+                               caller_stays=self.survey_opted_in)]
 
     def agent_answered(self, agent: str, now: float | None) -> list[cmd.Command]:
         """An offered agent picked up (AMI saw it; `now` None: seen late, e.g. after an AMI
@@ -279,6 +289,16 @@ class CallFlow:
                 cmd.Timeline("connect", {"agent": agent, "queue": rec.queue,
                                          "wait_seconds": rec.wait_seconds}),
                 cmd.Timeline("complete", {"agent": agent, "talk_seconds": rec.talk_seconds})]
+
+    def after_conversation(self, caller_gone: bool) -> list[cmd.Command]:
+        """The agent hung up first on a caller who opted in: the survey. Anyone else (no
+        opt-in, no conversation, the caller hung up) is done."""
+        rec = self.record
+        if (not self.survey_opted_in or caller_gone or self.caller_gone or not self.answered_by
+                or rec.disposition != Disposition.ANSWERED.value):
+            return []
+        return [cmd.Timeline("survey_start", {"agent": self.answered_by, "queue": rec.queue}),
+                cmd.PostCallSurvey(self.answered_by, rec.queue)]
 
     # ---- diverts -----------------------------------------------------------------------
     def _divert(self, action: act.Diverted, now: float) -> list[cmd.Command]:

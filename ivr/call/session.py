@@ -20,8 +20,10 @@ from ivr.call.flow import CallFlow, Walked
 from ivr.call.listening import CallListener
 from ivr.call.screenpop import offer_facts, screen_pop
 from ivr.crm.records import CallEvent, CallRecord
+from ivr.crm.surveys import add_answers
 from ivr.dialplan import instructions as ins
 from ivr.dialplan.walker import Walker
+from ivr.outbound.surveys import opted_in, survey_answers
 from ivr.privacy import mask_number
 from ivr.speech.recognizer import Heard
 from ivr.telephony.agi.server import AgiChannel, CallerHungUp
@@ -59,6 +61,7 @@ class CallSession:
         self.waiter: Waiter | None = None
         self._path_logged = 0
         self._done = True          # False: Asterisk's fallback goes on with the caller
+        self._survey: tuple[cmd.PostCallSurvey, int] | None = None   # and where its path starts
 
     @property
     def call_id(self) -> str:
@@ -116,6 +119,7 @@ class CallSession:
         self._ivr_steps()
         if isinstance(instr, ins.Route):
             await self._queue(instr)
+            await self._run(self.flow.after_conversation(self.caller.hung_up))
         elif isinstance(instr, ins.Transfer):
             await self._run(self.flow.transfer(instr.destination))
         elif isinstance(instr, ins.Hangup):
@@ -146,6 +150,9 @@ class CallSession:
 
     def _ivr_steps(self) -> None:
         path = self.walker.path
+        if (self.loaded.plan.post_call_survey and not self.flow.survey_opted_in
+                and opted_in(self.loaded.plan.nodes, path[self._path_logged:])):
+            self._instant(self.flow.opted_in_survey())
         self._instant(self.flow.ivr_steps(path, self._path_logged))
         self._path_logged = len(path)
 
@@ -209,6 +216,8 @@ class CallSession:
                 await self.caller.stop_music()
             elif isinstance(command, cmd.RecordMessage):
                 await self._record_message(command)
+            elif isinstance(command, cmd.PostCallSurvey):
+                await self._post_call_survey(command)
             elif isinstance(command, cmd.HandBack):
                 raise HandBack(command.reason)
             else:
@@ -267,7 +276,8 @@ class CallSession:
     async def _ring(self, ring: cmd.Ring) -> None:
         targets = "&".join(f"PJSIP/{self.ctx.agent_endpoint[a]}" for a in ring.agents)
         status = await self.caller.dial(targets, ring.ring_timeout,
-                                        answered=lambda: self.flow.answered_by is not None)
+                                        answered=lambda: self.flow.answered_by is not None,
+                                        caller_stays=ring.caller_stays)
         peer = None
         if status == "ANSWER" and self.flow.answered_by is None:   # AMI missed the DialEnd
             peer = self.ctx.endpoint_agent.get(endpoint_of(await self.agi.get_variable("DIALEDPEERNAME") or ""))
@@ -275,6 +285,34 @@ class CallSession:
                                            caller_gone=self.caller.hung_up))
         if self.flow.caller_gone:
             raise CallerHungUp("caller hung up while an agent was ringing")
+
+    async def _post_call_survey(self, survey: cmd.PostCallSurvey) -> None:
+        """The plan's post_call_survey, on the line the agent left (`ivr check`: it ends in a
+        hangup, never at a person); `_finish` stores the answers."""
+        first = self.loaded.plan.post_call_survey
+        if first is None:
+            return
+        self._survey = (survey, len(self.walker.path))
+        instr = self.walker.walk_on(first)
+        while not isinstance(instr, ins.TERMINAL):
+            self._ivr_steps()
+            instr = self.walker.send(await self._ask(instr))
+        self._ivr_steps()
+        if isinstance(instr, ins.Hangup):
+            await self.caller.play(instr.prompts)
+
+    async def _store_survey(self) -> None:
+        """The answers given (even by a caller who hung up midway), with the agent and queue."""
+        if self._survey is None:
+            return
+        survey, start = self._survey
+        answers = survey_answers(self.loaded.plan.nodes, self.walker.path[start:])
+        try:
+            await add_answers(self.ctx.store, self.call_id, answers, utcnow(),
+                              agent=survey.agent, queue=survey.queue)
+        except Exception:        # the call's record matters more; say which answers are lost
+            log.exception("call %s: %d survey answers not stored in the CRM", self.call_id,
+                          len(answers))
 
     def _urgent(self):
         """While the call waits in line, an offer or a divert cuts what it hears."""
@@ -327,5 +365,6 @@ class CallSession:
             except Exception:     # the caller may be gone already; the record still matters
                 pass
         self._instant(commands)
+        await self._store_survey()
         log.info("call %s from %s ended: %s", self.call_id, mask_number(self.record.caller),
                  self.record.disposition)

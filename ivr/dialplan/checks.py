@@ -131,6 +131,7 @@ def integrity(plan: Plan) -> list[Problem]:
                 if lang not in plan.languages:
                     out.append(_node_problem(src, nid, f"language {lang!r} is not declared "
                                              f"in languages {plan.languages}", "options", k))
+    out += _survey_integrity(plan, src)
     seen: dict[str, tuple] = {}
     for pid, texts, path in all_prompts(plan):
         for lang in texts:
@@ -141,6 +142,51 @@ def integrity(plan: Plan) -> list[Problem]:
             out.append(src.problem(path, f"prompt id {pid!r} also used by "
                                    f"{'.'.join(map(str, seen[pid]))}"))
         seen[pid] = path
+    return out
+
+
+def survey_nodes(plan: Plan) -> list[str]:
+    """The nodes of the post-call survey: those reachable from `post_call_survey`."""
+    todo, seen = [plan.post_call_survey], []
+    while todo:
+        n = todo.pop()
+        if n is not None and n in plan.nodes and n not in seen:
+            seen.append(n)
+            todo.extend(edges(plan, n))
+    return seen
+
+
+def _survey_integrity(plan: Plan, src: Source) -> list[Problem]:
+    """The post-call survey runs after the agent hung up: no way to a person left in it, and
+    something must lead a caller to it (and it to them)."""
+    out: list[Problem] = []
+    opt_ins = [nid for nid, n in plan.nodes.items() if getattr(n, "survey_opt_in", False)]
+    first = plan.post_call_survey
+    if first is None:
+        out += [_node_problem(src, nid, "survey_opt_in, but the plan has no post_call_survey: "
+                              "name the survey's first node at the top of the plan",
+                              "survey_opt_in") for nid in opt_ins]
+        return out
+    if first not in plan.nodes:
+        return [src.problem(("post_call_survey",), f"unknown node {first!r}")]
+    if not opt_ins:
+        out.append(src.problem(("post_call_survey",), "no node has `survey_opt_in: true`: no "
+                               "caller can opt in to this survey", severity="warning"))
+    nodes = survey_nodes(plan)
+    if not any(getattr(plan.nodes[n], "survey", None) for n in nodes):
+        out.append(src.problem(("post_call_survey",), f"the survey from {first!r} asks no "
+                               "question: give a collect node `survey: csat` or `survey: nps`"))
+    for nid in nodes:
+        node = plan.nodes[nid]
+        if node.type in HUMAN_TYPES:
+            out.append(_node_problem(src, nid, f"the post-call survey leads to {node.type} node "
+                                     f"{nid!r}, but the agent has hung up: end the survey with "
+                                     "a hangup node", "type"))
+        elif node.type == "collect" and node.on_invalid is None:  # type: ignore[union-attr]
+            out.append(_node_problem(src, nid, f"survey question {nid!r} has no on_invalid: an "
+                                     "invalid answer would go to policy.human_route after the "
+                                     "agent hung up; point it at the survey's goodbye",
+                                     "type"))
     return out
 
 
@@ -208,6 +254,8 @@ def _depth(plan: Plan, src: Source, limit: int) -> list[Problem]:
 
 def _reachable(plan: Plan) -> set[str]:
     todo = [plan.start, plan.policy.human_route, plan.policy.safety_route]
+    if plan.post_call_survey is not None:
+        todo.append(plan.post_call_survey)
     seen: set[str] = set()
     while todo:
         n = todo.pop()

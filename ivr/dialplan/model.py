@@ -149,6 +149,10 @@ class SayNode(_Node):
     type: Literal["say"]
     prompt: Prompt
     next: NodeId | None = None
+    # The caller opts in to the plan's post_call_survey (issue 15): after the agent hangs up,
+    # the caller stays on the line and hears the survey (e.g. "1: a short survey after your
+    # call" leads here, then back to the menu).
+    survey_opt_in: bool = False
     prompt_fields = {"prompt": ""}
     target_fields = ("next",)
 
@@ -416,6 +420,10 @@ class Plan(_Model):
     start: NodeId
     policy: Policy
     nodes: dict[NodeId, Node] = Field(min_length=1)
+    post_call_survey: NodeId | None = Field(None, description="the first node of the survey a "
+                                            "caller who passed a `survey_opt_in` node hears "
+                                            "after the agent hangs up (collect nodes with "
+                                            "`survey:`, ending with a hangup)")
     _source: Any = PrivateAttr(None)  # source.Source, set by the loader
 
     @property

@@ -80,6 +80,15 @@ class Walker:
         self._gen = self._run()
         return self._emit(next(self._gen))
 
+    def walk_on(self, nid: str) -> Instruction:
+        """A second walk from node `nid` once the first one ended (the post-call survey):
+        the same language, variables and path, which goes on growing."""
+        if not self.finished:
+            raise RuntimeError("walk_on: the first walk is not over")
+        self.result = None
+        self._gen = self._run(nid)
+        return self._emit(next(self._gen))
+
     def send(self, result: Any) -> Instruction:
         if self.finished:
             raise RuntimeError("walk is over: terminal instruction already returned")
@@ -157,8 +166,8 @@ class Walker:
         return target or self.plan.policy.human_route
 
     # ---- main loop ----
-    def _run(self) -> Generator[Instruction, Any, None]:
-        nid: str | None = self.plan.start
+    def _run(self, start: str | None = None) -> Generator[Instruction, Any, None]:
+        nid: str | None = start or self.plan.start
         steps = 0
         while nid is not None:
             steps += 1

@@ -26,6 +26,11 @@ def survey_answers(nodes: dict[str, Any], path: Iterable[dict[str, Any]]) -> lis
     return list(found.values())
 
 
+def opted_in(nodes: dict[str, Any], path: Iterable[dict[str, Any]]) -> bool:
+    """The caller passed a node marked `survey_opt_in` (the post-call survey, inbound)."""
+    return any(getattr(nodes.get(step.get("node", "")), "survey_opt_in", False) for step in path)
+
+
 def scores(rows: Iterable[tuple[str, int]]) -> dict[str, float | int | None]:
     """(kind, score) answers → CSAT: answers and mean, share of 4-5 ("satisfied"); NPS:
     answers, promoters (9-10) minus detractors (0-6) in % of answers."""

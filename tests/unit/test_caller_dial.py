@@ -35,3 +35,10 @@ async def test_dial_without_ami_hint_and_no_status_is_failed():
     agi = FakeAgi(None)
     assert await AgiCaller(agi, "hotline").dial("PJSIP/a001", 8) == "FAILED"
     assert agi.sent[-1] == "GET VARIABLE DIALSTATUS"
+
+
+async def test_dial_keeps_the_caller_after_the_agent_hangs_up_when_asked():
+    agi = FakeAgi("should not be read")
+    assert await AgiCaller(agi, "hotline").dial("PJSIP/a001", 8, answered=lambda: True,
+                                                caller_stays=True) == "ANSWER"
+    assert agi.sent == ["EXEC Dial PJSIP/a001,8,g"]      # g: the post-call survey follows
