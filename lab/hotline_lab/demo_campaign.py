@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from hotline_lab.greetings import greetings
 from hotline_lab.lab import PROJECT, Lab
@@ -132,9 +133,11 @@ def run_care_campaign(lab: Lab, console: Console, run_id: int) -> bool:
     finally:
         for person in people:
             stop(lab.phones.pop(f"customer-{person.role}"))
-    console.print(lab.ivr("campaign", "status", name).stdout)
-    console.print(lab.ivr("surveys", "--by", "campaign").stdout)
+    _print_status(console, name, json.loads(
+        lab.ivr("campaign", "status", name, "--format", "json").stdout)["rows"])
     attempts, dnc = asyncio.run(_crm(lab, name, [p.number for p in people]))
+    _print_attempts(console, people, attempts)
+    console.print(lab.ivr("surveys", "--by", "campaign").stdout)
     for number, (source, campaign) in dnc.items():
         console.print(f"• do-not-call list: {number} (source: {source}, campaign {campaign})")
     surveys = json.loads(lab.ivr("surveys", "--by", "campaign", "--format", "json").stdout)["rows"]
@@ -145,14 +148,39 @@ def run_care_campaign(lab: Lab, console: Console, run_id: int) -> bool:
     return not missing
 
 
+def _print_status(console: Console, name: str, rows: list[dict]) -> None:
+    """`ivr campaign status NAME` turned on its side: its twenty-odd columns do not fit a
+    terminal's width."""
+    table = Table(title=f"ivr campaign status {name}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in (rows[0] if rows else {}).items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def _print_attempts(console: Console, people: list[Customer], attempts: list[Attempt]) -> None:
+    role = {p.number: p.role for p in people}
+    table = Table(title="CRM: the campaign's attempts")
+    for col in ("number", "customer", "outcome", "AMD", "detail"):
+        table.add_column(col)
+    for a in attempts:
+        table.add_row(a.number, role.get(a.number, ""), a.outcome or "in progress",
+                      a.amd_status or "", a.detail)
+    console.print(table)
+
+
 async def _crm(lab: Lab, name: str, numbers: list[str]) -> tuple[list[Attempt], dict[str, tuple[str, str]]]:
     """The campaign's attempts and the do-not-call entries of its numbers, from the CRM."""
+    from ivr.crm.outbound import CampaignStore
     from ivr.crm.store import open_store
     store = await open_store(lab.settings.crm_url())
     try:
-        attempts = [Attempt(a.number, a.outcome, a.amd_status, a.detail) for a in await store.attempts(name)]
+        campaigns = CampaignStore(store)
+        attempts = [Attempt(a.number, a.outcome, a.amd_status, a.detail)
+                    for a in await campaigns.attempts(name)]
         marks = ",".join("?" * len(numbers))
-        rows = await store.backend.fetchall(
+        rows = await campaigns.backend.fetchall(
             f"SELECT number, source, campaign FROM dnc WHERE number IN ({marks})", numbers)
         return attempts, {r[0]: (r[1], r[2]) for r in rows}
     finally:
