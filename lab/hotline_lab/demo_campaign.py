@@ -137,11 +137,11 @@ def run_care_campaign(lab: Lab, console: Console, run_id: int) -> bool:
         lab.ivr("campaign", "status", name, "--format", "json").stdout)["rows"])
     attempts, dnc = asyncio.run(_crm(lab, name, [p.number for p in people]))
     _print_attempts(console, people, attempts)
-    console.print(lab.ivr("surveys", "--by", "campaign").stdout)
     for number, (source, campaign) in dnc.items():
         console.print(f"• do-not-call list: {number} (source: {source}, campaign {campaign})")
     surveys = json.loads(lab.ivr("surveys", "--by", "campaign", "--format", "json").stdout)["rows"]
     survey = next((r for r in surveys if r.get("campaign") == name), None)
+    _print_survey(console, survey)
     missing = missing_outcomes(people, attempts, set(dnc), survey)
     for line in missing:
         console.print(f"[red]campaign outcome missing: {line}")
@@ -167,6 +167,19 @@ def _print_attempts(console: Console, people: list[Customer], attempts: list[Att
     for a in attempts:
         table.add_row(a.number, role.get(a.number, ""), a.outcome or "in progress",
                       a.amd_status or "", a.detail)
+    console.print(table)
+
+
+def _print_survey(console: Console, row: dict | None) -> None:
+    """This campaign's row of `ivr surveys --by campaign` (the demo's CRM keeps the earlier
+    runs' campaigns too)."""
+    if row is None:
+        console.print("• ivr surveys --by campaign: no answers for this campaign")
+        return
+    table = Table(title="ivr surveys --by campaign (this campaign)")
+    for key in row:
+        table.add_column(key.replace("_", " "))
+    table.add_row(*(str(v) for v in row.values()))
     console.print(table)
 
 

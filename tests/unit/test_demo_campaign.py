@@ -58,3 +58,21 @@ def test_the_campaign_file_it_writes_is_valid_and_agentless():
     assert problems == [] and campaign is not None
     assert (campaign.mode, campaign.machine.action, campaign.requires_consent) == ("agentless", "retry", True)
     assert "{port}" in campaign.channel and campaign.dialplan.endswith("outbound-survey.yaml")
+
+
+def test_the_printed_tables_show_each_figure_and_this_campaigns_scores_only():
+    from rich.console import Console
+
+    from hotline_lab.demo_campaign import _print_attempts, _print_status, _print_survey
+    console = Console(record=True, width=80)
+    _print_status(console, "demo-care-4785000", [{"campaign": "demo-care-4785000", "outcome_machine": 1,
+                                                  "contacts_pending": 1}])
+    _print_attempts(console, PEOPLE, reached())
+    _print_survey(console, SCORES)
+    text = console.export_text()
+    assert "outcome_machine" in text and "contacts_pending" in text
+    assert f"{MACHINE} │ machine  │ machine  │ MACHINE" in text
+    assert "opted out" in text and "4.0" in text
+    console = Console(record=True, width=80)
+    _print_survey(console, None)
+    assert "no answers for this campaign" in console.export_text()
