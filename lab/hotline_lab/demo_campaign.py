@@ -178,7 +178,7 @@ def _print_survey(console: Console, row: dict | None) -> None:
         return
     table = Table(title="ivr surveys --by campaign (this campaign)")
     for key in row:
-        table.add_column(key.replace("_", " "))
+        table.add_column(key.replace("_", " "), no_wrap=key == "campaign")
     table.add_row(*(str(v) for v in row.values()))
     console.print(table)
 
