@@ -135,6 +135,9 @@ def run_care_campaign(lab: Lab, console: Console, run_id: int) -> bool:
             stop(lab.phones.pop(f"customer-{person.role}"))
     _print_status(console, name, json.loads(
         lab.ivr("campaign", "status", name, "--format", "json").stdout)["rows"])
+    # The machine's retry is hours away; stopped, the campaign does not wake up in a later
+    # run's engine (its state survives restarts).
+    lab.ivr("campaign", "stop", name)
     attempts, dnc = asyncio.run(_crm(lab, name, [p.number for p in people]))
     _print_attempts(console, people, attempts)
     for number, (source, campaign) in dnc.items():
