@@ -1,6 +1,7 @@
 """`python -m hotline_lab demo` (`make demo`): a real hotline in one command — sandbox
 Asterisk, the engine on the demo plan, the agents' desk, SIPp agent phones and a handful of
-callers, then the CRM records they left. `--keep` leaves it all running so a person can sign in
+callers, then the CRM records they left; then a small care-call campaign to three SIPp
+customers (a survey answered, an answering machine, an opt-out: demo_campaign.py). `--keep` leaves it all running so a person can sign in
 to the desk (the URL and the demo accounts are printed) and watch the calls pop.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from hotline_lab.demo_campaign import SURVEY_PLAN, run_care_campaign
 from hotline_lab.lab import PROJECT, Lab, write_config
 from hotline_lab.sipp import AwaitHangup, CallerHangsUp, Pause, Press
 from hotline_lab.sms import SmsPhone
@@ -100,6 +102,7 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
     try:
         console.print("• building prompts (espeak-ng) and starting Asterisk 22 …")
         lab.ivr("sounds", "build", timeout=600)
+        lab.ivr("sounds", "build", str(SURVEY_PLAN), timeout=600)   # the care campaign's prompts
         lab.up(log=console.print)
         lab.start_engine("--clock", DEMO_CLOCK)
         lab.ivr("kb", "index")                    # the knowledge base the pops suggest from
@@ -126,6 +129,7 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
         _print_records(console, records)
         console.print(lab.ivr("report", "--since", started.isoformat()[:19]).stdout)
         console.print(lab.ivr("cases").stdout)
+        campaign_ok = run_care_campaign(lab, console, run_id=int(started.timestamp()))
         if keep:
             console.print("• still running (--keep): open the desk above, call again with SIPp or "
                           "`ivr agent …`; Ctrl+C stops everything")
@@ -134,7 +138,7 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
                     time.sleep(1)
             except KeyboardInterrupt:
                 pass
-        return 0 if len(records) >= len(DEMO_CALLS) else 1
+        return 0 if len(records) >= len(DEMO_CALLS) and campaign_ok else 1
     except Exception as exc:
         console.print(f"[red]demo failed: {exc}")
         if lab.engine_log:
