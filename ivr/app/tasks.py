@@ -43,6 +43,14 @@ class TaskHub:
         now_m, now_w = time.monotonic(), datetime.now(timezone.utc)
         rows = await task_store.open_tasks(self.store)
         for row in rows:
+            if row["channel"] == "chat":
+                # A live chat lives in the engine's memory with its visitor's stream: after a
+                # restart nobody is on the other end. Back as a chat it would hold an agent's
+                # calls back for a visitor who is gone; as an e-mail it is answered by mail.
+                await task_store.set_task(self.store, row["task_id"], channel="email")
+                row["channel"] = "email"
+                log.info("task %s: a chat cut by the engine's restart comes back as an e-mail "
+                         "(its visitor's live page ended with the last engine)", row["task_id"])
             created = row["created_at"]
             age = (now_w - created).total_seconds() if isinstance(created, datetime) else 0.0
             self.acd.handle(ev.TaskArrived(row["task_id"], row["queue"], row["channel"],

@@ -181,7 +181,7 @@ async def record_reply(store: Any, task_id: str, *, message_id: str, agent: str,
 
 async def set_task(store: Any, task_id: str, **fields: Any) -> None:
     """status, agent, accepted_at, closed_at, outcome (datetimes stored as timestamps)."""
-    allowed = {"status", "agent", "accepted_at", "closed_at", "outcome", "queue"}
+    allowed = {"status", "agent", "accepted_at", "closed_at", "outcome", "queue", "channel"}
     bad = set(fields) - allowed
     if bad:
         raise ValueError(f"set_task: unknown field(s) {sorted(bad)}")

@@ -89,3 +89,36 @@ async def test_idle_offer_accept_close_and_reload(crm_url: str, mailbox: Dovecot
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await store.close()
+
+
+@pytest.mark.parametrize("crm_url", ["sqlite"], indirect=True)
+async def test_a_chat_cut_by_a_restart_comes_back_as_an_email_and_holds_no_calls_back(crm_url: str) -> None:
+    """The visitor's live page ended with the last engine: reloaded as a chat, the task would
+    keep its agent from every call (a chat holds calls back) for a visitor who is gone."""
+    from datetime import datetime, timezone
+
+    from ivr.channels.chat_store import Visitor, open_contact
+    store = await open_store(crm_url)
+    tasks: set[asyncio.Task] = set()
+
+    def spawn(coro):
+        t = asyncio.ensure_future(coro)
+        tasks.add(t)
+        return t
+    try:
+        stored = await open_contact(store, task_id="CH-1", channel="chat", visitor=Visitor("Anna", "anna@example.org"),
+                                    subject="Chat: dose?", text="What is the dose?", queue="general", priority=0,
+                                    safety=None, pv_queue="general", pv_priority=0, now=datetime.now(timezone.utc))
+        acd = AcdDriver(CONFIG, start_callback=lambda a: None)
+        acd.handle(E.AgentLoggedIn("gina"))
+        hub = TaskHub(acd, store, Outbox(EventBus(MqttSettings()), LiveFeed()), spawn)
+        assert await hub.reload() == 1
+        assert hub.offered == {stored.task_id: "gina"}
+        assert (await get_task(store, stored.task_id))["channel"] == "email"
+        assert acd.center.tasks.agent_tasks("gina") == {stored.task_id: "email"}
+        assert not acd.center.held_for_tasks("gina")             # calls still reach her
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await store.close()
