@@ -30,6 +30,15 @@ def retained(feed: LiveFeed) -> dict[str, dict]:
     return feed.retained()
 
 
+def spawner(tasks: set[asyncio.Task]):
+    """The engine's spawn: each task kept, so the test can cancel what is left."""
+    def spawn(coro):
+        t = asyncio.ensure_future(coro)
+        tasks.add(t)
+        return t
+    return spawn
+
+
 async def until(cond, timeout: float = 15.0) -> None:
     for _ in range(int(timeout / 0.05)):
         if cond():
@@ -47,11 +56,7 @@ async def test_idle_offer_accept_close_and_reload(crm_url: str, mailbox: Dovecot
                              smtp_port=smtp.port, from_address=HOTLINE)
     store = await open_store(crm_url)
     tasks: set[asyncio.Task] = set()
-
-    def spawn(coro):
-        t = asyncio.ensure_future(coro)
-        tasks.add(t)
-        return t
+    spawn = spawner(tasks)
     try:
         feed = LiveFeed()
         acd = AcdDriver(CONFIG, start_callback=lambda a: None)
@@ -100,11 +105,7 @@ async def test_a_chat_cut_by_a_restart_comes_back_as_an_email_and_holds_no_calls
     from ivr.channels.chat_store import Visitor, open_contact
     store = await open_store(crm_url)
     tasks: set[asyncio.Task] = set()
-
-    def spawn(coro):
-        t = asyncio.ensure_future(coro)
-        tasks.add(t)
-        return t
+    spawn = spawner(tasks)
     try:
         stored = await open_contact(store, task_id="CH-1", channel="chat", visitor=Visitor("Anna", "anna@example.org"),
                                     subject="Chat: dose?", text="What is the dose?", queue="general", priority=0,
