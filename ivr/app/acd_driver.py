@@ -177,8 +177,12 @@ class AcdDriver:
         for queue in snap["queues"]:
             queue.pop("oldest_arrival", None)
             queue["longest_wait"] = round(queue["longest_wait"], 1)
-        snap["channels"] = live_backlog(self.center.tasks.snapshot(now)["backlog"])
         return snap
+
+    def channel_backlog(self) -> list[dict]:
+        """The wallboard's line per non-voice channel. O(open tasks): for `ivr status`/`ivr top`,
+        not for the queue stats the engine publishes every 2 s."""
+        return live_backlog(self.center.tasks.snapshot(time.monotonic())["backlog"])
 
     async def run_timer(self) -> None:
         """Tick the ACD at its next deadline (escalations, wrap-up ends, announcements)."""

@@ -27,7 +27,8 @@ class ControlApi:
         if cmd == "wrapup_more":
             return self.agents.more_time(request["agent"], float(request.get("seconds", 60)))
         if cmd == "status":
-            return {"ok": True, **self.acd.snapshot(), "plan_version": self.plans.current.version,
+            return {"ok": True, **self.acd.snapshot(), "channels": self.acd.channel_backlog(),
+                    "plan_version": self.plans.current.version,
                     "crm_spool": self._spool_depth()}
         if cmd == "reload":
             return self.plans.reload().reply()

@@ -71,10 +71,10 @@ async def test_idle_offer_accept_close_and_reload(crm_url: str, mailbox: Dovecot
         offers = {p["task_id"]: p for p in retained(feed).values()}
         first, second = sorted(offers)
         assert {p["sender"] for p in offers.values()} == {"anna@clinic.example", "bob@clinic.example"}
-        assert [(r["channel"], r["offered"], r["connected"]) for r in acd.snapshot()["channels"]] == [
+        assert [(r["channel"], r["offered"], r["connected"]) for r in acd.channel_backlog()] == [
             ("email", 2, 0)]                                            # the wallboard's line (ivr top)
         await hub.accept(first, "gina")
-        assert [(r["offered"], r["connected"]) for r in acd.snapshot()["channels"]] == [(1, 1)]
+        assert [(r["offered"], r["connected"]) for r in acd.channel_backlog()] == [(1, 1)]
         accepted = retained(feed)[f"tasks/gina/{first}"]   # what a desk connecting now gets
         assert accepted["state"] == "accepted" and accepted["sender"] == offers[first]["sender"]
         await hub.close(first, "gina", "answered")

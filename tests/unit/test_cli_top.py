@@ -30,7 +30,7 @@ def test_the_wallboard_shows_the_backlog_per_channel(tmp_path: Path) -> None:
     socket = tmp_path / "control.sock"
     (tmp_path / "engine.yaml").write_text(yaml.safe_dump({"control": {"socket": str(socket)}}))
     loop = asyncio.new_event_loop()
-    server = ControlServer(socket, lambda r: {"ok": True, **acd.snapshot(), "plan_version": "v1",
+    server = ControlServer(socket, lambda r: {"ok": True, **acd.snapshot(), "channels": acd.channel_backlog(), "plan_version": "v1",
                                                "crm_spool": 0})
     loop.run_until_complete(server.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
