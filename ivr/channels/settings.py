@@ -91,7 +91,10 @@ class SmsSettings(_Strict):
     pv_queue: str = "pharmacovigilance"
     pv_priority: int = 10
     max_body_chars: int = Field(2000, gt=0)     # longer texts are cut, with a note
-    max_reply_chars: int = Field(640, gt=0)     # 4 concatenated SMS of 160 characters
+    # A longer reply goes out as several messages of at most reply_part_chars, each "(i/n)";
+    # Asterisk's res_pjsip_messaging keeps ~1 kB per MESSAGE body, so a part stays well below it.
+    max_reply_chars: int = Field(1600, gt=0)
+    reply_part_chars: int = Field(480, ge=40, le=900)
     safety_phrases: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SAFETY_PHRASES))
     asterisk: bool = True                        # read SIP MESSAGEs handed over by Asterisk
     webhook: SmsWebhookSettings | None = None    # None: no HTTP endpoint

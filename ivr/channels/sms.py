@@ -25,7 +25,7 @@ from typing import Any
 from .astdb_spool import AstDbSpool
 from .mail_rules import safety_hit
 from .settings import SmsSettings
-from .sms_rules import BadSms, InboundSms, b64, parse_spooled, reply_problem
+from .sms_rules import BadSms, InboundSms, b64, parse_spooled, reply_problem, split_reply
 from .sms_store import ingest_sms
 from .task_store import Ingested, get_task, record_reply, task_event
 
@@ -104,20 +104,36 @@ class SmsChannel:
             raise LookupError("the SMS reply cannot go out: the engine is not connected to Asterisk "
                               "(AMI); try again in a moment")
         destination = s.reply_uri.replace("{number}", task["sender"])
-        try:
-            answer = await ami.action({"Action": "MessageSend", "Destination": destination,
-                                       "From": s.from_uri, "Base64Body": b64(text)})
-        except Exception as exc:  # noqa: BLE001 — AmiError, a broken link: the agent may retry
-            raise LookupError(f"the SMS reply did not go out ({exc}); try again") from exc
-        if answer.get("Response") != "Success":
-            raise LookupError(f"Asterisk refused the SMS reply ({answer.get('Message', 'no reason')}); "
-                              "check channels.sms.reply_uri")
-        message_id = f"sms-out:{uuid.uuid4()}"
-        await record_reply(self.store, task_id, message_id=message_id, agent=agent,
-                           sender=s.from_uri, recipients=task["sender"], subject="", text=text,
-                           refs="", now=datetime.now(timezone.utc))
+        parts = split_reply(text, s.reply_part_chars)
+        sent: list[str] = []
+        failure = ""
+        for part in parts:
+            failure = await self._send(ami, destination, part)
+            if failure:
+                break
+            sent.append(part)
+        if sent:    # what the customer received is in the CRM, even when a later part failed
+            message_id = f"sms-out:{uuid.uuid4()}"
+            await record_reply(self.store, task_id, message_id=message_id, agent=agent,
+                               sender=s.from_uri, recipients=task["sender"], subject="",
+                               text="\n".join(sent), refs="", now=datetime.now(timezone.utc))
+        if failure:
+            done = f"parts 1-{len(sent)} of {len(parts)} went out and are in the thread; " if sent else ""
+            raise LookupError(f"{done}the SMS reply {failure}")
         self.stats["replies"] += 1
         return message_id
+
+    async def _send(self, ami: Any, destination: str, text: str) -> str:
+        """One MessageSend; "" when Asterisk took it, else why not (for the agent)."""
+        try:
+            answer = await ami.action({"Action": "MessageSend", "Destination": destination,
+                                       "From": self.settings.from_uri, "Base64Body": b64(text)})
+        except Exception as exc:  # noqa: BLE001 — AmiError, a broken link: the agent may retry
+            return f"did not go out ({exc}); try again"
+        if answer.get("Response") != "Success":
+            return (f"was refused by Asterisk ({answer.get('Message', 'no reason')}); "
+                    "check channels.sms.reply_uri")
+        return ""
 
 
 def acd_event(ing: Ingested, arrival: float | None = None) -> Any:

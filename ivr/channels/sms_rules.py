@@ -135,5 +135,28 @@ def reply_problem(text: str, max_chars: int) -> str | None:
     return None
 
 
+def split_reply(text: str, part_chars: int) -> list[str]:
+    """An agent's reply as the messages that go out, in order. A reply longer than one part is
+    cut at word boundaries (inside a word only when one word is longer than a part) and each part
+    ends with "(i/n)", so the customer can read them in order whatever order the network keeps."""
+    text = text.strip()
+    if len(text) <= part_chars:
+        return [text]
+    label = len(" (99/99)")                 # room kept in every part for its label
+    room = max(1, part_chars - label)
+    parts: list[str] = []
+    rest = text
+    while rest:
+        if len(rest) <= room:
+            parts.append(rest)
+            break
+        cut = rest.rfind(" ", 1, room + 1)
+        if cut <= 0:
+            cut = room
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return [f"{part} ({i}/{len(parts)})" for i, part in enumerate(parts, 1)]
+
+
 def b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")

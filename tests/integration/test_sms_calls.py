@@ -95,8 +95,13 @@ def test_sms_in_becomes_a_task_and_the_agent_replies_by_sms(sms_lab) -> None:
     assert "MESSAGE sip:+33612345678@127.0.0.1" in received
     msgs = crm(lab, lambda store: thread_messages(store, task["thread_id"]))
     assert [m["direction"] for m in msgs] == ["in", "out"] and msgs[1]["agent"] == agent
-    with pytest.raises(ControlError, match="at most 640"):
-        control(lab, cmd="task", action="reply", task_id=task["task_id"], agent=agent, text="x" * 700)
+    long_reply = "Posologie chez l'enfant : " + "une dose matin et soir, " * 30 + "fin."
+    assert control(lab, cmd="task", action="reply", task_id=task["task_id"], agent=agent,
+                   text=long_reply)["ok"]
+    phone.wait_received("fin. (2/2)")                   # a long reply goes out in labelled parts
+    assert "(1/2)" in phone.wait_received("(1/2)")
+    with pytest.raises(ControlError, match="at most 1600"):
+        control(lab, cmd="task", action="reply", task_id=task["task_id"], agent=agent, text="x" * 1700)
     assert "hotline_sms" not in lab.sandbox.cli("database show hotline_sms")   # spool emptied
 
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ivr.channels.sms_rules import (BadSms, decode_body, parse_spooled, parse_webhook,
-                                    reply_problem, sender_number, signature, signature_ok,
+                                    reply_problem, sender_number, split_reply, signature, signature_ok,
                                     spooled_key)
 
 KEY = spooled_key("abc-123@10.0.0.1")
@@ -112,3 +112,22 @@ def test_reply_limits() -> None:
     assert reply_problem("  ", 10) == "the reply is empty"
     assert "at most 10" in (reply_problem("x" * 11, 10) or "")
     assert reply_problem("ok", 10) is None
+
+
+def test_a_short_reply_is_one_message() -> None:
+    assert split_reply("  Bonjour  ", 40) == ["Bonjour"]
+
+
+def test_a_long_reply_is_cut_at_words_into_labelled_parts() -> None:
+    text = " ".join(f"mot{i}" for i in range(60))
+    parts = split_reply(text, 60)
+    assert len(parts) > 1 and all(len(p) <= 60 for p in parts)
+    assert [p.rsplit(" ", 1)[1] for p in parts] == [f"({i}/{len(parts)})" for i in range(1, len(parts) + 1)]
+    words = [w for p in parts for w in p.rsplit(" ", 1)[0].split()]
+    assert words == text.split()                       # nothing lost, nothing cut inside a word
+
+
+def test_a_word_longer_than_a_part_is_cut_inside() -> None:
+    parts = split_reply("x" * 100, 40)
+    assert "".join(p.rsplit(" ", 1)[0] for p in parts) == "x" * 100
+    assert all(len(p) <= 40 for p in parts)
