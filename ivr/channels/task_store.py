@@ -220,9 +220,20 @@ async def thread_messages(store: Any, thread_id: str) -> list[dict[str, Any]]:
 
 async def attachments(store: Any, message_id: str) -> list[dict[str, Any]]:
     rows = await _read(store,
-        "SELECT filename, content_type, size, refused FROM task_attachments WHERE message_id = ? "
+        "SELECT id, filename, content_type, size, refused FROM task_attachments WHERE message_id = ? "
         "ORDER BY id", (message_id,))
-    return [dict(zip(("filename", "content_type", "size", "refused"), r)) for r in rows]
+    return [dict(zip(("id", "filename", "content_type", "size", "refused"), r)) for r in rows]
+
+
+async def attachment_file(store: Any, task_id: str, attachment_id: int) -> tuple[str, str, bytes] | None:
+    """(filename, content type, bytes) of a kept attachment of a message in the task's thread;
+    None for another thread's attachment or one refused (not kept)."""
+    rows = await _read(store,
+        "SELECT a.filename, a.content_type, a.data FROM task_attachments a "
+        "JOIN task_messages m ON m.message_id = a.message_id "
+        "JOIN tasks owner ON owner.task_id = m.task_id JOIN tasks t ON t.thread_id = owner.thread_id "
+        "WHERE t.task_id = ? AND a.id = ? AND a.data IS NOT NULL", (task_id, attachment_id))
+    return (rows[0][0], rows[0][1], bytes(rows[0][2])) if rows else None
 
 
 async def tasks_between(store: Any, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:

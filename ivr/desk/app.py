@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from . import account, admin, agent_desk, auth, case_pages, contact_pages, kb_pages, pages, task_desk
-from . import preview_desk, voicemail_desk
+from . import attachment_desk, preview_desk, voicemail_desk
 from .deps import DeskDeps
 from .i18n import LANGUAGE_NAMES, translate
 from .middleware import SecurityHeaders, SessionAndCsrf
@@ -50,7 +50,7 @@ def create_app(deps: DeskDeps, extra_routes: list[Route | Mount] | None = None) 
     """The desk app on `deps`. `extra_routes`: more route groups (the agent's call pages)."""
     app = Starlette(
         routes=[*auth.routes, *account.routes, *pages.routes, *agent_desk.routes, *task_desk.routes,
-                *voicemail_desk.routes, *preview_desk.routes, *admin.routes,
+                *voicemail_desk.routes, *attachment_desk.routes, *preview_desk.routes, *admin.routes,
                 *case_pages.routes, *contact_pages.routes, *kb_pages.routes,
                 *(extra_routes or []),
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],

@@ -100,3 +100,34 @@ def test_email_task_offer_accept_read_reply_close(center, page: Page, tmp_path: 
                          "WHERE thread_id = ?", (ref,)).fetchone()
     assert row == ("closed", "answered", "alice", 1)
     assert not [u for u in remote if "tracker.example" in u], remote
+
+
+def test_attachments_download_only_for_the_agent_holding_the_task(center, page: Page) -> None:
+    dovecot, _smtp, desk, _work = center
+    pdf = b"%PDF-1.4\n% a fax-like PDF\n%%EOF\n"
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Ward 4 <ward4@hospital.example>", "hotline@pharma.example"
+    msg["Subject"], msg["Message-ID"] = "Order form attached", make_msgid(domain="hospital.example")
+    msg.set_content("Please find our order attached.")
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="commande été.pdf")
+    msg.add_attachment(b"<script>alert(1)</script>", maintype="text", subtype="html", filename="x.html")
+    sign_in(page, desk, "alice")
+    page.goto(desk.url + "/agent/alice")
+    deliver(dovecot, msg)
+    page.locator("#tasks .task-subject", has_text="Order form attached").click(timeout=20_000)
+    page.click("#task-accept")
+    link = page.locator("p.attachment a", has_text="commande été.pdf")
+    with page.expect_download() as download:
+        link.click()
+    assert Path(download.value.path()).read_bytes() == pdf
+    assert download.value.suggested_filename == "commande été.pdf"
+    html_href = page.locator("p.attachment a", has_text="x.html").get_attribute("href")
+    answer = page.request.get(desk.url + html_href)
+    assert answer.status == 200 and answer.body() == b"<script>alert(1)</script>"
+    assert answer.headers["content-type"] == "application/octet-stream"       # never rendered
+    assert answer.headers["content-disposition"].startswith("attachment;")
+    assert answer.headers["content-security-policy"].startswith("sandbox")   # plus the desk's own
+    page.select_option("#outcome", "answered")
+    page.click("#task-close")
+    expect(page.locator("#no-tasks")).to_be_visible()
+    assert page.request.get(desk.url + html_href).status == 404          # no longer held
