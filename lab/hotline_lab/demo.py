@@ -1,13 +1,16 @@
 """`python -m hotline_lab demo` (`make demo`): a real hotline in one command — sandbox
 Asterisk, the engine on the demo plan, the agents' desk, SIPp agent phones and a handful of
-callers, then the CRM records they left; then a small care-call campaign to three SIPp
+callers, then the CRM records they left; an e-mail, a web form, a chat and an SMS reaching the desk's Tasks panel,
+then a small care-call campaign to three SIPp
 customers (a survey answered, an answering machine, an opt-out: demo_campaign.py). `--keep` leaves it all running so a person can sign in
 to the desk (the URL and the demo accounts are printed) and watch the calls pop.
 """
 from __future__ import annotations
 
+import imaplib
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +24,9 @@ from rich.table import Table
 
 from hotline_lab.demo_campaign import SURVEY_PLAN, run_care_campaign
 from hotline_lab.lab import PROJECT, Lab, write_config
+from hotline_lab.mail_servers import PASSWORD as MAIL_PASSWORD
+from hotline_lab.mail_servers import USER as MAIL_USER
+from hotline_lab.mail_servers import Dovecot, SmtpReceiver
 from hotline_lab.sipp import AwaitHangup, CallerHangsUp, Pause, Press
 from hotline_lab.sms import SmsPhone
 
@@ -46,10 +52,19 @@ DEMO_USERS = {"alice": ("agent", "alice-demo-pass"), "bob": ("agent", "bob-demo-
               "sam": ("supervisor", "sam-demo-pass"), "admin": ("admin", "admin-demo-pass")}
 
 
+MAIL_PASSWORD_ENV = "IVR_DEMO_MAIL_PASSWORD"
+
+
 def demo_config(base_port: int) -> Path:
     """The demo hotline of config/engine.yaml on ports offset from `base_port`, with its own
-    CRM under var/demo-<port>/, so it can run beside another hotline on this machine."""
+    CRM under var/demo-<port>/, so it can run beside another hotline on this machine. The
+    e-mail channel reads a Dovecot the demo starts on loopback (when Dovecot is installed)."""
     work = PROJECT / f"var/demo-{base_port}"
+    email = {"email": {"imap_host": "127.0.0.1", "imap_port": base_port + 600, "imap_tls": False,
+                       "user": MAIL_USER, "password_env": MAIL_PASSWORD_ENV,
+                       "smtp_host": "127.0.0.1", "smtp_port": base_port + 601,
+                       "from_address": "hotline@pharma.example", "queue": "medinfo"}
+             } if shutil.which("dovecot") else {}
     return write_config(work / "config", base_port=base_port,
                         dialplan=PROJECT / "dialplans/hotline.yaml", crm=work / "crm.db",
                         sounds=PROJECT / "sounds", sandbox={"operator_ring_seconds": 30},
@@ -59,7 +74,8 @@ def demo_config(base_port: int) -> Path:
                                                      "display_names": {"alice": "Alice", "bob": "Bob"}},
                                             "sms": {"queue": "medinfo", "from_uri": "sip:+33100000000@127.0.0.1",
                                                     "reply_uri": "pjsip:test-caller/sip:{number}@127.0.0.1:"
-                                                                 f"{base_port + 95}"}}})
+                                                                 f"{base_port + 95}"},
+                                            **email}})
 
 
 def start_desk(lab: Lab, console: Console) -> subprocess.Popen:
@@ -93,6 +109,7 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
     lab = Lab(config_path)
     desk: subprocess.Popen | None = None
     sms: SmsPhone | None = None
+    mail: tuple[Dovecot, SmtpReceiver] | None = None
     console.rule("[bold]Hotline demo")
     cdr = lab.settings.cdr_csv_path()
     if cdr is None or cdr.resolve() != lab.box.cdr_csv_path(lab.settings):
@@ -104,6 +121,7 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
         lab.ivr("sounds", "build", timeout=600)
         lab.ivr("sounds", "build", str(SURVEY_PLAN), timeout=600)   # the care campaign's prompts
         lab.up(log=console.print)
+        mail = _mail_servers(lab, console)
         lab.start_engine("--clock", DEMO_CLOCK)
         lab.ivr("kb", "index")                    # the knowledge base the pops suggest from
         desk = start_desk(lab, console)
@@ -123,7 +141,12 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
         if lab.settings.channels.chat is not None:
             _web_contacts(lab, console)
         sms = _sms(lab, console) if lab.settings.channels.sms is not None else None
+        if mail is not None:
+            _email(mail[0], console)
         _print_tasks(lab, console, started)
+        if mail is not None:
+            acks = [m["Subject"] for m in mail[1].inbox.messages if m["Auto-Submitted"] == "auto-replied"]
+            console.print(f"• the engine's acknowledgement by e-mail (SMTP): {acks[0] if acks else 'none yet'}")
         time.sleep(1)
         records = lab.calls(since=started.isoformat()[:19])
         _print_records(console, records)
@@ -147,6 +170,9 @@ def run_demo(config_path: Path, keep: bool = False) -> int:
     finally:
         if sms is not None:
             sms.stop()
+        if mail is not None:
+            mail[1].stop()
+            mail[0].stop()
         if desk is not None:
             desk.terminate()
             desk.wait(15)
@@ -179,6 +205,35 @@ def _web_contacts(lab: Lab, console: Console) -> None:
     console.print(f"• the public chat and form page: [bold]{url}/[/bold] — a form and a chat sent")
 
 
+def _mail_servers(lab: Lab, console: Console) -> tuple[Dovecot, SmtpReceiver] | None:
+    """The customers' mailbox (Dovecot, IMAP) the engine reads and the SMTP server that takes
+    its acknowledgements and the agents' replies (aiosmtpd), on the config's loopback ports."""
+    email = lab.settings.channels.email
+    if email is None:
+        console.print("[yellow]note: no e-mail in this demo: Dovecot is not installed (scripts/setup.sh)")
+        return None
+    lab.env[MAIL_PASSWORD_ENV] = MAIL_PASSWORD
+    dovecot = Dovecot(email.imap_port)
+    return dovecot, SmtpReceiver(email.smtp_port)
+
+
+def _email(dovecot: Dovecot, console: Console) -> None:
+    """A pharmacist's e-mail, delivered to the hotline's mailbox as a mail server would."""
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Pharmacie du Centre <contact@pharmacie-centre.example>", "hotline@pharma.example"
+    msg["Subject"], msg["Message-ID"] = "Dolorex 500: storage above 25 °C?", make_msgid(domain="pharmacie-centre.example")
+    msg.set_content("Hello,\nour shop reaches 28 °C in summer. May we keep Dolorex 500 on the shelf?\n")
+    imap = imaplib.IMAP4("127.0.0.1", dovecot.port)
+    try:
+        imap.login(MAIL_USER, MAIL_PASSWORD)
+        imap.append("INBOX", None, None, bytes(msg))
+    finally:
+        imap.logout()
+    console.print("• an e-mail from contact@pharmacie-centre.example delivered to the hotline's mailbox (IMAP)")
+
+
 def _sms(lab: Lab, console: Console) -> SmsPhone | None:
     """A customer's SMS through the sandbox (SIP MESSAGE, as an SMS trunk hands it over); the
     same SIPp phone takes the replies an agent sends from the desk (--keep)."""
@@ -209,7 +264,7 @@ def _print_tasks(lab: Lab, console: Console, since: datetime) -> None:
                                 [since.isoformat()[:19]]).fetchall()
         if (rows and all(row[3] for row in rows)) or time.monotonic() > deadline:
             break
-    table = Table(title="CRM: the web form, chat and SMS (on the desk's Tasks panel)")
+    table = Table(title="CRM: the e-mail, web form, chat and SMS (on the desk's Tasks panel)")
     for col in ("task", "channel", "queue", "offered to (empty: waiting)", "subject"):
         table.add_column(col)
     for row in rows:
