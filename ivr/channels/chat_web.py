@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .chat_i18n import LANGUAGES, pick_language, texts
 from .chat_live import ChatChannel, ChatSession
 from .chat_rules import FormInput, check_form, valid_email
 
@@ -36,18 +37,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 COOKIE = "ivr_chat"
 KEEPALIVE_S = 15.0
-REASONS = {
-    "too_long": "Your message is too long (at most {max} characters). Please shorten it; the chat stays open.",
-    "too_fast": "You are sending messages too quickly. Please wait a minute; the chat stays open.",
-    "too_many_chats": "There are already {chats} chats open from your network. Please continue in one of them.",
-    "empty": "Please type a message first.",
-    "not_open": "This chat is over. Reload the page to start a new one.",
-    "csrf": "This page has expired. Please reload it and try again.",
-    "email": "Please give a valid e-mail address.",
-}
-FORM_PROBLEMS = {"required": "Please fill this in.", "invalid": "This does not look right.",
-                 "email_or_phone": "Please give an e-mail address or a phone number.",
-                 "pick_one": "Please pick a topic.", "too_long": "This is too long."}
+LANG_COOKIE = "ivr_chat_lang"
 
 
 class PublicPage:
@@ -81,8 +71,13 @@ class PublicPage:
                                 secure=self.s.cookie_secure, path="/")
         return response
 
-    def _refuse(self, reason: str, status: int) -> Response:
-        text = REASONS[reason].format(max=self.s.max_message_chars, chats=self.s.open_chats_per_address)
+    def _language(self, request: Request) -> str:
+        return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                             request.headers.get("accept-language"), self.s.language)
+
+    def _refuse(self, request: Request, reason: str, status: int) -> Response:
+        text = texts(self._language(request))[f"refused.{reason}"].format(
+            max=self.s.max_message_chars, chats=self.s.open_chats_per_address)
         return self._secure(JSONResponse({"ok": False, "reason": reason, "message": text}, status_code=status))
 
     async def _fields(self, request: Request, chat: ChatSession | None) -> dict[str, str] | Response:
@@ -90,22 +85,30 @@ class PublicPage:
         A body far above the limit is refused unread."""
         limit = max(self.s.max_message_chars, self.s.max_form_chars) * 4 + 4096
         if int(request.headers.get("content-length") or 0) > limit:
-            return self._refuse("too_long", 413)
+            return self._refuse(request, "too_long", 413)
         form = await request.form()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         if chat is None or not hmac.compare_digest(fields.get("csrf_token", ""), self.csrf(chat)):
-            return self._refuse("csrf", 403)
+            return self._refuse(request, "csrf", 403)
         return fields
 
-    def _page(self, chat: ChatSession, status: int = 200, **context: Any) -> Response:
+    def _page(self, request: Request, chat: ChatSession, status: int = 200, **context: Any) -> Response:
+        lang = self._language(request)
+        t = texts(lang)
+        live = {k: v for k, v in t.items() if k.startswith("state.")}    # what chat.js shows
         values = {"csrf_token": self.csrf(chat), "topics": self.s.topics, "problems": {}, "form": {},
-                  "problem_text": FORM_PROBLEMS, **context}
+                  "lang": lang, "languages": LANGUAGES, "t": t, "live_texts": json.dumps(live),
+                  **context}
         html = self.templates.get_template("chat_page.html").render(values)
-        return self._secure(HTMLResponse(html, status_code=status), chat)
+        response = self._secure(HTMLResponse(html, status_code=status), chat)
+        if request.query_params.get("lang") in LANGUAGES:      # the visitor's choice is kept
+            response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite=self.s.cookie_samesite,
+                                secure=self.s.cookie_secure, path="/")
+        return response
 
     # ---- routes ------------------------------------------------------------------------
     async def page(self, request: Request) -> Response:
-        return self._page(self._session(request))
+        return self._page(request, self._session(request))
 
     async def form(self, request: Request) -> Response:
         chat = self._known(request)
@@ -116,11 +119,11 @@ class PublicPage:
         form = FormInput(*(fields.get(k, "") for k in ("name", "email", "phone", "topic", "message")))
         problems = check_form(form, tuple(self.s.topics), self.s.max_form_chars)
         if not problems and not self.channel.gate.by_address.allow(chat.address, self.channel.clock()):
-            return self._refuse("too_fast", 429)
+            return self._refuse(request, "too_fast", 429)
         if problems:
-            return self._page(chat, 422, problems=problems, form=fields)
+            return self._page(request, chat, 422, problems=problems, form=fields)
         reference = await self.channel.form(form, chat.address)
-        return self._page(chat, 200, sent=reference)
+        return self._page(request, chat, 200, sent=reference)
 
     async def start(self, request: Request) -> Response:
         chat = self._known(request)
@@ -130,9 +133,9 @@ class PublicPage:
         assert chat is not None
         email = fields.get("email", "").strip()
         if email and not valid_email(email):
-            return self._refuse("email", 422)
+            return self._refuse(request, "email", 422)
         reason = await self.channel.start(chat, fields.get("name", ""), email, fields.get("text", ""))
-        return self._answer(reason)
+        return self._answer(request, reason)
 
     async def send(self, request: Request) -> Response:
         chat = self._known(request)
@@ -140,7 +143,7 @@ class PublicPage:
         if isinstance(fields, Response):
             return fields
         assert chat is not None
-        return self._answer(await self.channel.say(chat, fields.get("text", "")))
+        return self._answer(request, await self.channel.say(chat, fields.get("text", "")))
 
     async def email(self, request: Request) -> Response:
         chat = self._known(request)
@@ -150,19 +153,19 @@ class PublicPage:
         assert chat is not None
         address = fields.get("email", "").strip()
         if not valid_email(address):
-            return self._refuse("email", 422)
-        return self._answer(await self.channel.leave_email(chat, address))
+            return self._refuse(request, "email", 422)
+        return self._answer(request, await self.channel.leave_email(chat, address))
 
-    def _answer(self, reason: str | None) -> Response:
+    def _answer(self, request: Request, reason: str | None) -> Response:
         if reason is None:
             return self._secure(JSONResponse({"ok": True}))
         status = {"too_long": 413, "too_fast": 429, "too_many_chats": 429, "not_open": 409}.get(reason, 422)
-        return self._refuse(reason, status)
+        return self._refuse(request, reason, status)
 
     async def events(self, request: Request) -> Response:
         chat = self._known(request)
         if chat is None:
-            return self._refuse("not_open", 404)
+            return self._refuse(request, "not_open", 404)
         return self._secure(StreamingResponse(self._stream(chat), media_type="text/event-stream",
                                               headers={"X-Accel-Buffering": "no"}))
 

@@ -145,6 +145,7 @@ class ChatSettings(_Strict):
     topics: list[str] = Field(default_factory=lambda: ["product question", "order", "side effect", "other"])
     display_names: dict[str, str] = Field(default_factory=dict)  # agent → what visitors see
     default_display_name: str = "Agent"
+    language: Literal["fr", "en"] = "en"  # the page's language when the visitor's browser names none we offer
     answer_within_s: float = Field(60.0, gt=0)     # then the visitor may leave an e-mail address
     email_answer_hours: int = Field(8, ge=1)       # what the visitor is promised then
     leave_grace_s: float = Field(30.0, gt=0)       # page closed this long: the visitor has left

@@ -219,3 +219,28 @@ async def test_four_chats_per_agent_and_three_per_address(center) -> None:
     assert await channel.say(pv, "I think I had an allergic reaction") is None
     row = await get_task(store, pv.task_id)
     assert (row["queue"], row["priority"]) == ("pharmacovigilance", 10) and row["case_id"].startswith("AE")
+
+
+@pytest.mark.parametrize("crm_url", ["sqlite"], indirect=True)
+async def test_the_page_speaks_the_visitors_language(center) -> None:
+    _hub, _channel, _feed, _store, url = center
+
+    def get(path: str, session: requests.Session | None = None, **headers: str) -> requests.Response:
+        return (session or requests).get(url + path, headers=headers, timeout=5)
+    french = await asyncio.to_thread(get, "/", None, **{"Accept-Language": "de-DE, fr;q=0.8, en;q=0.5"})
+    assert '<html lang="fr">' in french.text and "Discutez avec nous" in french.text
+    assert "En attente d" in json.loads(re.search(r'data-texts="([^"]*)"', french.text).group(1)
+                                        .replace("&#34;", '"').replace("&quot;", '"'))["state.waiting"]
+    english = await asyncio.to_thread(get, "/")                     # nothing asked: the default
+    assert '<html lang="en">' in english.text and "Chat with us" in english.text
+    visitor = requests.Session()                                    # a choice is remembered
+    assert "Chat with us" in (await asyncio.to_thread(get, "/?lang=en", visitor, **{"Accept-Language": "fr"})).text
+    page = await asyncio.to_thread(get, "/", visitor, **{"Accept-Language": "fr"})
+    assert '<html lang="en">' in page.text
+    csrf = re.search(r'data-csrf="([0-9a-f]+)"', page.text).group(1)
+    refused = await asyncio.to_thread(lambda: visitor.post(url + "/chat/start", timeout=5, data={
+        "csrf_token": csrf, "name": "Zoé", "text": " "}, headers={"Accept-Language": "fr"}))
+    assert refused.status_code == 422 and refused.json()["message"] == "Please type a message first."
+    refused = await asyncio.to_thread(lambda: requests.post(url + "/chat/send", timeout=5, data={
+        "csrf_token": "x"}, headers={"Accept-Language": "fr-FR"}))
+    assert refused.status_code == 403 and refused.json()["message"].startswith("Cette page a expiré")

@@ -123,10 +123,35 @@ def test_chat_live_both_ways(center, page: Page, visitor: Page, browser: Browser
     expect(visitor.locator("#chat-problem")).to_contain_text("too quickly")
     # the agent closes with an outcome; the visitor is told
     page.goto(page.url)
-    assert page.locator("#transfer-queue option").all_inner_texts() == ["medinfo", "operator", "orders",
-                                                                       "pharmacovigilance"]
+    expect(page.locator("#transfer-queue option")).to_have_text(["medinfo", "operator", "orders",
+                                                                 "pharmacovigilance"])
     page.select_option("#outcome", "answered")
     page.click("#task-close")
     expect(visitor.locator("#chat-status")).to_have_text("The agent has ended the chat. Thank you!")
     rows = desk.sql("SELECT channel, status, outcome, agent FROM tasks WHERE channel = 'chat'")
     assert rows == [("chat", "closed", "answered", "alice")]
+
+
+def test_a_french_browser_gets_the_french_page(center, browser: Browser, tmp_path: Path) -> None:
+    _desk, _work, public = center
+    context = browser.new_context(viewport={"width": 900, "height": 720}, locale="fr-FR")
+    try:
+        visitor = context.new_page()
+        visitor.set_default_timeout(10_000)
+        visitor.goto(public + "/")
+        expect(visitor.locator("#chat-title")).to_have_text("Discutez avec nous")
+        assert visitor.locator("html").get_attribute("lang") == "fr"
+        visitor.fill("#chat-name", "Zoé")
+        visitor.fill("#chat-text", "Bonjour, le Dolorex se prend-il pendant le repas ?")
+        visitor.click("#chat-submit")
+        expect(visitor.locator("#chat-status")).to_have_text("En attente d'un conseiller…")   # chat.js, from the page
+        visitor.evaluate("document.getElementById('chat-text').value = 'x'.repeat(1000000)")
+        visitor.click("#chat-submit")
+        expect(visitor.locator("#chat-problem")).to_contain_text("trop long")
+        keep = Path(os.environ.get("IVR_TEST_SCREENSHOTS", tmp_path))
+        keep.mkdir(parents=True, exist_ok=True)
+        screenshot(visitor, keep / "chat-visitor-fr.png", full_page=True)
+        visitor.click("#lang-en")                                   # the visitor's own choice wins
+        expect(visitor.locator("#chat-title")).to_have_text("Chat with us")
+    finally:
+        context.close()

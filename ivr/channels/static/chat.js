@@ -23,13 +23,14 @@
     lines.scrollTop = lines.scrollHeight;
   }
 
-  const STATES = {
-    waiting: () => "Waiting for an agent…",
-    joined: (e) => e.name + " has joined the chat.",
-    unanswered: (e) => "All our agents are busy. Leave your e-mail address and we answer within " + e.hours + " hours, or keep waiting.",
-    emailed: (e) => "Thank you. We answer by e-mail within " + e.hours + " hours.",
-    closed: () => "The agent has ended the chat. Thank you!",
-  };
+  // The page's language: its texts come from the server (data-texts); filled in as text only.
+  const TEXTS = JSON.parse(root.dataset.texts || "{}");
+  function say(key, event) {
+    let text = TEXTS["state." + key];
+    if (text === undefined) return key;
+    for (const name of ["name", "hours"]) text = text.split("{" + name + "}").join(event[name] ?? "");
+    return text;
+  }
 
   function listen() {
     if (stream) return;
@@ -40,7 +41,7 @@
     });
     stream.addEventListener("state", (m) => {
       const e = JSON.parse(m.data);
-      status.textContent = STATES[e.state] ? STATES[e.state](e) : e.state;
+      status.textContent = say(e.state, e);
       status.dataset.state = e.state;
       if (e.state === "joined" || e.state === "waiting") { started = true; startForm.hidden = true; }
       fallback.hidden = e.state !== "unanswered";
@@ -51,7 +52,7 @@
   async function post(url, fields) {
     fields.set("csrf_token", root.dataset.csrf);
     const answer = await fetch(url, { method: "POST", body: fields, credentials: "same-origin" });
-    const body = await answer.json().catch(() => ({ ok: false, message: "The chat is unavailable; please try again." }));
+    const body = await answer.json().catch(() => ({ ok: false, message: say("unavailable", {}) }));
     problem.hidden = body.ok;
     problem.textContent = body.ok ? "" : body.message;
     return body.ok;
