@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -39,11 +40,17 @@ def test_the_wallboard_shows_the_backlog_per_channel(tmp_path: Path) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "ivr", "--config", str(tmp_path / "engine.yaml"),
                                  "top", "--every", "0.2"], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-        try:
-            out, _ = proc.communicate(timeout=4)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGINT)         # Ctrl-C: the wallboard's way out
-            out, _ = proc.communicate(timeout=10)
+        seen: list[str] = []                    # a loaded machine may take seconds to start it
+        reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None and \
+                sum("gina" in line for line in seen) < 2:      # two whole frames drawn
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)             # Ctrl-C: the wallboard's way out
+        proc.wait(10)
+        reader.join(5)
+        out = "".join(seen)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
