@@ -12,6 +12,8 @@ Rules enforced by `check_plan` (errors unless said otherwise):
 * unreachable nodes (warning); queues / skills / agents exist;
 * every prompt has a text (or, with `prompt_files`, a recording) in every language;
 * the safety key is only defined in the policy, never reused as an option;
+* policy.survey_safety_key (default "*") is no answer key of a survey question
+  (its scale's digits, its terminator);
 * speech nodes: the human key rule as for menus (also counted as menu levels and
   as human exits of cycles); every declared language has phrases for every
   intent, for policy.safety_phrases and (with a confirm_prompt) for yes/no;
@@ -20,12 +22,13 @@ Rules enforced by `check_plan` (errors unless said otherwise):
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import expr
-from .model import (HUMAN_TYPES, LanguageNode, MenuNode, Phrases, Plan, SpeechNode, all_prompts,
-                    field_alias, speech_bands, yes_no)
+from .model import (HUMAN_TYPES, SURVEY_KEYS, CollectNode, LanguageNode, MenuNode, Phrases, Plan,
+                    SpeechNode, all_prompts, field_alias, speech_bands, yes_no)
 from .problems import Problem
 from .source import Source
 
@@ -132,6 +135,7 @@ def integrity(plan: Plan) -> list[Problem]:
                     out.append(_node_problem(src, nid, f"language {lang!r} is not declared "
                                              f"in languages {plan.languages}", "options", k))
     out += _survey_integrity(plan, src)
+    out += _survey_safety_key(plan, src)
     seen: dict[str, tuple] = {}
     for pid, texts, path in all_prompts(plan):
         for lang in texts:
@@ -187,6 +191,25 @@ def _survey_integrity(plan: Plan, src: Source) -> list[Problem]:
                                      "invalid answer would go to policy.human_route after the "
                                      "agent hung up; point it at the survey's goodbye",
                                      "type"))
+    return out
+
+
+def _survey_safety_key(plan: Plan, src: Source) -> list[Problem]:
+    """A survey's safety key must never be a key of an answer: a caller reporting a side
+    effect would be read as a score (and never reach pharmacovigilance)."""
+    key = plan.policy.survey_safety_key
+    out = []
+    for nid, node in plan.nodes.items():
+        if not isinstance(node, CollectNode) or node.survey is None:
+            continue
+        # the scale's keys, and any a node's own pattern accepts as a whole answer
+        scored = key in SURVEY_KEYS[node.survey] or bool(node.pattern and re.search(node.pattern, key))
+        if scored or key == node.terminator:
+            what = f"a {node.survey} score key" if scored else "the answer's terminator"
+            out.append(_node_problem(
+                src, nid, f"policy.survey_safety_key {key!r} is {what} in survey question {nid!r}: "
+                "a side effect reported with it would be read as an answer; set "
+                "policy.survey_safety_key to a key no answer uses (default \"*\")", "survey"))
     return out
 
 

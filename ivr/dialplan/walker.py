@@ -206,9 +206,15 @@ class Walker:
 
     def _node_collect(self, nid: str, node: Any) -> Flow:
         prompts = self._ids(nid, "prompt")
+        # a survey question: its safety key is never a score (`ivr check` keeps it apart)
+        escape = self.plan.policy.survey_safety_key if node.survey else ""
         for _ in range(node.retries):
             digits = yield AskDigits(prompts, node.timeout, node.min_length, node.max_length,
-                                     node.terminator)
+                                     node.terminator, escape)
+            if escape and digits and escape in digits:
+                self.path.append({"node": nid, "input": "safety", "key": escape})
+                self.route_kind = "dtmf"
+                raise _Jump(self.plan.policy.safety_route)
             value = (digits or "").rstrip(node.terminator) if node.terminator else (digits or "")
             ok = (digits is not None and node.min_length <= len(value) <= node.max_length
                   and value.isdigit() and (node.pattern is None or re.search(node.pattern, value) is not None))
