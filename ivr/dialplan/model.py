@@ -176,6 +176,9 @@ class CollectNode(_Node):
     # policy.survey_safety_key (default "*", not a score) ends the survey at once and routes
     # the caller to policy.safety_route: a side effect is never read as a score.
     survey: Literal["csat", "nps"] | None = None
+    # A survey question may also take the answer spoken ("four", "very satisfied"), through the
+    # plan's speech path (the engine's speech model; keys still work): survey_words.py.
+    speech: bool = False
     prompt_fields = {"prompt": "", "invalid_prompt": "-invalid"}
     target_fields = ("next", "on_invalid")
 
@@ -187,6 +190,8 @@ class CollectNode(_Node):
             object.__setattr__(self, "max_length", min(self.max_length, longest))
             if longest == 1:     # one key is the whole answer: no terminator to wait for
                 object.__setattr__(self, "terminator", "")
+        if self.speech and self.survey is None:
+            raise ValueError("speech: true is for survey questions (survey: csat or nps)")
         if self.min_length > self.max_length:
             raise ValueError("min_length is greater than max_length")
         if self.pattern is not None:
