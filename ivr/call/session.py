@@ -104,8 +104,11 @@ class CallSession:
     async def _walk(self) -> None:
         resumed = self.ctx.resume(self.call_id)
         if resumed is not None:    # back after an engine failover: its place, no menus again
-            route, waited_s = resumed
+            route, waited_s, survey_opt_in = resumed
+            if survey_opt_in:      # the post-call survey it asked for in the menus
+                self._instant(self.flow.opted_in_survey())
             await self._queue(route, waited_s)
+            await self._run(self.flow.after_conversation(self.caller.hung_up))
             return
         instr = self.walker.start()
         # The channel's language when the call came in (agi_language): set it only if the
@@ -177,6 +180,8 @@ class CallSession:
         try:
             now = time.monotonic()
             await self._run(reason(route, now) if reason else flow.enter_queue(route, now, waited_s))
+            if flow.survey_opted_in:       # kept with its place: a failover keeps the survey
+                self.ctx.note_survey_opt_in(self.call_id)
             while not flow.queue_over:
                 if self.waiter.actions:
                     await self._run(flow.acd_actions(self.waiter.take(), time.monotonic()))

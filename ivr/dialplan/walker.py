@@ -85,8 +85,9 @@ class Walker:
 
     def walk_on(self, nid: str) -> Instruction:
         """A second walk from node `nid` once the first one ended (the post-call survey):
-        the same language, variables and path, which goes on growing."""
-        if not self.finished:
+        the same language, variables and path, which goes on growing. A walker never
+        started (a caller resumed after a failover) walks from `nid` at once."""
+        if not self.finished and self._gen is not None:
             raise RuntimeError("walk_on: the first walk is not over")
         self.result = None
         self._gen = self._run(nid)
