@@ -123,6 +123,7 @@ async def serve_answered(runner: Any, call: Any, chan: Any, ctx: Any,
             return
         log.warning("campaign %s: agent %s did not answer (%s): the customer hears the "
                     "identification", c.name, agent, status)
+        runner.handle(P.ConnectFailed(call.call_id))     # abandoned, live as in the CRM
         call.detail = f"agent {agent} did not answer ({status})"
     else:
         log.info("campaign %s: no agent free for attempt %s: the identification plays after "

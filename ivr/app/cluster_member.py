@@ -35,6 +35,7 @@ class ClusterMember:
         self.leader: PgLeader | None = None
         self.ledger: PlaceLedger | None = None     # waiting callers' places, for the next active
         self.resumable: dict[str, Place] = {}      # the former active's waiting callers
+        self.book = PlaceBook()                    # this engine's waiting callers (when active)
 
     # ---- the engine's one-line calls --------------------------------------------------
     @property
@@ -60,20 +61,26 @@ class ClusterMember:
         leader = self.leader
         self.ledger = PlaceLedger(self.settings.cluster_url(),
                                   lambda: leader.term if leader.may_route() else None)
-        book, ledger = PlaceBook(), self.ledger
+        book, ledger = self.book, self.ledger
         self.acd.observers.append(lambda event, actions: ledger.record(
             book.observe(event, actions, datetime.now(timezone.utc))))
 
     async def run(self) -> None:
         await self.leader.run()
 
-    def resume(self, call_id: str) -> tuple[Route, float] | None:
-        """A caller of the former active engine, back through the dialplan: its place."""
+    def resume(self, call_id: str) -> tuple[Route, float, bool] | None:
+        """A caller of the former active engine, back through the dialplan: its place (and
+        whether it opted in to the post-call survey)."""
         place = self.resumable.pop(call_id, None) if self.resumable else None
         if place is None:
             return None
         route = Route(place.queue, "resumed", place.priority, place.requirement or None, None, "failover")
-        return route, place.waited_s(datetime.now(timezone.utc))
+        return route, place.waited_s(datetime.now(timezone.utc)), place.survey_opt_in
+
+    def survey_opt_in(self, call_id: str) -> None:
+        """A waiting caller opted in to the post-call survey: written with its place."""
+        if self.ledger is not None:
+            self.ledger.record(self.book.opt_in(call_id))
 
     def announce_active(self) -> None:
         """Asterisk tries the active engine first: its IVR_ACTIVE global names us."""

@@ -246,6 +246,7 @@ class Engine:
             sounds_dir=s.path(s.sounds.dir), sounds_prefix=s.sounds.asterisk_prefix,
             wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now,
             resume=self.cluster.resume if self.cluster else lambda call_id: None,
+            note_survey_opt_in=self.cluster.survey_opt_in if self.cluster else lambda call_id: None,
             voice_messages=lambda: self.voicemail)
 
     async def stop(self, grace_s: float = 30.0) -> None:

@@ -2,7 +2,7 @@
 
     desk ─► preview_next  ─► CampaignStore.reserve_next (the rules: window, DNC, consent, caps)
                              the record is this agent's alone until it dials, skips or
-                             `hold_s` pass (then it goes back to the list)
+                             the campaign's preview.hold_seconds pass (then back to the list)
          ─► preview_dial  ─► AMI Originate: the agent's phone rings first (channel id = the
                              attempt), once it answers Dial() rings the customer
          ─► preview_skip  ─► the attempt ends as `skipped`, with the agent's reason
@@ -22,7 +22,6 @@ from ivr.crm.outbound import Reserved
 from ivr.outbound.followup import SEGMENT, followup_contacts
 
 log = logging.getLogger(__name__)
-HOLD_S = 120.0                  # a record unanswered on the desk this long goes back to the list
 SKIP_REASONS = ("wrong_number", "not_today", "already_done", "other")
 # Dial()'s DIALSTATUS of the customer's leg → the attempt's outcome
 _DIAL_OUTCOMES = {"ANSWER": "answered", "BUSY": "busy", "NOANSWER": "no_answer", "CANCEL": "failed",
@@ -40,8 +39,8 @@ class Held:
 
 
 class Preview:
-    def __init__(self, campaigns: Any, endpoint: dict[str, str], hold_s: float = HOLD_S) -> None:
-        self.campaigns, self.endpoint, self.hold_s = campaigns, endpoint, hold_s
+    def __init__(self, campaigns: Any, endpoint: dict[str, str]) -> None:
+        self.campaigns, self.endpoint = campaigns, endpoint
         self.held: dict[str, Held] = {}          # by agent
         self.by_attempt: dict[str, Held] = {}
 
@@ -75,7 +74,7 @@ class Preview:
         held = self.held[agent] = self.by_attempt[reserved.attempt_id] = Held(c.name, agent, reserved)
         runner.agents.held.add(agent)
         runner.acd.hold_for_campaign(agent, True)
-        held.expiry = asyncio.get_running_loop().call_later(self.hold_s, self._expire, held)
+        held.expiry = asyncio.get_running_loop().call_later(c.preview.hold_seconds, self._expire, held)
         history = [{"at": a.reserved_at, "outcome": a.outcome, "detail": a.detail, "agent": a.agent}
                    for a in await runner.store.attempts(c.name)
                    if a.number == reserved.number and a.attempt_id != reserved.attempt_id]
@@ -86,7 +85,9 @@ class Preview:
         """The segment's contacts: reporters of open AE cases with criteria missing (a
         number already in the campaign keeps its state and history)."""
         cases = await runner.store.store.list_cases(status="open", kind="adverse_event")
-        await runner.store.add_contacts(runner.campaign.name, followup_contacts(cases), runner.clock())
+        due_days = runner.campaign.preview.followup_due_days
+        await runner.store.add_contacts(runner.campaign.name, followup_contacts(cases, due_days),
+                                        runner.clock())
 
     def _record(self, held: Held) -> dict[str, Any]:
         r = held.reserved
@@ -97,7 +98,8 @@ class Preview:
     def _expire(self, held: Held) -> None:
         if not held.dialled:
             log.info("preview %s: %s did not act within %.0f s: the record goes back to the list",
-                     held.campaign, held.agent, self.hold_s)
+                     held.campaign, held.agent,
+                     self.campaigns.runners[held.campaign].campaign.preview.hold_seconds)
             self.campaigns.spawn(self._end(held, "expired", "not dialled in time"))
 
     async def skip(self, agent: str, attempt: str, reason: str) -> dict[str, Any]:

@@ -73,7 +73,9 @@ class AgiCaller:
         return key if key is not None else await self.wait_digit(timeout_s)
 
     async def ask_digits(self, prompts: tuple[str, ...], timeout_s: float, min_length: int,
-                         max_length: int, terminator: str = "#") -> str | None:
+                         max_length: int, terminator: str = "#", escape: str = "") -> str | None:
+        """Digits until the terminator, max_length or a timeout; `escape` pressed at any
+        point ends the entry at once and is returned alone (a survey's safety key)."""
         digits = ""
         key = await self.play(prompts, ALL_KEYS)
         while True:
@@ -81,6 +83,8 @@ class AgiCaller:
                 key = await self.wait_digit(timeout_s)
             if key is None:
                 return digits if len(digits) >= min_length else None
+            if escape and key == escape:
+                return key
             if key == terminator:
                 return digits
             digits += key

@@ -116,8 +116,11 @@ class CallContext:
     sounds_prefix: str                         # where Asterisk finds them
     wrap_up: Callable[[str, str | None], None]
     dialplan_now: Callable[[], datetime]
-    # A call coming back after an engine failover (issue 16): (its route, seconds waited)
-    # to rejoin its queue at its place without the menus; None: a new call.
-    resume: Callable[[str], tuple[Any, float] | None] = lambda call_id: None
+    # A call coming back after an engine failover (issue 16): (its route, seconds waited,
+    # opted in to the post-call survey) to rejoin its queue at its place without the menus;
+    # None: a new call.
+    resume: Callable[[str], tuple[Any, float, bool] | None] = lambda call_id: None
+    # A waiting caller opted in to the post-call survey: kept with its place (cluster).
+    note_survey_opt_in: Callable[[str], None] = lambda call_id: None
     # The voice-message channel (ivr/channels/voicemail.py) once started, else None.
     voice_messages: Callable[[], Any] = lambda: None

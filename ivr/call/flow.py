@@ -300,6 +300,20 @@ class CallFlow:
         return [cmd.Timeline("survey_start", {"agent": self.answered_by, "queue": rec.queue}),
                 cmd.PostCallSurvey(self.answered_by, rec.queue)]
 
+    def survey_safety(self, route: Route, now: float) -> list[cmd.Command]:
+        """The caller pressed the survey's safety key (a side effect to report): the survey
+        ends and the call goes back in line at the safety route (pharmacovigilance, its
+        priority), flagged adverse-event so the CRM opens the case at once. The record then
+        follows the new conversation (the first agent stays in the timeline and on the
+        survey's answers); no second survey after it."""
+        first = self.answered_by
+        self.survey_opted_in = False
+        self.answered_by = self.answered_at = None
+        self.ring_started_at = None
+        self.record.decision_trace.append(f"survey safety key after {first}'s conversation")
+        return [cmd.Timeline("survey_safety", {"agent": first, "queue": route.queue}),
+                *self.enter_queue(route, now)]
+
     # ---- diverts -----------------------------------------------------------------------
     def _divert(self, action: act.Diverted, now: float) -> list[cmd.Command]:
         rec, where = self.record, action.destination

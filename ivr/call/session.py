@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from ivr.call import commands as cmd
@@ -103,8 +104,11 @@ class CallSession:
     async def _walk(self) -> None:
         resumed = self.ctx.resume(self.call_id)
         if resumed is not None:    # back after an engine failover: its place, no menus again
-            route, waited_s = resumed
+            route, waited_s, survey_opt_in = resumed
+            if survey_opt_in:      # the post-call survey it asked for in the menus
+                self._instant(self.flow.opted_in_survey())
             await self._queue(route, waited_s)
+            await self._run(self.flow.after_conversation(self.caller.hung_up))
             return
         instr = self.walker.start()
         # The channel's language when the call came in (agi_language): set it only if the
@@ -135,7 +139,8 @@ class CallSession:
             return await self.caller.ask_digit(instr.prompts, instr.timeout_seconds)
         if isinstance(instr, ins.AskDigits):
             return await self.caller.ask_digits(instr.prompts, instr.timeout_seconds,
-                                                instr.min_length, instr.max_length, instr.terminator)
+                                                instr.min_length, instr.max_length, instr.terminator,
+                                                instr.escape)
         if isinstance(instr, ins.Listen):
             self.flow.listening()
             heard = await self.listener.listen(instr)
@@ -166,12 +171,17 @@ class CallSession:
                                      f"the caller lookup of call {self.call_id}")
 
     # ---- the queue ---------------------------------------------------------------------
-    async def _queue(self, route: ins.Route, waited_s: float = 0.0) -> None:
+    async def _queue(self, route: ins.Route, waited_s: float = 0.0,
+                     reason: Callable[[ins.Route, float], list[cmd.Command]] | None = None) -> None:
+        """`reason`: the core's way in when it is not a plain arrival (the survey's safety key)."""
         flow = self.flow
         self.waiter = Waiter(self.call_id, self._agent_answered, lambda: flow.answered_by is not None)
         self.ctx.acd.join(self.waiter)
         try:
-            await self._run(flow.enter_queue(route, time.monotonic(), waited_s))
+            now = time.monotonic()
+            await self._run(reason(route, now) if reason else flow.enter_queue(route, now, waited_s))
+            if flow.survey_opted_in:       # kept with its place: a failover keeps the survey
+                self.ctx.note_survey_opt_in(self.call_id)
             while not flow.queue_over:
                 if self.waiter.actions:
                     await self._run(flow.acd_actions(self.waiter.take(), time.monotonic()))
@@ -300,6 +310,9 @@ class CallSession:
         self._ivr_steps()
         if isinstance(instr, ins.Hangup):
             await self.caller.play(instr.prompts)
+        elif isinstance(instr, ins.Route):     # the survey's safety key: pharmacovigilance
+            await self._queue(instr, reason=self.flow.survey_safety)
+            await self._run(self.flow.after_conversation(self.caller.hung_up))
 
     async def _store_survey(self) -> None:
         """The answers given (even by a caller who hung up midway), with the agent and queue."""

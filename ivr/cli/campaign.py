@@ -98,6 +98,15 @@ def check_campaign(path: Path, catalog: Catalog | None = None,
     if campaign.list.segment == SEGMENT and campaign.mode != "preview":
         problems.append(src.problem(("mode",), f"the {SEGMENT} segment is called in preview mode "
                                     "(the agent reads the case before dialling): set `mode: preview`"))
+    given = campaign.preview.model_fields_set
+    if given and campaign.mode != "preview":
+        problems.append(src.problem(("preview",), f"`preview:` settings do nothing in mode "
+                                    f"{campaign.mode}: remove them or set `mode: preview`",
+                                    severity="warning"))
+    elif "followup_due_days" in given and campaign.list.segment != SEGMENT:
+        problems.append(src.problem(("preview", "followup_due_days"), "followup_due_days is for "
+                                    f"the {SEGMENT} segment only (adverse-event follow-ups): "
+                                    "remove it", severity="warning"))
     if queues is not None and campaign.queue and campaign.queue not in queues:
         problems.append(src.problem(("queue",), f"unknown queue {campaign.queue!r}; known queues: "
                                     f"{', '.join(sorted(queues)) or 'none'}"))

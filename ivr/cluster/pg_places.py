@@ -39,14 +39,16 @@ class TermRefused(Exception):
 def to_row(place: Place, term: int, now: datetime) -> tuple[Any, ...]:
     return (place.call_id, term, place.state, place.queue, codec.ts(place.arrived_at), place.priority,
             place.requirement, place.escalation_step,
-            json.dumps({"caller": place.caller, "trace": list(place.trace)}), codec.ts(now))
+            json.dumps({"caller": place.caller, "trace": list(place.trace),
+                        "survey_opt_in": place.survey_opt_in}), codec.ts(now))
 
 
 def from_row(row: tuple[Any, ...]) -> Place:
     call_id, state, queue, arrived_at, priority, requirement, step, data = row
     extra = json.loads(data)
     return Place(call_id, state, queue, codec.parse_ts(arrived_at), int(priority), requirement,
-                 int(step), extra.get("caller", ""), tuple(extra.get("trace", ())))
+                 int(step), extra.get("caller", ""), tuple(extra.get("trace", ())),
+                 bool(extra.get("survey_opt_in", False)))
 
 
 class PlaceLedger:

@@ -27,6 +27,9 @@ class Place:
     escalation_step: int = 0
     caller: str = ""
     trace: tuple[str, ...] = field(default=())
+    # the caller opted in to the post-call survey in the menus (issue 15): the next active
+    # engine dials the agent so that the caller stays for it
+    survey_opt_in: bool = False
 
     def waited_s(self, now: datetime) -> float:
         return max(0.0, (now - self.arrived_at).total_seconds())
@@ -75,6 +78,15 @@ class PlaceBook:
             elif isinstance(action, A.Diverted):
                 put(replace(place, state=DONE))
         return list(changed.values())
+
+
+    def opt_in(self, call_id: str) -> list[Place]:
+        """The waiting caller opted in to the post-call survey: its place says so."""
+        place = self.places.get(call_id)
+        if place is None or place.survey_opt_in:
+            return []
+        self.places[call_id] = place = replace(place, survey_opt_in=True)
+        return [place]
 
 
 def resume_order(places: list[Place]) -> list[Place]:

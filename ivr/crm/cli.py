@@ -16,6 +16,8 @@ from .cli_base import ISO, CrmCommand, IsoTime, _out, _run, _url, crm_option  # 
 from .render_html import report_html
 from .reports import GROUPINGS, build_report, export_queue_log
 from .store import CrmStore
+from .surveys import GROUPS as SURVEY_GROUPS
+from .surveys import survey_scores
 
 
 @click.command("calls", cls=CrmCommand)
@@ -86,13 +88,23 @@ def contacts_show(ctx: click.Context, crm_url: str | None, number: str, fmt: str
               help="service level threshold")
 @click.option("--short-abandon", type=click.FloatRange(min=0), default=5, show_default=True,
               help="abandons shorter than this are left out (0 keeps all)")
+@click.option("--surveys", "survey_by", type=click.Choice(SURVEY_GROUPS),
+              help="survey scores instead: CSAT (answers, mean, share 4-5) and NPS (answers, "
+                   "score) per call, agent, queue or campaign (answered in --since/--until)")
 @click.pass_context
 def report_cmd(ctx: click.Context, crm_url: str | None, by: str | None, since: datetime | None,
                until: datetime | None, fmt: str, html_file: Path | None, sl_seconds: float,
-               short_abandon: float) -> None:
+               short_abandon: float, survey_by: str | None) -> None:
     """Service level, ASA, AHT, abandons, occupancy, containment, speech, adverse events and
     their cases, knowledge-base usage; --by reason/outcome groups by the agents' wrap-up codes;
-    --by channel: volume, first response, backlog and its age, service level per channel."""
+    --by channel: volume, first response, backlog and its age, service level per channel;
+    --surveys call|agent|queue|campaign: the survey scores."""
+    if survey_by is not None:
+        if by is not None or html_file is not None:
+            click.echo("error: --surveys is a report of its own: drop --by and --html", err=True)
+            raise SystemExit(1)
+        _survey_report(ctx, crm_url, survey_by, since, until, fmt)
+        return
     if by == "channel":
         _channel_report(ctx, crm_url, since, until, fmt, sl_seconds, short_abandon)
         return
@@ -114,6 +126,20 @@ def report_cmd(ctx: click.Context, crm_url: str | None, by: str | None, since: d
         click.echo(render.report_csv(rep), nl=False)
     else:
         render.print_report(rep, Console())
+
+
+def _survey_report(ctx: click.Context, crm_url: str | None, by: str, since: datetime | None,
+                   until: datetime | None, fmt: str) -> None:
+    rows = _run(ctx, crm_url, lambda store: survey_scores(store, by, since, until))
+    columns = list(rows[0]) if rows else []
+    if fmt == "json":
+        click.echo(render.to_json({"by": f"survey-{by}", "rows": rows}))
+    elif fmt == "csv":
+        click.echo(render.csv_text(rows, columns), nl=False)
+    elif rows:
+        Console().print(render._table(f"Survey scores by {by}", rows, columns))
+    else:
+        Console().print("no survey answers in this period")
 
 
 def _channel_report(ctx: click.Context, crm_url: str | None, since: datetime | None,

@@ -18,6 +18,7 @@ from ivr.crm.backends import Tx
 from ivr.crm.contacts import search_key
 from ivr.crm.errors import CrmError
 from ivr.crm.store import CrmStore
+from ivr.crm.surveys import campaign_scores
 from ivr.outbound.campaign import Campaign, ContactSegment
 from ivr.outbound.listing import ListContact
 from ivr.outbound.rules import FINAL, Attempt, Contact, abandon_rate, may_dial
@@ -268,4 +269,4 @@ class CampaignStore:
                 **{f"contacts_{k}": v for k, v in sorted(contacts.items())},
                 "attempts": len(attempts), **{f"outcome_{k}": v for k, v in sorted(outcomes.items())},
                 "answered_by_person": rate.answered, "abandoned": rate.abandoned,
-                "abandon_rate_30d": round(rate.rate, 4)}
+                "abandon_rate_30d": round(rate.rate, 4), **await campaign_scores(self.store, name)}

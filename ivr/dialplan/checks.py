@@ -12,6 +12,10 @@ Rules enforced by `check_plan` (errors unless said otherwise):
 * unreachable nodes (warning); queues / skills / agents exist;
 * every prompt has a text (or, with `prompt_files`, a recording) in every language;
 * the safety key is only defined in the policy, never reused as an option;
+* policy.survey_safety_key (default "*") is no answer key of a survey question
+  (its scale's digits, its terminator);
+* survey questions with `speech: true`: spoken score words exist in every plan language
+  (unknown to the speech model: warning); the plan then needs policy.safety_phrases;
 * speech nodes: the human key rule as for menus (also counted as menu levels and
   as human exits of cycles); every declared language has phrases for every
   intent, for policy.safety_phrases and (with a confirm_prompt) for yes/no;
@@ -20,14 +24,17 @@ Rules enforced by `check_plan` (errors unless said otherwise):
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import expr
-from .model import (HUMAN_TYPES, LanguageNode, MenuNode, Phrases, Plan, SpeechNode, all_prompts,
-                    field_alias, speech_bands, yes_no)
+from .model import (HUMAN_TYPES, SURVEY_KEYS, CollectNode, LanguageNode, MenuNode, Phrases, Plan,
+                    SpeechNode, all_prompts, field_alias, speech_bands, yes_no)
 from .problems import Problem
 from .source import Source
+from .survey_words import languages as survey_languages
+from .survey_words import score_grammar, words_for
 
 PromptFiles = Callable[[str, str], bool] | set[str]
 
@@ -132,6 +139,7 @@ def integrity(plan: Plan) -> list[Problem]:
                     out.append(_node_problem(src, nid, f"language {lang!r} is not declared "
                                              f"in languages {plan.languages}", "options", k))
     out += _survey_integrity(plan, src)
+    out += _survey_safety_key(plan, src)
     seen: dict[str, tuple] = {}
     for pid, texts, path in all_prompts(plan):
         for lang in texts:
@@ -187,6 +195,25 @@ def _survey_integrity(plan: Plan, src: Source) -> list[Problem]:
                                      "invalid answer would go to policy.human_route after the "
                                      "agent hung up; point it at the survey's goodbye",
                                      "type"))
+    return out
+
+
+def _survey_safety_key(plan: Plan, src: Source) -> list[Problem]:
+    """A survey's safety key must never be a key of an answer: a caller reporting a side
+    effect would be read as a score (and never reach pharmacovigilance)."""
+    key = plan.policy.survey_safety_key
+    out = []
+    for nid, node in plan.nodes.items():
+        if not isinstance(node, CollectNode) or node.survey is None:
+            continue
+        # the scale's keys, and any a node's own pattern accepts as a whole answer
+        scored = key in SURVEY_KEYS[node.survey] or bool(node.pattern and re.search(node.pattern, key))
+        if scored or key == node.terminator:
+            what = f"a {node.survey} score key" if scored else "the answer's terminator"
+            out.append(_node_problem(
+                src, nid, f"policy.survey_safety_key {key!r} is {what} in survey question {nid!r}: "
+                "a side effect reported with it would be read as an answer; set "
+                "policy.survey_safety_key to a key no answer uses (default \"*\")", "survey"))
     return out
 
 
@@ -317,8 +344,11 @@ def rules(plan: Plan, catalog: Catalog) -> list[Problem]:
             order = [n for n in plan.nodes if n in comp]
             out.append(_node_problem(src, order[0], "cycle without a way to a person: "
                                      + " > ".join(order + [order[0]])))
-    if any(isinstance(n, SpeechNode) for n in plan.nodes.values()):
+    spoken = [nid for nid, n in plan.nodes.items() if isinstance(n, CollectNode) and n.speech]
+    if spoken or any(isinstance(n, SpeechNode) for n in plan.nodes.values()):
         out += _safety_phrase_rules(plan, src, catalog)
+    for nid in spoken:
+        out += _spoken_score_rules(plan, src, nid, plan.nodes[nid], catalog)  # type: ignore[arg-type]
     out += _depth(plan, src, pol.max_menu_depth)
     reach = _reachable(plan)
     for nid in plan.nodes:
@@ -386,6 +416,27 @@ def _speech_rules(plan: Plan, src: Source, nid: str, node: SpeechNode,
             out.append(_node_problem(src, nid, f"speech node {nid!r} asks for confirmation but "
                                      f"has no {word!r} phrases (node {word}: or policy.{word})",
                                      "confirm_prompt", key=True))
+    return out
+
+
+def _spoken_score_rules(plan: Plan, src: Source, nid: str, node: CollectNode,
+                        catalog: Catalog) -> list[Problem]:
+    """A survey question taking speech: every plan language has its score words (built in,
+    survey_words.py), which the speech model should know."""
+    out: list[Problem] = []
+    for lang in plan.languages:
+        grammar = score_grammar(node.survey or "", lang)
+        if not grammar:
+            out.append(_node_problem(src, nid, f"survey question {nid!r} takes speech, but spoken "
+                                     f"scores are not known in {lang!r} (known: "
+                                     f"{', '.join(sorted(survey_languages()))}): remove "
+                                     "`speech: true` or the language", "speech"))
+            continue
+        unknown = sorted({w for p in words_for(grammar) for w in catalog.unknown_in(lang, p)})
+        if unknown:
+            out.append(_node_problem(src, nid, f"spoken scores of {nid!r} in {lang!r} have words "
+                                     f"the speech model does not know: {', '.join(unknown)} "
+                                     "(those answers must be keyed)", "speech", severity="warning"))
     return out
 
 

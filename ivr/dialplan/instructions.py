@@ -31,6 +31,7 @@ class AskDigits:
     min_length: int
     max_length: int
     terminator: str
+    escape: str = ""      # a key that ends the entry at once, alone (a survey's safety key)
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,7 @@ class _Node(_Model):
 
 
 SURVEY_SCALES = {"csat": (r"^[1-5]$", 1), "nps": (r"^([0-9]|10)$", 2)}   # pattern, most digits
+SURVEY_KEYS = {"csat": frozenset("12345"), "nps": frozenset("0123456789")}  # keys an answer uses
 
 TRIES = ("tries in all, the first ask included; each invalid key, wrong digit string, "
          "timeout (no answer) or speech answer not understood uses one; then the fallback")
@@ -172,7 +173,12 @@ class CollectNode(_Node):
     on_invalid: NodeId | None = Field(None, description="default: policy.human_route")
     # A survey question (issue 15): csat 1-5 or nps 0-10 by keys; the answer is stored with
     # the call's agent, queue and campaign (`ivr surveys`). Sets the pattern and lengths.
+    # policy.survey_safety_key (default "*", not a score) ends the survey at once and routes
+    # the caller to policy.safety_route: a side effect is never read as a score.
     survey: Literal["csat", "nps"] | None = None
+    # A survey question may also take the answer spoken ("four", "very satisfied"), through the
+    # plan's speech path (the engine's speech model; keys still work): survey_words.py.
+    speech: bool = False
     prompt_fields = {"prompt": "", "invalid_prompt": "-invalid"}
     target_fields = ("next", "on_invalid")
 
@@ -184,6 +190,8 @@ class CollectNode(_Node):
             object.__setattr__(self, "max_length", min(self.max_length, longest))
             if longest == 1:     # one key is the whole answer: no terminator to wait for
                 object.__setattr__(self, "terminator", "")
+        if self.speech and self.survey is None:
+            raise ValueError("speech: true is for survey questions (survey: csat or nps)")
         if self.min_length > self.max_length:
             raise ValueError("min_length is greater than max_length")
         if self.pattern is not None:
@@ -389,6 +397,10 @@ class Policy(_Model):
                              "not understood uses one, then the human route")
     safety_key: Key = "9"
     safety_route: NodeId
+    survey_safety_key: Key = Field("*", description="during a survey question (csat/nps), the "
+                                   "key that ends the survey and takes the caller to "
+                                   "safety_route (a side effect to report): never an answer key "
+                                   "(`ivr check`), and the survey's first prompt should say it")
     invalid_prompt: Prompt | None = None
     no_input_prompt: Prompt | None = None
     callback_offer_prompt: Prompt | None = Field(None, description="said while a caller waits, "

@@ -29,9 +29,12 @@ from ivr.speech.confidence import Outcome, decide
 from . import expr
 from .instructions import (TERMINAL, AskDigit, AskDigits, Hangup, Instruction, Listen,
                            LookupCaller, Play, Route, SpeechInput, Transfer)
-from .model import (ADVERSE_INTENT, CONTACT_TYPES, POLICY_PROMPTS, Phrases, Plan, SpeechNode,
-                    prompt_id, speech_bands, yes_no)
+from .model import (ADVERSE_INTENT, CONTACT_TYPES, POLICY_PROMPTS, SURVEY_KEYS, Phrases, Plan,
+                    SpeechNode, prompt_id, speech_bands, yes_no)
+from .survey_words import score_grammar, score_of
 
+SPOKEN_SCORE_S = 4.0   # longest spoken score heard ("pas du tout satisfait")
+NEXT_KEY_S = 2.0       # after a first NPS key by phone, how long a second one may follow
 MAX_STEPS = 200  # guard against loops the checker could not see (e.g. condition cycles)
 Flow = Generator[Instruction, Any, str | None]  # returns the next node id
 RouteKind = Literal["dtmf", "speech", "default", "fallback"]
@@ -82,8 +85,9 @@ class Walker:
 
     def walk_on(self, nid: str) -> Instruction:
         """A second walk from node `nid` once the first one ended (the post-call survey):
-        the same language, variables and path, which goes on growing."""
-        if not self.finished:
+        the same language, variables and path, which goes on growing. A walker never
+        started (a caller resumed after a failover) walks from `nid` at once."""
+        if not self.finished and self._gen is not None:
             raise RuntimeError("walk_on: the first walk is not over")
         self.result = None
         self._gen = self._run(nid)
@@ -206,9 +210,21 @@ class Walker:
 
     def _node_collect(self, nid: str, node: Any) -> Flow:
         prompts = self._ids(nid, "prompt")
+        # a survey question: its safety key is never a score (`ivr check` keeps it apart)
+        escape = self.plan.policy.survey_safety_key if node.survey else ""
         for _ in range(node.retries):
+            if node.speech:
+                spoken = yield from self._spoken_score(nid, node, prompts, escape)
+                if spoken is not None:
+                    return spoken
+                prompts = self._fallback_prompt(nid, "invalid_prompt") + self._ids(nid, "prompt")
+                continue
             digits = yield AskDigits(prompts, node.timeout, node.min_length, node.max_length,
-                                     node.terminator)
+                                     node.terminator, escape)
+            if escape and digits and escape in digits:
+                self.path.append({"node": nid, "input": "safety", "key": escape})
+                self.route_kind = "dtmf"
+                raise _Jump(self.plan.policy.safety_route)
             value = (digits or "").rstrip(node.terminator) if node.terminator else (digits or "")
             ok = (digits is not None and node.min_length <= len(value) <= node.max_length
                   and value.isdigit() and (node.pattern is None or re.search(node.pattern, value) is not None))
@@ -221,6 +237,43 @@ class Walker:
         if node.on_invalid:
             return node.on_invalid
         return self._fallback(nid)
+
+    def _spoken_score(self, nid: str, node: Any, prompts: tuple[str, ...],
+                      escape: str) -> Generator[Instruction, Any, str | None]:
+        """One try of a survey question that takes speech: a score said ("four", "very
+        satisfied") or keyed, the survey's safety key or an adverse-event phrase (→ the safety
+        route). The next node on an answer, None on a try used up. A spoken score is taken
+        from the low band up: a survey score routes no one."""
+        grammar = {**score_grammar(node.survey, self.language), **self._grammar({})}
+        keys = SURVEY_KEYS[node.survey] | {escape}
+        heard = self._heard((yield Listen(prompts, keys, grammar, node.timeout, SPOKEN_SCORE_S, nid)))
+        value: str | None = None
+        entry: dict[str, Any] = {"node": nid}
+        if heard.key is not None:
+            value = heard.key
+            if heard.key != escape and node.max_length > 1:    # NPS: "1" may be the start of "10"
+                rest = yield AskDigits((), NEXT_KEY_S, 1, node.max_length - 1, node.terminator, escape)
+                value += rest or ""
+            if escape and escape in value:
+                self.path.append({"node": nid, "input": "safety", "key": escape})
+                self.route_kind = "dtmf"
+                raise _Jump(self.plan.policy.safety_route)
+        elif heard.intent == ADVERSE_INTENT or ADVERSE_INTENT in heard.candidates:
+            self._adverse(nid, heard, input="speech")
+            raise _Jump(self.plan.policy.safety_route)
+        else:
+            score = score_of(heard.intent, node.survey)
+            if score is not None and heard.confidence >= self.plan.policy.speech_low:
+                value = str(score)
+            entry.update(via="speech", text=heard.text, confidence=heard.confidence)
+        ok = value is not None and value.isdigit() and re.search(node.pattern, value) is not None
+        self.path.append({**entry, "input": "digits" if ok else
+                          ("timeout" if value is None and not heard.text else "invalid"),
+                          "value": value or ""})
+        if not ok:
+            return None
+        self.variables[node.variable] = value
+        return node.next
 
     def _node_route(self, nid: str, node: Any) -> Flow:
         if node.prompt:

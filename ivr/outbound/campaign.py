@@ -135,6 +135,16 @@ class Machine(_Model):
         return self
 
 
+class Preview(_Model):
+    """Preview mode's timings (the agent reads the record, then dials)."""
+    hold_seconds: float = Field(120, ge=10, le=1800, description="a record shown on an agent's "
+                                "desk this long without a dial or a skip goes back to the list")
+    # ae-followup segment: when the reporter's call is due. The regulatory clock (15 days for
+    # a serious case) runs from a valid report; the follow-up is what makes it valid.
+    followup_due_days: int = Field(3, ge=1, le=15, description="call the reporter of an AE case "
+                                   "missing criteria within this many days of its opening")
+
+
 class Campaign(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     purpose: str = Field(min_length=3)
@@ -155,6 +165,7 @@ class Campaign(_Model):
     retries: dict[Outcome, Retry] = Field(default_factory=_retries)
     limits: Limits = Field(default_factory=Limits)
     machine: Machine = Field(default_factory=Machine)
+    preview: Preview = Field(default_factory=Preview)
     abandon_message: str = Field("", description="a node of the campaign's dialplan whose prompt "
                                  "identifies the caller (who calls, why, a number to call back): "
                                  "played when no agent is free within 2 s")

@@ -3,7 +3,8 @@ criteria (ivr/cases/kinds.py) becomes a contact of a preview campaign whose list
 segment `ae-followup`: the reporter is called back, and what the agent learns fills the case.
 
 Pure: cases in (as the CRM shows them), list contacts out. The follow-up is due within
-`within_days` of the case's opening (no regulatory clock runs before the report is valid,
+`within_days` of the case's opening (campaign setting preview.followup_due_days, default 3;
+no regulatory clock runs before the report is valid,
 so the company sets its own); the earliest due first."""
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def reporter_number(fields: dict[str, Any]) -> str | None:
     return ("+" if text.startswith("+") else "") + digits
 
 
-def followup_contacts(cases: list[dict[str, Any]], within_days: int = 3) -> list[ListContact]:
+def followup_contacts(cases: list[dict[str, Any]], within_days: int) -> list[ListContact]:
     """One contact per reporter to call about open AE cases with criteria missing."""
     due: list[tuple[date, ListContact]] = []
     seen: set[str] = set()

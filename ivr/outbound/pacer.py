@@ -53,6 +53,11 @@ class Ended:               # a connected call hung up (the agent goes to wrap-up
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectFailed:       # the agent of a Connect did not answer: the customer heard the
+    call_id: str           # identification, an abandoned call as the CRM records it
+
+
+@dataclass(frozen=True, slots=True)
 class Paused:
     paused: bool
 
@@ -62,7 +67,7 @@ class Tick:                # nothing happened; timers may be due
     pass
 
 
-Event = AgentReady | AgentGone | Answered | NotAnswered | Ended | Paused | Tick
+Event = AgentReady | AgentGone | Answered | NotAnswered | Ended | ConnectFailed | Paused | Tick
 
 
 # ---- actions --------------------------------------------------------------------------
@@ -173,6 +178,7 @@ class Pacer:
         self.waiting: dict[str, float] = {}       # answered call → abandon deadline
         self.in_ivr: set[str] = set()
         self.connected: set[str] = set()          # bridged to an agent, not yet hung up
+        self.connected_at: dict[str, float] = {}  # … and when its answer was counted
         self.answers: deque[tuple[float, bool]] = deque(sorted(history))
         self.abandoned = sum(a for _, a in self.answers)
         self.paused = False
@@ -200,6 +206,9 @@ class Pacer:
                 # hung up before an agent was free and before the deadline: not abandoned by us
                 self.waiting.pop(call_id, None)
                 self.connected.discard(call_id)
+                self.connected_at.pop(call_id, None)
+            case ConnectFailed(call_id):
+                self._connect_failed(call_id)
             case Paused(paused):
                 self.paused = paused
         self._expire(now, out)
@@ -265,6 +274,23 @@ class Pacer:
                 self.abandoned += 1
                 out.append(Abandon(call_id))
 
+    def _connect_failed(self, call_id: str) -> None:
+        """The answer counted as served at its Connect is an abandon after all (the CRM's
+        attempt ends `abandoned`): the live rate counts it the same way. The agent rang
+        without talking: no handle time from it."""
+        at = self.connected_at.pop(call_id, None)
+        if at is None:
+            return
+        try:
+            i = self.answers.index((at, False))
+        except ValueError:       # forgotten already (outside the window)
+            return
+        self.answers[i] = (at, True)
+        self.abandoned += 1
+        for agent, (talking, _) in list(self.talking.items()):
+            if talking == call_id:
+                del self.talking[agent]
+
     def _match(self, now: float, out: list[Action]) -> None:
         """Answered calls, oldest first, to the agents free the longest."""
         for call_id in sorted(self.waiting, key=self.waiting.__getitem__):
@@ -275,6 +301,7 @@ class Pacer:
             del self.waiting[call_id]
             self.talking[agent] = (call_id, now)
             self.connected.add(call_id)
+            self.connected_at[call_id] = now
             self.answers.append((now, False))
             out.append(Connect(call_id, agent))
 

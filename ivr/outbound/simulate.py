@@ -23,6 +23,8 @@ class World:
     aht: float = 180.0
     wrapup: float = 0.0
     ring_mean: float = 20.0       # time to answer of the calls that are answered
+    answer_spread: tuple[float, float] = (0.2, 1.8)   # × ring_mean, uniform
+    busy_after: tuple[float, float] = (1.0, 4.0)      # seconds of ringing before busy, uniform
     ring_timeout: float = 25.0    # the campaign's ring time for unanswered calls (≥ 15 s)
     setup: float = 2.0            # originate → ringing
     day: float = 8 * 3600.0
@@ -70,9 +72,10 @@ def simulate_day(mode: P.Mode, world: World, seed: int, *,
                     placed += 1
                     draw = rng.random()
                     if draw < world.answer_rate:
-                        at(now + world.setup + rng.uniform(0.2, 1.8) * world.ring_mean, P.Answered(call_id))
+                        at(now + world.setup + rng.uniform(*world.answer_spread) * world.ring_mean,
+                           P.Answered(call_id))
                     elif draw < world.answer_rate + world.busy_rate:
-                        at(now + world.setup + rng.uniform(1, 4), P.NotAnswered(call_id, "busy"))
+                        at(now + world.setup + rng.uniform(*world.busy_after), P.NotAnswered(call_id, "busy"))
                     elif draw < world.answer_rate + world.busy_rate + world.failed_rate:
                         at(now + world.setup, P.NotAnswered(call_id, "failed"))
                     else:
@@ -100,3 +103,27 @@ def simulate_day(mode: P.Mode, world: World, seed: int, *,
             at(deadline, P.Tick())
         max_rate = max(max_rate, pacer.rolling_abandon_rate(now) if answered >= 100 else 0.0)
     return DayResult(placed, answered, abandoned, talk, world.agents * world.day, max_rate)
+
+
+def idle_ringing_per_connect(world: World) -> float:
+    """Progressive mode: an agent waits while its one call at a time rings; the expected
+    seconds of dialling until a person answers (Wald: mean attempt length / answer rate)."""
+    no_answer = 1 - world.answer_rate - world.busy_rate - world.failed_rate
+    attempt = world.setup + (world.answer_rate * sum(world.answer_spread) / 2 * world.ring_mean
+                             + world.busy_rate * sum(world.busy_after) / 2
+                             + no_answer * world.ring_timeout)
+    return attempt / world.answer_rate
+
+
+def occupancy_ceilings(world: World) -> tuple[float, float]:
+    """(progressive, predictive) talk occupancy at best: talk / (talk + wrap-up + the idle
+    ringing per connect) when one call per free agent, talk / (talk + wrap-up) when calls are
+    placed ahead so that no agent ever waits for an answer."""
+    talk, wrap = world.aht, world.wrapup
+    return talk / (talk + wrap + idle_ringing_per_connect(world)), talk / (talk + wrap)
+
+
+def predictive_gain_ceiling(world: World) -> float:
+    """The most predictive_gain can be in this world: the ratio of the two ceilings."""
+    progressive, predictive = occupancy_ceilings(world)
+    return predictive / progressive

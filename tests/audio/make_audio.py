@@ -38,6 +38,9 @@ TELEPHONE: dict[str, tuple[str, int, int]] = {
     "tel-order-unsure": ("배송", 130, 70),
     "tel-adverse": ("이상 반응", 130, 50),
     "tel-yes": ("네", 130, 50),
+    # spoken survey scores (issue 15): heard at 1.0 in µ-law; 다섯 (five) alone is heard as 넷
+    "tel-very-satisfied": ("매우 만족", 130, 50),
+    "tel-four": ("넷", 130, 50),
 }
 SILENCE_S = 3.0
 NOISE_S = 3.0

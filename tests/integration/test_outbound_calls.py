@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hotline_lab.lab import PROJECT, Lab
-from hotline_lab.sipp import AwaitHangup, Pause, Press
+from hotline_lab.sipp import AwaitHangup, CallerHangsUp, Pause, Press
 
 pytestmark = pytest.mark.asterisk
 IN_WINDOW = "2026-11-24T10:30:00+01:00"          # a Tuesday, 10:30 in Paris
@@ -202,3 +202,30 @@ def test_a_survey_answered_by_keys_is_kept_with_the_campaign(lab: Lab, tmp_path:
     [scores] = [r for r in json.loads(out)["rows"] if r["campaign"] == "sandbox-survey"]
     assert (scores["csat_answers"], scores["csat_mean"]) == (1, 4.0), scores
     assert (scores["nps_answers"], scores["nps"]) == (1, 100.0), scores
+
+
+def test_star_in_a_campaign_survey_reaches_pharmacovigilance_with_a_case(lab: Lab, tmp_path: Path):
+    lab.ivr("sounds", "build", str(PROJECT / "dialplans/outbound-survey.yaml"))
+    lab.sandbox.sync_sounds()
+    # AMD (5 s of silence: a person), 1: the survey, then star in the CSAT question (a side
+    # effect to report, as the question announces); the customer hangs up in the PV queue
+    phone = customer(lab, 0.3, [Pause(7.5), Press("1"), Pause(2), Press("*"), Pause(6),
+                                CallerHangsUp()])
+    row = run_one(lab, tmp_path, "sandbox-survey-pv", phone, dialplan="outbound-survey")
+    assert row.get("outcome_answered") == 1, row
+    db = sqlite3.connect(lab.settings.crm_url().removeprefix("sqlite:///"))
+    try:
+        [attempt] = [a for (a,) in db.execute(
+            "SELECT attempt_id FROM campaign_attempts WHERE campaign = 'sandbox-survey-pv'")]
+        deadline = time.monotonic() + 15
+        while not (call := db.execute("SELECT queue, adverse_event, priority FROM calls WHERE call_id = ?",
+                                      [attempt]).fetchone()) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        answers = db.execute("SELECT COUNT(*) FROM survey_answers WHERE campaign = 'sandbox-survey-pv'"
+                             ).fetchone()[0]
+    finally:
+        db.close()
+    assert call == ("pharmacovigilance", 1, 100), call
+    assert answers == 0                               # the star was no score
+    case = json.loads(lab.ivr("cases", "show", f"AE-{attempt}", "--format", "json").stdout)
+    assert case["kind"] == "adverse_event" and case["status"] == "open", case

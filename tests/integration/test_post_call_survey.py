@@ -1,7 +1,8 @@
 """The inbound post-call survey through real Asterisk (issue 15): a SIPp caller opts in with
 key 1, talks to a SIPp agent phone that hangs up, stays on the line (Dial's g option) and
 answers the CSAT question; `ivr surveys --by agent` shows it for that agent. A caller who did
-not opt in is hung up with the agent."""
+not opt in is hung up with the agent. A caller who presses star (the survey's safety key) in
+the survey reaches pharmacovigilance, an adverse-event case opened."""
 from __future__ import annotations
 
 import json
@@ -55,3 +56,26 @@ def test_a_caller_who_did_not_opt_in_hears_no_survey(survey_lab: Lab):
     assert rec["disposition"] == "answered"
     kinds = [e["kind"] for e in survey_lab.call_events(rec["call_id"])]
     assert "survey_start" not in kinds and "survey_opt_in" not in kinds, kinds
+
+
+def test_star_in_the_survey_reaches_pharmacovigilance_with_a_case(survey_lab: Lab):
+    survey_lab.start_phones(answer_after=0.5, talk_seconds=1.5)
+    # opt in; the conversation ends ~6 s in; the CSAT prompt (which announces star) follows
+    call = survey_lab.call("0611000152", [Pause(1.5), Press("1"), Pause(8.5), Press("*"),
+                                          AwaitHangup(60)])
+    assert call.wait(90) == 0
+    rec = survey_lab.call_record("0611000152")
+    assert rec["adverse_event"] and rec["queue"] == "pharmacovigilance", rec
+    assert rec["disposition"] == "answered" and rec["priority"] == 100, rec
+    assert [s["node"] for s in rec["path"] if s.get("input") == "safety"] == ["survey-csat"]
+    events = survey_lab.call_events(rec["call_id"])
+    kinds = [e["kind"] for e in events]
+    assert kinds.index("survey_start") < kinds.index("survey_safety"), kinds
+    offers = [e["queue"] for e in events if e["kind"] == "offer"]
+    assert offers[0] == "operator" and offers[-1] == "pharmacovigilance", offers
+    case = json.loads(survey_lab.ivr("cases", "show", f"AE-{rec['call_id']}", "--format", "json").stdout)
+    assert case["kind"] == "adverse_event" and case["status"] == "open", case
+    out = survey_lab.ivr("surveys", "--crm", survey_lab.settings.crm_url(), "--by", "agent",
+                         "--format", "json").stdout
+    assert not [r for r in json.loads(out)["rows"] if r["agent"] == rec["agent"]
+                and r["csat_answers"]], "the star was read as a score"

@@ -140,3 +140,49 @@ def test_a_simulated_day_keeps_the_abandon_rate_under_3_percent() -> None:
         assert progressive.abandoned == 0
         assert 0 < predictive.abandon_rate <= 0.03
         assert predictive.talk_occupancy > progressive.talk_occupancy * 1.08
+
+
+def test_an_agent_who_does_not_answer_a_connected_call_counts_as_the_crm_counts_it() -> None:
+    """The CRM ends such an attempt `abandoned` (the customer heard the identification): the
+    pacer's live rolling rate, which it paces by, must say the same as the auditor's."""
+    from datetime import datetime, timedelta, timezone
+
+    from ivr.outbound.rules import Attempt, abandon_rate
+    p = pacer("progressive", agents=2)
+    first, second = sorted(p.dialling)
+    assert P.Connect(first, "a0") in p.handle(P.Answered(first), 10.0)
+    assert P.Connect(second, "a1") in p.handle(P.Answered(second), 11.0)
+    assert p.rolling_abandon_rate(12.0) == 0.0
+    p.handle(P.ConnectFailed(first), 30.0)             # a0's phone rang out
+    p.handle(P.ConnectFailed(first), 31.0)             # said twice: counted once
+    p.handle(P.Ended(first), 35.0)
+    p.handle(P.Ended(second), 200.0)
+    t0 = datetime(2026, 12, 3, 10, tzinfo=timezone.utc)
+    crm = abandon_rate([Attempt(t0 + timedelta(seconds=10), "abandoned"),
+                        Attempt(t0 + timedelta(seconds=11), "answered")], t0 + timedelta(seconds=300))
+    assert p.rolling_abandon_rate(300.0) == crm.rate == 0.5
+    assert "a0" not in p.talking and p.handle_time.value == p.settings.prior_handle_time
+
+
+def test_the_predictive_gain_ceiling_bounds_the_simulated_day() -> None:
+    """bench/outbound.py's predictive_gain_ceiling, from the world the simulation uses: the
+    progressive day reaches its occupancy ceiling (one call per free agent: nothing to win
+    there), the predictive day stays under talk/(talk + wrap-up), and the ceiling moves the
+    way it must with the world."""
+    from dataclasses import replace
+
+    from ivr.outbound.simulate import (idle_ringing_per_connect, occupancy_ceilings,
+                                       predictive_gain_ceiling)
+    world = World(day=2 * 3600.0)
+    progressive_ceiling, predictive_ceiling = occupancy_ceilings(world)
+    progressive = simulate_day("progressive", world, 1).talk_occupancy
+    predictive = simulate_day("predictive", world, 1).talk_occupancy
+    assert abs(progressive - progressive_ceiling) < 0.05 * progressive_ceiling
+    assert predictive <= predictive_ceiling == 1.0
+    assert predictive / progressive <= predictive_gain_ceiling(world) * 1.05
+    assert 60 < idle_ringing_per_connect(world) < 90                # ≈ 22 s per attempt / 0.3
+    wrapped = replace(world, wrapup=60.0)
+    assert predictive_gain_ceiling(wrapped) < predictive_gain_ceiling(world)
+    assert predictive_gain_ceiling(replace(world, ring_timeout=40.0)) > predictive_gain_ceiling(world)
+    assert predictive_gain_ceiling(replace(world, answer_rate=0.6, busy_rate=0.05)) \
+        < predictive_gain_ceiling(world)
