@@ -34,6 +34,7 @@ from ivr.app.crm_startup import CrmStartup
 from ivr.app.plans import PlanHolder
 from ivr.app.presence import AgentPresence
 from ivr.app.routes import agi_router
+from ivr.app.sites import load_site_map
 from ivr.app.speech import Speech
 from ivr.call.callbacks import Callbacks
 from ivr.call.context import CallContext
@@ -60,6 +61,7 @@ class Engine:
         acd_config = settings.acd_config()
         self.agent_endpoint = {a.name: a.endpoint for a in acd_config.agents}
         self.endpoint_agent = {e: a for a, e in self.agent_endpoint.items()}
+        self.site_map = load_site_map(settings)   # sites: (issue 16); None: the one `ami:`
         self.bus = EventBus(settings.mqtt)
         self.feed = LiveFeed(current=lambda: [(f"agents/{a}", self.acd.agent_view(a))
                                               for a in self.agent_endpoint])
