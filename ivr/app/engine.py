@@ -34,7 +34,7 @@ from ivr.app.crm_startup import CrmStartup
 from ivr.app.plans import PlanHolder
 from ivr.app.presence import AgentPresence
 from ivr.app.routes import agi_router
-from ivr.app.sites import load_site_map
+from ivr.app.sites import SiteLinks, load_site_map
 from ivr.app.speech import Speech
 from ivr.call.callbacks import Callbacks
 from ivr.call.context import CallContext
@@ -83,6 +83,7 @@ class Engine:
         self.presence: AgentPresence | None = None
         self.crm_startup: CrmStartup | None = None
         self.ami: AmiLink | None = None
+        self.sites: SiteLinks | None = None        # sites: one AMI link per site (self.ami routes)
         self.agi: AgiServer | None = None
         self.control: ControlServer | None = None
         self.cluster: ClusterMember | None = None  # cluster.enabled: active or standby
@@ -211,7 +212,7 @@ class Engine:
         await self.campaigns.run()
 
     def _on_ami_event(self, event: dict[str, str]) -> None:
-        self.presence.on_ami_event(event)
+        (self.sites.presence(event["Site"]) if self.sites else self.presence).on_ami_event(event)
         if self.campaigns is not None:
             self.campaigns.on_ami_event(event)
         if self.sms is not None:
@@ -220,6 +221,13 @@ class Engine:
             self.fax.on_ami_event(event)
 
     async def _start_ami(self) -> None:
+        if self.site_map is not None:     # several sites: ivr/app/sites.py
+            self.sites = SiteLinks(self.site_map, self.settings.sites, on_event=self._on_ami_event,
+                                   on_login=self._on_ami_login, presence=self._site_presence)
+            self.ami = self.sites.ami
+            self.presence = self.sites.presence(self.site_map.sites[0])   # callbacks start here
+            await self.sites.start()
+            return
         self.ami = AmiLink(self.settings.ami, self._on_ami_event, on_login=self._on_ami_login)
         self.presence.ami = self.ami
         try:
@@ -227,8 +235,15 @@ class Engine:
         except Exception as exc:   # calls still work without AMI; availability is then ours alone
             log.error("AMI unavailable (%s); serving calls without device states", exc)
 
-    def _on_ami_login(self) -> None:
-        self.presence.on_login()
+    def _site_presence(self, site: str, link: AmiLink) -> AgentPresence:
+        presence = AgentPresence(self.acd, self.callbacks, self.agent_endpoint, self.endpoint_agent,
+                                 self._spawn, f"{link.settings.host}:{link.settings.port}",
+                                 home_agents=self.site_map.agents_at(site))
+        presence.ami = link
+        return presence
+
+    def _on_ami_login(self, site: str | None = None) -> None:
+        (self.sites.presence(site) if self.sites and site else self.presence).on_login()
         if self.cluster:
             self.cluster.announce_active()
         if self.crm_startup:
@@ -248,7 +263,7 @@ class Engine:
             sounds_dir=s.path(s.sounds.dir), sounds_prefix=s.sounds.asterisk_prefix,
             wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now,
             resume=self.cluster.resume if self.cluster else lambda call_id: None,
-            voice_messages=lambda: self.voicemail)
+            voice_messages=lambda: self.voicemail, sites=self.site_map)
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Graceful stop: take no new calls, let live calls finish (or hand them back to
