@@ -227,6 +227,10 @@ class Engine:
             self.ami = self.sites.ami
             self.presence = self.sites.presence(self.site_map.sites[0])   # callbacks start here
             await self.sites.start()
+            self._spawn(self.sites.watch(
+                self.agents.command,
+                lambda a: (self.acd.agent_state(a).value, self.acd.core.agent_reason(a)),
+                may_act=lambda: self.cluster is None or self.cluster.may_route()))
             return
         self.ami = AmiLink(self.settings.ami, self._on_ami_event, on_login=self._on_ami_login)
         self.presence.ami = self.ami

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -22,6 +23,8 @@ from ivr.config import AmiSettings, ConfigError, Settings
 from ivr.dialplan.problems import Problem
 from ivr.dialplan.source import Source, load_yaml
 from ivr.sites.dialing import SiteMap
+from ivr.sites.outage import (Action, PauseAgent, ReadyAgent, SiteBack, SiteDown, SiteOutages,
+                              down_reason)
 from ivr.sites.rules import site_issues
 from ivr.sites.settings import SiteSettings
 from ivr.telephony.ami import AmiError, AmiLink
@@ -105,6 +108,8 @@ class SiteLinks:
         self._trunk_legs: dict[tuple[str, str], str] = {}   # (site, leg uniqueid) → endpoint rung
         self.channel_site: dict[str, str] = {}              # live channel → its site's Asterisk
         self.ami = SitesAmi(self)
+        self.outages = SiteOutages({s.name: s.down_after_s for s in sites})
+        self._site_agents = {s.name: site_map.agents_at(s.name) for s in sites}
 
     def presence(self, site: str) -> AgentPresence:
         return self._presences[site]
@@ -125,6 +130,37 @@ class SiteLinks:
     def address(self, site: str) -> str:
         s = self.links[site].settings
         return f"{s.host}:{s.port}"
+
+    # ---- a site down takes out its own agents (ivr/sites/outage.py) ---------------------
+    async def watch(self, command: Callable[[str, str, str], dict],
+                    agent_status: Callable[[str], tuple[str, str]],
+                    may_act: Callable[[], bool] = lambda: True, every_s: float = 0.5) -> None:
+        """Look at every link every `every_s`; pause and ready agents as the rule says.
+        `command`: AgentCommands.command (the ACD and the CRM's agent events, as a person's
+        pause would be); `may_act`: false on a standby engine (the active one decides)."""
+        while True:
+            if may_act():
+                for site, link in self.links.items():
+                    agents = {a: agent_status(a) for a in self._site_agents[site]}
+                    for action in self.outages.observe(site, link.connected, time.monotonic(), agents):
+                        self._carry_out(site, action, command)
+            await asyncio.sleep(every_s)
+
+    def _carry_out(self, site: str, action: Action, command: Callable[[str, str, str], dict]) -> None:
+        if isinstance(action, PauseAgent):
+            command("pause", action.agent, action.reason)
+        elif isinstance(action, ReadyAgent):
+            command("ready", action.agent, "")
+        elif isinstance(action, SiteDown):
+            log.error("site %s unreachable: no AMI link to its Asterisk at %s for %.0f s. Its "
+                      "agents are paused (%s): %s. The other sites keep serving every queue; "
+                      "calls talking there go on. Check that Asterisk runs at %s and its AMI "
+                      "port is reachable", site, self.address(site), action.lost_for_s,
+                      down_reason(site), ", ".join(action.paused) or "none",
+                      self.address(site))
+        elif isinstance(action, SiteBack):
+            log.warning("site %s reachable again after %.0f s: its agents are ready again: %s",
+                        site, action.down_for_s, ", ".join(action.ready) or "none")
 
     # ---- events ------------------------------------------------------------------------
     def _logged_in(self, site: str) -> None:

@@ -93,3 +93,33 @@ def test_actions_go_to_the_asterisk_that_has_the_phone_or_the_channel(links) -> 
     assert sites.ami.connected          # one site up is enough to originate
     lyon.on_event({"Event": "Hangup", "Channel": "PJSIP/test-caller-00000001"})
     assert "PJSIP/test-caller-00000001" not in sites.channel_site
+
+
+def test_a_lost_link_pauses_its_sites_agents_and_its_return_readies_them(links, caplog) -> None:
+    sites, _ = links
+    sites.outages = type(sites.outages)({"paris": 0.2, "lyon": 0.2})
+    states = {"alice": ("ready", ""), "bob": ("ready", ""), "carol": ("paused", "lunch")}
+    commands: list[tuple[str, str, str]] = []
+
+    def command(action: str, agent: str, reason: str) -> dict:
+        commands.append((action, agent, reason))
+        states[agent] = ("paused", reason) if action == "pause" else ("ready", "")
+        return {"ok": True}
+
+    async def run() -> None:
+        watch = asyncio.ensure_future(sites.watch(command, states.__getitem__, every_s=0.05))
+        await asyncio.sleep(0.1)
+        sites.links["lyon"].connected = False
+        await asyncio.sleep(0.5)
+        assert commands == [("pause", "bob", "site lyon unreachable")]
+        sites.links["lyon"].connected = True
+        await asyncio.sleep(0.2)
+        watch.cancel()
+    with caplog.at_level("WARNING", logger="ivr.app.sites"):
+        asyncio.run(run())
+    assert commands[1:] == [("ready", "bob", "")]
+    assert states["carol"] == ("paused", "lunch") and states["alice"] == ("ready", "")
+    text = caplog.text
+    assert "site lyon unreachable: no AMI link to its Asterisk at 127.0.0.1:5039" in text
+    assert "agents are paused (site lyon unreachable): bob" in text
+    assert "site lyon reachable again" in text
