@@ -127,7 +127,8 @@ class Engine:
         self.control = ControlServer(s.path(s.control.socket),
                                      ControlApi(self.agents, self.acd, self.plans,
                                                 lambda: self.store.spool_depth if self.store else 0,
-                                                self.campaigns.command, tasks=lambda: self.tasks),
+                                                self.campaigns.command, tasks=lambda: self.tasks,
+                                                sites=self._site_rows),
                                      stream=self.feed.serve)
         await self.control.start()
         gc.freeze()    # start-up objects live forever: keep them out of GC pauses on calls
@@ -228,8 +229,8 @@ class Engine:
             self.presence = self.sites.presence(self.site_map.sites[0])   # callbacks start here
             await self.sites.start()
             self._spawn(self.sites.watch(
-                self.agents.command,
-                lambda a: (self.acd.agent_state(a).value, self.acd.core.agent_reason(a)),
+                self.agents.command, lambda a: (self.acd.agent_state(a).value,
+                                                self.acd.core.agent_reason(a)),
                 may_act=lambda: self.cluster is None or self.cluster.may_route()))
             return
         self.ami = AmiLink(self.settings.ami, self._on_ami_event, on_login=self._on_ami_login)
@@ -238,6 +239,12 @@ class Engine:
             await self.ami.start()
         except Exception as exc:   # calls still work without AMI; availability is then ours alone
             log.error("AMI unavailable (%s); serving calls without device states", exc)
+
+    def _site_rows(self) -> list[dict]:
+        if self.sites is None:
+            return []
+        return self.sites.status(lambda a: (self.acd.agent_state(a).value,
+                                            self.acd.core.agent_reason(a)))
 
     def _site_presence(self, site: str, link: AmiLink) -> AgentPresence:
         presence = AgentPresence(self.acd, self.callbacks, self.agent_endpoint, self.endpoint_agent,

@@ -59,6 +59,19 @@ def load_site_map(settings: Settings) -> SiteMap | None:
     return SiteMap.build(settings.sites, endpoints)
 
 
+def site_link_rows(settings: Settings, live: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The sites of `settings` as `ivr cluster status` link rows; their state from the
+    running engine (`live`: its `sites` status) or "unknown" when it does not answer."""
+    by_site = {row["site"]: row for row in live or []}
+    rows = []
+    for site in settings.sites:
+        row = by_site.get(site.name)
+        rows.append({"link": "site", "name": site.name, "role": row["state"] if row else "unknown",
+                     "address": f"{site.ami.host}:{site.ami.port}", "since": None, "pg_pid": None,
+                     "lag_s": None})
+    return rows
+
+
 def _source(settings: Settings) -> Source:
     path = settings.file or settings.base_dir / "engine.yaml"
     try:
@@ -130,6 +143,20 @@ class SiteLinks:
     def address(self, site: str) -> str:
         s = self.links[site].settings
         return f"{s.host}:{s.port}"
+
+    def status(self, agent_status: Callable[[str], tuple[str, str]]) -> list[dict[str, Any]]:
+        """One row per site for `ivr sites`, `ivr top` and `ivr cluster status`."""
+        rows = []
+        for site, link in self.links.items():
+            agents = [agent_status(a) for a in self._site_agents[site]]
+            rows.append({"site": site, "ami": self.address(site),
+                         "link": "up" if link.connected else "down",
+                         "state": self.outages.state(site), "reconnects": link.reconnects,
+                         "agents": len(agents),
+                         "agents_ready": sum(1 for state, _ in agents if state == "ready"),
+                         "paused_for_site": sum(1 for state, why in agents
+                                                if state == "paused" and why == down_reason(site))})
+        return rows
 
     # ---- a site down takes out its own agents (ivr/sites/outage.py) ---------------------
     async def watch(self, command: Callable[[str, str, str], dict],

@@ -103,7 +103,7 @@ class CallSession:
     # ---- the dialplan ------------------------------------------------------------------
     async def _walk(self) -> None:
         if self.ctx.sites is not None:     # its Asterisk says which site it is (IVR_SITE)
-            self.site = await self.agi.get_variable("IVR_SITE") or None
+            self.site = self.record.site = await self.agi.get_variable("IVR_SITE") or None
         resumed = self.ctx.resume(self.call_id)
         if resumed is not None:    # back after an engine failover: its place, no menus again
             route, waited_s = resumed

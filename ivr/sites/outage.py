@@ -71,6 +71,10 @@ class SiteOutages:
     def is_down(self, site: str) -> bool:
         return self._sites[site].state == "down"
 
+    def state(self, site: str) -> str:
+        """unknown (not seen up yet) | up | lost (within the grace) | down"""
+        return self._sites[site].state
+
     def observe(self, site: str, link_up: bool, now: float, agents: AgentStates) -> list[Action]:
         """One look at `site`'s link; `agents`: the states of the agents homed there."""
         s = self._sites[site]

@@ -91,7 +91,7 @@ def test_a_call_at_one_site_reaches_an_agent_at_the_other_and_a_site_down_takes_
         assert call.wait(90) == 0, at_lyon.errors("caller", LYON_BASE + 200)
         crossed = paris.call_record("0611000160")
         assert crossed["agent"] == "alice" and crossed["disposition"] == "answered", crossed
-        assert crossed["call_id"].startswith("lyon-")     # lyon's Asterisk took the call…
+        assert crossed["call_id"].startswith("lyon-") and crossed["site"] == "lyon"   # lyon took it…
         cdr = (lyon.root / "var/log/asterisk/cdr-csv/Master.csv").read_text()
         assert any("0611000160" in line and "PJSIP/alice@to-paris" in line
                    for line in cdr.splitlines()), "…and rang alice through the trunk to paris"
@@ -111,6 +111,10 @@ def test_a_call_at_one_site_reaches_an_agent_at_the_other_and_a_site_down_takes_
         assert agents["carol"]["reason"] == agents["dave"]["reason"] == "site lyon unreachable"
         assert agents["bob"]["state"] == "ready" and agents["alice"]["state"] == "on-call"
         assert "site lyon unreachable: no AMI link" in paris.log_text()
+        links = {s["site"]: s for s in json.loads(paris.ivr("sites", "--format", "json").stdout)["rows"]}
+        assert (links["lyon"]["link"], links["lyon"]["state"], links["lyon"]["paused_for_site"]) \
+            == ("down", "down", 2)
+        assert (links["paris"]["link"], links["paris"]["state"]) == ("up", "up")
 
         # 3. paris serves its callers meanwhile: bob, the one ready agent left
         served = paris.call("0611000162", OPERATOR)
@@ -120,13 +124,17 @@ def test_a_call_at_one_site_reaches_an_agent_at_the_other_and_a_site_down_takes_
         assert talking.wait(90) == 0
         talk = paris.call_record("0611000161")
         assert talk["agent"] == "alice" and talk["disposition"] == "answered"
-        assert talk["talk_seconds"] >= 20, talk
+        assert talk["talk_seconds"] >= 20 and talk["site"] == "paris", talk
 
         # 4. lyon back: its agents are ready again
         lyon.up(log=lambda *_: None)
         _until(lambda: {a["state"] for n, a in _agents(paris).items() if n in ("carol", "dave")}
                == {"ready"}, 20, "lyon's agents ready again")
         assert "site lyon reachable again" in paris.log_text()
+
+        # 5. the figures split by the site that took each call
+        report = json.loads(paris.ivr("report", "--by", "site", "--format", "json").stdout)
+        assert {g["group"]: g["answered"] for g in report["groups"]} == {"lyon": 1, "paris": 2}
     finally:
         paris.stop_phones()
         paris.stop_engine()
