@@ -20,7 +20,7 @@ class ControlApi:
         self._spool_depth = spool_depth
         self._campaigns = campaigns          # `ivr campaign …` (ivr/app/campaigns.py)
         self._tasks = tasks or (lambda: None)   # the TaskHub (ivr/app/tasks.py) once started
-        self._sites = sites or (lambda: [])     # sites: their AMI links (ivr/app/sites.py)
+        self._sites = sites or (lambda: [])     # sites: their AMI links (ivr/app/site_links.py)
 
     def __call__(self, request: dict) -> dict:
         cmd = request["cmd"]

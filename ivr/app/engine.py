@@ -34,7 +34,8 @@ from ivr.app.crm_startup import CrmStartup
 from ivr.app.plans import PlanHolder
 from ivr.app.presence import AgentPresence
 from ivr.app.routes import agi_router
-from ivr.app.sites import SiteLinks, load_site_map
+from ivr.app.site_links import SiteLinks
+from ivr.app.sites import load_site_map
 from ivr.app.speech import Speech
 from ivr.call.callbacks import Callbacks
 from ivr.call.context import CallContext
@@ -222,7 +223,7 @@ class Engine:
             self.fax.on_ami_event(event)
 
     async def _start_ami(self) -> None:
-        if self.site_map is not None:     # several sites: ivr/app/sites.py
+        if self.site_map is not None:     # several sites: ivr/app/site_links.py
             self.sites = SiteLinks(self.site_map, self.settings.sites, on_event=self._on_ami_event,
                                    on_login=self._on_ami_login, presence=self._site_presence)
             self.ami = self.sites.ami

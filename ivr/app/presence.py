@@ -27,7 +27,7 @@ class AgentPresence:
                  endpoint_agent: Mapping[str, str], spawn: Callable[[object], None],
                  ami_address: str, home_agents: Collection[str] | None = None):
         self.acd, self.callbacks = acd, callbacks
-        # Several sites (ivr/app/sites.py): the agents whose phones this Asterisk reports;
+        # Several sites (ivr/app/site_links.py): the agents whose phones this Asterisk reports;
         # None: all of them (one Asterisk).
         self._home = None if home_agents is None else frozenset(home_agents)
         self.agent_endpoint, self.endpoint_agent = agent_endpoint, endpoint_agent

@@ -1,6 +1,6 @@
 """A site whose AMI link is lost (its Asterisk stopped, or the network to it) takes out its
 own agents, and gives them back when the link returns. Pure: link observations, the agents'
-states and `now` in, actions out; ivr/app/sites.py polls the links and carries them out.
+states and `now` in, actions out; ivr/app/site_links.py polls the links and carries them out.
 
 - A link lost for less than the site's `down_after_s` pauses nobody (a reconnect blip).
 - Down: every agent homed there who is not paused or logged out is paused with the reason

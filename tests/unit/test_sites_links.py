@@ -1,4 +1,4 @@
-"""One AMI link per site (ivr/app/sites.py): events tagged with their site, phones' states
+"""One AMI link per site (ivr/app/site_links.py): events tagged with their site, phones' states
 from their home site only, answers over a trunk told as the agent's, and actions sent to the
 Asterisk that has the phone or the channel."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ivr.app.sites import SiteLinks
+from ivr.app.site_links import SiteLinks
 from ivr.sites.dialing import SiteMap
 from ivr.sites.settings import SiteSettings
 
