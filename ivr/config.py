@@ -19,6 +19,7 @@ from acd.config import AcdConfig
 from ivr.channels.settings import ChannelsSettings
 from ivr.call.destinations import Destination, parse_destinations
 from ivr.cases.settings import DocumentationSettings
+from ivr.sites.settings import SiteSettings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 DEFAULT_CONFIG = Path("config/engine.yaml")
@@ -223,6 +224,8 @@ class Settings(_Strict):
     cluster: ClusterSettings = ClusterSettings()
     # Non-voice channels (ivr/channels): each is started only when configured.
     channels: ChannelsSettings = ChannelsSettings()
+    # Several Asterisk servers, one ACD (issue 16, ivr/sites/): empty, the one `ami:` above.
+    sites: list[SiteSettings] = Field(default_factory=list)
     # Set by load_settings: the file read, whose folder relative paths start from.
     _file: Path | None = PrivateAttr(default=None)
 
@@ -336,4 +339,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     settings._file = path.resolve()
     if settings.ami.secret_file:    # resolved here: the AMI link only sees AmiSettings
         settings.ami.secret_file = str(settings.path(settings.ami.secret_file))
+    for site in settings.sites:
+        if site.ami.secret_file:
+            site.ami.secret_file = str(settings.path(site.ami.secret_file))
     return settings

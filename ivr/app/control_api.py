@@ -14,11 +14,13 @@ from ivr.app.plans import PlanHolder
 class ControlApi:
     def __init__(self, agents: AgentCommands, acd: AcdDriver, plans: PlanHolder,
                  spool_depth: Callable[[], int], campaigns: Callable[[dict], dict] | None = None,
-                 tasks: Callable[[], Any] | None = None):
+                 tasks: Callable[[], Any] | None = None,
+                 sites: Callable[[], list[dict]] | None = None):
         self.agents, self.acd, self.plans = agents, acd, plans
         self._spool_depth = spool_depth
         self._campaigns = campaigns          # `ivr campaign …` (ivr/app/campaigns.py)
         self._tasks = tasks or (lambda: None)   # the TaskHub (ivr/app/tasks.py) once started
+        self._sites = sites or (lambda: [])     # sites: their AMI links (ivr/app/site_links.py)
 
     def __call__(self, request: dict) -> dict:
         cmd = request["cmd"]
@@ -29,7 +31,7 @@ class ControlApi:
         if cmd == "status":
             return {"ok": True, **self.acd.snapshot(), "channels": self.acd.channel_backlog(),
                     "plan_version": self.plans.current.version,
-                    "crm_spool": self._spool_depth()}
+                    "crm_spool": self._spool_depth(), "sites": self._sites()}
         if cmd == "reload":
             return self.plans.reload().reply()
         if cmd == "campaign" and self._campaigns is not None:

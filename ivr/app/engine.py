@@ -34,6 +34,8 @@ from ivr.app.crm_startup import CrmStartup
 from ivr.app.plans import PlanHolder
 from ivr.app.presence import AgentPresence
 from ivr.app.routes import agi_router
+from ivr.app.site_links import SiteLinks
+from ivr.app.sites import load_site_map
 from ivr.app.speech import Speech
 from ivr.call.callbacks import Callbacks
 from ivr.call.context import CallContext
@@ -60,6 +62,7 @@ class Engine:
         acd_config = settings.acd_config()
         self.agent_endpoint = {a.name: a.endpoint for a in acd_config.agents}
         self.endpoint_agent = {e: a for a, e in self.agent_endpoint.items()}
+        self.site_map = load_site_map(settings)   # sites: (issue 16); None: the one `ami:`
         self.bus = EventBus(settings.mqtt)
         self.feed = LiveFeed(current=lambda: [(f"agents/{a}", self.acd.agent_view(a))
                                               for a in self.agent_endpoint])
@@ -81,6 +84,7 @@ class Engine:
         self.presence: AgentPresence | None = None
         self.crm_startup: CrmStartup | None = None
         self.ami: AmiLink | None = None
+        self.sites: SiteLinks | None = None        # sites: one AMI link per site (self.ami routes)
         self.agi: AgiServer | None = None
         self.control: ControlServer | None = None
         self.cluster: ClusterMember | None = None  # cluster.enabled: active or standby
@@ -124,7 +128,8 @@ class Engine:
         self.control = ControlServer(s.path(s.control.socket),
                                      ControlApi(self.agents, self.acd, self.plans,
                                                 lambda: self.store.spool_depth if self.store else 0,
-                                                self.campaigns.command, tasks=lambda: self.tasks),
+                                                self.campaigns.command, tasks=lambda: self.tasks,
+                                                sites=self._site_rows),
                                      stream=self.feed.serve)
         await self.control.start()
         gc.freeze()    # start-up objects live forever: keep them out of GC pauses on calls
@@ -209,7 +214,7 @@ class Engine:
         await self.campaigns.run()
 
     def _on_ami_event(self, event: dict[str, str]) -> None:
-        self.presence.on_ami_event(event)
+        (self.sites.presence(event["Site"]) if self.sites else self.presence).on_ami_event(event)
         if self.campaigns is not None:
             self.campaigns.on_ami_event(event)
         if self.sms is not None:
@@ -218,6 +223,17 @@ class Engine:
             self.fax.on_ami_event(event)
 
     async def _start_ami(self) -> None:
+        if self.site_map is not None:     # several sites: ivr/app/site_links.py
+            self.sites = SiteLinks(self.site_map, self.settings.sites, on_event=self._on_ami_event,
+                                   on_login=self._on_ami_login, presence=self._site_presence)
+            self.ami = self.sites.ami
+            self.presence = self.sites.presence(self.site_map.sites[0])   # callbacks start here
+            await self.sites.start()
+            self._spawn(self.sites.watch(
+                self.agents.command, lambda a: (self.acd.agent_state(a).value,
+                                                self.acd.core.agent_reason(a)),
+                may_act=lambda: self.cluster is None or self.cluster.may_route()))
+            return
         self.ami = AmiLink(self.settings.ami, self._on_ami_event, on_login=self._on_ami_login)
         self.presence.ami = self.ami
         try:
@@ -225,8 +241,21 @@ class Engine:
         except Exception as exc:   # calls still work without AMI; availability is then ours alone
             log.error("AMI unavailable (%s); serving calls without device states", exc)
 
-    def _on_ami_login(self) -> None:
-        self.presence.on_login()
+    def _site_rows(self) -> list[dict]:
+        if self.sites is None:
+            return []
+        return self.sites.status(lambda a: (self.acd.agent_state(a).value,
+                                            self.acd.core.agent_reason(a)))
+
+    def _site_presence(self, site: str, link: AmiLink) -> AgentPresence:
+        presence = AgentPresence(self.acd, self.callbacks, self.agent_endpoint, self.endpoint_agent,
+                                 self._spawn, f"{link.settings.host}:{link.settings.port}",
+                                 home_agents=self.site_map.agents_at(site))
+        presence.ami = link
+        return presence
+
+    def _on_ami_login(self, site: str | None = None) -> None:
+        (self.sites.presence(site) if self.sites and site else self.presence).on_login()
         if self.cluster:
             self.cluster.announce_active()
         if self.crm_startup:
@@ -247,7 +276,7 @@ class Engine:
             wrap_up=self.agents.wrap_up, dialplan_now=self.dialplan_now,
             resume=self.cluster.resume if self.cluster else lambda call_id: None,
             note_survey_opt_in=self.cluster.survey_opt_in if self.cluster else lambda call_id: None,
-            voice_messages=lambda: self.voicemail)
+            voice_messages=lambda: self.voicemail, sites=self.site_map)
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Graceful stop: take no new calls, let live calls finish (or hand them back to

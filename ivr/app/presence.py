@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from acd import actions as act
 from acd import events as ev
@@ -25,8 +25,11 @@ AMI_DOWN_REASON = "AMI link down"
 class AgentPresence:
     def __init__(self, acd: AcdDriver, callbacks: Callbacks, agent_endpoint: Mapping[str, str],
                  endpoint_agent: Mapping[str, str], spawn: Callable[[object], None],
-                 ami_address: str):
+                 ami_address: str, home_agents: Collection[str] | None = None):
         self.acd, self.callbacks = acd, callbacks
+        # Several sites (ivr/app/site_links.py): the agents whose phones this Asterisk reports;
+        # None: all of them (one Asterisk).
+        self._home = None if home_agents is None else frozenset(home_agents)
         self.agent_endpoint, self.endpoint_agent = agent_endpoint, endpoint_agent
         self._spawn = spawn
         self._ami_address = ami_address            # host:port, for messages
@@ -50,6 +53,8 @@ class AgentPresence:
         if not device.startswith("PJSIP/"):
             return
         agent = self.endpoint_agent.get(device[6:])
+        if agent and self._home is not None and agent not in self._home:
+            return
         # Our own offers make the phone ring/in use; the ACD knows those already.
         if agent and not self.acd.engaged_by_us(agent):
             self.acd.handle(ev.DeviceBusy(agent, state in BUSY_STATES))
@@ -74,7 +79,8 @@ class AgentPresence:
             for device, state in states.items():
                 self._device_state(device, state)
             busy = sorted(a for a, e in self.agent_endpoint.items()
-                          if states.get(f"PJSIP/{e}") in BUSY_STATES)
+                          if states.get(f"PJSIP/{e}") in BUSY_STATES
+                          and (self._home is None or a in self._home))
             log.info("AMI: re-read %d device states; agents' phones busy now: %s",
                      len(states), ", ".join(busy) or "none")
         try:

@@ -124,3 +124,6 @@ class CallContext:
     note_survey_opt_in: Callable[[str], None] = lambda call_id: None
     # The voice-message channel (ivr/channels/voicemail.py) once started, else None.
     voice_messages: Callable[[], Any] = lambda: None
+    # Several sites (issue 16): ivr/sites/dialing.py SiteMap (dial_target, answering_agent);
+    # None: one Asterisk, agents rung as PJSIP/<endpoint>.
+    sites: Any = None

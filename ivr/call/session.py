@@ -63,6 +63,7 @@ class CallSession:
         self._path_logged = 0
         self._done = True          # False: Asterisk's fallback goes on with the caller
         self._survey: tuple[cmd.PostCallSurvey, int] | None = None   # and where its path starts
+        self.site: str | None = None   # the site whose Asterisk took the call (sites: only)
 
     @property
     def call_id(self) -> str:
@@ -102,6 +103,8 @@ class CallSession:
 
     # ---- the dialplan ------------------------------------------------------------------
     async def _walk(self) -> None:
+        if self.ctx.sites is not None:     # its Asterisk says which site it is (IVR_SITE)
+            self.site = self.record.site = await self.agi.get_variable("IVR_SITE") or None
         resumed = self.ctx.resume(self.call_id)
         if resumed is not None:    # back after an engine failover: its place, no menus again
             route, waited_s, survey_opt_in = resumed
@@ -284,13 +287,18 @@ class CallSession:
         channel.recorded(self.record, self.walker.language, seconds)
 
     async def _ring(self, ring: cmd.Ring) -> None:
-        targets = "&".join(f"PJSIP/{self.ctx.agent_endpoint[a]}" for a in ring.agents)
+        sites = self.ctx.sites
+        targets = "&".join(sites.dial_target(a, self.site) if sites else
+                           f"PJSIP/{self.ctx.agent_endpoint[a]}" for a in ring.agents)
         status = await self.caller.dial(targets, ring.ring_timeout,
                                         answered=lambda: self.flow.answered_by is not None,
                                         caller_stays=ring.caller_stays)
         peer = None
         if status == "ANSWER" and self.flow.answered_by is None:   # AMI missed the DialEnd
-            peer = self.ctx.endpoint_agent.get(endpoint_of(await self.agi.get_variable("DIALEDPEERNAME") or ""))
+            endpoint = endpoint_of(await self.agi.get_variable("DIALEDPEERNAME") or "")
+            peer = self.ctx.endpoint_agent.get(endpoint)
+            if peer is None and sites is not None:      # answered over a trunk
+                peer = sites.answering_agent(endpoint, ring.agents)
         self._instant(self.flow.dial_ended(status, peer, time.monotonic(),
                                            caller_gone=self.caller.hung_up))
         if self.flow.caller_gone:

@@ -31,6 +31,7 @@ from ivr.dialplan.loader import check_paths, load_plan
 from ivr.dialplan.problems import PlanInvalid, Problem
 from ivr.app.plans import catalog_for
 from ivr.app.prompts import missing_prompts
+from ivr.app.sites import site_problems
 from ivr.cli.campaign import check_campaigns
 from ivr.dialplan.source import Source, load_yaml
 from ivr.knowledge.checks import check_articles, plan_intents, problems_of
@@ -82,6 +83,7 @@ def check_config(settings: Settings, *, config_file: str | Path | None = None,
     problems += check_knowledge(settings, engine_src, dialplan)
     problems += check_campaigns(settings, catalog, None if acd is None else {q.name for q in acd.queues})
     problems += _check_email_channel(settings, engine_src, acd, env)
+    problems += site_problems(settings, engine_src)       # sites: (issue 16)
     return sorted(set(problems))
 
 

@@ -57,9 +57,25 @@ def status_cmd(ctx: click.Context, name: str | None, url: str | None, fmt: str) 
         status = asyncio.run(cluster_status(url, name))
     except psycopg.OperationalError as exc:
         raise UserError(f"cannot read the cluster's database: {' '.join(str(exc).split())}") from None
+    status["links"] += _site_links(ctx)
     if fmt == "json":
         click.echo(json.dumps(status, indent=2))
         return
     links = status.pop("links")
     emit_rows(links, fmt, f"cluster {name}", extra=status,
               notes=[] if status["active"] else ["no engine is active: calls go to the operator fallback"])
+
+
+def _site_links(ctx: click.Context) -> list[dict]:
+    """Several sites (issue 16): each site's AMI link as this engine sees it (its control
+    socket), "unknown" when no engine answers here."""
+    from ivr.app.control import ControlError, request
+    from ivr.app.sites import site_link_rows
+    settings = settings_or_exit(ctx)
+    if not settings.sites:
+        return []
+    try:
+        live = request(settings.path(settings.control.socket), {"cmd": "status"}).get("sites")
+    except (ControlError, OSError):
+        live = None
+    return site_link_rows(settings, live)

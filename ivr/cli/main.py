@@ -158,6 +158,21 @@ def queues(ctx: click.Context, fmt: str) -> None:
                                       "agents_staffed", "aht_seconds"])
 
 
+SITE_COLUMNS = ("site", "ami", "link", "state", "reconnects", "agents", "agents_ready",
+                "paused_for_site")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.pass_context
+def sites(ctx: click.Context, fmt: str) -> None:
+    """The sites of the running engine (issue 16): each Asterisk's AMI link and its agents."""
+    from ivr.cli.tables import emit_rows
+    rows = _control(ctx, {"cmd": "status"}).get("sites") or []
+    emit_rows([{c: r[c] for c in SITE_COLUMNS} for r in rows], fmt, "Sites",
+              notes=[] if rows else ["no sites: in engine.yaml (one Asterisk, `ami:`)"])
+
+
 @main.command()
 @click.option("--what-if", "what_if", is_flag=True,
               help="first replay the last days' calls under the queues and agents on disk, "
@@ -291,6 +306,14 @@ def top(ctx: click.Context, every: float) -> None:
                           str(row["offered"]), str(row["connected"]),
                           style="bold red" if row["waiting"] and not row["offered"] + row["connected"] else None)
             parts.append(c)
+        if status.get("sites"):             # several sites (issue 16): each one's AMI link
+            t = Table(title="Sites")
+            for col in SITE_COLUMNS:
+                t.add_column(col.replace("_", " "))
+            for row in status["sites"]:
+                t.add_row(*(str(row[c]) for c in SITE_COLUMNS),
+                          style="bold red" if row["link"] != "up" else None)
+            parts.append(t)
         a = Table(title="Agents")
         for col in ("agent", "state", "reason", "for s", "calls"):
             a.add_column(col)

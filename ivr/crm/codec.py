@@ -22,6 +22,7 @@ CALL_COLUMNS = (
     "path", "plan_version", "route", "intent", "speech_text", "speech_confidence",
     "speech_outcome", "queue", "priority", "wait_seconds", "agent", "talk_seconds",
     "disposition", "adverse_event", "decision_trace", "hangup_cause", "recovered",
+    "site",           # last: a call row spooled before it had one is padded (writer.py)
 )
 
 
@@ -69,7 +70,7 @@ def call_to_row(rec: CallRecord, caller_norm: str) -> tuple[Any, ...]:
         None if rec.priority is None else int(rec.priority),
         duration(rec.wait_seconds), rec.agent, duration(rec.talk_seconds),
         rec.disposition, int(bool(rec.adverse_event)), _json(list(rec.decision_trace)),
-        rec.hangup_cause, int(bool(rec.recovered)),
+        rec.hangup_cause, int(bool(rec.recovered)), rec.site,
     )
 
 

@@ -81,6 +81,7 @@ class CallRecord:
     decision_trace: list[str] = field(default_factory=list)
     hangup_cause: str | None = None
     recovered: bool = False
+    site: str | None = None           # the site whose Asterisk took the call (sites:, issue 16)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 from .case_reports import case_stats, kb_usage, latest_documentation
 from .records import AgentEvent, CallEvent, CallRecord, utc
 
-GROUPINGS = ("queue", "intent", "agent", "hour", "day", "reason", "outcome")
+GROUPINGS = ("queue", "intent", "agent", "hour", "day", "reason", "outcome", "site")
 DOCUMENTED = ("reason", "outcome")        # groupings read from the agents' call documentation
 ANSWERED = ("answered", "transferred", "recovered")
 

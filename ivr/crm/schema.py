@@ -279,6 +279,9 @@ MIGRATIONS: list[tuple[int, str, list[Step]]] = [
         "CREATE INDEX survey_answers_call ON survey_answers (call_id)",
         "CREATE INDEX survey_answers_time ON survey_answers (answered_at)",
     ]),
+    (15, "calls: the site whose Asterisk took the call (several sites, issue 16)", [
+        "ALTER TABLE calls ADD COLUMN site TEXT",
+    ]),
 ]
 
 SERIAL_PK = {

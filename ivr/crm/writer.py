@@ -59,6 +59,11 @@ Prepare = Callable[[], Awaitable[Any]]
 _STOP = object()
 
 
+def _sited(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    # A call row spooled by a version before the `site` column (schema v15): no site.
+    return (*row, None) if len(row) == len(codec.CALL_COLUMNS) - 1 else row
+
+
 def _keyed(row: tuple[Any, ...]) -> tuple[Any, ...]:
     # An old spool line has no key: NULL. Any other width is left to fail as bad data.
     return (*row, None) if len(row) == _UNKEYED_WIDTH else row
@@ -266,7 +271,7 @@ class CrmWriter:
 
     async def _write(self, tx: Tx, writes: list[Write]) -> None:
         now = codec.ts(datetime.now(timezone.utc))
-        calls = [(*row, now) for kind, row in writes if kind == "call"]
+        calls = [(*_sited(row), now) for kind, row in writes if kind == "call"]
         if calls:
             await tx.executemany(_UPSERT_CALL, calls)
             # the automatic case of an IVR-flagged adverse-event call, in the same transaction

@@ -49,6 +49,10 @@ class Sandbox:
     settings: Settings
     box: SandboxSettings
 
+    def __post_init__(self) -> None:
+        if self.box.site:     # one site's Asterisk (issue 16): its own AMI, agents, trunks
+            self.settings = site_settings(self.settings, self.box.site)
+
     @property
     def base(self) -> Path:
         return self.box.base(self.settings)
@@ -207,7 +211,7 @@ class Sandbox:
 
 def render_configs(s: Settings, box: SandboxSettings) -> dict[str, str]:
     """The files that carry this machine's ports, agents and globals (never tracked)."""
-    agents = s.agents()
+    agents = site_agents(s, box.site)
     operators = [a.endpoint for a in agents.values() if a.operator] or [
         a.endpoint for a in agents.values()]
     operator_dial = "&".join(f"PJSIP/{e}" for e in operators)
@@ -217,7 +221,8 @@ def render_configs(s: Settings, box: SandboxSettings) -> dict[str, str]:
         f"IVR_OPERATOR_DIAL={operator_dial}\n"
         f"IVR_OPERATOR_RING={box.operator_ring_seconds}\n"
         f"IVR_AUDIOSOCKET={s.audiosocket.host}:{s.audiosocket.port}\n"
-        f"IVR_CALLBACK_PORT={box.callback_port}\n\n"
+        f"IVR_CALLBACK_PORT={box.callback_port}\n"
+        + (f"IVR_SITE={box.site}\n" if box.site else "") + "\n"
         "#include extensions_hotline.conf\n"
         "#include extensions_transfer.conf\n"
     )
@@ -231,13 +236,19 @@ def render_configs(s: Settings, box: SandboxSettings) -> dict[str, str]:
         "[test-caller](hotline-caller)", "",
         "[test-caller]", "type = identify", "endpoint = test-caller", "match = 127.0.0.1", "",
         "#include pjsip_agents.conf", "",
+        *render_site_trunks(s, box),
     ]
     manager = (
         "[general]\nenabled = yes\n"
         f"port = {s.ami.port}\nbindaddr = 127.0.0.1\n\n#include manager_hotline.conf\n"
     )
     rtp = f"[general]\nrtpstart = {box.rtp_start}\nrtpend = {box.rtp_end}\n"
+    site_files = {}
+    if box.site:    # uniqueids (the CRM's call ids) must not collide between the sites
+        options = (LAB_ASTERISK / "asterisk.conf").read_text()
+        site_files["asterisk.conf"] = options.replace("[options]\n", f"[options]\nsystemname = {box.site}\n")
     return {
+        **site_files,
         "extensions.conf": extensions,
         "pjsip.conf": "\n".join(pjsip),
         "pjsip_agents.conf": render_agent_endpoints(s, box),
@@ -249,12 +260,54 @@ def render_configs(s: Settings, box: SandboxSettings) -> dict[str, str]:
 def render_agent_endpoints(s: Settings, box: SandboxSettings) -> str:
     """One PJSIP endpoint per agent; in the sandbox each phone is a SIPp UAS on its own port."""
     lines = ["; Generated from config/agents.yaml — do not edit."]
-    for index, agent in enumerate(s.agents().values()):
+    homed = site_agents(s, box.site)
+    for index, (name, agent) in enumerate(s.agents().items()):
+        if name not in homed:      # another site's phone: reached through its trunk
+            continue
         port = agent_phone_port(box, index)
         e = agent.endpoint
         lines += [f"[{e}](hotline-agent)", f"aors = {e}", "",
                   f"[{e}](hotline-agent-aor)", f"contact = sip:{e}@127.0.0.1:{port}", ""]
     return "\n".join(lines)
+
+
+def site_settings(s: Settings, site: str) -> Settings:
+    """The engine settings as one site's Asterisk sees them: that site's AMI."""
+    from ivr.app.sites import site_ami
+    found = next((x for x in s.sites if x.name == site), None)
+    if found is None:
+        raise SandboxError(f"sandbox.yaml names site {site!r}, which engine.yaml's sites: lacks "
+                           f"(sites: {', '.join(x.name for x in s.sites) or 'none'})")
+    return s.model_copy(update={"ami": site_ami(found)})
+
+
+def site_agents(s: Settings, site: str) -> dict:
+    """The agents whose phones register on this sandbox: all of them, or one site's."""
+    agents = s.agents()
+    if not site:
+        return agents
+    homed = next(x.agents for x in s.sites if x.name == site)
+    return {name: a for name, a in agents.items() if name in homed}
+
+
+def render_site_trunks(s: Settings, box: SandboxSettings) -> list[str]:
+    """One trunk endpoint per other site (asterisk/pjsip_hotline.conf [hotline-site-trunk]):
+    named by that site's trunk, our own trunk name as From user so it knows us."""
+    if not box.site:
+        return []
+    own = next(x for x in s.sites if x.name == box.site)
+    lines = ["; Trunks to the other sites (generated from engine.yaml sites:)."]
+    for other in s.sites:
+        if other.name == box.site or not other.trunk:
+            continue
+        port = box.site_sip_ports.get(other.name)
+        if port is None:
+            raise SandboxError(f"sandbox.yaml site_sip_ports has no SIP port for site {other.name!r}")
+        lines += [f"[{other.trunk}](hotline-site-trunk)", f"aors = {other.trunk}",
+                  f"from_user = {own.trunk or own.name}", "",
+                  f"[{other.trunk}](hotline-site-trunk-aor)",
+                  f"contact = sip:127.0.0.1:{port}", ""]
+    return lines
 
 
 def agent_phone_port(box: SandboxSettings, index: int) -> int:

@@ -31,6 +31,10 @@ class SandboxSettings(BaseModel):
     agent_phone_base_port: int = 5071  # SIPp agent phones listen on base + index
     callback_port: int = 5090          # the SIPp phone standing for callers' own numbers
     operator_ring_seconds: int = 30
+    # Several sites (issue 16): this sandbox is the Asterisk of engine.yaml's site `site`;
+    # site_sip_ports gives every site's SIP port, for the trunks between them (sites.py).
+    site: str = ""
+    site_sip_ports: dict[str, int] = {}
 
     def base(self, settings: Settings) -> Path:
         """The sandbox folder; a relative `dir` is taken from the project root (the lab runs

@@ -58,7 +58,9 @@ CORE_MODULES = ("ivr.telephony.agi.protocol", "ivr.speech.confidence", "ivr.spee
                 "ivr.crm.case_reports",  # case figures and the safety export rows
                 "ivr.desk.policy",      # the desk's rules: roles, session expiry, throttling
                 "ivr.desk.i18n",        # the desk's texts
-                "ivr.cluster.leadership")  # who routes: active, standby, stepped down (issue 16)
+                "ivr.cluster.leadership",  # who routes: active, standby, stepped down (issue 16)
+                "ivr.sites.settings", "ivr.sites.rules", "ivr.sites.dialing",
+                "ivr.sites.outage")  # several sites, one ACD (issue 16)
 CLOCK_READS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"),
                ("date", "today"), ("time", "time"), ("time", "time_ns"), ("time", "monotonic"),
                ("time", "monotonic_ns"), ("time", "perf_counter"), ("time", "perf_counter_ns")}
