@@ -41,4 +41,9 @@ class ControlApi:
             if hub is None:
                 return {"ok": False, "error": "no task channel is configured (channels: in engine.yaml)"}
             return hub.command(request)
+        if cmd == "task_arrived":         # the channels worker: a task is in the CRM
+            hub = self._tasks()
+            if hub is None:
+                return {"ok": False, "error": "the engine has no task hub yet (channels starting)"}
+            return hub.arrived(request)
         return {"ok": False, "error": f"unknown command {cmd!r}"}

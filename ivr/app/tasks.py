@@ -38,6 +38,17 @@ class TaskHub:
         if event is not None:
             self.acd.handle(event)
 
+    def arrived(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The channels worker's `task_arrived`: a task it committed to the CRM (already in the
+        ACD after a reload: the ACD ignores a known id)."""
+        task_id, queue = str(request["task_id"]), str(request["queue"])
+        if request.get("event", "arrived") == "transferred":
+            self.submit(ev.TaskTransferred(task_id, queue))
+        else:
+            self.submit(ev.TaskArrived(task_id, queue, str(request["channel"]), int(request["priority"]),
+                                       arrival=time.monotonic()))
+        return {"ok": True, "task_id": task_id}
+
     async def reload(self) -> int:
         """At start: the CRM's open tasks go back into the ACD with their age."""
         now_m, now_w = time.monotonic(), datetime.now(timezone.utc)
@@ -197,6 +208,14 @@ def start_email(settings: Any, hub: TaskHub, spawn: Any) -> Any:
     hub.email = channel
     spawn(channel.run())
     return channel
+
+
+def start_email_replies(settings: Any, store: Any) -> Any:
+    """The e-mail channel for the desk's replies only (SMTP): its mailbox is read by the
+    channels worker process (ivr/channels/worker.py)."""
+    from ivr.channels.email_in import EmailChannel
+
+    return EmailChannel(settings, store, lambda ing, mail: None)
 
 
 

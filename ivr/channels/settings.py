@@ -159,3 +159,9 @@ class ChannelsSettings(_Strict):
     fax: FaxSettings | None = None       # None: no fax channel
     voicemail: VoicemailSettings | None = None   # None: no voice messages
     chat: ChatSettings | None = None     # None: no public chat/form page
+    # E-mail ingestion in its own process (README "Worker process"); None: yes when e-mail is
+    # configured. False keeps it in the engine's process (tests of the channel's parts).
+    worker: bool | None = None
+
+    def worker_enabled(self) -> bool:
+        return self.email is not None and self.worker is not False
