@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,12 @@ def exit_reason(returncode: int) -> str:
 
 
 class ChannelWorker:
-    def __init__(self, config_file: Path, *, verbose: bool = True, healthy_after_s: float = 60.0) -> None:
+    def __init__(self, config_file: Path, *, verbose: bool = True, healthy_after_s: float = 60.0,
+                 on_restart: Callable[[], Awaitable[object]] | None = None) -> None:
         self.argv = [sys.executable, "-m", "ivr", "--config", str(config_file),
                      *(["-v"] if verbose else []), "channels-worker"]
         self.healthy_after_s = healthy_after_s
+        self.on_restart = on_restart     # the engine's TaskHub.catch_up: what the last one stored
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
 
@@ -49,6 +52,8 @@ class ChannelWorker:
                 self.process = await asyncio.create_subprocess_exec(*self.argv)
                 self.starts += 1
                 log.info("channels worker started (pid %d)", self.process.pid)
+                if self.starts > 1 and self.on_restart is not None:
+                    await self._catch_up()
                 code = await self.process.wait()
                 failures = 1 if time.monotonic() - started > self.healthy_after_s else failures + 1
                 delay = backoff_after(failures)
@@ -58,6 +63,12 @@ class ChannelWorker:
                 await asyncio.sleep(delay)
         finally:
             self._terminate()
+
+    async def _catch_up(self) -> None:
+        try:
+            await self.on_restart()
+        except Exception:   # noqa: BLE001 — the CRM may be down: the next restart of the engine reloads
+            log.exception("after the channels worker's restart, its stored tasks could not be re-read")
 
     def _terminate(self) -> None:
         """SIGTERM now; the worker also stops by itself once its parent is gone."""

@@ -179,7 +179,8 @@ class Engine:
         # E-mail in its own process (it reads the same engine.yaml); replies stay here.
         if channels.worker_enabled() and s.file is not None:
             self.email = self.tasks.email = start_email_replies(email, self.tasks.store)
-            self.channel_worker = ChannelWorker(s.file, verbose=logging.getLogger().level <= logging.INFO)
+            self.channel_worker = ChannelWorker(s.file, verbose=logging.getLogger().level <= logging.INFO,
+                                                on_restart=self.tasks.catch_up)
             self._spawn(self.channel_worker.run())
         elif email is not None:
             self.email = start_email(email, self.tasks, self._spawn)

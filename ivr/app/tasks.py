@@ -49,6 +49,20 @@ class TaskHub:
                                        arrival=time.monotonic()))
         return {"ok": True, "task_id": task_id}
 
+    async def catch_up(self, channel: str = "email") -> int:
+        """After the channels worker was restarted: its notes still queued when it died are
+        lost, their tasks are not; every open task of the channel the ACD does not know
+        enters it now (with its age). Returns how many."""
+        now_m, now_w = time.monotonic(), datetime.now(timezone.utc)
+        missing = [row for row in await task_store.open_tasks(self.store)
+                   if row["channel"] == channel and self.acd.center.tasks.task_state(row["task_id"]) is None]
+        for row in missing:
+            self._arrive_stored(row, now_m, now_w)
+        if missing:
+            log.info("tasks: %d %s task(s) stored by the last channels worker entered the ACD now",
+                     len(missing), channel)
+        return len(missing)
+
     async def reload(self) -> int:
         """At start: the CRM's open tasks go back into the ACD with their age."""
         now_m, now_w = time.monotonic(), datetime.now(timezone.utc)
@@ -62,11 +76,15 @@ class TaskHub:
                 row["channel"] = "email"
                 log.info("task %s: a chat cut by the engine's restart comes back as an e-mail "
                          "(its visitor's live page ended with the last engine)", row["task_id"])
-            created = row["created_at"]
-            age = (now_w - created).total_seconds() if isinstance(created, datetime) else 0.0
-            self.acd.handle(ev.TaskArrived(row["task_id"], row["queue"], row["channel"],
-                                           int(row["priority"]), arrival=now_m - max(0.0, age)))
+            self._arrive_stored(row, now_m, now_w)
         return len(rows)
+
+    def _arrive_stored(self, row: dict[str, Any], now_m: float, now_w: datetime) -> None:
+        """A task read from the CRM into the ACD, its age kept (fairness by age)."""
+        created = row["created_at"]
+        age = (now_w - created).total_seconds() if isinstance(created, datetime) else 0.0
+        self.acd.handle(ev.TaskArrived(row["task_id"], row["queue"], row["channel"],
+                                       int(row["priority"]), arrival=now_m - max(0.0, age)))
 
     # ---- ACD → agents -------------------------------------------------------------------
     def on_action(self, action: Any) -> None:
