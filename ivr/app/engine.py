@@ -172,13 +172,20 @@ class Engine:
         if email is None and sms is None and fax is None and voicemail is None and chat is None:
             return
         from ivr.app.channel_worker import ChannelWorker
+        from ivr.app.chat_relay import ChatRelay
+        from ivr.channels.worker import worker_socket
         from ivr.app.tasks import (TaskHub, start_chat, start_email, start_email_replies, start_fax, start_sms,
                                    start_voicemail)
         self.tasks = TaskHub(self.acd, self.store, self.outbox, self._spawn)
         reloaded = await self.tasks.reload()
-        # E-mail in its own process (it reads the same engine.yaml); replies stay here.
-        if channels.worker_enabled() and s.file is not None:
-            self.email = self.tasks.email = start_email_replies(email, self.tasks.store)
+        # E-mail and chat in their own process (it reads the same engine.yaml); e-mail replies
+        # stay here, chat replies are relayed to it.
+        in_worker = channels.worker_enabled() and s.file is not None
+        if in_worker:
+            if email is not None:
+                self.email = self.tasks.email = start_email_replies(email, self.tasks.store)
+            if chat is not None:
+                self.chat = ChatRelay(self.tasks, worker_socket(s.path(s.control.socket)), self._spawn)
             self.channel_worker = ChannelWorker(s.file, verbose=logging.getLogger().level <= logging.INFO,
                                                 on_restart=self.tasks.catch_up)
             self._spawn(self.channel_worker.run())
@@ -191,7 +198,7 @@ class Engine:
         if voicemail is not None:
             self.voicemail = start_voicemail(voicemail, self.tasks, lambda: self.ami, self.speech,
                                              self.agent_endpoint, self._spawn)
-        if chat is not None:
+        if chat is not None and not in_worker:
             self.chat = start_chat(chat, self.tasks, self._spawn)
             log.info("channels: web chat and form on http://%s:%d/", chat.host, chat.port)
         log.info("channels: %s started (%d open task(s) reloaded)",

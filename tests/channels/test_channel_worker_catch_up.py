@@ -39,10 +39,37 @@ async def test_catch_up_routes_what_the_engine_never_heard_of_once(crm_url: str)
         acd.handle(E.AgentLoggedIn("gina"))
         hub = TaskHub(acd, store, Outbox(EventBus(MqttSettings()), LiveFeed()),
                       lambda coro: spawned.append(asyncio.ensure_future(coro)))
-        hub.arrived({"task_id": stored[1], "queue": "general", "channel": "email", "priority": 0})  # heard of
+        hub.arrived([{"event": "arrived", "task_id": stored[1], "queue": "general", "channel": "email",
+                      "priority": 0, "age_s": 540.0}])                   # heard of
         assert await hub.catch_up() == 1                            # only the one it missed
         assert await hub.catch_up() == 0                            # nothing twice
         assert set(acd.center.tasks.agent_tasks("gina")) == set(stored)
+    finally:
+        await asyncio.gather(*spawned, return_exceptions=True)
+        await store.close()
+
+
+async def test_chats_cut_by_the_workers_restart_come_back_as_emails(crm_url: str) -> None:
+    """Their visitors' sessions died with the worker: waiting as chats they would hold calls back."""
+    from ivr.channels.chat_store import Visitor, open_contact
+    from ivr.channels.task_store import get_task
+
+    store = await open_store(crm_url)
+    spawned: list[asyncio.Task] = []
+    try:
+        await open_contact(store, task_id="CH-1", channel="chat", visitor=Visitor("Anna", "anna@example.org"),
+                           subject="Chat: dose?", text="What is the dose?", queue="general", priority=0,
+                           safety=None, pv_queue="general", pv_priority=0, now=datetime.now(timezone.utc))
+        acd = AcdDriver(CONFIG, start_callback=lambda a: None)
+        acd.handle(E.AgentLoggedIn("gina"))
+        hub = TaskHub(acd, store, Outbox(EventBus(MqttSettings()), LiveFeed()),
+                      lambda coro: spawned.append(asyncio.ensure_future(coro)))
+        hub.arrived([{"event": "arrived", "task_id": "CH-1", "queue": "general", "channel": "chat", "priority": 0}])
+        assert acd.center.tasks.agent_tasks("gina") == {"CH-1": "chat"}
+        assert await hub.catch_up() == 1
+        assert acd.center.tasks.agent_tasks("gina") == {"CH-1": "email"}
+        assert (await get_task(store, "CH-1"))["channel"] == "email"
+        assert not acd.center.held_for_tasks("gina")             # calls reach her again
     finally:
         await asyncio.gather(*spawned, return_exceptions=True)
         await store.close()

@@ -19,7 +19,7 @@ from ivr.app.feed import LiveFeed, Outbox
 from ivr.app.tasks import TaskHub
 from ivr.channels.settings import ChannelsSettings
 from ivr.channels.task_store import Ingested
-from ivr.channels.worker import EngineLink
+from ivr.channels.worker import EngineLink, note_of
 from ivr.config import MqttSettings
 
 CONFIG = AcdConfig.from_dict({"agents": {"gina": {}},
@@ -41,22 +41,30 @@ def test_exit_reason_names_the_signal_for_people() -> None:
     assert exit_reason(1) == "exit status 1"
 
 
-def test_the_worker_is_on_by_default_only_with_email() -> None:
+def test_the_worker_is_on_by_default_with_email_or_chat() -> None:
     email = {"imap_host": "h", "user": "u", "from_address": "a@b"}
     assert ChannelsSettings.model_validate({"email": email}).worker_enabled()
     assert not ChannelsSettings.model_validate({"email": email, "worker": False}).worker_enabled()
-    assert not ChannelsSettings.model_validate({}).worker_enabled()
+    assert ChannelsSettings.model_validate({"chat": {}}).worker_enabled()
+    assert not ChannelsSettings.model_validate({"sms": {}}).worker_enabled()      # SMS stays in the engine
 
 
 def test_only_what_the_acd_must_hear_is_queued() -> None:
     link = EngineLink(Path("/nonexistent"))
-    link.submit(ingested("EM-1"), None)
-    link.submit(ingested("EM-1", new=False, duplicate=True), None)     # read again after a restart
-    link.submit(ingested("EM-2", new=False), None)                     # joins a task already routed
-    link.submit(ingested("EM-3", new=False, case="AE-1", queue="pharmacovigilance"), None)
+    link.submit_mail(ingested("EM-1"), None)
+    link.submit_mail(ingested("EM-1", new=False, duplicate=True), None)     # read again after a restart
+    link.submit_mail(ingested("EM-2", new=False), None)                     # joins a task already routed
+    link.submit_mail(ingested("EM-3", new=False, case="AE-1", queue="pharmacovigilance"), None)
+    link.submit(E.TaskEnded("CH-1"))                                        # a chat that became an e-mail
     notes = [link.queue.get_nowait() for _ in range(link.queue.qsize())]
-    assert [(n["task_id"], n["event"], n["queue"]) for n in notes] == [
-        ("EM-1", "arrived", "general"), ("EM-3", "transferred", "pharmacovigilance")]
+    assert [(n["task_id"], n["event"], n.get("queue")) for n in notes] == [
+        ("EM-1", "arrived", "general"), ("EM-3", "transferred", "pharmacovigilance"), ("CH-1", "ended", None)]
+
+
+def test_a_note_carries_the_age_not_the_workers_clock() -> None:
+    note = note_of(E.TaskArrived("CH-2", "general", "email", 1, arrival=100.0), now=130.5)
+    assert note == {"event": "arrived", "task_id": "CH-2", "queue": "general", "channel": "email",
+                    "priority": 1, "age_s": 30.5}
 
 
 async def test_a_task_reaches_the_acd_once_the_engine_answers(tmp_path: Path) -> None:
@@ -71,17 +79,17 @@ async def test_a_task_reaches_the_acd_once_the_engine_answers(tmp_path: Path) ->
     hub = TaskHub(acd, store=None, outbox=Outbox(EventBus(MqttSettings()), LiveFeed()),
                   spawn=lambda coro: spawned.append(asyncio.ensure_future(_closed(coro))))
     api = ControlApi(agents=None, acd=acd, plans=None, spool_depth=lambda: 0, tasks=lambda: hub)
-    link = EngineLink(path, retry_s=0.05)
+    link = EngineLink(path, retry_s=0.05, linger_s=0.01)
     sender = asyncio.ensure_future(link.run())
     server = ControlServer(path, api)
     try:
-        link.submit(ingested("EM-1"), None)
+        link.submit_mail(ingested("EM-1"), None)
         await asyncio.sleep(0.2)
         assert link.sent == 0 and hub.offered == {}           # nobody listening yet
         await server.start()
         await _until(lambda: link.sent == 1)
         assert hub.offered == {"EM-1": "gina"}
-        link.submit(ingested("EM-1"), None)
+        link.submit_mail(ingested("EM-1"), None)
         await _until(lambda: link.sent == 2)
         assert acd.center.tasks.agent_tasks("gina") == {"EM-1": "email"}
     finally:
