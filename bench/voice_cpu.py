@@ -32,6 +32,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import requests
+
 import load   # bench/load.py (its sys.path covers the repo and the lab)
 
 CHAT_PERIOD_S = 5.0
@@ -94,7 +96,7 @@ class ChatLines(threading.Thread):
             visitor = self.visitors[self.sent % len(self.visitors)]
             try:
                 visitor.send("/chat/send", text=f"line {self.sent}")
-            except AssertionError:
+            except (AssertionError, requests.RequestException):   # refused, or a keep-alive closed
                 self.failed += 1
             self.sent += 1
             time.sleep(max(0.0, t0 + self.sent * gap - time.monotonic()))
