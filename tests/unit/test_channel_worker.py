@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -128,3 +129,49 @@ async def _until(cond, timeout: float = 10.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+class _Chat:
+    """A chat that knows one open task (ChatChannel.reply's contract: LookupError otherwise)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, str]] = []
+
+    async def reply(self, task_id: str, agent: str, text: str) -> None:
+        if task_id != "CH-1":
+            raise LookupError(f"chat {task_id} is over (the visitor left or it was closed)")
+        self.lines.append((task_id, agent, text))
+
+
+async def test_the_engine_relays_chat_replies_and_news_to_the_worker_in_order(tmp_path: Path) -> None:
+    """engine ChatRelay → the worker's socket → RemoteHub: replies reach the chat, a refusal
+    comes back to the desk as an error, and the news keep the worker's idea of who holds what."""
+    from ivr.app.chat_relay import ChatRelay
+    from ivr.channels.worker import RemoteHub, worker_socket
+
+    remote = RemoteHub(store=None, link=EngineLink(tmp_path / "engine.sock"))
+    remote.senders["chat"] = chat = _Chat()
+    heard: list[tuple[str, str, str]] = []
+    remote.watchers.append(lambda *news: heard.append(news))
+    server = ControlServer(worker_socket(tmp_path / "engine.sock"), remote.handle)
+    await server.start()
+
+    hub = SimpleNamespace(senders={}, watchers=[])      # what ChatRelay touches of TaskHub
+    jobs: list[asyncio.Task] = []
+    relay = ChatRelay(hub, worker_socket(tmp_path / "engine.sock"), lambda c: jobs.append(asyncio.ensure_future(c)))
+    try:
+        assert hub.senders["chat"] is relay and hub.watchers == [relay.on_task]
+        for state, agent in (("offered", "gina"), ("accepted", "gina"), ("closed", "gina")):
+            relay.on_task("CH-1", state, agent)
+        relay.on_task("EM-9", "accepted", "gina")                 # not a chat: not relayed
+        await _until(lambda: len(heard) == 3)
+        assert [s for _, s, _ in heard] == ["offered", "accepted", "closed"] and remote.offered == {}
+        await relay.reply("CH-1", "gina", "Take it with food.")
+        assert chat.lines == [("CH-1", "gina", "Take it with food.")]
+        with pytest.raises(LookupError, match="CH-2 is over"):
+            await relay.reply("CH-2", "gina", "Hello?")
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await server.stop()
