@@ -14,6 +14,9 @@ Prints a readable table; the LAST line is one JSON object:
 * chat_rtt_ms_p95: a web chat's round trip, visitor → agent's desk → visitor, through a real
   engine (public chat page) and desk, 10 chats at once with automated agent clients on the
   desk's own endpoints (bench/chat_rtt.py). Goal <= 200 ms.
+* voice_cpu_ratio_with_channels: the engine process's CPU per call while 20 e-mails/s and 100
+  chats run ÷ the same with the channels quiet, through the real sandbox (root; 60 SIPp calls
+  per phase, medians of 3 idle/loaded pairs; bench/voice_cpu.py says exactly what). Goal <= 1.10.
 """
 from __future__ import annotations
 
@@ -245,6 +248,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer events (smoke run)")
     ap.add_argument("--only", choices=["route", "voice", "email", "chat"], help="one piece only")
+    ap.add_argument("--repeats", type=int, default=3, help="voice: idle/loaded phase pairs (medians)")
     args = ap.parse_args()
     result: dict[str, float] = {}
     if args.only in (None, "route"):
@@ -261,6 +265,15 @@ def main() -> None:
               f"{v['alone_mean_us']:.1f} µs (x{v['ratio']:.2f}), p99 {v['center_p99_us']:.1f} vs "
               f"{v['alone_p99_us']:.1f} µs")
         result.update(voice_center_overhead_ratio=round(v["ratio"], 3))
+        from voice_cpu import voice_cpu   # through the real sandbox (root)
+        c = voice_cpu(calls=30 if args.quick else 60, repeats=args.repeats)
+        print(f"engine CPU per call: {c['idle_ms']:.1f} ms idle, {c['loaded_ms']:.1f} ms with 20 e-mails/s and "
+              f"100 chats (x{c['ratio']:.2f}); channels worker {c['worker_s']:.2f} s CPU per loaded phase; "
+              f"mails appended {c['mails_per_s']:.1f}/s (medians of {args.repeats})")
+        result.update(voice_cpu_ratio_with_channels=round(c["ratio"], 3),
+                      voice_cpu_ms_per_call_idle=round(c["idle_ms"], 2),
+                      voice_cpu_ms_per_call_with_channels=round(c["loaded_ms"], 2),
+                      channels_worker_cpu_s_per_loaded_phase=round(c["worker_s"], 2))
     if args.only in (None, "email"):
         n = 200 if args.quick else 1000
         with_ack = asyncio.run(ingest(n, True))

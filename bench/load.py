@@ -231,7 +231,8 @@ class Bench:
         `prefix` + SIPp's call number, so every call can be found in the CRM."""
         self._run += 1
         caller = f"{prefix}[call_number]"
-        xml = caller_scenario(caller, [Pause(press_at), Press("1"), AwaitHangup(timeout)])
+        xml = caller_scenario(caller, [Pause(press_at), Press("1"), AwaitHangup(timeout)],
+                              name="Bench caller")   # "[call_number]" may not be in a name
         scenario = self.lab.sipp._write("bench-caller", xml)
         self.stat_path = f"/{SCENARIO_DIR}/bench-{self._run}.csv"
         (self.root / self.stat_path.lstrip("/")).unlink(missing_ok=True)

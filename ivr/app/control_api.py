@@ -43,4 +43,14 @@ class ControlApi:
             if hub is None:
                 return {"ok": False, "error": "no task channel is configured (channels: in engine.yaml)"}
             return hub.command(request)
+        if cmd in ("tasks_arrived", "publish"):   # the channels worker (ivr/channels/worker.py)
+            hub = self._tasks()
+            if hub is None:
+                return {"ok": False, "error": "the engine has no task hub yet (channels starting)"}
+            if cmd == "tasks_arrived":            # tasks it committed to the CRM
+                return hub.arrived(request["notes"])
+            if not str(request["topic"]).startswith("chat/"):    # a chat's news for the desk, only
+                return {"ok": False, "error": "the channels worker publishes chat/<agent>/<task> only"}
+            hub.outbox.publish(str(request["topic"]), dict(request["payload"]))
+            return {"ok": True}
         return {"ok": False, "error": f"unknown command {cmd!r}"}

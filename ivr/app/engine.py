@@ -98,6 +98,7 @@ class Engine:
         self.fax: Any = None        # ivr/channels/fax.py FaxChannel when channels.fax is set
         self.voicemail: Any = None  # ivr/channels/voicemail.py when channels.voicemail is set
         self.chat: Any = None       # ivr/channels/chat_live.py ChatChannel (channels.chat)
+        self.channel_worker: Any = None  # ivr/app/channel_worker.py when channels.worker
 
     def dialplan_now(self) -> datetime:
         return datetime.now(timezone.utc) + self._clock_offset
@@ -169,15 +170,31 @@ class Engine:
 
     async def _start_channels(self) -> None:
         """Non-voice channels (ivr/channels), each only when configured in `channels:`."""
-        channels = self.settings.channels
+        s = self.settings
+        channels = s.channels
         email, sms, chat = channels.email, channels.sms, channels.chat
         fax, voicemail = channels.fax, channels.voicemail
         if email is None and sms is None and fax is None and voicemail is None and chat is None:
             return
-        from ivr.app.tasks import TaskHub, start_chat, start_email, start_fax, start_sms, start_voicemail
+        from ivr.app.channel_worker import ChannelWorker
+        from ivr.app.chat_relay import ChatRelay
+        from ivr.channels.worker import worker_socket
+        from ivr.app.tasks import (TaskHub, start_chat, start_email, start_email_replies, start_fax, start_sms,
+                                   start_voicemail)
         self.tasks = TaskHub(self.acd, self.store, self.outbox, self._spawn)
         reloaded = await self.tasks.reload()
-        if email is not None:
+        # E-mail and chat in their own process (it reads the same engine.yaml); e-mail replies
+        # stay here, chat replies are relayed to it.
+        in_worker = channels.worker_enabled() and s.file is not None
+        if in_worker:
+            if email is not None:
+                self.email = self.tasks.email = start_email_replies(email, self.tasks.store)
+            if chat is not None:
+                self.chat = ChatRelay(self.tasks, worker_socket(s.path(s.control.socket)), self._spawn)
+            self.channel_worker = ChannelWorker(s.file, verbose=logging.getLogger().level <= logging.INFO,
+                                                on_restart=self.tasks.catch_up)
+            self._spawn(self.channel_worker.run())
+        elif email is not None:
             self.email = start_email(email, self.tasks, self._spawn)
         if sms is not None:
             self.sms = start_sms(sms, self.tasks, lambda: self.ami, self._spawn)
@@ -186,7 +203,7 @@ class Engine:
         if voicemail is not None:
             self.voicemail = start_voicemail(voicemail, self.tasks, lambda: self.ami, self.speech,
                                              self.agent_endpoint, self._spawn)
-        if chat is not None:
+        if chat is not None and not in_worker:
             self.chat = start_chat(chat, self.tasks, self._spawn)
             log.info("channels: web chat and form on http://%s:%d/", chat.host, chat.port)
         log.info("channels: %s started (%d open task(s) reloaded)",
@@ -296,6 +313,8 @@ class Engine:
                     await asyncio.wait(pending, timeout=5)
         for task in self._tasks:
             task.cancel()
+        if self.channel_worker:
+            await self.channel_worker.stop()
         self.feed.close()
         if self.control:
             await self.control.stop()

@@ -31,12 +31,60 @@ class TaskHub:
         # channel -> what sends an agent's reply: `await sender.reply(task_id, agent, text)`
         self.senders: dict[str, Any] = {}
         self.views: dict[str, dict[str, Any]] = {}   # task id -> what the desk shows of it
-        self.watchers: list[Any] = []       # f(task id, accepted | closed | transferred, agent)
+        # f(task id, offered | withdrawn | declined | accepted | closed | transferred, agent)
+        self.watchers: list[Any] = []
         acd.task_sink = self.on_action
 
     def submit(self, event: Any) -> None:
         if event is not None:
             self.acd.handle(event)
+
+    def arrived(self, notes: list[dict[str, Any]]) -> dict[str, Any]:
+        """The channels worker's `tasks_arrived`: what it committed to the CRM (a task already
+        in the ACD after a reload or a catch-up: the ACD ignores a known id)."""
+        now = time.monotonic()
+        for note in notes:
+            task_id, event = str(note["task_id"]), note.get("event")
+            if event == "arrived":
+                self.submit(ev.TaskArrived(task_id, str(note["queue"]), str(note["channel"]),
+                                           int(note["priority"]), arrival=now - float(note.get("age_s", 0.0))))
+            elif event == "transferred":
+                self.submit(ev.TaskTransferred(task_id, str(note["queue"])))
+            elif event == "ended":
+                self.submit(ev.TaskEnded(task_id))
+            else:
+                raise ValueError(f"unknown task note {event!r} (task {task_id})")
+        return {"ok": True, "tasks": len(notes)}
+
+    async def catch_up(self, channels: tuple[str, ...] = ("email", "chat")) -> int:
+        """After the channels worker was restarted: its notes still queued when it died are
+        lost, their tasks are not; every open task of its channels the ACD does not know enters
+        it now (with its age). Its live chats died with it: as at the engine's start, each
+        comes back as an e-mail (one an agent holds stays with the agent, answered by e-mail).
+        Returns how many tasks entered the ACD."""
+        now_m, now_w = time.monotonic(), datetime.now(timezone.utc)
+        entered = 0
+        for row in await task_store.open_tasks(self.store):
+            if row["channel"] not in channels:
+                continue
+            state = self.acd.center.tasks.task_state(row["task_id"])
+            if row["channel"] == "chat":
+                await task_store.set_task(self.store, row["task_id"], channel="email")
+                row["channel"] = "email"
+                if row["task_id"] in self.views:
+                    self.views[row["task_id"]]["channel"] = "email"
+                if state == "connected":
+                    continue
+                if state is not None:
+                    self.acd.handle(ev.TaskEnded(row["task_id"]))    # out of the chat line
+                state = None
+            if state is None:
+                self._arrive_stored(row, now_m, now_w)
+                entered += 1
+        if entered:
+            log.info("tasks: %d task(s) stored by the last channels worker entered the ACD now "
+                     "(its live chats as e-mails)", entered)
+        return entered
 
     async def reload(self) -> int:
         """At start: the CRM's open tasks go back into the ACD with their age."""
@@ -51,20 +99,26 @@ class TaskHub:
                 row["channel"] = "email"
                 log.info("task %s: a chat cut by the engine's restart comes back as an e-mail "
                          "(its visitor's live page ended with the last engine)", row["task_id"])
-            created = row["created_at"]
-            age = (now_w - created).total_seconds() if isinstance(created, datetime) else 0.0
-            self.acd.handle(ev.TaskArrived(row["task_id"], row["queue"], row["channel"],
-                                           int(row["priority"]), arrival=now_m - max(0.0, age)))
+            self._arrive_stored(row, now_m, now_w)
         return len(rows)
+
+    def _arrive_stored(self, row: dict[str, Any], now_m: float, now_w: datetime) -> None:
+        """A task read from the CRM into the ACD, its age kept (fairness by age)."""
+        created = row["created_at"]
+        age = (now_w - created).total_seconds() if isinstance(created, datetime) else 0.0
+        self.acd.handle(ev.TaskArrived(row["task_id"], row["queue"], row["channel"],
+                                       int(row["priority"]), arrival=now_m - max(0.0, age)))
 
     # ---- ACD → agents -------------------------------------------------------------------
     def on_action(self, action: Any) -> None:
         if isinstance(action, act.OfferTask):
             self.offered[action.task_id] = action.agent
             self._spawn(self._publish_offer(action))
+            self._tell(action.task_id, "offered", action.agent)
         elif isinstance(action, act.CancelTaskOffer):
             self.offered.pop(action.task_id, None)
             self._over(action.agent, action.task_id, "withdrawn")
+            self._tell(action.task_id, "withdrawn", action.agent)
         elif isinstance(action, act.TaskRejected):
             log.error("task %s not routed: %s (it stays open in the CRM)", action.task_id, action.reason)
 
@@ -147,6 +201,7 @@ class TaskHub:
             self.offered.pop(task_id, None)
             self.acd.handle(ev.TaskDeclined(task_id, agent, reason))
             self._over(agent, task_id, "declined")
+            self._tell(task_id, "declined", agent)
 
     async def close(self, task_id: str, agent: str, outcome: str) -> None:
         if not outcome.strip():
@@ -197,6 +252,14 @@ def start_email(settings: Any, hub: TaskHub, spawn: Any) -> Any:
     hub.email = channel
     spawn(channel.run())
     return channel
+
+
+def start_email_replies(settings: Any, store: Any) -> Any:
+    """The e-mail channel for the desk's replies only (SMTP): its mailbox is read by the
+    channels worker process (ivr/channels/worker.py)."""
+    from ivr.channels.email_in import EmailChannel
+
+    return EmailChannel(settings, store, lambda ing, mail: None)
 
 
 

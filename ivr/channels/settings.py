@@ -163,3 +163,9 @@ class ChannelsSettings(_Strict):
     fax: FaxSettings | None = None       # None: no fax channel
     voicemail: VoicemailSettings | None = None   # None: no voice messages
     chat: ChatSettings | None = None     # None: no public chat/form page
+    # E-mail and the web chat in their own process (README "Worker process"); None: yes when
+    # either is configured. False keeps them in the engine's process.
+    worker: bool | None = None
+
+    def worker_enabled(self) -> bool:
+        return (self.email is not None or self.chat is not None) and self.worker is not False

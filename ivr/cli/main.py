@@ -270,6 +270,8 @@ def _register_modules() -> None:
     main.add_command(cluster_group)      # ivr cluster init | status (issue 16)
     from ivr.cli.surveys import surveys_cmd
     main.add_command(surveys_cmd)        # ivr surveys --by agent|queue|campaign (issue 15)
+    from ivr.cli.channels_worker import channels_worker_cmd
+    main.add_command(channels_worker_cmd)  # started by `ivr serve` (issue 14)
 
 
 _register_modules()
