@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import BinaryIO
@@ -123,30 +123,51 @@ def _next_end_time(fh: BinaryIO, tz: tzinfo | None, tries: int = 8) -> datetime 
     return None
 
 
+@dataclass
+class CdrSource:
+    """One Asterisk's cdr_csv file; `site`: the site whose Asterisk writes it (sites:)."""
+    file: CdrFile
+    site: str | None = None
+    said_unreadable: bool = False
+
+
+def cdr_sources(settings: Settings) -> list[CdrSource]:
+    """cdr.csv_path, then each site's `cdr_csv` (its Asterisk's Master.csv as this engine sees
+    it: a shared or synced folder); one file once. No file named: none (a production engine
+    never guesses where CDRs are)."""
+    tz = timezone.utc if settings.cdr.usegmtime else None
+    named = [(settings.cdr_csv_path(), None)] + [
+        (settings.path(site.cdr_csv), site.name) for site in settings.sites if site.cdr_csv]
+    sources: dict[Path, CdrSource] = {}
+    for path, site in named:
+        if path is not None and path not in sources:
+            sources[path] = CdrSource(CdrFile(path, tz), site)
+    return list(sources.values())
+
+
 class CdrRecovery:
     """Writes a CRM record for every hotline call found in Asterisk's CDRs but not in the
     CRM (recovered, route fallback), and completes cut-off records with the CDR's outcome."""
 
     def __init__(self, settings: Settings, store: CrmStore, agents: Mapping[str, str]):
         cdr = settings.cdr
-        path = settings.cdr_csv_path()
-        self.enabled = cdr.enabled and path is not None
+        self.sources = cdr_sources(settings)
+        self.sites_unread = [site.name for site in settings.sites if not site.cdr_csv]
+        self.enabled = cdr.enabled and bool(self.sources)
         self.contexts = list(cdr.contexts)
         self.max_age = timedelta(days=cdr.max_age_days)
-        # No file named, no fallback: a production engine never guesses where CDRs are.
-        self.file = CdrFile(path, timezone.utc if cdr.usegmtime else None) if path else None
         self.store = store
         self.agents = dict(agents)
         self._since: datetime | None = None
         self._lock = asyncio.Lock()
-        self._said_unreadable = self._said_failure = False
+        self._said_failure = False
 
     async def run_forever(self, every_s: float) -> None:
         """A run now (engine start), then one every `every_s` seconds (0: never again): each
         reads only what Asterisk appended, so a cut-off call still talking to an operator at
         start gets its outcome once it ends, without waiting for the next restart."""
         if not self.enabled:
-            if self.file is None:
+            if not self.sources:
                 log.warning("CDR reconciliation is off: cdr.csv_path is empty, so calls Asterisk "
                             "handles while the engine is down will not reach the CRM. To turn "
                             "it on, set cdr.csv_path in the engine settings to Asterisk's "
@@ -155,52 +176,66 @@ class CdrRecovery:
                 log.info("CDR reconciliation is disabled (cdr.enabled: false): calls Asterisk "
                          "handles while the engine is down will not reach the CRM")
             return
+        if self.sites_unread:
+            log.warning("CDR reconciliation reads no file for site(s) %s: calls their Asterisk "
+                        "takes while no engine serves reach the CRM only if cdr.csv_path is that "
+                        "file. Set `cdr_csv` on those sites (their Master.csv, shared with this "
+                        "host)", ", ".join(self.sites_unread))
         await self.run("engine start")
         while every_s > 0:
             await asyncio.sleep(every_s)
             await self.run("periodic check")
 
     async def run(self, why: str) -> tuple[int, int]:
-        """(records written, cut-off records completed). Never raises: a failure is logged
-        (once while it lasts) and the next run tries again."""
+        """(records written, cut-off records completed) over every source. Never raises: a
+        failure is logged (once while it lasts) and the next run tries again; one unreadable
+        site's file does not stop the others'."""
         if not self.enabled:
             return 0, 0
+        written = completed = 0
         async with self._lock:
-            try:
-                done = await self._run(why)
-                self._said_unreadable = self._said_failure = False
-                return done
-            except CdrUnreadable as exc:
-                if self._said_unreadable:       # said once; the periodic checks stay quiet
-                    return 0, 0
-                self._said_unreadable = True
-                log.warning("CDR reconciliation is off: cannot read Asterisk's CDR file %s (%s). "
-                            "Calls Asterisk's fallback takes while the engine is down will be "
-                            "missing from the CRM. Let the engine's user read that file (e.g. "
-                            "the asterisk group), or set cdr.csv_path in the engine settings",
-                            self.file.path, exc)
-            except Exception as exc:            # e.g. the CRM database is down right now
-                log.warning("CDR reconciliation (%s) failed (%s); the next check tries again",
-                            why, exc, exc_info=not self._said_failure)
-                self._said_failure = True
-            return 0, 0
+            failed = False
+            for source in self.sources:
+                try:
+                    done = await self._run(source, why)
+                    source.said_unreadable = False
+                    written, completed = written + done[0], completed + done[1]
+                except CdrUnreadable as exc:
+                    if not source.said_unreadable:   # said once; the periodic checks stay quiet
+                        source.said_unreadable = True
+                        log.warning("CDR reconciliation is off%s: cannot read Asterisk's CDR file %s "
+                                    "(%s). Calls Asterisk's fallback takes while the engine is down "
+                                    "will be missing from the CRM. Let the engine's user read that "
+                                    "file (e.g. the asterisk group), or set %s in the engine settings",
+                                    f" for site {source.site}" if source.site else "", source.file.path,
+                                    exc, f"sites: {source.site}: cdr_csv" if source.site else "cdr.csv_path")
+                except Exception as exc:            # e.g. the CRM database is down right now
+                    log.warning("CDR reconciliation (%s) failed (%s); the next check tries again",
+                                why, exc, exc_info=not self._said_failure)
+                    failed = True
+            self._said_failure = failed
+        return written, completed
 
-    async def _run(self, why: str) -> tuple[int, int]:
+    async def _run(self, source: CdrSource, why: str) -> tuple[int, int]:
         if self._since is None:
             self._since = await self._window_start()
         since = self._since
+        file = source.file
         # In a thread, parsing included: a minute of a busy hotline is thousands of rows,
         # which would stall the calls' event loop for tens of milliseconds.
-        outcomes = await asyncio.to_thread(self._read_outcomes, since)
+        outcomes = await asyncio.to_thread(self._read_outcomes, file, since)
         if not outcomes:
-            self.file.commit()
+            file.commit()
             if why == "engine start":
-                log.info("CDR reconciliation: no hotline call in %s since %s", self.file.path,
+                log.info("CDR reconciliation: no hotline call in %s since %s", file.path,
                          f"{since:%Y-%m-%d %H:%M:%S} UTC")
             return 0, 0
         known = await self._known(outcomes)
         missing, completed = reconcile.plan(outcomes, known, self.agents,
                                             await self._engine_facts(known))
+        if source.site:                  # a recovered call is the site's, as a served one is
+            missing = [replace(r, site=r.site or source.site) for r in missing]
+            completed = [replace(r, site=r.site or source.site) for r in completed]
         for record in missing:
             log.warning("call %s from %s was missing from the CRM; recorded from Asterisk's CDR "
                         "as %s%s", record.call_id, mask_number(record.caller), record.disposition,
@@ -210,19 +245,19 @@ class CdrRecovery:
             self.store.save_call(record)
         if missing or completed:
             await self.store.flush()
-        self.file.commit()           # only now: after a failure, the next run reads them again
+        file.commit()                # only now: after a failure, the next run reads them again
         if missing or completed:
             log.warning("CDR reconciliation (%s): recorded %d call(s) Asterisk handled without "
                         "the engine, completed %d cut-off call(s), from %s",
-                        why, len(missing), len(completed), self.file.path)
+                        why, len(missing), len(completed), file.path)
         elif why == "engine start":
             log.info("CDR reconciliation: the CRM has all %d hotline call(s) Asterisk logged "
                      "since %s", len(outcomes), f"{since:%Y-%m-%d %H:%M:%S} UTC")
         return len(missing), len(completed)
 
-    def _read_outcomes(self, since: datetime) -> list[reconcile.CdrOutcome]:
+    def _read_outcomes(self, file: CdrFile, since: datetime) -> list[reconcile.CdrOutcome]:
         """The hotline calls that started at `since` or later among the rows not read yet."""
-        calls = reconcile.group_calls(self.file.read_new(since), self.contexts)
+        calls = reconcile.group_calls(file.read_new(since), self.contexts)
         outcomes = (reconcile.outcome_of(legs) for legs in calls.values())
         return [o for o in outcomes if o.started_at >= since]
 

@@ -33,3 +33,7 @@ class SiteSettings(_Strict):
     # How long the link may stay lost before the site's agents are paused (a reconnect
     # within this time pauses nobody).
     down_after_s: float = Field(3.0, ge=0, le=300)
+    # This site's Asterisk's cdr_csv Master.csv as the engine sees it (a shared or synced
+    # folder), read by CDR reconciliation like cdr.csv_path; None: its calls taken by Asterisk
+    # alone while no engine served are not recovered into the CRM.
+    cdr_csv: str | None = None

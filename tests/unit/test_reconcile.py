@@ -309,6 +309,40 @@ def test_recovery_writes_each_missing_call_once_and_never_before_the_crm_existed
     assert record.recovered and record.disposition == "answered" and record.agent == "alice"
 
 
+def test_each_sites_cdr_file_is_read_and_its_calls_are_that_sites(tmp_path, caplog):
+    """sites: (issue 16): every site's Asterisk writes its own Master.csv; a call Asterisk took
+    alone at lyon is recovered as lyon's, one at paris as paris's, and a site whose file
+    cannot be read is said (once) without stopping the others."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    paris, lyon = tmp_path / "paris/Master.csv", tmp_path / "lyon/Master.csv"
+    for path, uid, caller in ((paris, "paris-1700.1", "0611000071"), (lyon, "lyon-1700.1", "0611000072")):
+        path.parent.mkdir()
+        path.write_text(cdr_line(uid, caller, now - timedelta(minutes=3)))
+    site = {"ami": {"host": "127.0.0.1"}, "trunk": "to-x"}
+    settings = Settings.model_validate({"sites": [
+        {"name": "paris", **site, "cdr_csv": str(paris)}, {"name": "lyon", **site, "cdr_csv": str(lyon)},
+        {"name": "nice", **site, "cdr_csv": str(tmp_path / "nice/gone/Master.csv")},
+        {"name": "lille", **site}]})
+
+    async def scenario() -> tuple[tuple[int, int], tuple[int, int], list[CallRecord]]:
+        store = await open_store(f"sqlite:///{tmp_path / 'crm.db'}")
+        async with store.backend.transaction() as tx:
+            await tx.execute("UPDATE schema_version SET applied_at = ?", [codec.ts(now - timedelta(hours=1))])
+        try:
+            recovery = CdrRecovery(settings, store, AGENTS)
+            assert recovery.sites_unread == ["lille"]
+            return await recovery.run("start"), await recovery.run("periodic check"), await store.list_calls()
+        finally:
+            await store.close()
+
+    with caplog.at_level(logging.WARNING):
+        first, again, records = asyncio.run(scenario())
+    assert (first, again) == ((2, 0), (0, 0))
+    assert sorted((r.call_id, r.site) for r in records) == [("lyon-1700.1", "lyon"), ("paris-1700.1", "paris")]
+    assert caplog.text.count("CDR reconciliation is off for site nice") == 1
+    assert "sites: nice: cdr_csv" in caplog.text
+
+
 def test_recovery_says_it_is_off_when_the_file_cannot_be_read(tmp_path, caplog):
     settings = Settings.model_validate({"cdr": {"csv_path": str(tmp_path / "no/Master.csv")}})
 
