@@ -244,7 +244,7 @@ class Engine:
             self.sites = SiteLinks(self.site_map, self.settings.sites, on_event=self._on_ami_event,
                                    on_login=self._on_ami_login, presence=self._site_presence)
             self.ami = self.sites.ami
-            self.presence = self.sites.presence(self.site_map.sites[0])   # callbacks start here
+            self.presence = self.sites.presence(self.site_map.sites[0])
             await self.sites.start()
             self._spawn(self.sites.watch(
                 self.agents.command, lambda a: (self.acd.agent_state(a).value,
@@ -349,7 +349,7 @@ class Engine:
         if self.cluster is not None and not self.cluster.may_route():
             log.warning("callback %s not started: this engine is not the active one", action)
             return
-        self.presence.start_callback(action)
+        (self.sites.presence_of_agent(action.agent) if self.sites else self.presence).start_callback(action)
 
     async def _watch_plan(self, every_s: float = 1.0) -> None:
         """Hot reload when the dialplan file is saved (SIGHUP does the same at once)."""

@@ -54,6 +54,11 @@ class SiteLinks:
     def presence(self, site: str) -> AgentPresence:
         return self._presences[site]
 
+    def presence_of_agent(self, agent: str) -> AgentPresence:
+        """Where an agent's callback starts: it rings the agent's phone first, so it waits for
+        the agent's home site's link, not another site's (a site down elsewhere stops nothing)."""
+        return self._presences[self.map.home.get(agent) or self.map.sites[0]]
+
     async def start(self, timeout: float = 10.0) -> None:
         """Every link at once; a site down at start is logged, and its link keeps trying."""
         async def one(site: str, link: AmiLink) -> None:

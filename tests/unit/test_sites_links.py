@@ -123,3 +123,14 @@ def test_a_lost_link_pauses_its_sites_agents_and_its_return_readies_them(links, 
     assert "site lyon unreachable: no AMI link to its Asterisk at 127.0.0.1:5039" in text
     assert "agents are paused (site lyon unreachable): bob" in text
     assert "site lyon reachable again" in text
+
+
+def test_a_callback_waits_for_the_agents_home_site_not_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IVR_AMI_SECRET", "k3T9-vQz7-Lm2P-x8Rw")
+    sites = SiteLinks(SiteMap.build(SITES, ENDPOINTS), SITES, on_event=lambda e: None,
+                      on_login=lambda site: None, presence=lambda site, link: (site, link), link=FakeLink)
+    sites.links["paris"].connected = False                 # paris down: lyon's callbacks go on
+    site, link = sites.presence_of_agent("bob")
+    assert site == "lyon" and link is sites.links["lyon"] and link.connected
+    assert sites.presence_of_agent("alice")[0] == "paris"
+    assert sites.presence_of_agent("nobody")[0] == "paris"   # no home: the first site, as before
