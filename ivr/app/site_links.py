@@ -201,6 +201,11 @@ class SitesAmi:
     async def originate(self, channel: str, **kw: Any) -> Any:
         return await self.link_for(channel).originate(channel, **kw)
 
+    def every_asterisk(self) -> list[AmiLink]:
+        """Every site's Asterisk whose link is up: an SMS or fax spooled in one site's AstDB
+        is read from there (and deleted there)."""
+        return [link for link in self._links.links.values() if link.connected]
+
     async def wait_connected(self, timeout: float) -> bool:
         if self.connected:
             return True

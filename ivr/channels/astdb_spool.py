@@ -1,7 +1,8 @@
 """AstDB as the spool between Asterisk's dialplan and the engine (SMS, fax): the dialplan
 writes one entry per message and raises a UserEvent; the engine reads the family over AMI
 (DBGetTree), handles each entry (CRM commit first) and only then deletes it (DBDel). Entries
-written while the engine is down or the AMI link is broken are read at the next AMI login."""
+written while the engine is down or the AMI link is broken are read at the next AMI login.
+With several sites, every site's Asterisk is read (each keeps its own AstDB)."""
 from __future__ import annotations
 
 import asyncio
@@ -44,14 +45,17 @@ class AstDbSpool:
         ami = self.ami()
         if ami is None or not ami.connected:
             return 0
-        listing = await ami.action({"Action": "DBGetTree", "Family": self.family}, as_list=True)
-        rows = [m for m in (listing if isinstance(listing, list) else [listing])
-                if m.get("Event") == "DBGetTreeResponse"]
-        for row in rows:
-            key = str(row.get("Key", "")).rsplit("/", 1)[-1]
-            await self.handle(key, str(row.get("Val", "")))
-            await ami.action({"Action": "DBDel", "Family": self.family, "Key": key})
-        return len(rows)
+        done = 0
+        for asterisk in ami.every_asterisk():     # one, or each site's (sites:)
+            listing = await asterisk.action({"Action": "DBGetTree", "Family": self.family}, as_list=True)
+            rows = [m for m in (listing if isinstance(listing, list) else [listing])
+                    if m.get("Event") == "DBGetTreeResponse"]
+            for row in rows:
+                key = str(row.get("Key", "")).rsplit("/", 1)[-1]
+                await self.handle(key, str(row.get("Val", "")))
+                await asterisk.action({"Action": "DBDel", "Family": self.family, "Key": key})
+            done += len(rows)
+        return done
 
 
 def read_if_present(path: Path) -> bytes | None:

@@ -88,6 +88,10 @@ class AmiLink:
     def connected(self) -> bool:
         return self._logged_in.is_set()
 
+    def every_asterisk(self) -> list["AmiLink"]:
+        """The Asterisk servers to read a spool from (several with sites: SitesAmi)."""
+        return [self] if self.connected else []
+
     async def start(self, timeout: float = 10.0) -> None:
         """Connect and wait for the login; the link then keeps itself up."""
         self.manager.loop = asyncio.get_running_loop()

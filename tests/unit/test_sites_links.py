@@ -134,3 +134,38 @@ def test_a_callback_waits_for_the_agents_home_site_not_the_first(monkeypatch: py
     assert site == "lyon" and link is sites.links["lyon"] and link.connected
     assert sites.presence_of_agent("alice")[0] == "paris"
     assert sites.presence_of_agent("nobody")[0] == "paris"   # no home: the first site, as before
+
+
+class AstDbLink(FakeLink):
+    """A site's Asterisk with an AstDB family of spooled SMS."""
+
+    def __init__(self, settings: Any, on_event: Any, on_login: Any) -> None:
+        super().__init__(settings, on_event, on_login)
+        self.db = {f"sms-{settings.port}-{n}": f"value-{settings.port}-{n}" for n in range(2)}
+
+    async def action(self, action: dict, timeout: float | None = None, as_list: Any = None) -> Any:
+        self.sent.append(action)
+        if action["Action"] == "DBGetTree":
+            return [{"Event": "DBGetTreeResponse", "Key": f"/hotline_sms/{k}", "Val": v}
+                    for k, v in self.db.items()] + [{"Event": "DBGetTreeComplete"}]
+        if action["Action"] == "DBDel":
+            del self.db[action["Key"]]
+        return {"Response": "Success"}
+
+
+def test_an_astdb_spool_is_read_and_emptied_at_every_site(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr.channels.astdb_spool import AstDbSpool
+    monkeypatch.setenv("IVR_AMI_SECRET", "k3T9-vQz7-Lm2P-x8Rw")
+    sites = SiteLinks(SiteMap.build(SITES, ENDPOINTS), SITES, on_event=lambda e: None,
+                      on_login=lambda site: None, presence=lambda site, link: None, link=AstDbLink)
+    handled: list[tuple[str, str]] = []
+
+    async def handle(key: str, value: str) -> None:
+        handled.append((key, value))
+    spool = AstDbSpool("hotline_sms", lambda: sites.ami, handle)
+    sites.links["lyon"].connected = False                  # a site down keeps its entries
+    assert asyncio.run(spool.drain()) == 2 and sites.links["lyon"].db
+    assert sorted(k for k, _ in handled) == ["sms-5038-0", "sms-5038-1"] and not sites.links["paris"].db
+    sites.links["lyon"].connected = True                   # its link back: read there, deleted there
+    assert asyncio.run(spool.drain()) == 2 and not sites.links["lyon"].db
+    assert sorted(k for k, _ in handled)[2:] == ["sms-5039-0", "sms-5039-1"]
